@@ -1,0 +1,101 @@
+/**
+ * Error classes thrown by the store for conditions a caller may want to
+ * catch. Wrong arguments are reported with the built-in `TypeError` and
+ * `RangeError` instead.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error the store raises for a store condition (as
+ * opposed to a wrong argument). The underlying error, when there is one, is
+ * kept in `cause`.
+ *
+ * @example Catch any store condition
+ * ```ts
+ * import { Store, StoreError } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new Store();
+ * store.close();
+ * assert.throws(() => store.get("g", "k"), StoreError);
+ * ```
+ */
+export class StoreError extends Error {
+  /**
+   * Creates a store error.
+   *
+   * @param message What went wrong, naming the operation.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreError";
+  }
+}
+
+/**
+ * Thrown by every method of a store after `close()`.
+ *
+ * @example Use after close
+ * ```ts
+ * import { Store, StoreClosedError } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new Store();
+ * store.close();
+ * assert.throws(() => store.set("g", "k", "v"), StoreClosedError);
+ * ```
+ */
+export class StoreClosedError extends StoreError {
+  /**
+   * Creates the error for an operation attempted on a closed store.
+   *
+   * @param operation The operation that was refused, e.g. `"set value"`.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(operation: string, options?: ErrorOptions) {
+    super(`Cannot ${operation}: the store is closed`, options);
+    this.name = "StoreClosedError";
+  }
+}
+
+/**
+ * Thrown by `render` when a template cannot be parsed or executed. The
+ * message starts with the template position as `line:col`.
+ *
+ * @example A template with an unclosed action
+ * ```ts
+ * import { Store, TemplateError } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * assert.throws(() => store.render("{{ .name", "g"), TemplateError);
+ * ```
+ */
+export class TemplateError extends StoreError {
+  /** 1-based line of the template where the problem was found. */
+  readonly line: number;
+  /** 1-based column (in UTF-16 code units) where the problem was found. */
+  readonly column: number;
+
+  /**
+   * Creates a template error.
+   *
+   * @param message What is wrong with the template.
+   * @param line 1-based line of the problem.
+   * @param column 1-based column of the problem.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(
+    message: string,
+    line: number,
+    column: number,
+    options?: ErrorOptions,
+  ) {
+    super(`Cannot render template: ${line}:${column}: ${message}`, options);
+    this.name = "TemplateError";
+    this.line = line;
+    this.column = column;
+  }
+}

@@ -1,0 +1,966 @@
+/**
+ * The {@linkcode Store}: one SQLite connection, its lifecycle, reads and
+ * writes of grouped string values with optional expiry, and the events they
+ * emit.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { assertText, assertTTL, decodeText, describe, textColumn } from "./codec.ts";
+import { StoreClosedError, StoreError } from "./errors.ts";
+import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
+import { MEMORY_PATH, openDatabase } from "./schema.ts";
+import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+
+/**
+ * Options for {@linkcode Store}.
+ */
+export interface StoreOptions {
+  /**
+   * How often expired keys are purged in the background, in milliseconds;
+   * `0` turns the background purge off. The timer never keeps a process
+   * alive. Default `60_000`.
+   */
+  purgeIntervalMs?: number;
+  /**
+   * How long a write waits for another connection's lock before failing
+   * (`PRAGMA busy_timeout`), in milliseconds. Default `5_000`.
+   */
+  busyTimeoutMs?: number;
+  /**
+   * `PRAGMA synchronous` of a file-backed store: `"normal"` (default) may lose
+   * the last commits on power loss but never corrupts; `"full"` syncs every
+   * commit.
+   */
+  durability?: "normal" | "full";
+  /**
+   * The time in milliseconds since the epoch. Every expiry decision and every
+   * event timestamp uses it. Default `Date.now`.
+   */
+  clock?: () => number;
+  /**
+   * Receives an error thrown by an {@linkcode Store.prototype.onChange}
+   * callback, with the event being delivered. Default: the web-standard
+   * `reportError()`.
+   */
+  onCallbackError?: (error: unknown, event: StoreEvent) => void;
+}
+
+/**
+ * Options for {@linkcode Store.prototype.render}.
+ */
+export interface RenderOptions {
+  /**
+   * What `{{ .name }}` does when the group has no live key `name`, as Go's
+   * `missingkey` option: `"default"` prints `<no value>`, `"zero"` prints
+   * nothing and `"error"` throws a {@linkcode TemplateError}. Default
+   * `"default"`.
+   */
+  missingKey?: "default" | "zero" | "error";
+}
+
+const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+// setInterval stores the delay in 32 bits; a larger one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// Rows per purge batch: small enough that one batch stays far under the
+// 20 ms event-loop stall budget, large enough to amortise the statement.
+const PURGE_BATCH = 2_000;
+const TEMPLATE_CACHE_SIZE = 256;
+
+const LIVE = "(expires_at IS NULL OR expires_at > ?)";
+const VALUE = textColumn("value");
+const KEY = textColumn("key");
+const GRP = textColumn("grp");
+
+const SQL = {
+  get: `SELECT ${VALUE}, expires_at FROM kv WHERE grp = ? AND key = ?`,
+  expireOne:
+    "DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?",
+  set: `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+  delete: "DELETE FROM kv WHERE grp = ? AND key = ? RETURNING expires_at",
+  deleteGroup: "DELETE FROM kv WHERE grp = ?",
+  count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
+  getAll: `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
+  countAll: `SELECT count(*) FROM kv WHERE ${LIVE}`,
+  countPrefix:
+    `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
+  countPrefixOpen: `SELECT count(*) FROM kv WHERE grp >= ? AND ${LIVE}`,
+  groups: `SELECT DISTINCT ${GRP} FROM kv WHERE ${LIVE} ORDER BY grp`,
+  groupsPrefix:
+    `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
+  groupsPrefixOpen:
+    `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND ${LIVE} ORDER BY grp`,
+  purge:
+    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
+  purgeReturning:
+    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}) RETURNING ${GRP}, ${KEY}`,
+} as const;
+
+// node:sqlite's type declarations predate setReturnArrays(); rows are read
+// as arrays because that is measurably faster than row objects.
+type Row = unknown[];
+type Param = null | number | string;
+interface RowStatement {
+  get(...params: Param[]): Row | undefined;
+  all(...params: Param[]): Row[];
+  run(...params: Param[]): { changes: number | bigint };
+}
+type Statements = Record<keyof typeof SQL, RowStatement>;
+
+/**
+ * An embedded key-value store on the runtime's built-in SQLite. Values are
+ * strings, organised by group and key; a key may expire. Files are
+ * interchangeable with the Go sibling `go-store`.
+ *
+ * A key is live while it has no expiry or its expiry is after `clock()`.
+ * Reads never see expired keys; `get` deletes the expired key it finds, and
+ * a background timer purges the rest.
+ *
+ * @example Set, read and expire values
+ * ```ts
+ * import { Store } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * let now = 0;
+ * using store = new Store(":memory:", { clock: () => now });
+ * store.set("config", "theme", "dark");
+ * store.setWithTTL("session", "token", "abc", 1_000);
+ * assert.equal(store.get("config", "theme"), "dark");
+ * now = 1_000;
+ * assert.equal(store.get("session", "token"), undefined);
+ * ```
+ */
+export class Store implements Disposable {
+  /** The file path given to the constructor, or `":memory:"`. */
+  readonly path: string;
+
+  #db: DatabaseSync | undefined;
+  #stmt: Statements;
+  #clock: () => number;
+  #hub: EventHub;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #purging = false;
+  #templates = new Map<string, Template>();
+
+  /**
+   * Opens the store at `path`, creating the file and its table when missing.
+   * A file written before expiry support gets its `expires_at` column added,
+   * keeping every row. File-backed stores run in WAL mode.
+   *
+   * @example Open a file-backed store
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * {
+   *   using store = new Store(`${dir}/app.db`, { durability: "full" });
+   *   store.set("g", "k", "v");
+   * }
+   * using reopened = new Store(`${dir}/app.db`);
+   * assert.equal(reopened.get("g", "k"), "v");
+   * ```
+   *
+   * @param path A file path, or `":memory:"` (the default) for a private
+   * in-memory store.
+   * @param options Timers, durability and the clock.
+   * @throws {TypeError} When `path` is not a non-empty string or an option has
+   * the wrong type.
+   * @throws {RangeError} When a numeric option is out of range.
+   * @throws {StoreError} When the file cannot be opened or is not a store.
+   */
+  constructor(path: string = MEMORY_PATH, options: StoreOptions = {}) {
+    assertText("open store", "path", path);
+    if (path === "") {
+      throw new TypeError(
+        "Cannot open store: path must be a file path or \":memory:\", received an empty string",
+      );
+    }
+    const purgeIntervalMs = milliseconds(
+      "purgeIntervalMs",
+      options.purgeIntervalMs,
+      DEFAULT_PURGE_INTERVAL_MS,
+    );
+    const busyTimeoutMs = milliseconds(
+      "busyTimeoutMs",
+      options.busyTimeoutMs,
+      DEFAULT_BUSY_TIMEOUT_MS,
+    );
+    const durability = options.durability ?? "normal";
+    if (durability !== "normal" && durability !== "full") {
+      throw new TypeError(
+        `Cannot open store: durability must be "normal" or "full", received ${
+          JSON.stringify(durability)
+        }`,
+      );
+    }
+    const clock = options.clock ?? Date.now;
+    if (typeof clock !== "function") {
+      throw new TypeError(
+        `Cannot open store: clock must be a function, received ${
+          describe(clock)
+        }`,
+      );
+    }
+    const onCallbackError = options.onCallbackError;
+    if (onCallbackError !== undefined && typeof onCallbackError !== "function") {
+      throw new TypeError(
+        `Cannot open store: onCallbackError must be a function, received ${
+          describe(onCallbackError)
+        }`,
+      );
+    }
+
+    this.path = path;
+    this.#clock = clock;
+    const db = openDatabase(path, { busyTimeoutMs, durability });
+    this.#db = db;
+    this.#stmt = prepareAll(db);
+    this.#hub = new EventHub(
+      onCallbackError === undefined ? {} : { onCallbackError },
+    );
+    if (purgeIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#backgroundPurge(), purgeIntervalMs);
+      unrefTimer(this.#timer);
+    }
+  }
+
+  /**
+   * Returns the value of a live key.
+   *
+   * @example Missing group, missing key
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("g", "k", "v");
+   * assert.equal(store.get("g", "k"), "v");
+   * assert.equal(store.get("g", "other"), undefined);
+   * assert.equal(store.get("other", "k"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined` when the key is missing or expired (an
+   * expired key is deleted and reported as an `expire` event).
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  get(group: string, key: string): string | undefined {
+    const op = "get value";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const now = this.#now(op);
+    const row = this.#run(op, () => this.#stmt.get.get(group, key)) as
+      | [unknown, number | null]
+      | undefined;
+    if (row === undefined) return undefined;
+    const expiresAt = row[1];
+    if (expiresAt !== null && expiresAt <= now) {
+      const { changes } = this.#run(
+        op,
+        () => this.#stmt.expireOne.run(group, key, now),
+      );
+      if (changes > 0) this.#emit("expire", group, key, now);
+      return undefined;
+    }
+    return decodeText(row[0]);
+  }
+
+  /**
+   * Stores a value with no expiry, replacing the key's value and any expiry it
+   * had.
+   *
+   * @example Overwrite clears an expiry
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.setWithTTL("g", "k", "old", 10);
+   * store.set("g", "k", "new");
+   * now = 100;
+   * assert.equal(store.get("g", "k"), "new");
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value; any string, NUL characters included.
+   * @throws {TypeError} When an argument is not a string or holds a lone
+   * surrogate; nothing is written.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is written.
+   */
+  set(group: string, key: string, value: string): void {
+    const op = "set value";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    assertText(op, "value", value);
+    const now = this.#hub.active ? this.#now(op) : 0;
+    this.#run(op, () => this.#stmt.set.run(group, key, value, null));
+    this.#emit("set", group, key, now, value);
+  }
+
+  /**
+   * Stores a value that expires `ttlMs` milliseconds from now (by the store's
+   * clock), replacing the key's value and expiry.
+   *
+   * @example A value that expires
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 1_000;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.setWithTTL("cache", "page", "<html>", 500);
+   * now = 1_499;
+   * assert.equal(store.get("cache", "page"), "<html>");
+   * now = 1_500;
+   * assert.equal(store.get("cache", "page"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds: a positive finite number. The
+   * expiry is rounded up to a whole millisecond.
+   * @throws {TypeError} When an argument has the wrong type; nothing is
+   * written.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number; nothing
+   * is written.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is written.
+   */
+  setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
+    const op = "set value with TTL";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    assertText(op, "value", value);
+    assertTTL(op, ttlMs);
+    const now = this.#now(op);
+    const expiresAt = Math.ceil(now + ttlMs);
+    if (!Number.isSafeInteger(expiresAt)) {
+      throw new RangeError(
+        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
+      );
+    }
+    this.#run(op, () => this.#stmt.set.run(group, key, value, expiresAt));
+    this.#emit("set", group, key, now, value, expiresAt);
+  }
+
+  /**
+   * Deletes a key.
+   *
+   * @example Delete reports whether a live key went
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("g", "k", "v");
+   * assert.equal(store.delete("g", "k"), true);
+   * assert.equal(store.delete("g", "k"), false);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when a live key was removed; `false` when there was none
+   * (an expired row found is removed too, as an `expire` event).
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  delete(group: string, key: string): boolean {
+    const op = "delete key";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const now = this.#now(op);
+    const row = this.#run(op, () => this.#stmt.delete.get(group, key)) as
+      | [number | null]
+      | undefined;
+    if (row === undefined) return false;
+    const expiresAt = row[0];
+    if (expiresAt !== null && expiresAt <= now) {
+      this.#emit("expire", group, key, now);
+      return false;
+    }
+    this.#emit("delete", group, key, now);
+    return true;
+  }
+
+  /**
+   * Deletes every key of a group.
+   *
+   * @example Empty a group
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("g", "a", "1");
+   * store.set("g", "b", "2");
+   * assert.equal(store.deleteGroup("g"), 2);
+   * assert.equal(store.getAll("g").size, 0);
+   * ```
+   *
+   * @param group The group.
+   * @returns How many rows were removed, expired ones included.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  deleteGroup(group: string): number {
+    const op = "delete group";
+    this.#open(op);
+    assertText(op, "group", group);
+    const now = this.#now(op);
+    const { changes } = this.#run(
+      op,
+      () => this.#stmt.deleteGroup.run(group),
+    );
+    if (changes > 0) this.#emit("delete_group", group, "", now);
+    return Number(changes);
+  }
+
+  /**
+   * Counts the live keys of a group.
+   *
+   * @example Expired keys do not count
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.set("g", "a", "1");
+   * store.setWithTTL("g", "b", "2", 10);
+   * assert.equal(store.count("g"), 2);
+   * now = 10;
+   * assert.equal(store.count("g"), 1);
+   * ```
+   *
+   * @param group The group.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  count(group: string): number {
+    const op = "count keys";
+    this.#open(op);
+    assertText(op, "group", group);
+    const now = this.#now(op);
+    const row = this.#run(
+      op,
+      () => this.#stmt.count.get(group, now),
+    ) as [number];
+    return row[0];
+  }
+
+  /**
+   * Returns every live entry of a group.
+   *
+   * @example Entries in key order
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("g", "b", "2");
+   * store.set("g", "a", "1");
+   * assert.deepEqual([...store.getAll("g")], [["a", "1"], ["b", "2"]]);
+   * ```
+   *
+   * @param group The group.
+   * @returns A new map of key to value, in ascending key order (by code
+   * point, as SQLite and Go sort).
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  getAll(group: string): Map<string, string> {
+    const op = "get all values";
+    this.#open(op);
+    assertText(op, "group", group);
+    return this.#getAll(op, group);
+  }
+
+  #getAll(op: string, group: string): Map<string, string> {
+    const now = this.#now(op);
+    const rows = this.#run(
+      op,
+      () => this.#stmt.getAll.all(group, now),
+    ) as [unknown, unknown][];
+    const entries = new Map<string, string>();
+    for (const row of rows) {
+      entries.set(decodeText(row[0]), decodeText(row[1]));
+    }
+    return entries;
+  }
+
+  /**
+   * Counts the live keys of every group whose name starts with `prefix`. The
+   * prefix is literal (`%`, `_` and `\` match only themselves) and the count
+   * is a range scan of the primary key.
+   *
+   * @example Count a namespace
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("a:x", "k", "1");
+   * store.set("a:y", "k", "2");
+   * store.set("b:x", "k", "3");
+   * assert.equal(store.countAll("a:"), 2);
+   * assert.equal(store.countAll(), 3);
+   * ```
+   *
+   * @param prefix The start of the group names to count; `""` (the default)
+   * counts every group.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  countAll(prefix = ""): number {
+    const op = "count all keys";
+    this.#open(op);
+    assertText(op, "prefix", prefix);
+    const now = this.#now(op);
+    const row = this.#run(op, () => {
+      if (prefix === "") return this.#stmt.countAll.get(now);
+      const end = prefixEnd(prefix);
+      return end === undefined
+        ? this.#stmt.countPrefixOpen.get(prefix, now)
+        : this.#stmt.countPrefix.get(prefix, end, now);
+    }) as [number];
+    return row[0];
+  }
+
+  /**
+   * Lists the groups that hold at least one live key and whose name starts
+   * with `prefix` (literal, as in {@linkcode Store.prototype.countAll}).
+   *
+   * @example Groups of a namespace
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("a_b", "k", "1");
+   * store.set("axb", "k", "2");
+   * assert.deepEqual(store.groups("a_"), ["a_b"]);
+   * assert.deepEqual(store.groups(), ["a_b", "axb"]);
+   * ```
+   *
+   * @param prefix The start of the group names; `""` (the default) lists
+   * every group.
+   * @returns Distinct group names, ascending.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  groups(prefix = ""): string[] {
+    const op = "list groups";
+    this.#open(op);
+    assertText(op, "prefix", prefix);
+    const now = this.#now(op);
+    const rows = this.#run(op, () => {
+      if (prefix === "") return this.#stmt.groups.all(now);
+      const end = prefixEnd(prefix);
+      return end === undefined
+        ? this.#stmt.groupsPrefixOpen.all(prefix, now)
+        : this.#stmt.groupsPrefix.all(prefix, end, now);
+    }) as [unknown][];
+    return rows.map((row) => decodeText(row[0]));
+  }
+
+  /**
+   * Renders a Go `text/template` against the live entries of a group. Each
+   * distinct template is parsed once and cached.
+   *
+   * Supported: `{{ .name }}`, `{{ index . "any key" }}`, comments, trim
+   * markers, pipelines into `html`, `js`, `urlquery` and `json`, `if`/`else`,
+   * `with` and `range $k, $v := .` (in key order).
+   *
+   * @example Render a group
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.set("user", "name", "Ada");
+   * store.set("user", "bio", "<b>hi</b>");
+   * assert.equal(
+   *   store.render("{{ .name }}: {{ .bio | html }}", "user"),
+   *   "Ada: &lt;b&gt;hi&lt;/b&gt;",
+   * );
+   * ```
+   *
+   * @param template The template source.
+   * @param group The group whose live entries are the template's data.
+   * @param options `missingKey`: what a missing key prints.
+   * @returns The rendered text.
+   * @throws {TypeError} When `template` or `group` is not a string.
+   * @throws {RangeError} When `missingKey` is not one of the three modes.
+   * @throws {TemplateError} When the template cannot be parsed or executed;
+   * the message gives `line:col`.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  render(template: string, group: string, options: RenderOptions = {}): string {
+    const op = "render template";
+    this.#open(op);
+    assertText(op, "template", template);
+    assertText(op, "group", group);
+    const missingKey = options.missingKey ?? "default";
+    if (
+      missingKey !== "default" && missingKey !== "zero" &&
+      missingKey !== "error"
+    ) {
+      throw new RangeError(
+        `Cannot ${op}: missingKey must be "default", "zero" or "error", received ${
+          JSON.stringify(missingKey)
+        }`,
+      );
+    }
+    const tree = this.#template(template);
+    return executeTemplate(tree, this.#getAll(op, group), missingKey);
+  }
+
+  #template(source: string): Template {
+    let tree = this.#templates.get(source);
+    if (tree !== undefined) {
+      // Re-insert to keep the map in least-recently-used order.
+      this.#templates.delete(source);
+    } else {
+      tree = parseTemplate(source);
+      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
+        const oldest = this.#templates.keys().next().value as string;
+        this.#templates.delete(oldest);
+      }
+    }
+    this.#templates.set(source, tree);
+    return tree;
+  }
+
+  /**
+   * Deletes every expired row now, reporting each as an `expire` event.
+   *
+   * @example Purge
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now, purgeIntervalMs: 0 });
+   * store.setWithTTL("g", "a", "1", 10);
+   * store.setWithTTL("g", "b", "2", 20);
+   * store.set("g", "c", "3");
+   * now = 15;
+   * assert.equal(store.purgeExpired(), 1);
+   * ```
+   *
+   * @returns How many rows were removed.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  purgeExpired(): number {
+    const op = "purge expired keys";
+    this.#open(op);
+    const now = this.#now(op);
+    let total = 0;
+    for (;;) {
+      const removed = this.#purgeBatch(op, now);
+      total += removed;
+      if (removed < PURGE_BATCH) return total;
+    }
+  }
+
+  // One bounded batch, so that the background purge can yield to the event
+  // loop between batches however large the backlog.
+  #purgeBatch(op: string, now: number): number {
+    if (!this.#hub.active) {
+      return Number(this.#run(op, () => this.#stmt.purge.run(now)).changes);
+    }
+    const rows = this.#run(
+      op,
+      () => this.#stmt.purgeReturning.all(now),
+    ) as [unknown, unknown][];
+    for (const row of rows) {
+      this.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
+    }
+    return rows.length;
+  }
+
+  async #backgroundPurge(): Promise<void> {
+    if (this.#purging) return;
+    this.#purging = true;
+    try {
+      const op = "purge expired keys";
+      while (this.#db !== undefined) {
+        const removed = this.#purgeBatch(op, this.#now(op));
+        if (removed < PURGE_BATCH) break;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } catch (error) {
+      // A failed background purge is retried on the next tick of the timer;
+      // it must not be lost silently.
+      reportError(error);
+    } finally {
+      this.#purging = false;
+    }
+  }
+
+  /**
+   * Watches the events of one key (`key` `"*"` for every key of the group;
+   * `("*", "*")` for every event). The watcher is a bounded stream: it queues
+   * up to 16 unread events and drops (and counts) the rest, so a slow reader
+   * never slows a writer.
+   *
+   * @example Watch a group
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const watcher = store.watch("config", "*");
+   * store.set("config", "theme", "dark");
+   * for await (const event of watcher) {
+   *   assert.equal(event.type, "set");
+   *   assert.equal(event.value, "dark");
+   *   break; // leaving the loop unwatches
+   * }
+   * ```
+   *
+   * @param group The group, or `"*"` for every group.
+   * @param key The key, or `"*"` for every key.
+   * @returns A registered {@linkcode Watcher}.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  watch(group: string, key: string): Watcher {
+    const op = "watch";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return this.#hub.watch(group, key);
+  }
+
+  /**
+   * Stops a watcher; its stream ends after the events already queued.
+   * Idempotent, and allowed after close.
+   *
+   * @example Unwatch
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const watcher = store.watch("g", "k");
+   * store.set("g", "k", "1");
+   * store.unwatch(watcher);
+   * store.set("g", "k", "2");
+   * const values = (await Array.fromAsync(watcher)).map((e) => e.value);
+   * assert.deepEqual(values, ["1"]);
+   * ```
+   *
+   * @param watcher A watcher from {@linkcode Store.prototype.watch}.
+   */
+  unwatch(watcher: Watcher): void {
+    this.#hub.unwatch(watcher);
+  }
+
+  /**
+   * Calls `fn` synchronously, after each committed write, with its event; in
+   * registration order. An error thrown by `fn` does not undo the write nor
+   * stop the other callbacks; it goes to `onCallbackError` or
+   * `reportError()`.
+   *
+   * @example Forward changes
+   * ```ts
+   * import { Store, type StoreEvent } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const seen: StoreEvent[] = [];
+   * const off = store.onChange((event) => seen.push(event));
+   * store.set("g", "k", "v");
+   * off();
+   * store.delete("g", "k");
+   * assert.deepEqual(seen.map((e) => e.type), ["set"]);
+   * ```
+   *
+   * @param fn The callback.
+   * @returns A function that unregisters `fn`; calling it again does nothing.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  onChange(fn: (event: StoreEvent) => void): () => void {
+    this.#open("register change callback");
+    return this.#hub.onChange(fn);
+  }
+
+  /**
+   * Closes the store: stops the background purge, ends every watcher's
+   * stream, drops every callback and closes the database. Calling it again
+   * does nothing.
+   *
+   * @example Close twice
+   * ```ts
+   * import { Store, StoreClosedError } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new Store();
+   * store.close();
+   * store.close();
+   * assert.throws(() => store.count("g"), StoreClosedError);
+   * ```
+   */
+  close(): void {
+    const db = this.#db;
+    if (db === undefined) return;
+    this.#db = undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#hub.close();
+    this.#templates.clear();
+    db.close();
+  }
+
+  /**
+   * Closes the store, so that `using store = new Store()` closes it at the
+   * end of the block.
+   *
+   * @example Dispose
+   * ```ts
+   * import { Store, StoreClosedError } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let outer: Store;
+   * {
+   *   using store = new Store();
+   *   outer = store;
+   * }
+   * assert.throws(() => outer.get("g", "k"), StoreClosedError);
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(op: string): void {
+    if (this.#db === undefined) throw new StoreClosedError(op);
+  }
+
+  #now(op: string): number {
+    const now = this.#clock();
+    if (typeof now !== "number" || !Number.isFinite(now)) {
+      throw new RangeError(
+        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
+          typeof now === "number" ? now : describe(now)
+        }`,
+      );
+    }
+    return now;
+  }
+
+  // SQLite failures become StoreError naming the operation; the original is
+  // kept as the cause.
+  #run<T>(op: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw new StoreError(
+        `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
+    }
+  }
+
+  #emit(
+    type: StoreEvent["type"],
+    group: string,
+    key: string,
+    timestamp: number,
+    value?: string,
+    expiresAt?: number,
+  ): void {
+    if (!this.#hub.active) return;
+    const event: StoreEvent = { type, group, key, timestamp };
+    if (value !== undefined) event.value = value;
+    if (expiresAt !== undefined) event.expiresAt = expiresAt;
+    this.#hub.emit(event);
+  }
+}
+
+function prepareAll(db: DatabaseSync): Statements {
+  const statements = {} as Statements;
+  for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
+    const statement = db.prepare(SQL[name]) as StatementSync & {
+      setReturnArrays(enabled: boolean): void;
+    };
+    statement.setReturnArrays(true);
+    statements[name] = statement as unknown as RowStatement;
+  }
+  return statements;
+}
+
+function milliseconds(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot open store: ${name} must be a number, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new RangeError(
+      `Cannot open store: ${name} must be an integer from 0 to ${MAX_TIMER_MS}, received ${value}`,
+    );
+  }
+  return value;
+}
+
+// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
+// Deno.unrefTimer() only knows the numeric ids of older releases.
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  if (typeof timer === "number") Deno.unrefTimer(timer);
+  else (timer as { unref(): void }).unref();
+}
+
+/**
+ * The smallest string greater than every string starting with `prefix`, in
+ * SQLite's BINARY order (UTF-8 bytes, which is code point order), so that
+ * `grp >= prefix AND grp < end` is an index range scan; `undefined` when no
+ * such string exists (the prefix is all U+10FFFF).
+ */
+function prefixEnd(prefix: string): string | undefined {
+  let rest = prefix;
+  while (rest.length > 0) {
+    const unit = rest.charCodeAt(rest.length - 1);
+    const width = unit >= 0xdc00 && unit <= 0xdfff ? 2 : 1;
+    const point = rest.codePointAt(rest.length - width) as number;
+    rest = rest.slice(0, rest.length - width);
+    if (point < 0x10ffff) {
+      return rest + String.fromCodePoint(point === 0xd7ff ? 0xe000 : point + 1);
+    }
+  }
+  return undefined;
+}

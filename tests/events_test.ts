@@ -1,0 +1,839 @@
+import assert from "node:assert/strict";
+import { setImmediate } from "node:timers/promises";
+import {
+  EventHub,
+  type EventType,
+  type StoreEvent,
+  Watcher,
+} from "../src/events.ts";
+import { StoreClosedError } from "../src/errors.ts";
+
+let clock = 0;
+
+function event(
+  group: string,
+  key: string,
+  type: EventType = "set",
+  value = `${group}/${key}`,
+): StoreEvent {
+  const e: StoreEvent = { type, group, key, timestamp: ++clock };
+  if (type === "set") e.value = value;
+  return e;
+}
+
+/** Unregisters the watcher and returns every event it still held. */
+function drain(hub: EventHub, watcher: Watcher): Promise<StoreEvent[]> {
+  hub.unwatch(watcher);
+  return Array.fromAsync(watcher);
+}
+
+/** Emits to `hub` and returns, per watcher, the groups/keys it received. */
+async function route(
+  hub: EventHub,
+  watchers: Watcher[],
+  events: StoreEvent[],
+): Promise<string[][]> {
+  for (const e of events) hub.emit(e);
+  return await Promise.all(
+    watchers.map(async (w) =>
+      (await drain(hub, w)).map((e) => `${e.group}/${e.key}`)
+    ),
+  );
+}
+
+Deno.test("EventHub.watch() delivers only the watched key of the watched group", async (t) => {
+  await t.step("the exact key receives its events", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("users", "alice");
+    const [got] = await route(hub, [w], [
+      event("users", "alice"),
+      event("users", "alice", "delete"),
+    ]);
+    assert.deepEqual(got, ["users/alice", "users/alice"]);
+  });
+
+  await t.step(
+    "another key, group or a group delete gets nothing",
+    async () => {
+      const hub = new EventHub();
+      const w = hub.watch("users", "alice");
+      const [got] = await route(hub, [w], [
+        event("users", "bob"),
+        event("admins", "alice"),
+        event("users:x", "alice"),
+        event("users", "", "delete_group"),
+        event("*", "alice"),
+      ]);
+      assert.deepEqual(got, []);
+    },
+  );
+
+  await t.step("keeps the group and key it was given", () => {
+    const hub = new EventHub();
+    using w = hub.watch("users", "alice");
+    assert.equal(w.group, "users");
+    assert.equal(w.key, "alice");
+    assert.equal(w.dropped, 0);
+  });
+});
+
+Deno.test('EventHub.watch() with key "*" delivers every key of the group', async () => {
+  const hub = new EventHub();
+  const w = hub.watch("users", "*");
+  const [got] = await route(hub, [w], [
+    event("users", "alice"),
+    event("other", "alice"),
+    event("users", "bob", "expire"),
+    event("users", "", "delete_group"),
+    event("users:sub", "alice"),
+  ]);
+  assert.deepEqual(got, ["users/alice", "users/bob", "users/"]);
+});
+
+Deno.test('EventHub.watch("*", "*") delivers every event', async () => {
+  const hub = new EventHub();
+  const w = hub.watch("*", "*");
+  const [got] = await route(hub, [w], [
+    event("a", "1"),
+    event("b:c", "2", "delete"),
+    event("d", "", "delete_group"),
+    event("*", "*"),
+  ]);
+  assert.deepEqual(got, ["a/1", "b:c/2", "d/", "*/*"]);
+});
+
+Deno.test('EventHub.watch("*", key) delivers that key of every group', async () => {
+  const hub = new EventHub();
+  const w = hub.watch("*", "x");
+  const [got] = await route(hub, [w], [
+    event("a", "x"),
+    event("a", "y"),
+    event("ns:b", "x"),
+    event("*", "x"),
+  ]);
+  assert.deepEqual(got, ["a/x", "ns:b/x", "*/x"]);
+});
+
+Deno.test("EventHub.watch() treats group names with * and : literally", async () => {
+  const hub = new EventHub();
+  const star = hub.watch("a*", "*");
+  const colon = hub.watch("ns:a", "k*");
+  const [gotStar, gotColon] = await route(hub, [star, colon], [
+    event("a*", "1"),
+    event("ab", "1"),
+    event("ns:a", "k*"),
+    event("ns:a", "kk"),
+    event("ns:b", "k*"),
+  ]);
+  assert.deepEqual(gotStar, ["a*/1"]);
+  assert.deepEqual(gotColon, ["ns:a/k*"]);
+});
+
+Deno.test("EventHub.watch() with a namespace delivers the groups under it", async (t) => {
+  await t.step("every key of ns:… but not ns2:…, nsx or ns", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("ns:*", "*", { namespace: "ns" });
+    assert.equal(w.group, "ns:*");
+    const [got] = await route(hub, [w], [
+      event("ns:a", "k"),
+      event("ns2:a", "k"),
+      event("nsx", "k"),
+      event("ns", "k"),
+      event("ns:b:c", "j", "delete"),
+      event("ns:", "k"),
+      event("x:ns:a", "k"),
+    ]);
+    assert.deepEqual(got, ["ns:a/k", "ns:b:c/j", "ns:/k"]);
+  });
+
+  await t.step("restricted to one key", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("ns:*", "k", { namespace: "ns" });
+    const [got] = await route(hub, [w], [
+      event("ns:a", "k"),
+      event("ns:a", "j"),
+      event("ns:b", "k"),
+      event("ns2:a", "k"),
+    ]);
+    assert.deepEqual(got, ["ns:a/k", "ns:b/k"]);
+  });
+
+  await t.step("ignores the group argument for matching", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("other", "*", { namespace: "ns" });
+    const [got] = await route(hub, [w], [event("other", "k")]);
+    assert.deepEqual(got, []);
+  });
+
+  await t.step("rejects a namespace outside [A-Za-z0-9-]+", () => {
+    const hub = new EventHub();
+    for (const namespace of ["", "a:b", "a b", "*", "ns:"]) {
+      assert.throws(() => hub.watch("g", "*", { namespace }), TypeError);
+    }
+    assert.equal(hub.active, false);
+  });
+});
+
+Deno.test("EventHub.emit() serves watchers most specific first, each once", async () => {
+  const hub = new EventHub();
+  const watchers: [string, Watcher][] = [
+    ["global all", hub.watch("*", "*")],
+    ["global key", hub.watch("*", "k")],
+    ["namespace all", hub.watch("ns:*", "*", { namespace: "ns" })],
+    ["namespace key", hub.watch("ns:*", "k", { namespace: "ns" })],
+    ["group all", hub.watch("ns:g", "*")],
+    ["exact", hub.watch("ns:g", "k")],
+    ["exact again", hub.watch("ns:g", "k")],
+  ];
+  // Pending reads resolve in enqueue order, so their reactions reveal it.
+  const order: string[] = [];
+  const reads = watchers.map(([label, w]) => {
+    const reader = w.stream.getReader();
+    return reader.read().then((r) => {
+      order.push(label);
+      reader.releaseLock();
+      return r.value;
+    });
+  });
+  const e = event("ns:g", "k");
+  const calls: string[] = [];
+  hub.onChange(() => calls.push(`callback after ${order.length} reads`));
+  hub.emit(e);
+  const received = await Promise.all(reads);
+
+  assert.deepEqual(order, [
+    "exact",
+    "exact again",
+    "group all",
+    "namespace key",
+    "namespace all",
+    "global key",
+    "global all",
+  ]);
+  for (const got of received) assert.equal(got, e);
+  assert.deepEqual(calls, ["callback after 0 reads"]);
+  for (const [, w] of watchers) assert.deepEqual(await drain(hub, w), []);
+});
+
+Deno.test("EventHub.emit() hands one frozen event to every consumer", async (t) => {
+  await t.step("two watchers on one key both receive it", async () => {
+    const hub = new EventHub();
+    const a = hub.watch("g", "k");
+    const b = hub.watch("g", "k");
+    const seen: StoreEvent[] = [];
+    hub.onChange((e) => seen.push(e));
+    const e = event("g", "k");
+    hub.emit(e);
+    assert.equal(Object.isFrozen(e), true);
+    assert.deepEqual(await drain(hub, a), [e]);
+    assert.deepEqual(await drain(hub, b), [e]);
+    assert.equal((await drain(hub, a)).length, 0);
+    assert.equal(seen[0], e);
+  });
+
+  await t.step("does nothing, not even freeze, with no listener", () => {
+    const hub = new EventHub();
+    const e = event("g", "k");
+    hub.emit(e);
+    assert.equal(Object.isFrozen(e), false);
+  });
+
+  await t.step("keeps expiresAt and timestamp as given", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    const e: StoreEvent = {
+      type: "set",
+      group: "g",
+      key: "k",
+      value: "v",
+      expiresAt: 2_000,
+      timestamp: 1_000,
+    };
+    hub.emit(e);
+    assert.deepEqual(await drain(hub, w), [{
+      type: "set",
+      group: "g",
+      key: "k",
+      value: "v",
+      expiresAt: 2_000,
+      timestamp: 1_000,
+    }]);
+  });
+});
+
+Deno.test("EventHub.emit() drops events past 16 queued and counts them", async (t) => {
+  await t.step("20 unread events leave the first 16, in order", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "*");
+    for (let i = 0; i < 20; i++) hub.emit(event("g", `k${i}`));
+    assert.equal(w.dropped, 4);
+    const got = (await drain(hub, w)).map((e) => e.key);
+    assert.deepEqual(got, Array.from({ length: 16 }, (_, i) => `k${i}`));
+    assert.equal(w.dropped, 4);
+  });
+
+  await t.step("delivers again once the reader makes room", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "*");
+    const reader = w.stream.getReader();
+    for (let i = 0; i < 17; i++) hub.emit(event("g", `a${i}`));
+    assert.equal(w.dropped, 1);
+    assert.equal((await reader.read()).value?.key, "a0");
+    hub.emit(event("g", "b"));
+    hub.emit(event("g", "c"));
+    assert.equal(w.dropped, 2);
+    hub.unwatch(w);
+    const rest: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      rest.push(r.value.key);
+    }
+    assert.equal(rest.length, 16);
+    assert.deepEqual(rest.slice(-2), ["a15", "b"]);
+  });
+
+  await t.step("a slow watcher does not affect another", async () => {
+    const hub = new EventHub();
+    const slow = hub.watch("g", "*");
+    const fast = hub.watch("g", "*");
+    const reader = fast.stream.getReader();
+    let read = 0;
+    for (let i = 0; i < 40; i++) {
+      hub.emit(event("g", `k${i}`));
+      assert.equal((await reader.read()).value?.key, `k${i}`);
+      read++;
+    }
+    reader.releaseLock();
+    assert.equal(read, 40);
+    assert.equal(fast.dropped, 0);
+    assert.equal(slow.dropped, 24);
+    assert.equal((await drain(hub, slow)).length, 16);
+    assert.deepEqual(await drain(hub, fast), []);
+  });
+});
+
+Deno.test("EventHub.emit() loses nothing for a reader that keeps up", async () => {
+  const hub = new EventHub();
+  const w = hub.watch("g", "*");
+  const received: number[] = [];
+  const reading = (async () => {
+    for await (const e of w) received.push(e.timestamp);
+  })();
+  const sent: number[] = [];
+  for (let i = 0; i < 1_000; i++) {
+    const e = event("g", "k");
+    sent.push(e.timestamp);
+    hub.emit(e);
+    // Bursts below the limit; the macrotask lets the reader drain.
+    if (i % 10 === 9) await setImmediate();
+  }
+  hub.unwatch(w);
+  await reading;
+  assert.equal(w.dropped, 0);
+  assert.deepEqual(received, sent);
+});
+
+Deno.test("EventHub.unwatch() ends the stream after the queued events", async (t) => {
+  await t.step("queued events are read, then done", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    const first = event("g", "k");
+    const second = event("g", "k");
+    hub.emit(first);
+    hub.emit(second);
+    hub.unwatch(w);
+    hub.emit(event("g", "k"));
+    assert.equal(hub.active, false);
+    const reader = w.stream.getReader();
+    assert.equal((await reader.read()).value, first);
+    assert.equal((await reader.read()).value, second);
+    assert.equal((await reader.read()).done, true);
+  });
+
+  await t.step("ends a pending read", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    const reader = w.stream.getReader();
+    const pending = reader.read();
+    hub.unwatch(w);
+    assert.equal((await pending).done, true);
+  });
+
+  await t.step("is idempotent and keeps other watchers", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    const other = hub.watch("g", "k");
+    hub.unwatch(w);
+    hub.unwatch(w);
+    w[Symbol.dispose]();
+    await w.stream.cancel();
+    assert.equal(hub.active, true);
+    hub.emit(event("g", "k"));
+    assert.equal((await drain(hub, other)).length, 1);
+    assert.deepEqual(await Array.fromAsync(w), []);
+  });
+
+  await t.step("ignores a watcher of another hub", async () => {
+    const hub = new EventHub();
+    const elsewhere = new EventHub();
+    const w = elsewhere.watch("g", "k");
+    hub.unwatch(w);
+    assert.equal(elsewhere.active, true);
+    elsewhere.emit(event("g", "k"));
+    assert.equal((await drain(elsewhere, w)).length, 1);
+  });
+
+  await t.step("lets a later watch of the same key work", async () => {
+    const hub = new EventHub();
+    hub.unwatch(hub.watch("g", "k"));
+    hub.unwatch(hub.watch("ns:*", "k", { namespace: "ns" }));
+    const w = hub.watch("g", "k");
+    const n = hub.watch("ns:*", "k", { namespace: "ns" });
+    hub.emit(event("g", "k"));
+    hub.emit(event("ns:g", "k"));
+    assert.equal((await drain(hub, w)).length, 1);
+    assert.equal((await drain(hub, n)).length, 1);
+  });
+});
+
+Deno.test("Watcher.stream.cancel() unregisters the watcher", async (t) => {
+  await t.step("through the stream", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    hub.emit(event("g", "k"));
+    await w.stream.cancel();
+    assert.equal(hub.active, false);
+    hub.emit(event("g", "k"));
+    assert.equal(w.dropped, 0);
+  });
+
+  await t.step("through a reader", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("*", "*");
+    const reader = w.stream.getReader();
+    await reader.cancel();
+    assert.equal(hub.active, false);
+  });
+
+  await t.step("after unwatch, with events still queued", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    hub.emit(event("g", "k"));
+    hub.unwatch(w);
+    await w.stream.cancel();
+    assert.equal(hub.active, false);
+  });
+});
+
+Deno.test("Watcher[Symbol.asyncIterator]() unregisters the watcher when the loop breaks early", async () => {
+  const hub = new EventHub();
+  const w = hub.watch("g", "*");
+  for (let i = 0; i < 3; i++) hub.emit(event("g", `k${i}`));
+  const got: string[] = [];
+  for await (const e of w) {
+    got.push(e.key);
+    if (got.length === 2) break;
+  }
+  assert.deepEqual(got, ["k0", "k1"]);
+  assert.equal(hub.active, false);
+  hub.emit(event("g", "k"));
+  assert.equal(w.dropped, 0);
+});
+
+Deno.test("Watcher[Symbol.dispose]() unregisters the watcher at the end of a using block", async () => {
+  const hub = new EventHub();
+  let kept: Watcher;
+  {
+    using w = hub.watch("g", "k");
+    kept = w;
+    hub.emit(event("g", "k"));
+    assert.equal(hub.active, true);
+  }
+  assert.equal(hub.active, false);
+  assert.equal((await Array.fromAsync(kept)).length, 1);
+});
+
+Deno.test("Watcher cannot be constructed directly", () => {
+  const Ctor = Watcher as unknown as new (...args: unknown[]) => Watcher;
+  assert.throws(() => new Ctor("g", "k", () => {}), TypeError);
+});
+
+Deno.test("EventHub.onChange() runs callbacks synchronously in registration order", () => {
+  const hub = new EventHub();
+  const calls: string[] = [];
+  hub.onChange((e) => calls.push(`a ${e.key}`));
+  hub.onChange((e) => calls.push(`b ${e.key}`));
+  hub.onChange((e) => calls.push(`c ${e.key}`));
+  hub.emit(event("g", "1"));
+  assert.deepEqual(calls, ["a 1", "b 1", "c 1"]);
+  hub.emit(event("h", "2", "delete"));
+  assert.deepEqual(calls.slice(3), ["a 2", "b 2", "c 2"]);
+});
+
+Deno.test("EventHub.onChange() reports a throwing callback and runs the others", async (t) => {
+  await t.step("to onCallbackError", () => {
+    const reported: [unknown, StoreEvent][] = [];
+    const hub = new EventHub({
+      onCallbackError: (error, e) => reported.push([error, e]),
+    });
+    const calls: string[] = [];
+    const boom = new Error("boom");
+    hub.onChange(() => calls.push("before"));
+    hub.onChange(() => {
+      throw boom;
+    });
+    hub.onChange(() => calls.push("after"));
+    const e = event("g", "k");
+    hub.emit(e);
+    assert.deepEqual(calls, ["before", "after"]);
+    assert.deepEqual(reported, [[boom, e]]);
+  });
+
+  await t.step("to reportError() by default", () => {
+    const errors: unknown[] = [];
+    const listener = (e: ErrorEvent) => {
+      e.preventDefault();
+      errors.push(e.error);
+    };
+    globalThis.addEventListener("error", listener);
+    try {
+      const hub = new EventHub();
+      const calls: string[] = [];
+      const boom = new Error("boom");
+      hub.onChange(() => {
+        throw boom;
+      });
+      hub.onChange(() => calls.push("after"));
+      hub.emit(event("g", "k"));
+      assert.deepEqual(calls, ["after"]);
+      assert.deepEqual(errors, [boom]);
+    } finally {
+      globalThis.removeEventListener("error", listener);
+    }
+  });
+
+  await t.step("to reportError() when onCallbackError throws", () => {
+    const errors: unknown[] = [];
+    const listener = (e: ErrorEvent) => {
+      e.preventDefault();
+      errors.push(e.error);
+    };
+    globalThis.addEventListener("error", listener);
+    try {
+      const handlerError = new Error("handler");
+      const hub = new EventHub({
+        onCallbackError: () => {
+          throw handlerError;
+        },
+      });
+      const calls: string[] = [];
+      hub.onChange(() => {
+        throw new Error("boom");
+      });
+      hub.onChange(() => calls.push("after"));
+      hub.emit(event("g", "k"));
+      assert.deepEqual(calls, ["after"]);
+      assert.deepEqual(errors, [handlerError]);
+    } finally {
+      globalThis.removeEventListener("error", listener);
+    }
+  });
+});
+
+Deno.test("EventHub.onChange() allows registering and unregistering inside a callback", async (t) => {
+  await t.step(
+    "a callback added during emit starts with the next event",
+    () => {
+      const hub = new EventHub();
+      const calls: string[] = [];
+      let added = false;
+      hub.onChange((e) => {
+        calls.push(`first ${e.key}`);
+        if (!added) {
+          added = true;
+          hub.onChange((e) => calls.push(`added ${e.key}`));
+        }
+      });
+      hub.emit(event("g", "1"));
+      hub.emit(event("g", "2"));
+      assert.deepEqual(calls, ["first 1", "first 2", "added 2"]);
+    },
+  );
+
+  await t.step("a callback can unregister itself", () => {
+    const hub = new EventHub();
+    const calls: string[] = [];
+    const off = hub.onChange((e) => {
+      calls.push(`once ${e.key}`);
+      off();
+    });
+    hub.onChange((e) => calls.push(`other ${e.key}`));
+    hub.emit(event("g", "1"));
+    hub.emit(event("g", "2"));
+    assert.deepEqual(calls, ["once 1", "other 1", "other 2"]);
+  });
+
+  await t.step("a later callback removed during emit is not called", () => {
+    const hub = new EventHub();
+    const calls: string[] = [];
+    hub.onChange(() => {
+      calls.push("first");
+      offSecond();
+    });
+    const offSecond = hub.onChange(() => calls.push("second"));
+    hub.onChange(() => calls.push("third"));
+    hub.emit(event("g", "1"));
+    assert.deepEqual(calls, ["first", "third"]);
+  });
+
+  await t.step("a callback can watch, unwatch and close", async () => {
+    const hub = new EventHub();
+    const watched: Watcher[] = [];
+    const existing = hub.watch("g", "*");
+    hub.onChange((e) => {
+      if (e.key === "1") watched.push(hub.watch("g", "*"));
+      if (e.key === "2") hub.unwatch(existing);
+      if (e.key === "3") hub.close();
+    });
+    const later: string[] = [];
+    hub.onChange((e) => later.push(e.key));
+    for (const key of ["1", "2", "3", "4"]) hub.emit(event("g", key));
+
+    assert.deepEqual(later, ["1", "2"]);
+    assert.deepEqual(
+      (await Array.fromAsync(existing)).map((e) => e.key),
+      ["1", "2"],
+    );
+    const [added] = watched;
+    assert.ok(added);
+    assert.deepEqual((await Array.fromAsync(added)).map((e) => e.key), [
+      "2",
+      "3",
+    ]);
+  });
+
+  await t.step("a callback can emit", () => {
+    const hub = new EventHub();
+    const calls: string[] = [];
+    hub.onChange((e) => {
+      calls.push(`a ${e.key}`);
+      if (e.key === "outer") hub.emit(event("g", "inner"));
+    });
+    hub.onChange((e) => calls.push(`b ${e.key}`));
+    hub.emit(event("g", "outer"));
+    assert.deepEqual(calls, ["a outer", "a inner", "b inner", "b outer"]);
+  });
+});
+
+Deno.test("EventHub.onChange() returns an idempotent unregister function", () => {
+  const hub = new EventHub();
+  const calls: string[] = [];
+  const offA = hub.onChange(() => calls.push("a"));
+  hub.onChange(() => calls.push("b"));
+  offA();
+  offA();
+  hub.emit(event("g", "k"));
+  assert.deepEqual(calls, ["b"]);
+  assert.equal(hub.active, true);
+});
+
+Deno.test("EventHub.onChange() with a namespace sees only that namespace, in registration order", () => {
+  const hub = new EventHub();
+  const calls: string[] = [];
+  hub.onChange((e) => calls.push(`all ${e.group}`));
+  hub.onChange((e) => calls.push(`ns ${e.group}`), { namespace: "ns" });
+  hub.onChange((e) => calls.push(`all2 ${e.group}`));
+  hub.onChange((e) => calls.push(`ns2 ${e.group}`), { namespace: "ns2" });
+  for (const group of ["ns:a", "ns2:a", "nsx", "ns", "ns:b:c"]) {
+    hub.emit(event(group, "k"));
+  }
+  assert.deepEqual(calls, [
+    "all ns:a",
+    "ns ns:a",
+    "all2 ns:a",
+    "all ns2:a",
+    "all2 ns2:a",
+    "ns2 ns2:a",
+    "all nsx",
+    "all2 nsx",
+    "all ns",
+    "all2 ns",
+    "all ns:b:c",
+    "ns ns:b:c",
+    "all2 ns:b:c",
+  ]);
+  assert.throws(
+    () => hub.onChange(() => {}, { namespace: "a:b" }),
+    TypeError,
+  );
+  assert.throws(
+    () => hub.onChange("nope" as unknown as () => void),
+    TypeError,
+  );
+});
+
+Deno.test("EventHub.close() ends every stream and drops every callback", async (t) => {
+  await t.step("streams yield their queued events, then end", async () => {
+    const hub = new EventHub();
+    const exact = hub.watch("g", "k");
+    const group = hub.watch("g", "*");
+    const ns = hub.watch("ns:*", "*", { namespace: "ns" });
+    const all = hub.watch("*", "*");
+    const calls: string[] = [];
+    hub.onChange(() => calls.push("called"));
+    hub.emit(event("g", "k"));
+    hub.close();
+    hub.emit(event("g", "k"));
+
+    assert.equal(hub.active, false);
+    assert.deepEqual(calls, ["called"]);
+    assert.equal((await Array.fromAsync(exact)).length, 1);
+    assert.equal((await Array.fromAsync(group)).length, 1);
+    assert.deepEqual(await Array.fromAsync(ns), []);
+    assert.equal((await Array.fromAsync(all)).length, 1);
+  });
+
+  await t.step("ends pending reads", async () => {
+    const hub = new EventHub();
+    const w = hub.watch("g", "k");
+    const pending = w.stream.getReader().read();
+    hub.close();
+    assert.equal((await pending).done, true);
+  });
+
+  await t.step("later watch and onChange throw StoreClosedError", () => {
+    const hub = new EventHub();
+    hub.close();
+    assert.throws(() => hub.watch("g", "k"), StoreClosedError);
+    assert.throws(() => hub.onChange(() => {}), StoreClosedError);
+    assert.equal(hub.active, false);
+  });
+
+  await t.step(
+    "is idempotent; unwatch, dispose and cancel stay harmless",
+    async () => {
+      const hub = new EventHub();
+      const w = hub.watch("g", "k");
+      const off = hub.onChange(() => {});
+      hub.close();
+      hub.close();
+      hub.unwatch(w);
+      w[Symbol.dispose]();
+      off();
+      await w.stream.cancel();
+      assert.equal(hub.active, false);
+    },
+  );
+});
+
+Deno.test("EventHub.active reports whether any watcher or callback is registered", async () => {
+  const hub = new EventHub();
+  assert.equal(hub.active, false);
+  const a = hub.watch("g", "k");
+  const b = hub.watch("ns:*", "*", { namespace: "ns" });
+  assert.equal(hub.active, true);
+  hub.unwatch(a);
+  assert.equal(hub.active, true);
+  hub.unwatch(b);
+  assert.equal(hub.active, false);
+  const off = hub.onChange(() => {}, { namespace: "ns" });
+  assert.equal(hub.active, true);
+  off();
+  assert.equal(hub.active, false);
+  const c = hub.watch("*", "*");
+  assert.equal(hub.active, true);
+  await c.stream.cancel();
+  assert.equal(hub.active, false);
+  hub.onChange(() => {});
+  hub.close();
+  assert.equal(hub.active, false);
+  assert.deepEqual(await Array.fromAsync(a), []);
+  assert.deepEqual(await Array.fromAsync(b), []);
+});
+
+Deno.test("EventHub stays consistent while many tasks watch and unwatch during emits", async () => {
+  const hub = new EventHub();
+  const groups = ["g0", "g1", "ns:g2", "ns:g3"];
+  let emitting = true;
+  let emitted = 0;
+  const emitter = (async () => {
+    while (emitting) {
+      for (let i = 0; i < 8; i++) {
+        const n = emitted++;
+        hub.emit(event(groups[n % 4]!, `k${n % 3}`, "set", String(n)));
+      }
+      await setImmediate();
+    }
+  })();
+
+  const selectors: [string, string, string | undefined][] = [
+    ["g0", "*", undefined],
+    ["g1", "k1", undefined],
+    ["ns:*", "*", "ns"],
+    ["ns:*", "k2", "ns"],
+    ["*", "*", undefined],
+    ["*", "k0", undefined],
+  ];
+  const task = async (t: number) => {
+    for (let round = 0; round < 6; round++) {
+      if ((t + round) % 5 === 0) {
+        // A callback instead of a watcher for this round.
+        let count = 0;
+        const { promise, resolve } = Promise.withResolvers<void>();
+        const off = hub.onChange(() => {
+          if (++count === 10) resolve();
+        }, round % 2 ? { namespace: "ns" } : {});
+        await promise;
+        off();
+        continue;
+      }
+      const [group, key, namespace] = selectors[(t + round) % 6]!;
+      const w = hub.watch(
+        group,
+        key,
+        namespace === undefined ? {} : { namespace },
+      );
+      let last = -1;
+      const check = (e: StoreEvent) => {
+        const n = Number(e.value);
+        assert.ok(n > last, "events stay in order");
+        last = n;
+        if (namespace !== undefined) assert.ok(e.group.startsWith("ns:"));
+        else if (group !== "*") assert.equal(e.group, group);
+        if (key !== "*") assert.equal(e.key, key);
+      };
+      let count = 0;
+      switch (round % 3) {
+        case 0:
+          for await (const e of w) {
+            check(e);
+            if (++count === 5) break;
+          }
+          break;
+        case 1: {
+          const reader = w.stream.getReader();
+          while (count < 5) {
+            const r = await reader.read();
+            assert.equal(r.done, false);
+            if (!r.done) check(r.value);
+            count++;
+          }
+          await reader.cancel();
+          break;
+        }
+        default: {
+          const reader = w.stream.getReader();
+          const r = await reader.read();
+          if (!r.done) check(r.value);
+          reader.releaseLock();
+          hub.unwatch(w);
+          for await (const e of w) check(e);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 60 }, (_, t) => task(t)));
+  emitting = false;
+  await emitter;
+  assert.equal(hub.active, false);
+  assert.ok(emitted > 0);
+});
