@@ -22,13 +22,5 @@
  */
 
 export { type RenderOptions, Store, type StoreOptions } from "./src/store.ts";
-export {
-  StoreClosedError,
-  StoreError,
-  TemplateError,
-} from "./src/errors.ts";
-export {
-  type EventType,
-  type StoreEvent,
-  Watcher,
-} from "./src/events.ts";
+export { StoreClosedError, StoreError, TemplateError } from "./src/errors.ts";
+export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";

@@ -7,7 +7,13 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { assertText, assertTTL, decodeText, describe, textColumn } from "./codec.ts";
+import {
+  assertText,
+  assertTTL,
+  decodeText,
+  describe,
+  textColumn,
+} from "./codec.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
 import { MEMORY_PATH, openDatabase } from "./schema.ts";
@@ -83,10 +89,10 @@ const SQL = {
   delete: "DELETE FROM kv WHERE grp = ? AND key = ? RETURNING expires_at",
   deleteGroup: "DELETE FROM kv WHERE grp = ?",
   count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
-  getAll: `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
+  getAll:
+    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
   countAll: `SELECT count(*) FROM kv WHERE ${LIVE}`,
-  countPrefix:
-    `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
+  countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
   countPrefixOpen: `SELECT count(*) FROM kv WHERE grp >= ? AND ${LIVE}`,
   groups: `SELECT DISTINCT ${GRP} FROM kv WHERE ${LIVE} ORDER BY grp`,
   groupsPrefix:
@@ -176,7 +182,7 @@ export class Store implements Disposable {
     assertText("open store", "path", path);
     if (path === "") {
       throw new TypeError(
-        "Cannot open store: path must be a file path or \":memory:\", received an empty string",
+        'Cannot open store: path must be a file path or ":memory:", received an empty string',
       );
     }
     const purgeIntervalMs = milliseconds(
@@ -206,7 +212,9 @@ export class Store implements Disposable {
       );
     }
     const onCallbackError = options.onCallbackError;
-    if (onCallbackError !== undefined && typeof onCallbackError !== "function") {
+    if (
+      onCallbackError !== undefined && typeof onCallbackError !== "function"
+    ) {
       throw new TypeError(
         `Cannot open store: onCallbackError must be a function, received ${
           describe(onCallbackError)
