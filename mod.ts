@@ -21,6 +21,17 @@
  * @module
  */
 
-export { type RenderOptions, Store, type StoreOptions } from "./src/store.ts";
-export { StoreClosedError, StoreError, TemplateError } from "./src/errors.ts";
+export {
+  type RenderOptions,
+  Store,
+  type StoreOptions,
+  type Transaction,
+} from "./src/store.ts";
+export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
+export {
+  QuotaExceededError,
+  StoreClosedError,
+  StoreError,
+  TemplateError,
+} from "./src/errors.ts";

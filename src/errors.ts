@@ -99,3 +99,57 @@ export class TemplateError extends StoreError {
     this.column = column;
   }
 }
+
+/**
+ * Thrown by a write through a `ScopedStore` that would take its namespace
+ * past a quota. Nothing is written.
+ *
+ * @example Catch a full namespace
+ * ```ts
+ * import { QuotaExceededError, ScopedStore, Store } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * const tenant = new ScopedStore(store, "acme", { maxKeys: 1 });
+ * tenant.set("g", "a", "1");
+ * assert.throws(() => tenant.set("g", "b", "2"), (error) =>
+ *   error instanceof QuotaExceededError &&
+ *   error.limit === "maxKeys" && error.max === 1 && error.namespace === "acme");
+ * ```
+ */
+export class QuotaExceededError extends StoreError {
+  /** The namespace whose quota was reached. */
+  readonly namespace: string;
+  /** Which quota was reached. */
+  readonly limit: "maxKeys" | "maxGroups";
+  /** The quota's value. */
+  readonly max: number;
+
+  /**
+   * Creates the error for a write refused by a quota.
+   *
+   * @param operation The refused operation, e.g. `"set value"`.
+   * @param namespace The namespace.
+   * @param limit Which quota was reached.
+   * @param max The quota's value.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(
+    operation: string,
+    namespace: string,
+    limit: "maxKeys" | "maxGroups",
+    max: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot ${operation}: namespace "${namespace}" is at its ${limit} quota of ${max} ${
+        limit === "maxKeys" ? "live keys" : "groups"
+      }`,
+      options,
+    );
+    this.name = "QuotaExceededError";
+    this.namespace = namespace;
+    this.limit = limit;
+    this.max = max;
+  }
+}

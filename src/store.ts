@@ -86,6 +86,7 @@ const SQL = {
     "DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?",
   set: `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+  expiry: "SELECT expires_at FROM kv WHERE grp = ? AND key = ?",
   delete: "DELETE FROM kv WHERE grp = ? AND key = ? RETURNING expires_at",
   deleteGroup: "DELETE FROM kv WHERE grp = ?",
   count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
@@ -94,11 +95,17 @@ const SQL = {
   countAll: `SELECT count(*) FROM kv WHERE ${LIVE}`,
   countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
   countPrefixOpen: `SELECT count(*) FROM kv WHERE grp >= ? AND ${LIVE}`,
+  groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
+  countGroupsPrefix:
+    `SELECT count(DISTINCT grp) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
   groups: `SELECT DISTINCT ${GRP} FROM kv WHERE ${LIVE} ORDER BY grp`,
   groupsPrefix:
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
   groupsPrefixOpen:
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND ${LIVE} ORDER BY grp`,
+  begin: "BEGIN IMMEDIATE",
+  commit: "COMMIT",
+  rollback: "ROLLBACK",
   purge:
     `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
   purgeReturning:
@@ -115,6 +122,118 @@ interface RowStatement {
   run(...params: Param[]): { changes: number | bigint };
 }
 type Statements = Record<keyof typeof SQL, RowStatement>;
+
+/**
+ * The view of a store inside {@linkcode Store.prototype.transaction}: the
+ * same methods with the same semantics, all running inside one SQLite write
+ * transaction. Reads see the transaction's own writes. It may be used only
+ * until the function it was passed to returns.
+ *
+ * @example Move a value atomically
+ * ```ts
+ * import { Store, type Transaction } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * store.set("inbox", "msg", "hello");
+ * const move = (tx: Transaction) => {
+ *   const value = tx.get("inbox", "msg");
+ *   if (value === undefined) return false;
+ *   tx.delete("inbox", "msg");
+ *   tx.set("archive", "msg", value);
+ *   return true;
+ * };
+ * assert.equal(store.transaction(move), true);
+ * assert.equal(store.get("archive", "msg"), "hello");
+ * ```
+ */
+export interface Transaction {
+  /** As {@linkcode Store.prototype.get}. */
+  get(group: string, key: string): string | undefined;
+  /** As {@linkcode Store.prototype.set}. */
+  set(group: string, key: string, value: string): void;
+  /** As {@linkcode Store.prototype.setWithTTL}. */
+  setWithTTL(group: string, key: string, value: string, ttlMs: number): void;
+  /** As {@linkcode Store.prototype.delete}. */
+  delete(group: string, key: string): boolean;
+  /** As {@linkcode Store.prototype.deleteGroup}. */
+  deleteGroup(group: string): number;
+  /** As {@linkcode Store.prototype.count}. */
+  count(group: string): number;
+  /** As {@linkcode Store.prototype.getAll}. */
+  getAll(group: string): Map<string, string>;
+  /** As {@linkcode Store.prototype.exists}. */
+  exists(group: string, key: string): boolean;
+}
+
+const TRANSACTION_METHODS = [
+  "get",
+  "set",
+  "setWithTTL",
+  "delete",
+  "deleteGroup",
+  "count",
+  "getAll",
+  "exists",
+] as const satisfies readonly (keyof Transaction)[];
+
+/**
+ * Builds a {@linkcode Transaction} whose methods call `target`'s until
+ * `end()` is called, after which they throw {@linkcode StoreError}. Shared by
+ * the store and the scoped view, whose transactions differ only in the
+ * target.
+ */
+export function transactionView(
+  target: Transaction,
+): { tx: Transaction; end(): void } {
+  let live = true;
+  const view = {} as Record<keyof Transaction, unknown>;
+  for (const name of TRANSACTION_METHODS) {
+    const method = target[name] as (...args: unknown[]) => unknown;
+    view[name] = (...args: unknown[]) => {
+      if (!live) {
+        throw new StoreError(
+          `Cannot use transaction: it ended when its function returned`,
+        );
+      }
+      return method.apply(target, args);
+    };
+  }
+  return { tx: view as unknown as Transaction, end: () => live = false };
+}
+
+/** Store operations the scoped view needs that are not public API. */
+export interface StoreInternals {
+  /**
+   * Runs `fn` inside a write transaction: the running one if there is one,
+   * else a new `BEGIN IMMEDIATE` transaction committed when `fn` returns.
+   */
+  atomic<T>(op: string, fn: () => T): T;
+  /** Whether `group` holds a live key. */
+  groupHasLive(op: string, group: string): boolean;
+  /** How many groups starting with `prefix` (non-empty) hold a live key. */
+  countGroups(op: string, prefix: string): number;
+  /** Watches `key` (or `"*"`) in every group of a namespace. */
+  watchNamespace(op: string, namespace: string, key: string): Watcher;
+  /** Registers a callback for the events of a namespace only. */
+  onNamespaceChange(
+    op: string,
+    namespace: string,
+    fn: (event: StoreEvent) => void,
+  ): () => void;
+}
+
+let internalsOf!: (store: Store) => StoreInternals;
+
+/**
+ * Reaches the {@linkcode StoreInternals} of a store; for `scope.ts` only.
+ *
+ * @param store An open or closed store.
+ * @returns Its internal operations.
+ */
+export function storeInternals(store: Store): StoreInternals {
+  return internalsOf(store);
+}
 
 /**
  * An embedded key-value store on the runtime's built-in SQLite. Values are
@@ -150,6 +269,41 @@ export class Store implements Disposable {
   #timer: ReturnType<typeof setInterval> | undefined;
   #purging = false;
   #templates = new Map<string, Template>();
+  /** Events of the running transaction, delivered after COMMIT. */
+  #pending: StoreEvent[] | undefined;
+  #inTransaction = false;
+
+  static {
+    internalsOf = (store) => ({
+      atomic: (op, fn) => store.#atomic(op, fn),
+      groupHasLive: (op, group) => {
+        const now = store.#now(op);
+        return store.#run(
+          op,
+          () => store.#stmt.groupHasLive.get(group, now),
+        ) !==
+          undefined;
+      },
+      countGroups: (op, prefix) => {
+        const now = store.#now(op);
+        const end = prefixEnd(prefix) as string;
+        const row = store.#run(
+          op,
+          () => store.#stmt.countGroupsPrefix.get(prefix, end, now),
+        ) as [number];
+        return row[0];
+      },
+      watchNamespace: (op, namespace, key) => {
+        store.#open(op);
+        assertText(op, "key", key);
+        return store.#hub.watch(`${namespace}:*`, key, { namespace });
+      },
+      onNamespaceChange: (op, namespace, fn) => {
+        store.#open(op);
+        return store.#hub.onChange(fn, { namespace });
+      },
+    });
+  }
 
   /**
    * Opens the store at `path`, creating the file and its table when missing.
@@ -438,6 +592,134 @@ export class Store implements Disposable {
     );
     if (changes > 0) this.#emit("delete_group", group, "", now);
     return Number(changes);
+  }
+
+  /**
+   * Tells whether a key is live. Unlike {@linkcode Store.prototype.get} it
+   * neither reads the value nor deletes an expired row.
+   *
+   * @example Exists
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.setWithTTL("g", "k", "v", 10);
+   * assert.equal(store.exists("g", "k"), true);
+   * now = 10;
+   * assert.equal(store.exists("g", "k"), false);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when the key is present and not expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  exists(group: string, key: string): boolean {
+    const op = "check key";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const now = this.#now(op);
+    const row = this.#run(op, () => this.#stmt.expiry.get(group, key));
+    if (row === undefined) return false;
+    const expiresAt = row[0] as number | null;
+    return expiresAt === null || expiresAt > now;
+  }
+
+  /**
+   * Runs `fn` inside one SQLite write transaction (`BEGIN IMMEDIATE`): when
+   * it returns, the writes commit together and its result is returned; when
+   * it throws, every write is rolled back and the error is rethrown. Events
+   * are delivered after the commit, in order; a rolled-back transaction
+   * emits none.
+   *
+   * `fn` must be synchronous: holding the write lock across an `await` would
+   * block every other writer of the file. Store methods called directly
+   * inside `fn` join the transaction.
+   *
+   * @example All or nothing
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * assert.throws(() =>
+   *   store.transaction((tx) => {
+   *     tx.set("g", "a", "1");
+   *     throw new Error("changed my mind");
+   *   })
+   * );
+   * assert.equal(store.get("g", "a"), undefined);
+   * const n = store.transaction((tx) => {
+   *   tx.set("g", "a", "1");
+   *   tx.set("g", "b", "2");
+   *   return tx.count("g");
+   * });
+   * assert.equal(n, 2);
+   * ```
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn The work; receives a {@linkcode Transaction}.
+   * @returns What `fn` returned.
+   * @throws {TypeError} When `fn` is not a function, or returns a promise or
+   * other thenable (the transaction is then rolled back).
+   * @throws {StoreError} When called inside another transaction of this
+   * store, when the transaction object is used after `fn` returned, or when
+   * SQLite fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  transaction<T>(fn: (tx: Transaction) => T): T {
+    const op = "run transaction";
+    this.#open(op);
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot ${op}: fn must be a function, received ${describe(fn)}`,
+      );
+    }
+    if (this.#inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: a transaction is already running on this store; transactions do not nest`,
+      );
+    }
+    const { tx, end } = transactionView(this);
+    try {
+      return this.#atomic(op, () => fn(tx));
+    } finally {
+      end();
+    }
+  }
+
+  #atomic<T>(op: string, fn: () => T): T {
+    if (this.#inTransaction) return fn();
+    this.#run(op, () => this.#stmt.begin.run());
+    this.#inTransaction = true;
+    const pending: StoreEvent[] = [];
+    this.#pending = pending;
+    let result: T;
+    try {
+      result = fn();
+      if (isThenable(result)) {
+        // Keep a late rejection of the abandoned promise from surfacing as
+        // an unhandled one; the TypeError below is the caller's error.
+        Promise.resolve(result).catch(() => {});
+        throw new TypeError(
+          `Cannot ${op}: the function returned a promise; transactions must be synchronous, so nothing it wrote was kept`,
+        );
+      }
+      this.#run(op, () => this.#stmt.commit.run());
+    } catch (error) {
+      if (this.#db?.isTransaction) this.#stmt.rollback.run();
+      throw error;
+    } finally {
+      this.#inTransaction = false;
+      this.#pending = undefined;
+    }
+    for (const event of pending) this.#hub.emit(event);
+    return result;
   }
 
   /**
@@ -909,8 +1191,14 @@ export class Store implements Disposable {
     const event: StoreEvent = { type, group, key, timestamp };
     if (value !== undefined) event.value = value;
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
-    this.#hub.emit(event);
+    if (this.#pending !== undefined) this.#pending.push(event);
+    else this.#hub.emit(event);
   }
+}
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === "object" || typeof value === "function") &&
+    value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 function prepareAll(db: DatabaseSync): Statements {

@@ -1,0 +1,570 @@
+/**
+ * {@linkcode ScopedStore}: a namespaced view of a {@linkcode Store} for
+ * multi-tenant services, with optional quotas on live keys and groups.
+ *
+ * @module
+ */
+
+import { assertText, assertTTL, describe } from "./codec.ts";
+import { QuotaExceededError } from "./errors.ts";
+import type { StoreEvent, Watcher } from "./events.ts";
+import {
+  type RenderOptions,
+  Store,
+  type StoreInternals,
+  storeInternals,
+  type Transaction,
+  transactionView,
+} from "./store.ts";
+
+/**
+ * Limits on what one namespace may hold. `0` or absent means unlimited.
+ */
+export interface QuotaConfig {
+  /** The most live keys the namespace may hold, across its groups. */
+  maxKeys?: number;
+  /** The most groups holding a live key the namespace may have. */
+  maxGroups?: number;
+}
+
+const NAMESPACE = /^[A-Za-z0-9-]+$/;
+
+/**
+ * A namespaced view of a store: every group `g` is stored as
+ * `${namespace}:g`, so tenants sharing one store (or one file) never see each
+ * other's data. With a {@linkcode QuotaConfig}, a write that would add a live
+ * key or a group beyond the quota throws {@linkcode QuotaExceededError} and
+ * writes nothing; the check and the write run in one `BEGIN IMMEDIATE`
+ * transaction, so the quota holds across processes sharing the file.
+ *
+ * Methods have the same signatures and semantics as {@linkcode Store}'s.
+ * Events carry the full stored group, `${namespace}:${group}`.
+ *
+ * @example Two tenants, one store
+ * ```ts
+ * import { ScopedStore, Store } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * const acme = new ScopedStore(store, "acme", { maxKeys: 100 });
+ * const globex = new ScopedStore(store, "globex");
+ * acme.set("config", "theme", "dark");
+ * globex.set("config", "theme", "light");
+ *
+ * assert.equal(acme.get("config", "theme"), "dark");
+ * assert.equal(store.get("acme:config", "theme"), "dark");
+ * assert.deepEqual(globex.groups(), ["config"]);
+ * ```
+ */
+export class ScopedStore {
+  /** The namespace; groups are stored as `${namespace}:${group}`. */
+  readonly namespace: string;
+  /** The underlying store. */
+  readonly store: Store;
+
+  #prefix: string;
+  #maxKeys: number;
+  #maxGroups: number;
+  #internals: StoreInternals;
+
+  /**
+   * Creates a view of `store` limited to `namespace`.
+   *
+   * @param store The shared store.
+   * @param namespace Letters, digits and `-` only (`/^[A-Za-z0-9-]+$/`).
+   * @param quota Optional limits; `0` or absent means unlimited.
+   * @throws {TypeError} When `store` is not a {@linkcode Store} or
+   * `namespace` is not a valid namespace.
+   * @throws {RangeError} When a quota is not a non-negative integer.
+   */
+  constructor(store: Store, namespace: string, quota: QuotaConfig = {}) {
+    if (!(store instanceof Store)) {
+      throw new TypeError(
+        `Cannot create scoped store: store must be a Store, received ${
+          describe(store)
+        }`,
+      );
+    }
+    if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
+      throw new TypeError(
+        `Cannot create scoped store: namespace must match /^[A-Za-z0-9-]+$/, received ${
+          typeof namespace === "string"
+            ? JSON.stringify(namespace)
+            : describe(namespace)
+        }`,
+      );
+    }
+    if (typeof quota !== "object" || quota === null) {
+      throw new TypeError(
+        `Cannot create scoped store: quota must be an object, received ${
+          describe(quota)
+        }`,
+      );
+    }
+    this.store = store;
+    this.namespace = namespace;
+    this.#prefix = `${namespace}:`;
+    this.#maxKeys = quotaValue("maxKeys", quota.maxKeys);
+    this.#maxGroups = quotaValue("maxGroups", quota.maxGroups);
+    this.#internals = storeInternals(store);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.get}, in this namespace.
+   *
+   * @example Get
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "k", "v");
+   * assert.equal(tenant.get("g", "k"), "v");
+   * assert.equal(new ScopedStore(store, "t2").get("g", "k"), undefined);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns The live value, or `undefined`.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  get(group: string, key: string): string | undefined {
+    return this.store.get(this.#group("get value", group), key);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.set}, in this namespace and within its
+   * quota. Overwriting a live key never counts against the quota.
+   *
+   * @example Set within a quota
+   * ```ts
+   * import { QuotaExceededError, ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1", { maxKeys: 1 });
+   * tenant.set("g", "k", "1");
+   * tenant.set("g", "k", "2");
+   * assert.throws(() => tenant.set("g", "other", "3"), QuotaExceededError);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param value The value.
+   * @throws {TypeError} When an argument is not a string.
+   * @throws {QuotaExceededError} When the write would exceed a quota;
+   * nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  set(group: string, key: string, value: string): void {
+    const op = "set value";
+    const stored = this.#group(op, group);
+    assertText(op, "value", value);
+    this.#write(op, stored, key, () => this.store.set(stored, key, value));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.setWithTTL}, in this namespace and within
+   * its quota.
+   *
+   * @example Set with a TTL
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.setWithTTL("g", "k", "v", 10);
+   * now = 10;
+   * assert.equal(tenant.get("g", "k"), undefined);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds, positive and finite.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {QuotaExceededError} When the write would exceed a quota;
+   * nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
+    const op = "set value with TTL";
+    const stored = this.#group(op, group);
+    assertText(op, "value", value);
+    assertTTL(op, ttlMs);
+    this.#write(
+      op,
+      stored,
+      key,
+      () => this.store.setWithTTL(stored, key, value, ttlMs),
+    );
+  }
+
+  /**
+   * As {@linkcode Store.prototype.delete}, in this namespace.
+   *
+   * @example Delete
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "k", "v");
+   * assert.equal(tenant.delete("g", "k"), true);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns `true` when a live key was removed.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  delete(group: string, key: string): boolean {
+    return this.store.delete(this.#group("delete key", group), key);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.deleteGroup}, in this namespace.
+   *
+   * @example Delete a group
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * assert.equal(tenant.deleteGroup("g"), 1);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns How many rows were removed.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  deleteGroup(group: string): number {
+    return this.store.deleteGroup(this.#group("delete group", group));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.count}, in this namespace.
+   *
+   * @example Count
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * assert.equal(tenant.count("g"), 1);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The number of live keys in the group.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  count(group: string): number {
+    return this.store.count(this.#group("count keys", group));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.getAll}, in this namespace.
+   *
+   * @example Get all
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * store.set("g", "b", "not in the namespace");
+   * assert.deepEqual([...tenant.getAll("g")], [["a", "1"]]);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The live entries, in ascending key order.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  getAll(group: string): Map<string, string> {
+    return this.store.getAll(this.#group("get all values", group));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.render}, over a group of this namespace.
+   *
+   * @example Render
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("user", "name", "Ada");
+   * assert.equal(tenant.render("Hi {{ .name }}", "user"), "Hi Ada");
+   * ```
+   *
+   * @param template The Go template source.
+   * @param group The group, without the namespace.
+   * @param options `missingKey`: what a missing key prints.
+   * @returns The rendered text.
+   * @throws {TypeError} When `template` or `group` is not a string.
+   * @throws {TemplateError} When the template cannot be parsed or executed.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  render(template: string, group: string, options?: RenderOptions): string {
+    return this.store.render(
+      template,
+      this.#group("render template", group),
+      options,
+    );
+  }
+
+  /**
+   * As {@linkcode Store.prototype.exists}, in this namespace.
+   *
+   * @example Exists
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "k", "v");
+   * assert.equal(tenant.exists("g", "k"), true);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns `true` when the key is live.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  exists(group: string, key: string): boolean {
+    return this.store.exists(this.#group("check key", group), key);
+  }
+
+  /**
+   * Counts the live keys of every group in this namespace.
+   *
+   * @example Count a namespace
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("a", "k", "1");
+   * tenant.set("b", "k", "2");
+   * store.set("t10:a", "k", "not t1");
+   * assert.equal(tenant.countAll(), 2);
+   * ```
+   *
+   * @returns The number of live keys in the namespace.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  countAll(): number {
+    return this.store.countAll(this.#prefix);
+  }
+
+  /**
+   * Lists this namespace's groups that hold a live key, without the prefix.
+   *
+   * @example Groups
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("b", "k", "1");
+   * tenant.set("a", "k", "2");
+   * assert.deepEqual(tenant.groups(), ["a", "b"]);
+   * ```
+   *
+   * @returns Group names, ascending.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  groups(): string[] {
+    const start = this.#prefix.length;
+    return this.store.groups(this.#prefix).map((group) => group.slice(start));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.transaction}, with a transaction whose
+   * groups are in this namespace and whose writes are checked against the
+   * quota (counting the transaction's own earlier writes).
+   *
+   * @example A scoped transaction
+   * ```ts
+   * import { QuotaExceededError, ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1", { maxKeys: 2 });
+   * assert.throws(() =>
+   *   tenant.transaction((tx) => {
+   *     tx.set("g", "a", "1");
+   *     tx.set("g", "b", "2");
+   *     tx.set("g", "c", "3");
+   *   }), QuotaExceededError);
+   * assert.equal(tenant.countAll(), 0);
+   * ```
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn The work; receives a namespaced {@linkcode Transaction}.
+   * @returns What `fn` returned.
+   * @throws {TypeError} When `fn` is not a function or returns a thenable.
+   * @throws {QuotaExceededError} When a write inside exceeds a quota and
+   * `fn` lets it propagate; everything is rolled back.
+   * @throws {StoreError} When nested or used after `fn` returned.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  transaction<T>(fn: (tx: Transaction) => T): T {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot run transaction: fn must be a function, received ${
+          describe(fn)
+        }`,
+      );
+    }
+    const { tx, end } = transactionView(this);
+    try {
+      return this.store.transaction(() => fn(tx));
+    } finally {
+      end();
+    }
+  }
+
+  /**
+   * Watches events of this namespace: one key of one group, every key of a
+   * group (`key` `"*"`), or, with `group` `"*"`, every group of the
+   * namespace. Events carry the full group, `${namespace}:${group}`.
+   *
+   * @example Watch a namespace
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * const watcher = tenant.watch("*", "*");
+   * store.set("t2:g", "k", "other tenant");
+   * tenant.set("g", "k", "mine");
+   * for await (const event of watcher) {
+   *   assert.equal(event.group, "t1:g");
+   *   assert.equal(event.value, "mine");
+   *   break;
+   * }
+   * ```
+   *
+   * @param group A group without the namespace, or `"*"` for all of them.
+   * @param key A key, or `"*"` for every key.
+   * @returns A registered {@linkcode Watcher}.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  watch(group: string, key: string): Watcher {
+    const op = "watch";
+    assertText(op, "group", group);
+    if (group === "*") {
+      return this.#internals.watchNamespace(op, this.namespace, key);
+    }
+    return this.store.watch(this.#prefix + group, key);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.onChange}, for this namespace's events
+   * only.
+   *
+   * @example Namespace callbacks
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * const groups: string[] = [];
+   * tenant.onChange((event) => groups.push(event.group));
+   * store.set("t2:g", "k", "v");
+   * tenant.set("g", "k", "v");
+   * assert.deepEqual(groups, ["t1:g"]);
+   * ```
+   *
+   * @param fn Called synchronously after each committed write.
+   * @returns A function that unregisters `fn`; idempotent.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  onChange(fn: (event: StoreEvent) => void): () => void {
+    return this.#internals.onNamespaceChange(
+      "register change callback",
+      this.namespace,
+      fn,
+    );
+  }
+
+  #group(op: string, group: string): string {
+    assertText(op, "group", group);
+    return this.#prefix + group;
+  }
+
+  // Every write that could add a key funnels through here: without quotas it
+  // is the plain store write; with them, the check and the write share one
+  // write transaction.
+  #write(op: string, stored: string, key: string, write: () => void): void {
+    if (this.#maxKeys === 0 && this.#maxGroups === 0) return write();
+    assertText(op, "key", key);
+    this.#internals.atomic(op, () => {
+      this.#checkQuota(op, stored, key);
+      write();
+    });
+  }
+
+  #checkQuota(op: string, stored: string, key: string): void {
+    // Overwriting a live key adds neither a key nor a group.
+    if (this.store.exists(stored, key)) return;
+    if (
+      this.#maxKeys > 0 && this.store.countAll(this.#prefix) >= this.#maxKeys
+    ) {
+      throw new QuotaExceededError(
+        op,
+        this.namespace,
+        "maxKeys",
+        this.#maxKeys,
+      );
+    }
+    if (
+      this.#maxGroups > 0 && !this.#internals.groupHasLive(op, stored) &&
+      this.#internals.countGroups(op, this.#prefix) >= this.#maxGroups
+    ) {
+      throw new QuotaExceededError(
+        op,
+        this.namespace,
+        "maxGroups",
+        this.#maxGroups,
+      );
+    }
+  }
+}
+
+function quotaValue(name: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot create scoped store: quota ${name} must be a non-negative integer, received ${
+        typeof value === "number" ? value : describe(value)
+      }`,
+    );
+  }
+  return value;
+}
