@@ -22,6 +22,8 @@
  */
 
 export {
+  type ListOptions,
+  type ListPage,
   type RenderOptions,
   Store,
   type StoreOptions,

@@ -19,7 +19,9 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Store } from "@core/store";
 
-// The exact table the store (and its Go sibling) writes.
+// The exact table the store (and its Go sibling) writes. The store also adds
+// a partial index on expires_at (WHERE expires_at IS NOT NULL), which rows
+// without expiry, as here, never enter; the raw baselines do without it.
 const DDL = `CREATE TABLE kv (
   grp TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -86,7 +88,7 @@ function openRaw(
   return db;
 }
 
-/** Inserts rows in one transaction through a connection of its own. */
+/** Inserts the N rows `rows(i)` in one transaction. */
 function seed(db: DatabaseSync, rows: (i: number) => [string, string, string]) {
   const insert = db.prepare(UPSERT);
   db.exec("BEGIN");

@@ -9,6 +9,8 @@ import { assertText, assertTTL, describe } from "./codec.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import {
+  type ListOptions,
+  type ListPage,
   type RenderOptions,
   Store,
   type StoreInternals,
@@ -351,6 +353,88 @@ export class ScopedStore {
    */
   exists(group: string, key: string): boolean {
     return this.store.exists(this.#group("check key", group), key);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.ttl}, in this namespace.
+   *
+   * @example Time to live
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.setWithTTL("g", "k", "v", 100);
+   * now = 40;
+   * assert.equal(tenant.ttl("g", "k"), 60);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns Milliseconds left, `Infinity` without expiry, or `undefined`.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  ttl(group: string, key: string): number | undefined {
+    return this.store.ttl(this.#group("read TTL", group), key);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.expire}, in this namespace. Changing an
+   * expiry never adds a key, so quotas do not apply.
+   *
+   * @example Clear an expiry
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.setWithTTL("g", "k", "v", 100);
+   * assert.equal(tenant.expire("g", "k", null), true);
+   * assert.equal(tenant.ttl("g", "k"), Infinity);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param ttlMs Milliseconds from now, or `null` to clear the expiry.
+   * @returns `true` when the key was live and its expiry changed.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  expire(group: string, key: string, ttlMs: number | null): boolean {
+    return this.store.expire(this.#group("set expiry", group), key, ttlMs);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.list}, over a group of this namespace.
+   *
+   * @example Page through a group
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * tenant.set("g", "b", "2");
+   * const page = tenant.list("g", { limit: 1 });
+   * assert.deepEqual(page.entries, [["a", "1"]]);
+   * assert.equal(page.cursor, "a");
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param options Page size, cursor, key prefix and direction.
+   * @returns The page and the cursor of the next one.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `limit` is out of range.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  list(group: string, options?: ListOptions): ListPage {
+    return this.store.list(this.#group("list keys", group), options);
   }
 
   /**

@@ -66,7 +66,36 @@ export interface RenderOptions {
   missingKey?: "default" | "zero" | "error";
 }
 
+/**
+ * Options for {@linkcode Store.prototype.list}.
+ */
+export interface ListOptions {
+  /** The most entries in one page, from 1 to 10,000. Default `100`. */
+  limit?: number;
+  /** The `cursor` of the previous page; absent for the first page. */
+  cursor?: string;
+  /** Only keys starting with this string (literal). Default `""`. */
+  prefix?: string;
+  /** Walk in descending key order. Default `false`. */
+  reverse?: boolean;
+}
+
+/**
+ * One page of {@linkcode Store.prototype.list}.
+ */
+export interface ListPage {
+  /** `[key, value]` pairs in key order (descending with `reverse`). */
+  entries: [string, string][];
+  /** Pass as `cursor` to read the next page; `undefined` on the last page. */
+  cursor: string | undefined;
+}
+
 const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 10_000;
+// In SQLite's ordering every BLOB sorts after every TEXT, so an empty BLOB is
+// an upper bound above any key while keeping the query an index range scan.
+const ABOVE_ALL_TEXT = new Uint8Array(0);
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 // setInterval stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -103,6 +132,16 @@ const SQL = {
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
   groupsPrefixOpen:
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND ${LIVE} ORDER BY grp`,
+  setExpiry: `UPDATE kv SET expires_at = ? WHERE grp = ? AND key = ? AND ${LIVE}
+    RETURNING ${VALUE}`,
+  listFrom:
+    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
+  listAfter:
+    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key > ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
+  listFromReverse:
+    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
+  listBeforeReverse:
+    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
   begin: "BEGIN IMMEDIATE",
   commit: "COMMIT",
   rollback: "ROLLBACK",
@@ -115,7 +154,7 @@ const SQL = {
 // node:sqlite's type declarations predate setReturnArrays(); rows are read
 // as arrays because that is measurably faster than row objects.
 type Row = unknown[];
-type Param = null | number | string;
+type Param = null | number | string | Uint8Array;
 interface RowStatement {
   get(...params: Param[]): Row | undefined;
   all(...params: Param[]): Row[];
@@ -509,12 +548,7 @@ export class Store implements Disposable {
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     const now = this.#now(op);
-    const expiresAt = Math.ceil(now + ttlMs);
-    if (!Number.isSafeInteger(expiresAt)) {
-      throw new RangeError(
-        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-      );
-    }
+    const expiresAt = this.#expiry(op, now, ttlMs);
     this.#run(op, () => this.#stmt.set.run(group, key, value, expiresAt));
     this.#emit("set", group, key, now, value, expiresAt);
   }
@@ -796,6 +830,228 @@ export class Store implements Disposable {
       entries.set(decodeText(row[0]), decodeText(row[1]));
     }
     return entries;
+  }
+
+  /**
+   * Reads how long a key has left to live.
+   *
+   * @example Time to live
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.setWithTTL("g", "k", "v", 1_000);
+   * now = 400;
+   * assert.equal(store.ttl("g", "k"), 600);
+   * store.set("g", "forever", "v");
+   * assert.equal(store.ttl("g", "forever"), Infinity);
+   * assert.equal(store.ttl("g", "missing"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns Milliseconds left; `Infinity` when the key has no expiry;
+   * `undefined` when it is missing or expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  ttl(group: string, key: string): number | undefined {
+    const op = "read TTL";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const now = this.#now(op);
+    const row = this.#run(op, () => this.#stmt.expiry.get(group, key));
+    if (row === undefined) return undefined;
+    const expiresAt = row[0] as number | null;
+    if (expiresAt === null) return Infinity;
+    return expiresAt > now ? expiresAt - now : undefined;
+  }
+
+  /**
+   * Sets (or, with `null`, clears) the expiry of a live key without changing
+   * its value. Emits a `set` event carrying the new `expiresAt` (none when
+   * cleared).
+   *
+   * @example Extend a session
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.setWithTTL("session", "s1", "alice", 1_000);
+   * now = 900;
+   * assert.equal(store.expire("session", "s1", 1_000), true);
+   * now = 1_500;
+   * assert.equal(store.get("session", "s1"), "alice");
+   * assert.equal(store.expire("session", "s1", null), true);
+   * assert.equal(store.ttl("session", "s1"), Infinity);
+   * assert.equal(store.expire("session", "missing", 10), false);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param ttlMs Milliseconds from now, positive and finite; `null` to remove
+   * the expiry.
+   * @returns `true` when the key was live and its expiry changed.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  expire(group: string, key: string, ttlMs: number | null): boolean {
+    const op = "set expiry";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    if (ttlMs !== null) assertTTL(op, ttlMs);
+    const now = this.#now(op);
+    const expiresAt = ttlMs === null ? null : this.#expiry(op, now, ttlMs);
+    const row = this.#run(
+      op,
+      () => this.#stmt.setExpiry.get(expiresAt, group, key, now),
+    );
+    if (row === undefined) return false;
+    this.#emit(
+      "set",
+      group,
+      key,
+      now,
+      decodeText(row[0]),
+      expiresAt ?? undefined,
+    );
+    return true;
+  }
+
+  /**
+   * Reads a group one page at a time, in key order. Paging is by key (never
+   * by offset), so it stays stable while other keys are inserted or deleted
+   * between pages: every key present throughout is seen exactly once.
+   *
+   * @example Walk a group in pages
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * for (const key of ["a1", "a2", "a3", "b1"]) store.set("g", key, key);
+   * const first = store.list("g", { limit: 2, prefix: "a" });
+   * assert.deepEqual(first.entries, [["a1", "a1"], ["a2", "a2"]]);
+   * const second = store.list("g", { limit: 2, prefix: "a", cursor: first.cursor });
+   * assert.deepEqual(second.entries, [["a3", "a3"]]);
+   * assert.equal(second.cursor, undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param options Page size, cursor, key prefix and direction.
+   * @returns The page and the cursor of the next one.
+   * @throws {TypeError} When an argument or option has the wrong type.
+   * @throws {RangeError} When `limit` is not an integer from 1 to 10,000.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  list(group: string, options: ListOptions = {}): ListPage {
+    const op = "list keys";
+    this.#open(op);
+    assertText(op, "group", group);
+    const { cursor, prefix = "", reverse = false } = options;
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (typeof limit !== "number") {
+      throw new TypeError(
+        `Cannot ${op}: limit must be a number, received ${describe(limit)}`,
+      );
+    }
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new RangeError(
+        `Cannot ${op}: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${limit}`,
+      );
+    }
+    if (cursor !== undefined) assertText(op, "cursor", cursor);
+    assertText(op, "prefix", prefix);
+    if (typeof reverse !== "boolean") {
+      throw new TypeError(
+        `Cannot ${op}: reverse must be a boolean, received ${
+          describe(reverse)
+        }`,
+      );
+    }
+    const now = this.#now(op);
+    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
+    // One row more than the page tells whether another page follows.
+    const rows = this.#run(op, () => {
+      const stmt = this.#stmt;
+      if (!reverse) {
+        return cursor === undefined
+          ? stmt.listFrom.all(group, prefix, end, now, limit + 1)
+          : stmt.listAfter.all(group, cursor, prefix, end, now, limit + 1);
+      }
+      return cursor === undefined
+        ? stmt.listFromReverse.all(group, prefix, end, now, limit + 1)
+        : stmt.listBeforeReverse.all(
+          group,
+          prefix,
+          end,
+          cursor,
+          now,
+          limit + 1,
+        );
+    }) as [unknown, unknown][];
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    const entries = rows.map((
+      row,
+    ): [string, string] => [decodeText(row[0]), decodeText(row[1])]);
+    return {
+      entries,
+      cursor: more ? entries[entries.length - 1]?.[0] : undefined,
+    };
+  }
+
+  /**
+   * Writes a consistent copy of the store to a new SQLite file
+   * (`VACUUM INTO`), which this module and the Go sibling can open. Works
+   * for file-backed and `:memory:` stores, while other connections write.
+   *
+   * @example Back up an in-memory store
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * using store = new Store();
+   * store.set("g", "k", "v");
+   * store.backup(`${dir}/backup.db`);
+   * using copy = new Store(`${dir}/backup.db`);
+   * assert.equal(copy.get("g", "k"), "v");
+   * ```
+   *
+   * @param path Where to write the copy; must not exist yet.
+   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {StoreError} When `path` already exists, or SQLite fails (for
+   * instance inside a transaction).
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  backup(path: string): void {
+    const op = "back up store";
+    this.#open(op);
+    assertText(op, "path", path);
+    if (path === "" || path === MEMORY_PATH) {
+      throw new TypeError(
+        `Cannot ${op}: path must be a file path, received ${
+          JSON.stringify(path)
+        }`,
+      );
+    }
+    if (this.#run(op, () => pathExists(path))) {
+      throw new StoreError(
+        `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,
+      );
+    }
+    this.#run(op, () => this.#db?.prepare("VACUUM INTO ?").run(path));
   }
 
   /**
@@ -1150,6 +1406,18 @@ export class Store implements Disposable {
     this.close();
   }
 
+  // Whole milliseconds, as the Go sibling stores them, rounded up so a key
+  // never expires before its TTL has passed.
+  #expiry(op: string, now: number, ttlMs: number): number {
+    const expiresAt = Math.ceil(now + ttlMs);
+    if (!Number.isSafeInteger(expiresAt)) {
+      throw new RangeError(
+        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
+      );
+    }
+    return expiresAt;
+  }
+
   #open(op: string): void {
     if (this.#db === undefined) throw new StoreClosedError(op);
   }
@@ -1193,6 +1461,16 @@ export class Store implements Disposable {
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
     if (this.#pending !== undefined) this.#pending.push(event);
     else this.#hub.emit(event);
+  }
+}
+
+function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 
