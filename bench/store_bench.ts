@@ -79,11 +79,13 @@ function openRaw(
   synchronous?: "NORMAL" | "FULL",
 ): DatabaseSync {
   const db = new DatabaseSync(path);
-  if (synchronous !== undefined) {
+  if (synchronous === undefined) {
+    db.exec(DDL);
+  } else {
+    // A file, already created and seeded by seedFile().
     db.exec("PRAGMA journal_mode=WAL");
     db.exec(`PRAGMA synchronous=${synchronous}`);
   }
-  db.exec(DDL);
   cleanups.push(() => db.close());
   return db;
 }
@@ -107,9 +109,16 @@ const oneGroup = (i: number): [string, string, string] => [
   VALUES[i]!,
 ];
 
-/** Seeds a store through a second connection to its file, in one commit. */
-function seedStoreFile(path: string) {
+/**
+ * Seeds a database file through a connection of its own, then closes it, so
+ * that the WAL is checkpointed and removed: the store's file and the raw one
+ * start the measurement in the same state. `createTable` is false for a file
+ * the store already created (with its table and expiry index).
+ */
+function seedFile(path: string, createTable: boolean) {
   const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode=WAL");
+  if (createTable) db.exec(DDL);
   seed(db, spread);
   db.close();
 }
@@ -249,11 +258,12 @@ for (const durability of ["normal", "full"] as const) {
   const group = durability === "normal" ? "file set" : "file set (full)";
   const synchronous = durability === "normal" ? "NORMAL" : "FULL";
   const storePath = `${dir}/store-${durability}.db`;
-  openStore(storePath).close(); // create the file, its table and index
-  seedStoreFile(storePath);
+  const rawPath = `${dir}/raw-${durability}.db`;
+  openStore(storePath).close(); // creates the file, its table and index
+  seedFile(storePath, false);
+  seedFile(rawPath, true);
   const store = openStore(storePath, durability);
-  const raw = openRaw(`${dir}/raw-${durability}.db`, synchronous);
-  seed(raw, spread);
+  const raw = openRaw(rawPath, synchronous);
   const upsert = raw.prepare(UPSERT);
 
   let s = 0;

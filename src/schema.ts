@@ -96,6 +96,17 @@ export function openDatabase(path: string, options: OpenOptions): DatabaseSync {
   }
 }
 
+/**
+ * Creates the `kv` table and its expiry index when missing.
+ *
+ * @param db An open connection, inside a write transaction when other
+ * connections may create them at the same time.
+ */
+export function createTables(db: DatabaseSync): void {
+  db.exec(CREATE_TABLE);
+  db.exec(CREATE_EXPIRY_INDEX);
+}
+
 function columnsOf(db: DatabaseSync): ColumnInfo[] {
   return db.prepare("PRAGMA table_info(kv)").all() as unknown as ColumnInfo[];
 }
@@ -124,12 +135,12 @@ function migrate(path: string, db: DatabaseSync): void {
   try {
     const columns = columnsOf(db);
     checkShape(path, columns);
-    if (columns.length === 0) {
-      db.exec(CREATE_TABLE);
-    } else if (!columns.some((c) => c.name === "expires_at")) {
+    if (
+      columns.length > 0 && !columns.some((c) => c.name === "expires_at")
+    ) {
       db.exec("ALTER TABLE kv ADD COLUMN expires_at INTEGER");
     }
-    db.exec(CREATE_EXPIRY_INDEX);
+    createTables(db);
     db.exec("COMMIT");
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK");

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
   assertText,
   assertTTL,
@@ -16,7 +16,7 @@ import {
 } from "./codec.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
-import { MEMORY_PATH, openDatabase } from "./schema.ts";
+import { createTables, MEMORY_PATH, openDatabase } from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 
 /**
@@ -73,7 +73,7 @@ export interface ListOptions {
   /** The most entries in one page, from 1 to 10,000. Default `100`. */
   limit?: number;
   /** The `cursor` of the previous page; absent for the first page. */
-  cursor?: string;
+  cursor?: string | undefined;
   /** Only keys starting with this string (literal). Default `""`. */
   prefix?: string;
   /** Walk in descending key order. Default `false`. */
@@ -1012,9 +1012,13 @@ export class Store implements Disposable {
   }
 
   /**
-   * Writes a consistent copy of the store to a new SQLite file
-   * (`VACUUM INTO`), which this module and the Go sibling can open. Works
-   * for file-backed and `:memory:` stores, while other connections write.
+   * Writes a consistent copy of the store to a new, standalone SQLite file
+   * (rollback journal, no `-wal` file beside it) that this module and the Go
+   * sibling can open. Works for file-backed and `:memory:` stores while other
+   * connections write: the copy is one read snapshot.
+   *
+   * The rows are copied through this connection rather than with
+   * `VACUUM INTO`, which Deno allows only with `--allow-all`.
    *
    * @example Back up an in-memory store
    * ```ts
@@ -1046,12 +1050,18 @@ export class Store implements Disposable {
         }`,
       );
     }
+    if (this.#inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: a transaction is running; back up after it commits`,
+      );
+    }
     if (this.#run(op, () => pathExists(path))) {
       throw new StoreError(
         `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,
       );
     }
-    this.#run(op, () => this.#db?.prepare("VACUUM INTO ?").run(path));
+    const source = this.#db as DatabaseSync;
+    this.#run(op, () => copyInto(source, path));
   }
 
   /**
@@ -1461,6 +1471,58 @@ export class Store implements Disposable {
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
     if (this.#pending !== undefined) this.#pending.push(event);
     else this.#hub.emit(event);
+  }
+}
+
+const BACKUP_SELECT = `SELECT ${GRP}, ${KEY}, ${VALUE}, expires_at FROM kv`;
+const BACKUP_INSERT =
+  "INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)";
+
+// Both sides in one transaction each: the read one pins a snapshot of the
+// source, the write one makes the copy appear whole or not at all.
+function copyInto(source: DatabaseSync, path: string): void {
+  const target = new DatabaseSync(path);
+  let created = false;
+  let complete = false;
+  try {
+    const pages = target.prepare("PRAGMA page_count").get();
+    if (pages?.page_count !== 0) {
+      throw new Error(`${path} appeared while the backup started`);
+    }
+    created = true;
+    target.exec("BEGIN IMMEDIATE");
+    createTables(target);
+    const insert = target.prepare(BACKUP_INSERT);
+    const select = source.prepare(BACKUP_SELECT) as StatementSync & {
+      setReturnArrays(enabled: boolean): void;
+    };
+    select.setReturnArrays(true);
+    source.exec("BEGIN");
+    try {
+      for (const row of select.iterate() as Iterable<unknown[]>) {
+        insert.run(
+          decodeText(row[0]),
+          decodeText(row[1]),
+          decodeText(row[2]),
+          row[3] as number | null,
+        );
+      }
+    } finally {
+      source.exec("COMMIT");
+    }
+    target.exec("COMMIT");
+    complete = true;
+  } finally {
+    target.close();
+    if (created && !complete) removeQuietly(path);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Nothing to undo when the file was never created.
   }
 }
 
