@@ -34,6 +34,49 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS kv (
 const CREATE_EXPIRY_INDEX =
   "CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL";
 
+// Live-key quotas of namespaced views must not count a namespace's rows on
+// every write, so triggers keep per-namespace row and group counts. Triggers
+// live in the file, so writes by the Go sibling or the sqlite3 shell keep the
+// counts right too. A namespace is the part of a group before its first ':'.
+const NAMESPACE_OF = (column: string) =>
+  `substr(${column}, 1, instr(${column}, ':') - 1)`;
+
+const CREATE_NAMESPACE_STATS = `CREATE TABLE kv_namespace_stats (
+  ns TEXT PRIMARY KEY,
+  keys INTEGER NOT NULL,
+  groups INTEGER NOT NULL
+) WITHOUT ROWID`;
+
+const FILL_NAMESPACE_STATS = `INSERT INTO kv_namespace_stats (ns, keys, groups)
+  SELECT ${NAMESPACE_OF("grp")} AS ns, count(*), count(DISTINCT grp)
+  FROM kv WHERE instr(grp, ':') > 1 GROUP BY ns`;
+
+// A row added to a group that had no other row adds a group; a row removed
+// from a group that is left empty removes one.
+const NAMESPACE_INSERT = `INSERT INTO kv_namespace_stats (ns, keys, groups)
+    VALUES (${NAMESPACE_OF("NEW.grp")}, 1,
+      NOT EXISTS (SELECT 1 FROM kv WHERE grp = NEW.grp AND rowid <> NEW.rowid))
+    ON CONFLICT (ns) DO UPDATE SET keys = keys + 1, groups = groups + excluded.groups;`;
+const NAMESPACE_DELETE = `UPDATE kv_namespace_stats SET keys = keys - 1,
+      groups = groups - NOT EXISTS (SELECT 1 FROM kv WHERE grp = OLD.grp)
+    WHERE ns = ${NAMESPACE_OF("OLD.grp")};`;
+
+const CREATE_NAMESPACE_TRIGGERS = [
+  `CREATE TRIGGER IF NOT EXISTS kv_namespace_insert AFTER INSERT ON kv
+  WHEN instr(NEW.grp, ':') > 1
+  BEGIN ${NAMESPACE_INSERT} END`,
+  `CREATE TRIGGER IF NOT EXISTS kv_namespace_delete AFTER DELETE ON kv
+  WHEN instr(OLD.grp, ':') > 1
+  BEGIN ${NAMESPACE_DELETE} END`,
+  // Only hand-written SQL renames rows; count it as a delete and an insert.
+  `CREATE TRIGGER IF NOT EXISTS kv_namespace_rename_old AFTER UPDATE OF grp ON kv
+  WHEN OLD.grp IS NOT NEW.grp AND instr(OLD.grp, ':') > 1
+  BEGIN ${NAMESPACE_DELETE} END`,
+  `CREATE TRIGGER IF NOT EXISTS kv_namespace_rename_new AFTER UPDATE OF grp ON kv
+  WHEN OLD.grp IS NOT NEW.grp AND instr(NEW.grp, ':') > 1
+  BEGIN ${NAMESPACE_INSERT} END`,
+];
+
 interface ColumnInfo {
   name: string;
   pk: number;
@@ -105,6 +148,15 @@ export function openDatabase(path: string, options: OpenOptions): DatabaseSync {
 export function createTables(db: DatabaseSync): void {
   db.exec(CREATE_TABLE);
   db.exec(CREATE_EXPIRY_INDEX);
+  const stats = db.prepare(
+    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'kv_namespace_stats'",
+  ).get();
+  if (stats === undefined) {
+    // Counted once from the rows already there; the triggers keep it after.
+    db.exec(CREATE_NAMESPACE_STATS);
+    db.exec(FILL_NAMESPACE_STATS);
+  }
+  for (const trigger of CREATE_NAMESPACE_TRIGGERS) db.exec(trigger);
 }
 
 function columnsOf(db: DatabaseSync): ColumnInfo[] {
@@ -128,9 +180,12 @@ function checkShape(path: string, columns: ColumnInfo[]): void {
   }
 }
 
-// Inside one write transaction, so two processes opening the same new or
-// pre-TTL file at once do not both try to create or alter it.
+// Changes happen inside one write transaction, so two processes opening the
+// same new or pre-TTL file at once do not both try to create or alter it. A
+// file that needs nothing is recognised without taking the write lock, so
+// opening never waits for another connection's transaction.
 function migrate(path: string, db: DatabaseSync): void {
+  if (isCurrent(db)) return;
   db.exec("BEGIN IMMEDIATE");
   try {
     const columns = columnsOf(db);
@@ -146,6 +201,25 @@ function migrate(path: string, db: DatabaseSync): void {
     if (db.isTransaction) db.exec("ROLLBACK");
     throw error;
   }
+}
+
+const SCHEMA_OBJECTS = [
+  "kv_expires_at",
+  "kv_namespace_stats",
+  "kv_namespace_insert",
+  "kv_namespace_delete",
+  "kv_namespace_rename_old",
+  "kv_namespace_rename_new",
+];
+
+function isCurrent(db: DatabaseSync): boolean {
+  if (!columnsOf(db).some((c) => c.name === "expires_at")) return false;
+  const row = db.prepare(
+    `SELECT count(*) AS n FROM sqlite_schema WHERE name IN (${
+      SCHEMA_OBJECTS.map(() => "?").join(", ")
+    })`,
+  ).get(...SCHEMA_OBJECTS);
+  return row?.n === SCHEMA_OBJECTS.length;
 }
 
 function message(error: unknown): string {

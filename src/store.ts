@@ -125,8 +125,9 @@ const SQL = {
   countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
   countPrefixOpen: `SELECT count(*) FROM kv WHERE grp >= ? AND ${LIVE}`,
   groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
-  countGroupsPrefix:
-    `SELECT count(DISTINCT grp) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
+  namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
+  purgeRange:
+    `DELETE FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND grp >= ? AND grp < ? RETURNING ${GRP}, ${KEY}`,
   groups: `SELECT DISTINCT ${GRP} FROM kv WHERE ${LIVE} ORDER BY grp`,
   groupsPrefix:
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
@@ -250,8 +251,13 @@ export interface StoreInternals {
   atomic<T>(op: string, fn: () => T): T;
   /** Whether `group` holds a live key. */
   groupHasLive(op: string, group: string): boolean;
-  /** How many groups starting with `prefix` (non-empty) hold a live key. */
-  countGroups(op: string, prefix: string): number;
+  /**
+   * Rows and non-empty groups of a namespace, expired rows included, as the
+   * schema's triggers count them: constant time, whatever its size.
+   */
+  namespaceStats(op: string, namespace: string): [number, number];
+  /** Deletes the expired rows of groups starting with `prefix` (non-empty). */
+  purgeExpiredIn(op: string, prefix: string): void;
   /** Watches `key` (or `"*"`) in every group of a namespace. */
   watchNamespace(op: string, namespace: string, key: string): Watcher;
   /** Registers a callback for the events of a namespace only. */
@@ -314,7 +320,10 @@ export class Store implements Disposable {
 
   static {
     internalsOf = (store) => ({
-      atomic: (op, fn) => store.#atomic(op, fn),
+      atomic: (op, fn) => {
+        store.#open(op);
+        return store.#atomic(op, fn);
+      },
       groupHasLive: (op, group) => {
         const now = store.#now(op);
         return store.#run(
@@ -323,14 +332,23 @@ export class Store implements Disposable {
         ) !==
           undefined;
       },
-      countGroups: (op, prefix) => {
-        const now = store.#now(op);
-        const end = prefixEnd(prefix) as string;
+      namespaceStats: (op, namespace) => {
         const row = store.#run(
           op,
-          () => store.#stmt.countGroupsPrefix.get(prefix, end, now),
-        ) as [number];
-        return row[0];
+          () => store.#stmt.namespaceStats.get(namespace),
+        ) as [number, number] | undefined;
+        return row ?? [0, 0];
+      },
+      purgeExpiredIn: (op, prefix) => {
+        const now = store.#now(op);
+        const end = prefixEnd(prefix) as string;
+        const rows = store.#run(
+          op,
+          () => store.#stmt.purgeRange.all(now, prefix, end),
+        ) as [unknown, unknown][];
+        for (const row of rows) {
+          store.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
+        }
       },
       watchNamespace: (op, namespace, key) => {
         store.#open(op);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type QuotaConfig,
   QuotaExceededError,
   ScopedStore,
   Store,
@@ -416,6 +417,9 @@ Deno.test("ScopedStore.set() refuses a new key when maxKeys live keys exist", as
     new ScopedStore(store, "acme").set("g0", "k5", "5");
     assert.equal(scope.countAll(), 6);
     assertQuota(() => scope.set("g0", "k6", "6"), "acme", "maxKeys", 5);
+    // Over its quota, the namespace may still overwrite its live keys.
+    scope.set("g0", "k0", "still an overwrite");
+    assert.equal(scope.get("g0", "k0"), "still an overwrite");
   });
 });
 
@@ -490,7 +494,7 @@ Deno.test("ScopedStore.set() refuses a new group when maxGroups groups hold live
   await t.step("more keys in an existing group are fine", () => {
     for (let i = 0; i < 50; i++) scope.set("b", `k${i}`, `${i}`);
     scope.setWithTTL("c", "more", "x", 60_000);
-    assert.equal(scope.countAll(), 53);
+    assert.equal(scope.countAll(), 54);
   });
   await t.step("other namespaces' groups do not count", () => {
     store.set("acme-x:d", "k", "1");
@@ -911,7 +915,7 @@ Deno.test("ScopedStore.onChange() calls back for this namespace's events only", 
   a.deleteGroup("g");
   off();
   off();
-  a.set("g", "k", "after off");
+  a.set("h", "k", "after off");
   assert.deepEqual(seen, [
     "a:g/k set",
     "a:h/k set",
@@ -924,31 +928,59 @@ Deno.test("ScopedStore.onChange() calls back for this namespace's events only", 
   );
 });
 
-Deno.test("ScopedStore methods throw StoreClosedError after the store is closed", () => {
-  const store = new Store();
-  const scope = new ScopedStore(store, "a", { maxKeys: 5, maxGroups: 5 });
-  scope.set("g", "k", "v");
-  store.close();
-  const calls: [string, () => unknown][] = [
-    ["get", () => scope.get("g", "k")],
-    ["set", () => scope.set("g", "k", "v")],
-    ["set new", () => scope.set("g", "new", "v")],
-    ["setWithTTL", () => scope.setWithTTL("g", "k", "v", 1)],
-    ["delete", () => scope.delete("g", "k")],
-    ["deleteGroup", () => scope.deleteGroup("g")],
-    ["count", () => scope.count("g")],
-    ["countAll", () => scope.countAll()],
-    ["groups", () => scope.groups()],
-    ["getAll", () => scope.getAll("g")],
-    ["render", () => scope.render("x", "g")],
-    ["exists", () => scope.exists("g", "k")],
-    ["transaction", () => scope.transaction(() => {})],
-    ["watch", () => scope.watch("g", "k")],
-    ["watch *", () => scope.watch("*", "*")],
-    ["onChange", () => scope.onChange(() => {})],
+Deno.test("ScopedStore methods throw StoreClosedError after the store is closed", async (t) => {
+  const quotas: [string, QuotaConfig][] = [
+    ["without a quota", {}],
+    ["with a quota", { maxKeys: 5, maxGroups: 5 }],
   ];
-  for (const [name, call] of calls) {
-    assert.throws(call, StoreClosedError, name);
+  for (const [name, quota] of quotas) {
+    await t.step(name, () => {
+      const store = new Store();
+      const scope = new ScopedStore(store, "a", quota);
+      scope.set("g", "k", "v");
+      store.close();
+      const calls: [string, string, () => unknown][] = [
+        ["get", "get value", () => scope.get("g", "k")],
+        ["set", "set value", () => scope.set("g", "k", "v")],
+        ["set a new key", "set value", () => scope.set("g", "new", "v")],
+        [
+          "setWithTTL",
+          "set value with TTL",
+          () => scope.setWithTTL("g", "k", "v", 1),
+        ],
+        ["delete", "delete key", () => scope.delete("g", "k")],
+        ["deleteGroup", "delete group", () => scope.deleteGroup("g")],
+        ["count", "count keys", () => scope.count("g")],
+        ["countAll", "count all keys", () => scope.countAll()],
+        ["groups", "list groups", () => scope.groups()],
+        ["getAll", "get all values", () => scope.getAll("g")],
+        ["render", "render template", () => scope.render("x", "g")],
+        ["exists", "check key", () => scope.exists("g", "k")],
+        ["transaction", "run transaction", () => scope.transaction(() => {})],
+        ["watch", "watch", () => scope.watch("g", "k")],
+        ["watch *", "watch", () => scope.watch("*", "*")],
+        [
+          "onChange",
+          "register change callback",
+          () => scope.onChange(() => {}),
+        ],
+      ];
+      const wrong: string[] = [];
+      for (const [method, op, call] of calls) {
+        try {
+          call();
+          wrong.push(`${method}: did not throw`);
+        } catch (error) {
+          if (
+            !(error instanceof StoreClosedError) ||
+            error.message !== `Cannot ${op}: the store is closed`
+          ) {
+            wrong.push(`${method}: ${error}`);
+          }
+        }
+      }
+      assert.deepEqual(wrong, []);
+    });
   }
 });
 
@@ -973,38 +1005,28 @@ Deno.test("ScopedStore enforces maxKeys across Workers writing one file", async 
     )
   );
   try {
-    // Each worker opens its store, then all start writing at once.
-    const messages = workers.map((worker) => {
-      let ready!: () => void;
-      const isReady = new Promise<void>((resolve) => ready = resolve);
-      const done = new Promise<WorkerResult>((resolve, reject) => {
-        worker.onmessage = (event) => {
-          if (event.data === "ready") ready();
-          else resolve(event.data);
-        };
-        worker.onerror = (event) => {
-          event.preventDefault();
-          reject(new Error(event.message));
-        };
-      });
-      return { isReady, done };
-    });
-    workers.forEach((worker, i) =>
-      worker.postMessage({
-        path,
-        id: ids[i],
-        namespace: "tenant",
-        maxKeys,
-        count: perWorker,
-      })
+    const barrier = new SharedArrayBuffer(4);
+    const results = await Promise.all(
+      workers.map((worker, i) =>
+        new Promise<WorkerResult>((resolve, reject) => {
+          worker.onmessage = (event) => resolve(event.data);
+          worker.onerror = (event) => {
+            event.preventDefault();
+            reject(new Error(event.message));
+          };
+          // The workers open their stores, meet at the barrier, then race.
+          worker.postMessage({
+            path,
+            id: ids[i],
+            namespace: "tenant",
+            maxKeys,
+            count: perWorker,
+            barrier,
+            workers: ids.length,
+          });
+        })
+      ),
     );
-    // A worker that fails to open reports at once instead of "ready".
-    await Promise.race([
-      Promise.all(messages.map((m) => m.isReady)),
-      Promise.race(messages.map((m) => m.done)),
-    ]);
-    for (const worker of workers) worker.postMessage("go");
-    const results = await Promise.all(messages.map((m) => m.done));
 
     for (const result of results) {
       assert.deepEqual(result.errors, []);

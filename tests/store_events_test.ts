@@ -184,15 +184,18 @@ Deno.test("Store.unwatch() stops delivery and ends the stream after what is queu
     assert.deepEqual(values, ["1", "2"]);
   });
 
-  await t.step("a pending read ends when the watcher is unwatched", async () => {
-    using store = new Store();
-    const watcher = store.watch("g", "*");
-    const reader = watcher.stream.getReader();
-    const pending = reader.read();
-    store.unwatch(watcher);
-    assert.deepEqual(await pending, { done: true, value: undefined });
-    reader.releaseLock();
-  });
+  await t.step(
+    "a pending read ends when the watcher is unwatched",
+    async () => {
+      using store = new Store();
+      const watcher = store.watch("g", "*");
+      const reader = watcher.stream.getReader();
+      const pending = reader.read();
+      store.unwatch(watcher);
+      assert.deepEqual(await pending, { done: true, value: undefined });
+      reader.releaseLock();
+    },
+  );
 
   await t.step("it is idempotent and allowed after close", async () => {
     const store = new Store();
@@ -236,7 +239,7 @@ Deno.test("Store.delete() emits a delete event only when a row was removed", asy
     key: "k",
     timestamp: clock.now,
   });
-  assert.equal("value" in (seen[1] as StoreEvent), false);
+  assert.equal(Object.hasOwn(seen[1] ?? {}, "value"), false);
   assert.deepEqual((await drain(store, watcher)).map(brief), [
     "set g/k=v",
     "delete g/k",
