@@ -5,11 +5,19 @@
  * Strings are stored as plain UTF-8 `TEXT`, exactly as the Go sibling writes
  * them, so a file stays readable by either implementation and by the
  * `sqlite3` shell. `node:sqlite` binds a string with embedded NUL characters
- * in full but hands a `TEXT` value back cut at its first NUL, so every column
- * read goes through {@linkcode textColumn}: SQLite returns the rare value that
- * holds a NUL as a `BLOB` of the same bytes, which {@linkcode decodeText}
- * turns back into the exact string. Lone surrogates have no UTF-8 form and
- * SQLite would store them as U+FFFD, so they are rejected up front.
+ * in full but hands a `TEXT` value back cut at its first NUL. Columns are read
+ * one of two ways:
+ *
+ * - through {@linkcode textColumn}: SQLite returns the rare value that holds
+ *   a NUL as a `BLOB` of the same bytes, which {@linkcode decodeText} turns
+ *   back into the exact string;
+ * - on the hot paths (`get`, `getAll`), as plain text with its
+ *   `octet_length`: {@linkcode isWhole} confirms the string has every byte
+ *   (a cut string is always shorter), and only a short one is read again as
+ *   bytes. This skips a per-row SQL function call.
+ *
+ * Lone surrogates have no UTF-8 form and SQLite would store them as U+FFFD,
+ * so they are rejected up front.
  *
  * @module
  */
@@ -166,4 +174,45 @@ export function textColumn(column: string): string {
  */
 export function decodeText(value: unknown): string {
   return typeof value === "string" ? value : utf8.decode(value as Uint8Array);
+}
+
+/**
+ * Tells whether a string read from a `TEXT` column is whole, given the
+ * column's `octet_length`: `node:sqlite` cuts text at its first NUL, and a cut
+ * string always has fewer UTF-8 bytes than the column.
+ *
+ * @param bytes The column's `octet_length` (or the sum for two columns).
+ * @param text The string `node:sqlite` returned.
+ * @param more A second column's string, when `bytes` covers two.
+ * @returns `true` when the strings are exactly the stored values.
+ *
+ * @example A value cut at a NUL
+ * ```ts
+ * import { isWhole } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isWhole(6, "héllo"), true);
+ * assert.equal(isWhole(3, "a"), false); // "a\0b" came back as "a"
+ * assert.equal(isWhole(4, "key", "v"), true);
+ * ```
+ */
+export function isWhole(bytes: number, text: string, more = ""): boolean {
+  // ASCII, the common case, has one byte per UTF-16 unit.
+  return text.length + more.length === bytes ||
+    utf8Length(text) + utf8Length(more) === bytes;
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff) {
+      // A surrogate pair is one code point of four bytes.
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }

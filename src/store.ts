@@ -12,6 +12,7 @@ import {
   assertTTL,
   decodeText,
   describe,
+  isWhole,
   textColumn,
 } from "./codec.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
@@ -110,7 +111,10 @@ const KEY = textColumn("key");
 const GRP = textColumn("grp");
 
 const SQL = {
-  get: `SELECT ${VALUE}, expires_at FROM kv WHERE grp = ? AND key = ?`,
+  // get and getAll read plain text with its byte length (see codec.ts).
+  get:
+    "SELECT value, expires_at, octet_length(value) FROM kv WHERE grp = ? AND key = ?",
+  getBytes: "SELECT CAST(value AS BLOB) FROM kv WHERE grp = ? AND key = ?",
   expireOne:
     "DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?",
   set: `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
@@ -120,6 +124,8 @@ const SQL = {
   deleteGroup: "DELETE FROM kv WHERE grp = ?",
   count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
   getAll:
+    `SELECT key, value, octet_length(key) + octet_length(value) FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
+  getAllBytes:
     `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
   countAll: `SELECT count(*) FROM kv WHERE ${LIVE}`,
   countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
@@ -475,21 +481,29 @@ export class Store implements Disposable {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const now = this.#now(op);
-    const row = this.#run(op, () => this.#stmt.get.get(group, key)) as
-      | [unknown, number | null]
-      | undefined;
-    if (row === undefined) return undefined;
-    const expiresAt = row[1];
-    if (expiresAt !== null && expiresAt <= now) {
-      const { changes } = this.#run(
-        op,
-        () => this.#stmt.expireOne.run(group, key, now),
-      );
-      if (changes > 0) this.#emit("expire", group, key, now);
-      return undefined;
+    let row: Row | undefined;
+    try {
+      row = this.#stmt.get.get(group, key);
+    } catch (error) {
+      throw this.#fail(op, error);
     }
-    return decodeText(row[0]);
+    if (row === undefined) return undefined;
+    const expiresAt = row[1] as number | null;
+    if (expiresAt !== null) {
+      const now = this.#now(op);
+      if (expiresAt <= now) {
+        const { changes } = this.#run(
+          op,
+          () => this.#stmt.expireOne.run(group, key, now),
+        );
+        if (changes > 0) this.#emit("expire", group, key, now);
+        return undefined;
+      }
+    }
+    const value = row[0] as string;
+    if (isWhole(row[2] as number, value)) return value;
+    const bytes = this.#run(op, () => this.#stmt.getBytes.get(group, key));
+    return decodeText(bytes?.[0]);
   }
 
   /**
@@ -524,7 +538,11 @@ export class Store implements Disposable {
     assertText(op, "key", key);
     assertText(op, "value", value);
     const now = this.#hub.active ? this.#now(op) : 0;
-    this.#run(op, () => this.#stmt.set.run(group, key, value, null));
+    try {
+      this.#stmt.set.run(group, key, value, null);
+    } catch (error) {
+      throw this.#fail(op, error);
+    }
     this.#emit("set", group, key, now, value);
   }
 
@@ -839,10 +857,28 @@ export class Store implements Disposable {
 
   #getAll(op: string, group: string): Map<string, string> {
     const now = this.#now(op);
-    const rows = this.#run(
-      op,
-      () => this.#stmt.getAll.all(group, now),
-    ) as [unknown, unknown][];
+    let rows: Row[];
+    try {
+      rows = this.#stmt.getAll.all(group, now);
+    } catch (error) {
+      throw this.#fail(op, error);
+    }
+    const entries = new Map<string, string>();
+    for (const row of rows) {
+      const key = row[0] as string;
+      const value = row[1] as string;
+      if (!isWhole(row[2] as number, key, value)) {
+        return this.#getAllBytes(op, group, now);
+      }
+      entries.set(key, value);
+    }
+    return entries;
+  }
+
+  // The slow path for a group holding a NUL somewhere: every row through
+  // textColumn(), so no string comes back cut.
+  #getAllBytes(op: string, group: string, now: number): Map<string, string> {
+    const rows = this.#run(op, () => this.#stmt.getAllBytes.all(group, now));
     const entries = new Map<string, string>();
     for (const row of rows) {
       entries.set(decodeText(row[0]), decodeText(row[1]));
@@ -1468,11 +1504,15 @@ export class Store implements Disposable {
     try {
       return fn();
     } catch (error) {
-      throw new StoreError(
-        `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
-        { cause: error },
-      );
+      throw this.#fail(op, error);
     }
+  }
+
+  #fail(op: string, error: unknown): StoreError {
+    return new StoreError(
+      `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
   }
 
   #emit(

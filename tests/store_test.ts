@@ -65,6 +65,33 @@ Deno.test("Store.set() round-trips every string exactly", async (t) => {
   });
 });
 
+Deno.test("Store.getAll() returns NUL, non-ASCII and ASCII entries of one group exactly", () => {
+  using store = new Store();
+  const entries: [string, string][] = [];
+  for (let i = 0; i < 300; i++) {
+    const key = i % 3 === 0 ? `k${i}\0` : i % 3 === 1 ? `ключ${i}` : `k${i}`;
+    const value = i % 5 === 0 ? `\0${i}\0` : i % 5 === 1 ? `値😀${i}` : `${i}`;
+    entries.push([key, value]);
+    store.set("mixed", key, value);
+    assert.equal(store.get("mixed", key), value);
+  }
+  const all = store.getAll("mixed");
+  assert.equal(all.size, entries.length);
+  for (const [key, value] of entries) assert.equal(all.get(key), value, key);
+  // A group with no NUL anywhere takes the fast path and is exact too.
+  for (const [key, value] of entries.slice(0, 50)) {
+    if (!key.includes("\0") && !value.includes("\0")) {
+      store.set("clean", key, value);
+    }
+  }
+  assert.deepEqual(
+    [...store.getAll("clean")].sort(),
+    entries.slice(0, 50).filter(([k, v]) =>
+      !k.includes("\0") && !v.includes("\0")
+    ).sort(),
+  );
+});
+
 Deno.test("Store.set() rejects non-strings and lone surrogates and writes nothing", async (t) => {
   using store = new Store();
   const bad: [string, unknown[], RegExp][] = [
@@ -553,7 +580,8 @@ Deno.test("Store rejects a clock that returns a non-finite number and writes not
     message:
       "Cannot set value with TTL: clock() must return a finite number of milliseconds, received NaN",
   });
-  assert.throws(() => store.get("g", "k"), RangeError);
+  // Reads that must decide on expiry need the clock too.
+  assert.throws(() => store.count("g"), RangeError);
   now = 0;
   assert.equal(store.countAll(), 0);
 });
