@@ -148,8 +148,9 @@ let endWatcher!: (watcher: Watcher) => void;
  * The watcher is unregistered from its hub, and stops receiving events, when
  * it is disposed, when {@linkcode EventHub.prototype.unwatch} is called, when
  * its stream is cancelled (which includes leaving a `for await` loop early)
- * and when the hub is closed. After the first three the stream still yields
- * what was queued, then ends.
+ * and when the hub is closed. After disposal, `unwatch` and the hub's close
+ * the stream still yields what was queued, then ends; cancelling discards
+ * the queue, as cancelling any `ReadableStream` does.
  *
  * @example Dispose with `using`
  * ```ts

@@ -1325,9 +1325,11 @@ export class Store implements Disposable {
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } catch (error) {
-      // A failed background purge is retried on the next tick of the timer;
-      // it must not be lost silently.
-      reportError(error);
+      // Another connection holding the write lock past busyTimeoutMs is
+      // routine for a shared file: the next tick of the timer retries. Any
+      // other failure (a broken clock, a damaged file) must not pass
+      // silently.
+      if (!isBusy(error)) reportError(error);
     } finally {
       this.#purging = false;
     }
@@ -1592,6 +1594,12 @@ function pathExists(path: string): boolean {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+function isBusy(error: unknown): boolean {
+  const cause = error instanceof StoreError ? error.cause : error;
+  // node:sqlite reports SQLITE_BUSY with SQLite's message and no code.
+  return cause instanceof Error && cause.message === "database is locked";
 }
 
 function isThenable(value: unknown): boolean {
