@@ -20,8 +20,8 @@
  *
  * const hub = new EventHub();
  * const watcher = hub.watch("config", "*");
- * hub.emit({ type: "set", group: "config", key: "theme", value: "dark", timestamp: 1 });
- * hub.emit({ type: "set", group: "other", key: "theme", value: "x", timestamp: 2 });
+ * hub.emit({ type: "set", group: "config", key: "theme", value: "dark", origin: "local", timestamp: 1 });
+ * hub.emit({ type: "set", group: "other", key: "theme", value: "x", origin: "local", timestamp: 2 });
  *
  * for await (const event of watcher) {
  *   assert.equal(event.value, "dark");
@@ -66,7 +66,7 @@ export type EventType = "set" | "delete" | "delete_group" | "expire";
  *   key: "token",
  *   value: "abc",
  *   expiresAt: 1_700_000_060_000,
- *   timestamp: 1_700_000_000_000,
+ *   origin: "local", timestamp: 1_700_000_000_000,
  * };
  * assert.equal(event.expiresAt! - event.timestamp, 60_000);
  * ```
@@ -84,6 +84,13 @@ export interface StoreEvent {
   expiresAt?: number;
   /** The store clock at emission, ms epoch. */
   timestamp: number;
+  /**
+   * Where the write was made: `"local"` by this store, `"remote"` by another
+   * connection to the same file (delivered by the change feed).
+   */
+  origin: "local" | "remote";
+  /** The write's position in the file's change log, when the feed is on. */
+  seq?: number;
 }
 
 /** Options for {@linkcode EventHub}. */
@@ -106,6 +113,12 @@ export interface WatchOptions {
    * for display. Must match `/^[A-Za-z0-9-]+$/`.
    */
   namespace?: string;
+  /**
+   * Events to queue before any live one, such as a replay of the change
+   * log. They are never dropped; live events are, while 16 or more events
+   * (backlog included) wait unread.
+   */
+  backlog?: Iterable<StoreEvent>;
 }
 
 /** Options for {@linkcode EventHub.prototype.onChange}. */
@@ -133,6 +146,7 @@ let createWatcher!: (
   unregister: (watcher: Watcher) => void,
 ) => Watcher;
 let deliverTo!: (watcher: Watcher, event: StoreEvent) => void;
+let queueTo!: (watcher: Watcher, event: StoreEvent) => void;
 let endWatcher!: (watcher: Watcher) => void;
 
 /**
@@ -161,7 +175,7 @@ let endWatcher!: (watcher: Watcher) => void;
  * {
  *   using watcher = hub.watch("users", "alice");
  *   assert.equal(hub.active, true);
- *   hub.emit({ type: "delete", group: "users", key: "alice", timestamp: 1 });
+ *   hub.emit({ type: "delete", group: "users", key: "alice", origin: "local", timestamp: 1 });
  *   const reader = watcher.stream.getReader();
  *   assert.equal((await reader.read()).value?.type, "delete");
  *   reader.releaseLock();
@@ -211,7 +225,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
    *
    * const hub = new EventHub();
    * const watcher = hub.watch("g", "k");
-   * hub.emit({ type: "set", group: "g", key: "k", value: "v", timestamp: 1 });
+   * hub.emit({ type: "set", group: "g", key: "k", value: "v", origin: "local", timestamp: 1 });
    * hub.unwatch(watcher);
    *
    * const reader = watcher.stream.getReader();
@@ -230,6 +244,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
     createWatcher = (group, key, unregister) =>
       new Watcher(INTERNAL, group, key, unregister);
     deliverTo = (watcher, event) => watcher.#deliver(event);
+    queueTo = (watcher, event) => watcher.#controller.enqueue(event);
     endWatcher = (watcher) => watcher.#end();
   }
 
@@ -275,7 +290,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
    * const hub = new EventHub();
    * const watcher = hub.watch("g", "*");
    * for (let i = 0; i < 20; i++) {
-   *   hub.emit({ type: "set", group: "g", key: `k${i}`, value: "v", timestamp: i });
+   *   hub.emit({ type: "set", group: "g", key: `k${i}`, value: "v", timestamp: i, origin: "local" });
    * }
    * assert.equal(watcher.dropped, 4);
    * await watcher.stream.cancel();
@@ -299,7 +314,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
    *
    * const hub = new EventHub();
    * const watcher = hub.watch("*", "*");
-   * hub.emit({ type: "expire", group: "g", key: "k", timestamp: 1 });
+   * hub.emit({ type: "expire", group: "g", key: "k", origin: "local", timestamp: 1 });
    * for await (const event of watcher) {
    *   assert.equal(event.type, "expire");
    *   break;
@@ -426,7 +441,7 @@ function checkNamespace(namespace: string | undefined): void {
  * const off = hub.onChange((event) => seen.push(event));
  * const watcher = hub.watch("g", "k");
  *
- * hub.emit({ type: "set", group: "g", key: "k", value: "1", timestamp: 1 });
+ * hub.emit({ type: "set", group: "g", key: "k", value: "1", origin: "local", timestamp: 1 });
  * assert.equal(seen.length, 1);
  *
  * off();
@@ -505,8 +520,8 @@ export class EventHub {
    * const group = hub.watch("users", "*");
    * const tenant = hub.watch("acme:*", "*", { namespace: "acme" });
    *
-   * hub.emit({ type: "set", group: "users", key: "bob", value: "1", timestamp: 1 });
-   * hub.emit({ type: "set", group: "acme:users", key: "bob", value: "2", timestamp: 2 });
+   * hub.emit({ type: "set", group: "users", key: "bob", value: "1", origin: "local", timestamp: 1 });
+   * hub.emit({ type: "set", group: "acme:users", key: "bob", value: "2", origin: "local", timestamp: 2 });
    * hub.close();
    *
    * assert.deepEqual((await Array.fromAsync(key)).length, 0);
@@ -541,6 +556,7 @@ export class EventHub {
     if (key !== "*") level.byKey.set(key, set);
 
     const watcher = createWatcher(group, key, this.#unwatch);
+    for (const event of options?.backlog ?? []) queueTo(watcher, event);
     set.add(watcher);
     this.#watchers.set(watcher, () => {
       set.delete(watcher);
@@ -564,10 +580,10 @@ export class EventHub {
    *
    * const hub = new EventHub();
    * const watcher = hub.watch("g", "*");
-   * hub.emit({ type: "delete_group", group: "g", key: "", timestamp: 1 });
+   * hub.emit({ type: "delete_group", group: "g", key: "", origin: "local", timestamp: 1 });
    * hub.unwatch(watcher);
    * hub.unwatch(watcher);
-   * hub.emit({ type: "delete_group", group: "g", key: "", timestamp: 2 });
+   * hub.emit({ type: "delete_group", group: "g", key: "", origin: "local", timestamp: 2 });
    *
    * const events = await Array.fromAsync(watcher);
    * assert.deepEqual(events.map((e) => e.timestamp), [1]);
@@ -607,11 +623,11 @@ export class EventHub {
    * hub.onChange((e) => calls.push(`all ${e.group}`));
    * const off = hub.onChange((e) => calls.push(`acme ${e.group}`), { namespace: "acme" });
    *
-   * hub.emit({ type: "delete", group: "acme:users", key: "k", timestamp: 1 });
-   * hub.emit({ type: "delete", group: "users", key: "k", timestamp: 2 });
+   * hub.emit({ type: "delete", group: "acme:users", key: "k", origin: "local", timestamp: 1 });
+   * hub.emit({ type: "delete", group: "users", key: "k", origin: "local", timestamp: 2 });
    * off();
    * off();
-   * hub.emit({ type: "delete", group: "acme:users", key: "k", timestamp: 3 });
+   * hub.emit({ type: "delete", group: "acme:users", key: "k", origin: "local", timestamp: 3 });
    *
    * assert.deepEqual(calls, ["all acme:users", "acme acme:users", "all users", "all acme:users"]);
    * ```
@@ -663,7 +679,7 @@ export class EventHub {
    * const hub = new EventHub();
    * const a = hub.watch("g", "k");
    * const b = hub.watch("g", "k");
-   * const event = { type: "set" as const, group: "g", key: "k", value: "v", timestamp: 1 };
+   * const event = { type: "set" as const, group: "g", key: "k", value: "v", timestamp: 1, origin: "local" as const };
    * hub.emit(event);
    * hub.close();
    *
@@ -724,7 +740,7 @@ export class EventHub {
    * const watcher = hub.watch("*", "*");
    * hub.onChange(() => assert.fail("dropped callbacks are not called"));
    * hub.close();
-   * hub.emit({ type: "delete", group: "g", key: "k", timestamp: 1 });
+   * hub.emit({ type: "delete", group: "g", key: "k", origin: "local", timestamp: 1 });
    *
    * assert.equal(hub.active, false);
    * assert.deepEqual(await Array.fromAsync(watcher), []);

@@ -1526,7 +1526,7 @@ export class Store implements Disposable {
     expiresAt?: number,
   ): void {
     if (!this.#hub.active) return;
-    const event: StoreEvent = { type, group, key, timestamp };
+    const event: StoreEvent = { type, group, key, timestamp, origin: "local" };
     if (value !== undefined) event.value = value;
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
     if (this.#pending !== undefined) this.#pending.push(event);

@@ -16,7 +16,13 @@ function event(
   type: EventType = "set",
   value = `${group}/${key}`,
 ): StoreEvent {
-  const e: StoreEvent = { type, group, key, timestamp: ++clock };
+  const e: StoreEvent = {
+    type,
+    group,
+    key,
+    timestamp: ++clock,
+    origin: "local",
+  };
   if (type === "set") e.value = value;
   return e;
 }
@@ -248,6 +254,7 @@ Deno.test("EventHub.emit() hands one frozen event to every consumer", async (t) 
       value: "v",
       expiresAt: 2_000,
       timestamp: 1_000,
+      origin: "local",
     };
     hub.emit(e);
     assert.deepEqual(await drain(hub, w), [{
@@ -257,6 +264,7 @@ Deno.test("EventHub.emit() hands one frozen event to every consumer", async (t) 
       value: "v",
       expiresAt: 2_000,
       timestamp: 1_000,
+      origin: "local",
     }]);
   });
 });

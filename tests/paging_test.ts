@@ -40,6 +40,7 @@ Deno.test("Store.expire() sets or clears the expiry of a live key only", async (
       value: "v",
       expiresAt: clock.now + 1_000,
       timestamp: clock.now,
+      origin: "local",
     }]);
   });
   await t.step("clears the expiry and emits set without expiresAt", () => {
@@ -54,6 +55,7 @@ Deno.test("Store.expire() sets or clears the expiry of a live key only", async (
       key: "k",
       value: "v",
       timestamp: clock.now - 10_000,
+      origin: "local",
     }]);
   });
   await t.step(

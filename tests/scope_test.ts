@@ -876,6 +876,7 @@ Deno.test("ScopedStore.watch() receives this namespace's events only, with the p
       value: "v",
       expiresAt: clock.now + 1_000,
       timestamp: clock.now,
+      origin: "local",
     });
   });
   await t.step("a refused write reaches no watcher", async () => {

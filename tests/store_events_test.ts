@@ -77,8 +77,15 @@ Deno.test("Store.watch() delivers the events of the watched key only", async () 
       key: "alice",
       value: "1",
       timestamp: clock.now,
+      origin: "local",
     },
-    { type: "delete", group: "users", key: "alice", timestamp: clock.now },
+    {
+      type: "delete",
+      group: "users",
+      key: "alice",
+      timestamp: clock.now,
+      origin: "local",
+    },
   ]);
   assert.equal(watcher.dropped, 0);
 });
@@ -238,6 +245,7 @@ Deno.test("Store.delete() emits a delete event only when a row was removed", asy
     group: "g",
     key: "k",
     timestamp: clock.now,
+    origin: "local",
   });
   assert.equal(Object.hasOwn(seen[1] ?? {}, "value"), false);
   assert.deepEqual((await drain(store, watcher)).map(brief), [
@@ -261,7 +269,13 @@ Deno.test('Store.deleteGroup() emits one delete_group event with key "" only whe
   assert.equal(store.deleteGroup("g"), 2);
   assert.equal(store.deleteGroup("g"), 0);
   assert.deepEqual(seen.map(plain), [
-    { type: "delete_group", group: "g", key: "", timestamp: clock.now },
+    {
+      type: "delete_group",
+      group: "g",
+      key: "",
+      timestamp: clock.now,
+      origin: "local",
+    },
   ]);
   assert.deepEqual((await drain(store, groupWatcher)).map(brief), [
     "set g/a=1",
@@ -289,7 +303,14 @@ Deno.test("Store.onChange() receives the exact event of each write", () => {
   clock.advance(1);
   store.deleteGroup("h");
   assert.deepEqual(seen.map(plain), [
-    { type: "set", group: "g", key: "k", value: "v", timestamp: t0 },
+    {
+      type: "set",
+      group: "g",
+      key: "k",
+      value: "v",
+      timestamp: t0,
+      origin: "local",
+    },
     {
       type: "set",
       group: "g",
@@ -297,11 +318,37 @@ Deno.test("Store.onChange() receives the exact event of each write", () => {
       value: "w",
       expiresAt: t0 + 1 + 100,
       timestamp: t0 + 1,
+      origin: "local",
     },
-    { type: "delete", group: "g", key: "k", timestamp: t0 + 2 },
-    { type: "expire", group: "g", key: "t", timestamp: t0 + 102 },
-    { type: "set", group: "h", key: "k", value: "", timestamp: t0 + 102 },
-    { type: "delete_group", group: "h", key: "", timestamp: t0 + 103 },
+    {
+      type: "delete",
+      group: "g",
+      key: "k",
+      timestamp: t0 + 2,
+      origin: "local",
+    },
+    {
+      type: "expire",
+      group: "g",
+      key: "t",
+      timestamp: t0 + 102,
+      origin: "local",
+    },
+    {
+      type: "set",
+      group: "h",
+      key: "k",
+      value: "",
+      timestamp: t0 + 102,
+      origin: "local",
+    },
+    {
+      type: "delete_group",
+      group: "h",
+      key: "",
+      timestamp: t0 + 103,
+      origin: "local",
+    },
   ]);
   for (const event of seen) assert.equal(Object.isFrozen(event), true);
 });
@@ -545,6 +592,7 @@ Deno.test("Store emits expire events", async (t) => {
       group: "g",
       key: "k",
       timestamp: clock.now,
+      origin: "local",
     });
   });
 
@@ -558,7 +606,13 @@ Deno.test("Store emits expire events", async (t) => {
     assert.equal(store.delete("g", "k"), false);
     assert.equal(store.delete("g", "k"), false);
     assert.deepEqual(seen.map(plain), [
-      { type: "expire", group: "g", key: "k", timestamp: clock.now },
+      {
+        type: "expire",
+        group: "g",
+        key: "k",
+        timestamp: clock.now,
+        origin: "local",
+      },
     ]);
   });
 
@@ -625,8 +679,20 @@ Deno.test("Store emits expire events", async (t) => {
     const events = [first.value, second.value].map(plain);
     events.sort((x, y) => String(x.key).localeCompare(String(y.key)));
     assert.deepEqual(events, [
-      { type: "expire", group: "g", key: "a", timestamp: clock.now },
-      { type: "expire", group: "h", key: "b", timestamp: clock.now },
+      {
+        type: "expire",
+        group: "g",
+        key: "a",
+        timestamp: clock.now,
+        origin: "local",
+      },
+      {
+        type: "expire",
+        group: "h",
+        key: "b",
+        timestamp: clock.now,
+        origin: "local",
+      },
     ]);
     assert.equal(seen.length, 2);
     assert.equal(store.count("g"), 2);

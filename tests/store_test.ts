@@ -762,7 +762,13 @@ Deno.test("Store purges expired keys in the background", async (t) => {
       );
       assert.deepEqual(
         { ...event },
-        { type: "expire", group: "g", key: "a", timestamp: clock.now },
+        {
+          type: "expire",
+          group: "g",
+          key: "a",
+          timestamp: clock.now,
+          origin: "local",
+        },
       );
       assert.deepEqual(rawQuery(path, "SELECT key FROM kv"), [{ key: "b" }]);
     },

@@ -426,7 +426,14 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
       assert.equal(tx.get("g", "ttl"), undefined);
     });
     assert.deepEqual(events.map((e) => ({ ...e })), [
-      { type: "set", group: "g", key: "plain", value: "p", timestamp: t0 },
+      {
+        type: "set",
+        group: "g",
+        key: "plain",
+        value: "p",
+        timestamp: t0,
+        origin: "local",
+      },
       {
         type: "set",
         group: "g",
@@ -434,6 +441,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
         value: "t",
         expiresAt: t0 + 10,
         timestamp: t0,
+        origin: "local",
       },
       {
         type: "set",
@@ -442,8 +450,15 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
         value: "f",
         expiresAt: t0 + 1,
         timestamp: t0,
+        origin: "local",
       },
-      { type: "expire", group: "g", key: "ttl", timestamp: t0 + 10 },
+      {
+        type: "expire",
+        group: "g",
+        key: "ttl",
+        timestamp: t0 + 10,
+        origin: "local",
+      },
     ]);
     // get() removed the expired row; "frac" is still there until purged.
     assert.equal(store.purgeExpired(), 1);

@@ -1,0 +1,274 @@
+/**
+ * Property 1, concurrent writers: 4 subprocesses (`deno run`) and 4 Workers,
+ * each with its own Store on one file, run 5,000 mixed writes each at the
+ * same moment. No error may reach a caller (a lock is waited for through
+ * `busy_timeout`), every return value must match the writer's own
+ * bookkeeping, the final file must hold exactly what the writes imply, and
+ * the shared namespace's quotas must hold at every instant sampled.
+ *
+ * Needs --allow-run; run by `deno task test:reliability`.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { ScopedStore, Store } from "../../mod.ts";
+import { tempDir } from "../_helpers.ts";
+import { linesOf } from "../fixtures/reliability_lines.ts";
+import {
+  expectedOwnState,
+  LONG_TTL_MS,
+  type MixedJob,
+  type MixedReport,
+} from "../fixtures/reliability_mixed_writes.ts";
+
+const PROCESS = new URL(
+  "../fixtures/reliability_writer_process.ts",
+  import.meta.url,
+);
+const WORKER = new URL(
+  "../fixtures/reliability_writer_worker.ts",
+  import.meta.url,
+);
+const OPS = 5_000;
+const NAMESPACE = "shared";
+const MAX_KEYS = 150;
+const MAX_GROUPS = 6;
+/** Fixed, so a failure replays; each writer derives its own from it. */
+const SEED = 0x5eed_0001;
+
+interface Writer {
+  ready: Promise<void>;
+  go(): Promise<void>;
+  report: Promise<MixedReport>;
+  close(): Promise<void>;
+}
+
+function processWriter(job: MixedJob): Writer {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      PROCESS.pathname,
+      JSON.stringify(job),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = linesOf(child.stdout).getReader();
+  const nextLine = async (what: string): Promise<string> => {
+    const { value, done } = await reader.read();
+    if (done) {
+      throw new Error(
+        `${job.id} ended before ${what}; stderr: ${await stderr}`,
+      );
+    }
+    return value;
+  };
+  const ready = nextLine("ready").then((line) => {
+    if (line !== "ready") throw new Error(`${job.id} said ${line}`);
+  });
+  const writer = child.stdin.getWriter();
+  return {
+    ready,
+    go: async () => {
+      await writer.write(new TextEncoder().encode("go\n"));
+      await writer.close();
+    },
+    report: ready.then(() => nextLine("its report")).then((line) =>
+      JSON.parse(line) as MixedReport
+    ),
+    close: async () => {
+      await reader.cancel().catch(() => {});
+      await writer.close().catch(() => {});
+      const status = await child.status;
+      const errors = await stderr;
+      assert.equal(status.code, 0, `${job.id} exited with stderr: ${errors}`);
+    },
+  };
+}
+
+function workerWriter(job: MixedJob): Writer {
+  const worker = new Worker(WORKER, { type: "module" });
+  const messages: ((data: unknown) => void)[] = [];
+  const failed = new Promise<never>((_, reject) => {
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(`${job.id}: ${event.message}`));
+    };
+  });
+  failed.catch(() => {});
+  worker.onmessage = (event) => messages.shift()?.(event.data);
+  const next = () =>
+    Promise.race([
+      new Promise<unknown>((resolve) => messages.push(resolve)),
+      failed,
+    ]);
+  const ready = next().then((data) => {
+    if (data !== "ready") {
+      throw new Error(`${job.id} failed to open: ${JSON.stringify(data)}`);
+    }
+  });
+  worker.postMessage(job);
+  const report = ready.then(() => next()) as Promise<MixedReport>;
+  return {
+    ready,
+    go: () => {
+      worker.postMessage("go");
+      return Promise.resolve();
+    },
+    report,
+    close: () => {
+      worker.terminate();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Samples the namespace's live keys and groups from its own connection. */
+function quotaMonitor(path: string) {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA busy_timeout = 5000");
+  const sample = db.prepare(
+    "SELECT count(*) AS keys, count(DISTINCT grp) AS groups FROM kv WHERE grp >= ? AND grp < ?",
+  );
+  let maxKeys = 0;
+  let maxGroups = 0;
+  let samples = 0;
+  const timer = setInterval(() => {
+    const row = sample.get(`${NAMESPACE}:`, `${NAMESPACE};`) as {
+      keys: number;
+      groups: number;
+    };
+    maxKeys = Math.max(maxKeys, row.keys);
+    maxGroups = Math.max(maxGroups, row.groups);
+    samples++;
+  }, 2);
+  return {
+    stop() {
+      clearInterval(timer);
+      db.close();
+      return { maxKeys, maxGroups, samples };
+    },
+  };
+}
+
+function sorted<T>(items: T[]): T[] {
+  return items.map((item) => [JSON.stringify(item), item] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, item]) => item);
+}
+
+Deno.test("4 processes and 4 Workers writing one file at once lose nothing and keep the quota", async () => {
+  using dir = tempDir();
+  // Not created beforehand: the writers also race to create the schema.
+  const path = dir.file("race.db");
+  const job = (id: string, i: number): MixedJob => ({
+    path,
+    id,
+    seed: SEED + i,
+    ops: OPS,
+    namespace: NAMESPACE,
+    maxKeys: MAX_KEYS,
+    maxGroups: MAX_GROUPS,
+  });
+  const jobs = [
+    ...["p0", "p1", "p2", "p3"].map(job),
+    ...["w0", "w1", "w2", "w3"].map((id, i) => job(id, i + 4)),
+  ];
+  const writers = jobs.map((j) =>
+    j.id.startsWith("p") ? processWriter(j) : workerWriter(j)
+  );
+  let reports: MixedReport[];
+  let monitored: { maxKeys: number; maxGroups: number; samples: number };
+  const started = performance.now();
+  try {
+    await Promise.all(writers.map((w) => w.ready));
+    const monitor = quotaMonitor(path);
+    try {
+      await Promise.all(writers.map((w) => w.go()));
+      reports = await Promise.all(writers.map((w) => w.report));
+    } finally {
+      monitored = monitor.stop();
+    }
+  } finally {
+    await Promise.all(writers.map((w) => w.close()));
+  }
+  const elapsed = Math.round(performance.now() - started);
+
+  // No error reached any caller, and every return value was right.
+  assert.deepEqual(reports.flatMap((r) => r.errors), []);
+  for (const r of reports) {
+    assert.equal(
+      Object.values(r.counts).reduce((a, b) => a + b, 0),
+      OPS,
+      `${r.id} ran every operation`,
+    );
+  }
+
+  const db = new DatabaseSync(path);
+  try {
+    assert.deepEqual(db.prepare("PRAGMA integrity_check").all(), [
+      { integrity_check: "ok" },
+    ]);
+
+    // Own keys: exactly what the plans imply.
+    const expected = new Map<string, [string, boolean]>();
+    for (const j of jobs) {
+      for (const [k, v] of expectedOwnState(j)) expected.set(k, v);
+    }
+    const own = db.prepare(
+      "SELECT grp, key, value, expires_at IS NOT NULL AS ttl FROM kv WHERE grp NOT LIKE 'shared:%'",
+    ).all() as { grp: string; key: string; value: string; ttl: number }[];
+    assert.deepEqual(
+      sorted(own.map((r) => [`${r.grp}\t${r.key}`, r.value, r.ttl === 1])),
+      sorted([...expected].map(([k, [v, ttl]]) => [k, v, ttl])),
+    );
+
+    // Scoped keys: exactly the ones each writer saw stored and not deleted.
+    const scoped = db.prepare(
+      "SELECT substr(grp, 8) AS grp, key, value FROM kv WHERE grp LIKE 'shared:%'",
+    ).all() as { grp: string; key: string; value: string }[];
+    assert.deepEqual(
+      sorted(scoped.map((r) => [r.grp, r.key, r.value])),
+      sorted(reports.flatMap((r) => r.scopedLive)),
+    );
+    const groups = new Set(scoped.map((r) => r.grp)).size;
+    assert.ok(scoped.length <= MAX_KEYS, `${scoped.length} keys`);
+    assert.ok(groups <= MAX_GROUPS, `${groups} groups`);
+    assert.ok(monitored.maxKeys <= MAX_KEYS, `saw ${monitored.maxKeys} keys`);
+    assert.ok(
+      monitored.maxGroups <= MAX_GROUPS,
+      `saw ${monitored.maxGroups} groups`,
+    );
+    // The race was real: the quota was reached and writes were refused.
+    const refused = reports.reduce((n, r) => n + r.refused, 0);
+    assert.ok(refused > 0, "some scoped writes were refused");
+    assert.ok(monitored.maxKeys === MAX_KEYS || groups === MAX_GROUPS);
+
+    // The trigger-kept counts the quota relies on agree with the rows.
+    const stats = db.prepare(
+      "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
+    ).get(NAMESPACE);
+    assert.deepEqual({ ...stats }, { keys: scoped.length, groups });
+
+    // TTL keys are live now and gone after their hour.
+    const ttlKeys = [...expected.values()].filter(([, ttl]) => ttl).length;
+    let now = Date.now();
+    using store = new Store(path, { clock: () => now, purgeIntervalMs: 0 });
+    const scope = new ScopedStore(store, NAMESPACE);
+    assert.equal(store.countAll("g"), expected.size);
+    assert.equal(scope.countAll(), scoped.length);
+    now += LONG_TTL_MS + 60_000;
+    assert.equal(store.countAll("g"), expected.size - ttlKeys);
+
+    console.log(
+      `  8 writers × ${OPS} ops in ${elapsed} ms (writers: ${
+        reports.map((r) => `${r.id} ${r.elapsedMs} ms`).join(", ")
+      }); ${expected.size} own keys (${ttlKeys} with TTL), ${scoped.length}/${MAX_KEYS} scoped keys in ${groups}/${MAX_GROUPS} groups, ${refused} scoped writes refused; quota sampled ${monitored.samples} times, max ${monitored.maxKeys} keys / ${monitored.maxGroups} groups`,
+    );
+  } finally {
+    db.close();
+  }
+});
