@@ -28,7 +28,9 @@ export {
   Store,
   type StoreOptions,
   type Transaction,
+  type WatchOptions,
 } from "./src/store.ts";
+export type { ChangeRetention } from "./src/feed.ts";
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
 export {

@@ -106,7 +106,7 @@ export interface EventHubOptions {
 }
 
 /** Options for {@linkcode EventHub.prototype.watch}. */
-export interface WatchOptions {
+export interface HubWatchOptions {
   /**
    * Watch every group named `${namespace}:…` instead of the `group`
    * argument, which is then only kept as {@linkcode Watcher.prototype.group}
@@ -537,7 +537,7 @@ export class EventHub {
    * `/^[A-Za-z0-9-]+$/`.
    * @throws {StoreClosedError} If the hub is closed.
    */
-  watch(group: string, key: string, options?: WatchOptions): Watcher {
+  watch(group: string, key: string, options?: HubWatchOptions): Watcher {
     const namespace = options?.namespace;
     checkNamespace(namespace);
     if (this.#closed) throw new StoreClosedError("watch for changes");

@@ -77,6 +77,69 @@ const CREATE_NAMESPACE_TRIGGERS = [
   BEGIN ${NAMESPACE_INSERT} END`,
 ];
 
+// The change feed: every committed change to kv, by any connection, is
+// appended here by triggers, in the writer's own transaction. The Store that
+// made a write stamps its rows with its origin and clock before committing.
+const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+const LOG_ROW =
+  "INSERT INTO kv_changes (type, grp, key, value, expires_at, timestamp)";
+
+const CREATE_CHANGE_FEED = [
+  `CREATE TABLE IF NOT EXISTS kv_changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT,
+  expires_at INTEGER,
+  timestamp INTEGER NOT NULL,
+  origin TEXT
+)`,
+  `CREATE TRIGGER IF NOT EXISTS kv_changes_insert AFTER INSERT ON kv
+  BEGIN ${LOG_ROW} VALUES ('set', NEW.grp, NEW.key, NEW.value, NEW.expires_at, ${NOW_MS}); END`,
+  // A row that changes group or key (hand-written SQL only) leaves its old
+  // place: log that as a delete before the set.
+  `CREATE TRIGGER IF NOT EXISTS kv_changes_update AFTER UPDATE ON kv
+  BEGIN
+    ${LOG_ROW} SELECT 'delete', OLD.grp, OLD.key, NULL, NULL, ${NOW_MS}
+      WHERE OLD.grp IS NOT NEW.grp OR OLD.key IS NOT NEW.key;
+    ${LOG_ROW} VALUES ('set', NEW.grp, NEW.key, NEW.value, NEW.expires_at, ${NOW_MS});
+  END`,
+  // Other writers (the Go sibling's purge, the sqlite3 shell) say nothing
+  // about why a row went: one that had expired by the wall clock is an
+  // expiry. The Store corrects the type of its own rows before committing.
+  `CREATE TRIGGER IF NOT EXISTS kv_changes_delete AFTER DELETE ON kv
+  BEGIN ${LOG_ROW} VALUES (
+    CASE WHEN OLD.expires_at IS NOT NULL AND OLD.expires_at <= ${NOW_MS}
+      THEN 'expire' ELSE 'delete' END,
+    OLD.grp, OLD.key, NULL, NULL, ${NOW_MS}); END`,
+];
+
+const CHANGE_FEED_OBJECTS = [
+  "kv_changes",
+  "kv_changes_insert",
+  "kv_changes_update",
+  "kv_changes_delete",
+];
+
+/**
+ * Adds the change log table and its triggers to a file, once; later opens
+ * find them without taking the write lock.
+ *
+ * @param db An open connection to a file store.
+ */
+export function enableChangeFeed(db: DatabaseSync): void {
+  if (hasObjects(db, CHANGE_FEED_OBJECTS)) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const statement of CREATE_CHANGE_FEED) db.exec(statement);
+    db.exec("COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
 interface ColumnInfo {
   name: string;
   pk: number;
@@ -213,13 +276,17 @@ const SCHEMA_OBJECTS = [
 ];
 
 function isCurrent(db: DatabaseSync): boolean {
-  if (!columnsOf(db).some((c) => c.name === "expires_at")) return false;
+  return columnsOf(db).some((c) => c.name === "expires_at") &&
+    hasObjects(db, SCHEMA_OBJECTS);
+}
+
+function hasObjects(db: DatabaseSync, names: string[]): boolean {
   const row = db.prepare(
     `SELECT count(*) AS n FROM sqlite_schema WHERE name IN (${
-      SCHEMA_OBJECTS.map(() => "?").join(", ")
+      names.map(() => "?").join(", ")
     })`,
-  ).get(...SCHEMA_OBJECTS);
-  return row?.n === SCHEMA_OBJECTS.length;
+  ).get(...names);
+  return row?.n === names.length;
 }
 
 function message(error: unknown): string {

@@ -17,7 +17,13 @@ import {
 } from "./codec.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
-import { createTables, MEMORY_PATH, openDatabase } from "./schema.ts";
+import { ChangeFeed, type ChangeRetention } from "./feed.ts";
+import {
+  createTables,
+  enableChangeFeed,
+  MEMORY_PATH,
+  openDatabase,
+} from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 
 /**
@@ -52,6 +58,38 @@ export interface StoreOptions {
    * `reportError()`.
    */
   onCallbackError?: (error: unknown, event: StoreEvent) => void;
+  /**
+   * Turns on the cross-process change feed (file-backed stores only): every
+   * committed change to the file, by any connection (other processes,
+   * Workers, the Go sibling, the `sqlite3` shell), is logged by triggers in
+   * the file, and this store delivers the changes made elsewhere to its
+   * watchers and callbacks like its own, each event with its `seq`. Default
+   * `false`.
+   */
+  changeFeed?: boolean;
+  /**
+   * How often, in milliseconds, a store with the change feed looks for
+   * commits by other connections (`PRAGMA data_version`, cheap). Default
+   * `50`.
+   */
+  changePollMs?: number;
+  /**
+   * How much of the change log the purge timer keeps: a row goes once it is
+   * older than `maxAgeMs` or more than `maxRows` rows behind the newest.
+   * Defaults: 10,000 rows, 24 hours.
+   */
+  changeRetention?: ChangeRetention;
+}
+
+/**
+ * Options for {@linkcode Store.prototype.watch}.
+ */
+export interface WatchOptions {
+  /**
+   * Resume after this change-log `seq` (needs the `changeFeed` option): the
+   * watcher first replays the logged events after it, then continues live.
+   */
+  since?: number;
 }
 
 /**
@@ -104,6 +142,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 // 20 ms event-loop stall budget, large enough to amortise the statement.
 const PURGE_BATCH = 2_000;
 const TEMPLATE_CACHE_SIZE = 256;
+const DEFAULT_CHANGE_POLL_MS = 50;
+const DEFAULT_CHANGE_RETENTION_ROWS = 10_000;
+const DEFAULT_CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 const LIVE = "(expires_at IS NULL OR expires_at > ?)";
 const VALUE = textColumn("value");
@@ -323,6 +364,8 @@ export class Store implements Disposable {
   /** Events of the running transaction, delivered after COMMIT. */
   #pending: StoreEvent[] | undefined;
   #inTransaction = false;
+  #feed: ChangeFeed | undefined;
+  #feedTimer: ReturnType<typeof setInterval> | undefined;
 
   static {
     internalsOf = (store) => ({
@@ -348,6 +391,7 @@ export class Store implements Disposable {
       purgeExpiredIn: (op, prefix) => {
         const now = store.#now(op);
         const end = prefixEnd(prefix) as string;
+        store.#feed?.markStatement();
         const rows = store.#run(
           op,
           () => store.#stmt.purgeRange.all(now, prefix, end),
@@ -359,10 +403,12 @@ export class Store implements Disposable {
       watchNamespace: (op, namespace, key) => {
         store.#open(op);
         assertText(op, "key", key);
+        store.#catchUp();
         return store.#hub.watch(`${namespace}:*`, key, { namespace });
       },
       onNamespaceChange: (op, namespace, fn) => {
         store.#open(op);
+        store.#catchUp();
         return store.#hub.onChange(fn, { namespace });
       },
     });
@@ -439,11 +485,60 @@ export class Store implements Disposable {
       );
     }
 
+    const changeFeed = options.changeFeed ?? false;
+    if (typeof changeFeed !== "boolean") {
+      throw new TypeError(
+        `Cannot open store: changeFeed must be a boolean, received ${
+          describe(changeFeed)
+        }`,
+      );
+    }
+    if (changeFeed && path === MEMORY_PATH) {
+      throw new TypeError(
+        "Cannot open store: changeFeed needs a file; an in-memory store has no other connections to hear from",
+      );
+    }
+    const changePollMs = milliseconds(
+      "changePollMs",
+      options.changePollMs,
+      DEFAULT_CHANGE_POLL_MS,
+    );
+    const retention = {
+      maxRows: count(
+        "changeRetention.maxRows",
+        options.changeRetention?.maxRows,
+        DEFAULT_CHANGE_RETENTION_ROWS,
+      ),
+      maxAgeMs: count(
+        "changeRetention.maxAgeMs",
+        options.changeRetention?.maxAgeMs,
+        DEFAULT_CHANGE_RETENTION_MS,
+      ),
+    };
+
     this.path = path;
     this.#clock = clock;
     const db = openDatabase(path, { busyTimeoutMs, durability });
     this.#db = db;
     this.#stmt = prepareAll(db);
+    if (changeFeed) {
+      try {
+        enableChangeFeed(db);
+        this.#feed = new ChangeFeed(db, crypto.randomUUID(), retention);
+      } catch (error) {
+        db.close();
+        throw new StoreError(
+          `Cannot open store at ${path}: cannot set up the change feed: ${
+            error instanceof Error ? error.message : error
+          }`,
+          { cause: error },
+        );
+      }
+      if (changePollMs > 0) {
+        this.#feedTimer = setInterval(() => this.#pollFeed(), changePollMs);
+        unrefTimer(this.#feedTimer);
+      }
+    }
     this.#hub = new EventHub(
       onCallbackError === undefined ? {} : { onCallbackError },
     );
@@ -492,12 +587,15 @@ export class Store implements Disposable {
     if (expiresAt !== null) {
       const now = this.#now(op);
       if (expiresAt <= now) {
-        const { changes } = this.#run(
-          op,
-          () => this.#stmt.expireOne.run(group, key, now),
-        );
-        if (changes > 0) this.#emit("expire", group, key, now);
-        return undefined;
+        return this.#write(op, () => {
+          this.#feed?.markStatement();
+          const { changes } = this.#run(
+            op,
+            () => this.#stmt.expireOne.run(group, key, now),
+          );
+          if (changes > 0) this.#emit("expire", group, key, now);
+          return undefined;
+        });
       }
     }
     const value = row[0] as string;
@@ -538,12 +636,14 @@ export class Store implements Disposable {
     assertText(op, "key", key);
     assertText(op, "value", value);
     const now = this.#hub.active ? this.#now(op) : 0;
-    try {
-      this.#stmt.set.run(group, key, value, null);
-    } catch (error) {
-      throw this.#fail(op, error);
-    }
-    this.#emit("set", group, key, now, value);
+    this.#write(op, () => {
+      try {
+        this.#stmt.set.run(group, key, value, null);
+      } catch (error) {
+        throw this.#fail(op, error);
+      }
+      this.#emit("set", group, key, now, value);
+    });
   }
 
   /**
@@ -585,8 +685,10 @@ export class Store implements Disposable {
     assertTTL(op, ttlMs);
     const now = this.#now(op);
     const expiresAt = this.#expiry(op, now, ttlMs);
-    this.#run(op, () => this.#stmt.set.run(group, key, value, expiresAt));
-    this.#emit("set", group, key, now, value, expiresAt);
+    this.#write(op, () => {
+      this.#run(op, () => this.#stmt.set.run(group, key, value, expiresAt));
+      this.#emit("set", group, key, now, value, expiresAt);
+    });
   }
 
   /**
@@ -617,17 +719,20 @@ export class Store implements Disposable {
     assertText(op, "group", group);
     assertText(op, "key", key);
     const now = this.#now(op);
-    const row = this.#run(op, () => this.#stmt.delete.get(group, key)) as
-      | [number | null]
-      | undefined;
-    if (row === undefined) return false;
-    const expiresAt = row[0];
-    if (expiresAt !== null && expiresAt <= now) {
-      this.#emit("expire", group, key, now);
-      return false;
-    }
-    this.#emit("delete", group, key, now);
-    return true;
+    return this.#write(op, () => {
+      this.#feed?.markStatement();
+      const row = this.#run(op, () => this.#stmt.delete.get(group, key)) as
+        | [number | null]
+        | undefined;
+      if (row === undefined) return false;
+      const expiresAt = row[0];
+      if (expiresAt !== null && expiresAt <= now) {
+        this.#emit("expire", group, key, now);
+        return false;
+      }
+      this.#emit("delete", group, key, now);
+      return true;
+    });
   }
 
   /**
@@ -656,12 +761,15 @@ export class Store implements Disposable {
     this.#open(op);
     assertText(op, "group", group);
     const now = this.#now(op);
-    const { changes } = this.#run(
-      op,
-      () => this.#stmt.deleteGroup.run(group),
-    );
-    if (changes > 0) this.#emit("delete_group", group, "", now);
-    return Number(changes);
+    return this.#write(op, () => {
+      this.#feed?.markStatement();
+      const { changes } = this.#run(
+        op,
+        () => this.#stmt.deleteGroup.run(group),
+      );
+      if (changes > 0) this.#emit("delete_group", group, "", now);
+      return Number(changes);
+    });
   }
 
   /**
@@ -769,8 +877,10 @@ export class Store implements Disposable {
     this.#inTransaction = true;
     const pending: StoreEvent[] = [];
     this.#pending = pending;
+    const feed = this.#feed;
     let result: T;
     try {
+      if (feed !== undefined) this.#run(op, () => feed.beginTransaction());
       result = fn();
       if (isThenable(result)) {
         // Keep a late rejection of the abandoned promise from surfacing as
@@ -779,6 +889,10 @@ export class Store implements Disposable {
         throw new TypeError(
           `Cannot ${op}: the function returned a promise; transactions must be synchronous, so nothing it wrote was kept`,
         );
+      }
+      if (feed !== undefined) {
+        const now = this.#now(op);
+        this.#run(op, () => feed.stampTransaction(now));
       }
       this.#run(op, () => this.#stmt.commit.run());
     } catch (error) {
@@ -789,7 +903,44 @@ export class Store implements Disposable {
       this.#pending = undefined;
     }
     for (const event of pending) this.#hub.emit(event);
+    if (feed !== undefined) this.#deliverFeed();
     return result;
+  }
+
+  // With the change feed on, every write is a transaction, so that its log
+  // rows are stamped with this store's origin before they commit and
+  // delivered, from the log like everyone else's, right after.
+  #write<T>(op: string, fn: () => T): T {
+    return this.#feed === undefined ? fn() : this.#atomic(op, fn);
+  }
+
+  // Delivers the logged changes not yet delivered, in seq order: other
+  // connections' commits and this store's own.
+  #deliverFeed(): void {
+    const feed = this.#feed;
+    if (feed === undefined || this.#db === undefined) return;
+    try {
+      for (const event of feed.readNew(this.#hub.active)) this.#hub.emit(event);
+    } catch (error) {
+      // The write has committed; its caller must not see it fail. The next
+      // poll reads the log again.
+      if (!isBusy(error)) reportError(error);
+    }
+  }
+
+  #pollFeed(): void {
+    if (this.#db === undefined || this.#inTransaction) return;
+    try {
+      if (this.#feed?.changedElsewhere()) this.#deliverFeed();
+    } catch (error) {
+      if (!isBusy(error)) reportError(error);
+    }
+  }
+
+  // A listener registered now hears only what commits from now on, unless
+  // it asks to replay.
+  #catchUp(): void {
+    if (!this.#inTransaction) this.#deliverFeed();
   }
 
   /**
@@ -965,20 +1116,22 @@ export class Store implements Disposable {
     if (ttlMs !== null) assertTTL(op, ttlMs);
     const now = this.#now(op);
     const expiresAt = ttlMs === null ? null : this.#expiry(op, now, ttlMs);
-    const row = this.#run(
-      op,
-      () => this.#stmt.setExpiry.get(expiresAt, group, key, now),
-    );
-    if (row === undefined) return false;
-    this.#emit(
-      "set",
-      group,
-      key,
-      now,
-      decodeText(row[0]),
-      expiresAt ?? undefined,
-    );
-    return true;
+    return this.#write(op, () => {
+      const row = this.#run(
+        op,
+        () => this.#stmt.setExpiry.get(expiresAt, group, key, now),
+      );
+      if (row === undefined) return false;
+      this.#emit(
+        "set",
+        group,
+        key,
+        now,
+        decodeText(row[0]),
+        expiresAt ?? undefined,
+      );
+      return true;
+    });
   }
 
   /**
@@ -1301,17 +1454,23 @@ export class Store implements Disposable {
   // One bounded batch, so that the background purge can yield to the event
   // loop between batches however large the backlog.
   #purgeBatch(op: string, now: number): number {
-    if (!this.#hub.active) {
-      return Number(this.#run(op, () => this.#stmt.purge.run(now)).changes);
-    }
-    const rows = this.#run(
-      op,
-      () => this.#stmt.purgeReturning.all(now),
-    ) as [unknown, unknown][];
-    for (const row of rows) {
-      this.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
-    }
-    return rows.length;
+    return this.#write(op, () => {
+      // Local events need each row; the change log records them itself.
+      if (this.#feed !== undefined || !this.#hub.active) {
+        this.#feed?.markStatement();
+        const { changes } = this.#run(op, () => this.#stmt.purge.run(now));
+        if (changes > 0) this.#feed?.retype("expire");
+        return Number(changes);
+      }
+      const rows = this.#run(
+        op,
+        () => this.#stmt.purgeReturning.all(now),
+      ) as [unknown, unknown][];
+      for (const row of rows) {
+        this.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
+      }
+      return rows.length;
+    });
   }
 
   async #backgroundPurge(): Promise<void> {
@@ -1323,6 +1482,11 @@ export class Store implements Disposable {
         const removed = this.#purgeBatch(op, this.#now(op));
         if (removed < PURGE_BATCH) break;
         await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      const feed = this.#feed;
+      if (feed !== undefined && this.#db !== undefined) {
+        const now = this.#now(op);
+        this.#run(op, () => feed.trim(now));
       }
     } catch (error) {
       // Another connection holding the write lock past busyTimeoutMs is
@@ -1358,16 +1522,47 @@ export class Store implements Disposable {
    *
    * @param group The group, or `"*"` for every group.
    * @param key The key, or `"*"` for every key.
+   * @param options `since`: resume after a change-log `seq`, replaying what
+   * the log holds after it (needs the `changeFeed` option).
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {TypeError} When `group` or `key` is not a string, or `since` is
+   * given without the change feed.
+   * @throws {RangeError} When `since` is not a non-negative integer or is
+   * after the newest change.
+   * @throws {StoreError} When the log no longer holds every change after
+   * `since` (it was trimmed by the retention limits).
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    */
-  watch(group: string, key: string): Watcher {
+  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
     const op = "watch";
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    return this.#hub.watch(group, key);
+    const since = options.since;
+    if (since !== undefined) {
+      if (this.#feed === undefined) {
+        throw new TypeError(
+          `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
+        );
+      }
+      if (typeof since !== "number") {
+        throw new TypeError(
+          `Cannot ${op}: since must be a number, received ${describe(since)}`,
+        );
+      }
+      if (!Number.isSafeInteger(since) || since < 0) {
+        throw new RangeError(
+          `Cannot ${op}: since must be a non-negative integer, received ${since}`,
+        );
+      }
+    }
+    this.#catchUp();
+    const feed = this.#feed;
+    if (feed === undefined || since === undefined) {
+      return this.#hub.watch(group, key);
+    }
+    const backlog = this.#run(op, () => feed.replay(since, { group, key }));
+    return this.#hub.watch(group, key, { backlog });
   }
 
   /**
@@ -1421,6 +1616,7 @@ export class Store implements Disposable {
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
     this.#open("register change callback");
+    this.#catchUp();
     return this.#hub.onChange(fn);
   }
 
@@ -1445,7 +1641,8 @@ export class Store implements Disposable {
     if (db === undefined) return;
     this.#db = undefined;
     clearInterval(this.#timer);
-    this.#timer = undefined;
+    clearInterval(this.#feedTimer);
+    this.#timer = this.#feedTimer = undefined;
     this.#hub.close();
     this.#templates.clear();
     db.close();
@@ -1525,6 +1722,13 @@ export class Store implements Disposable {
     value?: string,
     expiresAt?: number,
   ): void {
+    const feed = this.#feed;
+    if (feed !== undefined) {
+      // Events come from the log; make it say what this store did.
+      if (type === "delete" || type === "expire") feed.retype(type);
+      else if (type === "delete_group") feed.logGroupDelete(group, timestamp);
+      return;
+    }
     if (!this.#hub.active) return;
     const event: StoreEvent = { type, group, key, timestamp, origin: "local" };
     if (value !== undefined) event.value = value;
@@ -1635,6 +1839,27 @@ function milliseconds(
   if (!Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
     throw new RangeError(
       `Cannot open store: ${name} must be an integer from 0 to ${MAX_TIMER_MS}, received ${value}`,
+    );
+  }
+  return value;
+}
+
+function count(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot open store: ${name} must be a number, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot open store: ${name} must be a non-negative integer, received ${value}`,
     );
   }
   return value;

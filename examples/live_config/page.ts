@@ -1,0 +1,168 @@
+/**
+ * The page served at `/`: one group of one tenant, updated live through
+ * `EventSource`, with a form to set and delete keys. `?tenant=` and `?group=`
+ * choose what it shows (default `demo` and `config`).
+ *
+ * On every (re)connection it loads the group with `GET` while buffering the
+ * events that arrive meanwhile, then applies them in order: the stream was
+ * opened first, so no write is missed and the last event of each key wins.
+ * Values are shown with `textContent`, never parsed as HTML.
+ *
+ * @module
+ */
+
+/** The whole page; no external resources. */
+export const PAGE_HTML: string = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Live config</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 46rem; padding: 0 1rem; }
+  table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+  th, td { border-bottom: 1px solid #ddd; padding: .35rem .5rem; text-align: left; vertical-align: top; }
+  td.value { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
+  #status { font-weight: 600; }
+  #status[data-state="live"] { color: #16794a; }
+  #status[data-state="error"], #error { color: #b3261e; }
+  form { display: flex; gap: .5rem; flex-wrap: wrap; }
+  input { padding: .3rem; }
+  .flash { animation: flash 1s ease-out; }
+  @keyframes flash { from { background: #fff3b0; } to { background: transparent; } }
+</style>
+</head>
+<body>
+<h1>Live config</h1>
+<p>Tenant <code id="tenant"></code>, group <code id="group"></code>:
+  <span id="status" data-state="connecting">connecting</span></p>
+<table>
+  <thead><tr><th>Key</th><th>Value</th><th></th></tr></thead>
+  <tbody id="entries"></tbody>
+</table>
+<p id="empty" hidden>The group is empty.</p>
+<form id="set">
+  <input name="key" placeholder="key" required>
+  <input name="value" placeholder="value">
+  <input name="ttl" placeholder="ttl ms (optional)" inputmode="numeric">
+  <button>Set</button>
+</form>
+<p id="error" role="alert"></p>
+<script type="module">
+const params = new URLSearchParams(location.search);
+const tenant = params.get("tenant") || "demo";
+const group = params.get("group") || "config";
+// As encodeSegment() in server.ts: "." and ".." cannot be path segments.
+const segment = (name) =>
+  encodeURIComponent(/^~*\\.\\.?$/.test(name) ? "~" + name : name);
+const base = "/t/" + encodeURIComponent(tenant) + "/g/" + segment(group);
+const $ = (id) => document.getElementById(id);
+$("tenant").textContent = tenant;
+$("group").textContent = group;
+
+let entries = new Map();
+let buffer = null; // events received while the snapshot loads
+let generation = 0;
+const changed = new Set();
+
+function status(state) {
+  $("status").dataset.state = state;
+  $("status").textContent = state;
+}
+
+function apply(event) {
+  if (event.type === "set") entries.set(event.key, event.value);
+  else if (event.type === "delete_group") entries.clear();
+  else entries.delete(event.key);
+  changed.add(event.key);
+}
+
+function render() {
+  const rows = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => {
+      const row = document.createElement("tr");
+      row.dataset.key = key;
+      const name = document.createElement("th");
+      name.textContent = key;
+      const cell = document.createElement("td");
+      cell.className = "value";
+      cell.textContent = value;
+      const actions = document.createElement("td");
+      const remove = document.createElement("button");
+      remove.textContent = "Delete";
+      remove.onclick = () => send("DELETE", key);
+      actions.append(remove);
+      row.append(name, cell, actions);
+      if (changed.has(key)) row.className = "flash";
+      return row;
+    });
+  changed.clear();
+  $("entries").replaceChildren(...rows);
+  $("empty").hidden = entries.size > 0;
+}
+
+async function send(method, key, value, ttl) {
+  $("error").textContent = "";
+  const query = ttl ? "?ttl=" + encodeURIComponent(ttl) : "";
+  try {
+    const response = await fetch(base + "/k/" + segment(key) + query, {
+      method,
+      body: value,
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      $("error").textContent = response.status + ": " + (body.error ?? "");
+    }
+  } catch (error) {
+    $("error").textContent = String(error.message ?? error);
+  }
+}
+
+$("set").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  send("PUT", form.get("key"), form.get("value"), form.get("ttl"));
+});
+
+const source = new EventSource(
+  "/t/" + encodeURIComponent(tenant) + "/events?group=" +
+    encodeURIComponent(group),
+);
+source.onopen = async () => {
+  const mine = ++generation;
+  status("syncing");
+  buffer = [];
+  try {
+    const response = await fetch(base);
+    const snapshot = await response.json();
+    if (!response.ok) throw new Error(snapshot.error);
+    if (mine !== generation) return;
+    entries = new Map(Object.entries(snapshot));
+    for (const event of buffer) apply(event);
+    buffer = null;
+    render();
+    status("live");
+  } catch (error) {
+    if (mine !== generation) return;
+    status("error");
+    $("error").textContent = String(error.message ?? error);
+  }
+};
+source.onerror = () => {
+  status(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
+};
+for (const type of ["set", "delete", "delete_group", "expire"]) {
+  source.addEventListener(type, (message) => {
+    const event = JSON.parse(message.data);
+    if (buffer !== null) {
+      buffer.push(event);
+    } else {
+      apply(event);
+      render();
+    }
+  });
+}
+</script>
+</body>
+</html>
+`;

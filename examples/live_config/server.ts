@@ -1,0 +1,587 @@
+/**
+ * The live-config service as pure request handling: an HTTP API and
+ * Server-Sent Events over one {@linkcode Store}, one tenant per
+ * {@linkcode ScopedStore}. {@linkcode createApp} returns a `fetch`-style
+ * handler for `Deno.serve`; `main.ts` adds flags, the file and signals.
+ *
+ * Routes (`:tenant` matches `/^[A-Za-z0-9-]+$/`; `:group` and `:key` are any
+ * string, one URL-encoded path segment each, see {@linkcode encodeSegment}):
+ *
+ * | Route                               | Answer                                                                                        |
+ * | ----------------------------------- | --------------------------------------------------------------------------------------------- |
+ * | `GET /`                             | The live page (`?tenant=demo&group=config` by default).                                       |
+ * | `GET /t/:tenant/g/:group`           | `200` with every live entry as a JSON object.                                                 |
+ * | `GET /t/:tenant/g/:group/k/:key`    | `200` with the value as `text/plain`; `404` when there is no live key.                        |
+ * | `PUT /t/:tenant/g/:group/k/:key`    | Stores the body (UTF-8) as the value, `?ttl=ms` to expire it; `204`.                          |
+ * | `DELETE /t/:tenant/g/:group/k/:key` | `204`; `404` when there was no live key.                                                      |
+ * | `POST /t/:tenant/g/:group/render`   | Renders the body as a Go template over the group; `200` with the text (`?missingKey=` mode).  |
+ * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter (absent: every). |
+ *
+ * Every error is JSON, `{ "error": "…" }`: `400` for bad input (a bad tenant,
+ * path encoding, `ttl`, `missingKey`, a body that is not UTF-8, a template
+ * that fails, with its `line` and `column`), `404` for an unknown route,
+ * `405` with an `Allow` header for a wrong method, `413` for a body over
+ * `maxBodyBytes`, `429` for a quota (with `limit` and `max`) and `503` once
+ * the store or the app is closed. A refused request writes nothing.
+ *
+ * The event stream starts with the comment `: connected`, then sends each
+ * event as
+ *
+ * ```text
+ * event: set
+ * data: {"type":"set","group":"config","key":"theme","value":"dark","timestamp":1700000000000}
+ * ```
+ *
+ * followed by an empty line. `data` is the {@linkcode StoreEvent} with the
+ * group as the client named it (without the tenant prefix), its fields in
+ * that order, `value` for `set` only and `expiresAt` for a `set` with a TTL.
+ * A `: heartbeat` comment comes every `heartbeatMs` while the client keeps
+ * up. A client that falls behind never slows writers: the stream reads a
+ * {@linkcode Watcher}, which holds 16 unread events and drops newer ones;
+ * the comment `: dropped N` marks the place in the stream where N events are
+ * missing, so a client can resynchronise with `GET /t/:tenant/g/:group`.
+ *
+ * @example Serve it
+ * ```ts
+ * import { Store } from "@core/store";
+ * import { createApp } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * const app = createApp({ store, maxKeys: 100 });
+ * // Deno.serve({ port: 8000 }, app.handler);
+ * const put = await app.handler(
+ *   new Request("http://localhost/t/acme/g/config/k/theme", {
+ *     method: "PUT",
+ *     body: "dark",
+ *   }),
+ * );
+ * assert.equal(put.status, 204);
+ * const group = await app.handler(
+ *   new Request("http://localhost/t/acme/g/config"),
+ * );
+ * assert.deepEqual(await group.json(), { theme: "dark" });
+ * app.close();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  QuotaExceededError,
+  ScopedStore,
+  Store,
+  StoreClosedError,
+  type StoreEvent,
+  TemplateError,
+  type Watcher,
+} from "@core/store";
+import { PAGE_HTML } from "./page.ts";
+
+/** Options for {@linkcode createApp}. */
+export interface AppOptions {
+  /** The open store every tenant lives in; the caller closes it. */
+  store: Store;
+  /** Most live keys per tenant; `0` or absent means unlimited. */
+  maxKeys?: number;
+  /** Most groups holding a live key per tenant; `0` or absent: unlimited. */
+  maxGroups?: number;
+  /** Milliseconds between `: heartbeat` comments. Default `15_000`. */
+  heartbeatMs?: number;
+  /** Largest accepted request body, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** What {@linkcode createApp} returns. */
+export interface App {
+  /** Answers one request; pass it to `Deno.serve`. Never throws. */
+  handler: (request: Request) => Promise<Response>;
+  /**
+   * Ends every open event stream (clearing its timer and unwatching) and
+   * answers later event requests with `503`, so that `server.shutdown()`
+   * can finish. Does not close the store. Idempotent.
+   */
+  close(): void;
+  /** How many event streams are open. */
+  readonly streams: number;
+}
+
+const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The unread events a {@linkcode Watcher} holds before it drops (documented
+ * on `Watcher`). Drops only happen while it holds this many, which is how
+ * the stream knows where the gap is.
+ */
+const WATCHER_QUEUE = 16;
+
+const JSON_TYPE = "application/json; charset=utf-8";
+const TEXT_TYPE = "text/plain; charset=utf-8";
+const encoder = new TextEncoder();
+const HEARTBEAT = encoder.encode(": heartbeat\n\n");
+const CONNECTED = encoder.encode(": connected\n\n");
+
+/** A refusal with its HTTP status and JSON body. */
+class HttpError extends Error {
+  readonly status: number;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.extra = extra;
+    this.headers = headers;
+  }
+}
+
+/**
+ * Encodes a group or key as one path segment: `encodeURIComponent`, except
+ * that `.` and `..` (which URL parsers resolve away as dot segments, even
+ * percent-encoded) are sent as `~.` and `~..`. To keep the mapping
+ * one-to-one, any string of one or more `~` followed by `.` or `..` gains one
+ * more `~`. Every other string is plain `encodeURIComponent`.
+ *
+ * @example Segments
+ * ```ts
+ * import { decodeSegment, encodeSegment } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeSegment("a/b c"), "a%2Fb%20c");
+ * assert.equal(encodeSegment(".."), "~..");
+ * assert.equal(decodeSegment(encodeSegment("~.")), "~.");
+ * ```
+ *
+ * @param name A group or key.
+ * @returns The path segment.
+ */
+export function encodeSegment(name: string): string {
+  return encodeURIComponent(/^~*\.\.?$/.test(name) ? `~${name}` : name);
+}
+
+/**
+ * The inverse of {@linkcode encodeSegment}, as the server applies it.
+ *
+ * @param segment A raw path segment.
+ * @returns The group or key.
+ * @throws {URIError} When the segment is not valid percent-encoded UTF-8.
+ */
+export function decodeSegment(segment: string): string {
+  const name = decodeURIComponent(segment);
+  return /^~+\.\.?$/.test(name) ? name.slice(1) : name;
+}
+
+/**
+ * Creates the live-config service over `options.store`.
+ *
+ * @param options The store, per-tenant quotas and stream timing.
+ * @returns The request handler and `close`.
+ * @throws {TypeError} When `store` is not a {@linkcode Store}.
+ * @throws {RangeError} When a numeric option is out of range.
+ */
+export function createApp(options: AppOptions): App {
+  const { store } = options;
+  if (!(store instanceof Store)) {
+    throw new TypeError("createApp: options.store must be a Store");
+  }
+  const quota = {
+    maxKeys: whole("maxKeys", options.maxKeys, 0, 0, Number.MAX_SAFE_INTEGER),
+    maxGroups: whole(
+      "maxGroups",
+      options.maxGroups,
+      0,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  };
+  const heartbeatMs = whole(
+    "heartbeatMs",
+    options.heartbeatMs,
+    DEFAULT_HEARTBEAT_MS,
+    1,
+    MAX_TIMER_MS,
+  );
+  const maxBodyBytes = whole(
+    "maxBodyBytes",
+    options.maxBodyBytes,
+    DEFAULT_MAX_BODY_BYTES,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const streams = new Set<EventStream>();
+  let closed = false;
+
+  function tenant(segment: string): ScopedStore {
+    // ScopedStore rejects a bad namespace with a TypeError: a 400.
+    return new ScopedStore(store, decode(segment, "tenant"), quota);
+  }
+
+  async function route(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const parts = url.pathname.split("/").slice(1);
+    const method = request.method;
+    const [first, tenantPart, third, groupPart, fifth, keyPart] = parts;
+
+    if (parts.length === 1 && first === "") {
+      allow(method, ["GET"]);
+      return new Response(PAGE_HTML, {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
+    }
+    if (first !== "t" || tenantPart === undefined) throw notFound(request);
+
+    if (parts.length === 3 && third === "events") {
+      allow(method, ["GET"]);
+      const scoped = tenant(tenantPart);
+      if (closed) throw new HttpError(503, "the service is shutting down");
+      const group = url.searchParams.get("group") || "*";
+      const key = url.searchParams.get("key") || "*";
+      const stream = new EventStream(
+        scoped.watch(group, key),
+        scoped.namespace.length + 1,
+        heartbeatMs,
+        streams,
+      );
+      return new Response(stream.body, {
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-store",
+          // Tell buffering reverse proxies (nginx) to pass events through.
+          "x-accel-buffering": "no",
+        },
+      });
+    }
+    if (third !== "g" || groupPart === undefined) throw notFound(request);
+
+    if (parts.length === 4) {
+      allow(method, ["GET"]);
+      const scoped = tenant(tenantPart);
+      const group = decode(groupPart, "group");
+      return json(200, Object.fromEntries(scoped.getAll(group)));
+    }
+
+    if (parts.length === 5 && fifth === "render") {
+      allow(method, ["POST"]);
+      const scoped = tenant(tenantPart);
+      const group = decode(groupPart, "group");
+      const mode = url.searchParams.get("missingKey");
+      const template = await readText(request, maxBodyBytes);
+      const text = mode === null
+        ? scoped.render(template, group)
+        : scoped.render(template, group, {
+          missingKey: mode as "default" | "zero" | "error",
+        });
+      return text200(text);
+    }
+
+    if (parts.length === 6 && fifth === "k" && keyPart !== undefined) {
+      allow(method, ["GET", "PUT", "DELETE"]);
+      const scoped = tenant(tenantPart);
+      const group = decode(groupPart, "group");
+      const key = decode(keyPart, "key");
+      if (method === "GET") {
+        const value = scoped.get(group, key);
+        if (value === undefined) throw missing(group, key);
+        return text200(value);
+      }
+      if (method === "DELETE") {
+        if (!scoped.delete(group, key)) throw missing(group, key);
+        return new Response(null, { status: 204 });
+      }
+      const ttl = parseTTL(url.searchParams.get("ttl"));
+      const value = await readText(request, maxBodyBytes);
+      if (ttl === undefined) scoped.set(group, key, value);
+      else scoped.setWithTTL(group, key, value, ttl);
+      return new Response(null, { status: 204 });
+    }
+    throw notFound(request);
+  }
+
+  return {
+    async handler(request: Request): Promise<Response> {
+      try {
+        return await route(request);
+      } catch (error) {
+        return errorResponse(error);
+      }
+    },
+    close(): void {
+      closed = true;
+      for (const stream of [...streams]) stream.end();
+    },
+    get streams(): number {
+      return streams.size;
+    },
+  };
+}
+
+/**
+ * One client's event stream: reads the watcher only as fast as the client
+ * reads the response, so a slow client costs writers nothing; its watcher
+ * drops instead, and the gap is reported in place.
+ */
+class EventStream {
+  readonly body: ReadableStream<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<StoreEvent>;
+  #watcher: Watcher;
+  #prefixLength: number;
+  #registry: Set<EventStream>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #finished = false;
+  /** Drops already scheduled for a `: dropped` comment. */
+  #counted = 0;
+  /** Pending gaps: events still to send before the comment, and its count. */
+  #gaps: { before: number; count: number }[] = [];
+
+  constructor(
+    watcher: Watcher,
+    prefixLength: number,
+    heartbeatMs: number,
+    registry: Set<EventStream>,
+  ) {
+    this.#watcher = watcher;
+    this.#reader = watcher.stream.getReader();
+    this.#prefixLength = prefixLength;
+    this.#registry = registry;
+    registry.add(this);
+    this.body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        controller.enqueue(CONNECTED);
+        this.#timer = setInterval(() => {
+          // Skip the beat while the client has not read the last chunk:
+          // a stalled client must not make the queue grow.
+          if ((controller.desiredSize ?? 0) > 0) controller.enqueue(HEARTBEAT);
+        }, heartbeatMs);
+      },
+      pull: (controller) => this.#pull(controller),
+      cancel: () => this.#stop(),
+    });
+  }
+
+  /** Ends the response gracefully (the server or app is closing). */
+  end(): void {
+    if (this.#finished) return;
+    this.#stop();
+    this.#controller.close();
+  }
+
+  async #pull(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+  ): Promise<void> {
+    // Checked right before each read, nothing being read in between: new
+    // drops happened while the watcher held WATCHER_QUEUE unread events, all
+    // of them older than the dropped ones and still queued now.
+    const dropped = this.#watcher.dropped;
+    if (dropped > this.#counted) {
+      this.#gaps.push({
+        before: WATCHER_QUEUE,
+        count: dropped - this.#counted,
+      });
+      this.#counted = dropped;
+    }
+    const result = await this.#reader.read();
+    if (this.#finished) return;
+    if (result.done) {
+      // The watcher ended (the store closed): report what is left, end.
+      const rest = this.#gaps.map((gap) => dropComment(gap.count)).join("");
+      if (rest !== "") controller.enqueue(encoder.encode(rest));
+      this.#stop();
+      controller.close();
+      return;
+    }
+    let text = frame(result.value, this.#prefixLength);
+    for (const gap of this.#gaps) gap.before--;
+    while (this.#gaps[0] !== undefined && this.#gaps[0].before <= 0) {
+      text += dropComment(this.#gaps.shift()!.count);
+    }
+    controller.enqueue(encoder.encode(text));
+  }
+
+  #stop(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearInterval(this.#timer);
+    this.#registry.delete(this);
+    // Cancelling the watcher's stream unwatches it; a pending read resolves
+    // as done.
+    this.#reader.cancel().catch(() => {});
+  }
+}
+
+function frame(event: StoreEvent, prefixLength: number): string {
+  const data: Record<string, unknown> = {
+    type: event.type,
+    group: event.group.slice(prefixLength),
+    key: event.key,
+  };
+  if (event.value !== undefined) data.value = event.value;
+  if (event.expiresAt !== undefined) data.expiresAt = event.expiresAt;
+  data.timestamp = event.timestamp;
+  return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function dropComment(count: number): string {
+  return `: dropped ${count}\n\n`;
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new HttpError(
+      405,
+      `method ${method} is not allowed here; use ${methods.join(", ")}`,
+      {},
+      { allow: methods.join(", ") },
+    );
+  }
+}
+
+function notFound(request: Request): HttpError {
+  return new HttpError(
+    404,
+    `no route for ${request.method} ${new URL(request.url).pathname}`,
+  );
+}
+
+function missing(group: string, key: string): HttpError {
+  return new HttpError(
+    404,
+    `no live key ${JSON.stringify(key)} in group ${JSON.stringify(group)}`,
+  );
+}
+
+function decode(segment: string, name: string): string {
+  try {
+    return decodeSegment(segment);
+  } catch {
+    throw new HttpError(
+      400,
+      `${name} path segment ${
+        JSON.stringify(segment)
+      } is not valid percent-encoded UTF-8`,
+    );
+  }
+}
+
+function parseTTL(param: string | null): number | undefined {
+  if (param === null) return undefined;
+  const ttl = Number(param);
+  if (!/^[1-9][0-9]*$/.test(param) || !Number.isSafeInteger(ttl)) {
+    throw new HttpError(
+      400,
+      `ttl must be a positive integer number of milliseconds, received ${
+        JSON.stringify(param)
+      }`,
+    );
+  }
+  return ttl;
+}
+
+async function readText(request: Request, limit: number): Promise<string> {
+  const tooLarge = () =>
+    new HttpError(413, `body is larger than ${limit} bytes`, { max: limit });
+  const length = request.headers.get("content-length");
+  if (length !== null && Number(length) > limit) {
+    await request.body?.cancel();
+    throw tooLarge();
+  }
+  if (request.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop by throwing cancels the body.
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    // ignoreBOM keeps a leading U+FEFF: the value is stored byte for byte.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
+      bytes,
+    );
+  } catch {
+    throw new HttpError(400, "body is not valid UTF-8");
+  }
+}
+
+function errorResponse(error: unknown): Response {
+  if (error instanceof HttpError) {
+    return json(
+      error.status,
+      { error: error.message, ...error.extra },
+      error.headers,
+    );
+  }
+  if (error instanceof QuotaExceededError) {
+    return json(429, {
+      error: error.message,
+      limit: error.limit,
+      max: error.max,
+    });
+  }
+  if (error instanceof TemplateError) {
+    return json(400, {
+      error: error.message,
+      line: error.line,
+      column: error.column,
+    });
+  }
+  if (error instanceof StoreClosedError) {
+    return json(503, { error: error.message });
+  }
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return json(400, { error: error.message });
+  }
+  // A StoreError (SQLite failed) or a bug: log it, tell the client little.
+  console.error(error);
+  return json(500, { error: "internal error" });
+}
+
+function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      "content-type": JSON_TYPE,
+      "cache-control": "no-store",
+      ...headers,
+    },
+  });
+}
+
+function text200(text: string): Response {
+  return new Response(text, {
+    headers: { "content-type": TEXT_TYPE, "cache-control": "no-store" },
+  });
+}
+
+function whole(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `createApp: ${name} must be an integer from ${min} to ${max}, received ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,259 @@
+/**
+ * The cross-process change feed: reading the `kv_changes` log that triggers
+ * append to in every writer's transaction, and marking this store's own rows
+ * in it. The store decides when; this file knows the SQL.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { decodeText, textColumn } from "./codec.ts";
+import { StoreError } from "./errors.ts";
+import type { EventType, StoreEvent } from "./events.ts";
+
+/** How long the log keeps rows; a row goes when either limit passes it. */
+export interface ChangeRetention {
+  /** The most rows kept. Default `10_000`. */
+  maxRows?: number;
+  /** The oldest row kept, in milliseconds. Default 24 hours. */
+  maxAgeMs?: number;
+}
+
+/** What a watcher replaying the log wants to see. */
+export interface ReplayFilter {
+  /** A group, or `"*"`. */
+  group: string;
+  /** A key, or `"*"`. */
+  key: string;
+}
+
+// Rows read per statement while catching up, so a large backlog is read in
+// bounded steps.
+const READ_BATCH = 1_000;
+
+const SQL = {
+  lastSeq: "SELECT seq FROM sqlite_sequence WHERE name = 'kv_changes'",
+  firstSeq: "SELECT min(seq) FROM kv_changes",
+  dataVersion: "PRAGMA data_version",
+  read: `SELECT seq, type, ${textColumn("grp")}, ${textColumn("key")}, ${
+    textColumn("value")
+  }, expires_at, timestamp, origin
+    FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
+  retype: "UPDATE kv_changes SET type = ? WHERE seq > ?",
+  dropSince: "DELETE FROM kv_changes WHERE seq > ?",
+  rewindSeq: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'kv_changes'",
+  logGroupDelete:
+    "INSERT INTO kv_changes (type, grp, key, timestamp) VALUES ('delete_group', ?, '', ?)",
+  stamp: "UPDATE kv_changes SET timestamp = ?, origin = ? WHERE seq > ?",
+  trim: "DELETE FROM kv_changes WHERE seq <= ? OR timestamp < ?",
+} as const;
+
+type Row = unknown[];
+interface RowStatement {
+  get(...params: (number | string | null)[]): Row | undefined;
+  all(...params: (number | string | null)[]): Row[];
+  run(...params: (number | string | null)[]): { changes: number | bigint };
+}
+
+/**
+ * One store's view of the change log of its file.
+ */
+export class ChangeFeed {
+  readonly #stmt: Record<keyof typeof SQL, RowStatement>;
+  readonly #origin: string;
+  readonly #maxRows: number;
+  readonly #maxAgeMs: number;
+  /** The last seq delivered to this store's listeners. */
+  #delivered: number;
+  #dataVersion: unknown;
+  /** The last seq before the running transaction, and before its statement. */
+  #txStart = 0;
+  #mark = 0;
+  #retyped = -1;
+
+  /**
+   * Prepares the feed's statements on a connection whose file has the log.
+   *
+   * @param db The store's connection.
+   * @param origin This store's identity, stamped on its own rows.
+   * @param retention How much of the log to keep.
+   */
+  constructor(
+    db: DatabaseSync,
+    origin: string,
+    retention: Required<ChangeRetention>,
+  ) {
+    const statements = {} as Record<keyof typeof SQL, RowStatement>;
+    for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
+      const statement = db.prepare(SQL[name]) as StatementSync & {
+        setReturnArrays(enabled: boolean): void;
+      };
+      statement.setReturnArrays(true);
+      statements[name] = statement as unknown as RowStatement;
+    }
+    this.#stmt = statements;
+    this.#origin = origin;
+    this.#maxRows = retention.maxRows;
+    this.#maxAgeMs = retention.maxAgeMs;
+    this.#delivered = this.lastSeq();
+    this.#dataVersion = this.#stmt.dataVersion.get()?.[0];
+  }
+
+  /**
+   * The newest seq the log has handed out (0 for none yet).
+   *
+   * @returns The last seq in the file.
+   */
+  lastSeq(): number {
+    return (this.#stmt.lastSeq.get()?.[0] as number | undefined) ?? 0;
+  }
+
+  /** Notes where the running transaction starts in the log. */
+  beginTransaction(): void {
+    this.#txStart = this.#mark = this.lastSeq();
+    this.#retyped = -1;
+  }
+
+  /** Notes where the next statement's log rows will start. */
+  markStatement(): void {
+    this.#mark = this.lastSeq();
+  }
+
+  /**
+   * Gives the rows of the last marked statement the type the store knows
+   * they have (the triggers can only guess between delete and expire).
+   *
+   * @param type `"delete"` or `"expire"`.
+   */
+  retype(type: EventType): void {
+    // A purge reports every row of its statement; one update covers them.
+    if (this.#retyped === this.#mark) return;
+    this.#stmt.retype.run(type, this.#mark);
+    this.#retyped = this.#mark;
+  }
+
+  /**
+   * Replaces the per-row deletes of the last marked statement by one
+   * `delete_group` row, as the store reports a group deletion.
+   *
+   * @param group The deleted group.
+   * @param timestamp The store clock.
+   */
+  logGroupDelete(group: string, timestamp: number): void {
+    // Rewinding the sequence over rows of our own uncommitted statement
+    // keeps seqs contiguous, which is how readers know they missed nothing.
+    this.#stmt.dropSince.run(this.#mark);
+    this.#stmt.rewindSeq.run(this.#mark);
+    this.#stmt.logGroupDelete.run(group, timestamp);
+  }
+
+  /**
+   * Stamps the running transaction's rows with this store's origin and
+   * clock, just before it commits.
+   *
+   * @param now The store clock.
+   */
+  stampTransaction(now: number): void {
+    this.#stmt.stamp.run(now, this.#origin, this.#txStart);
+  }
+
+  /**
+   * Whether another connection committed since the last call
+   * (`PRAGMA data_version`); cheap enough to poll.
+   *
+   * @returns `true` when there may be new rows to read.
+   */
+  changedElsewhere(): boolean {
+    const version = this.#stmt.dataVersion.get()?.[0];
+    if (version === this.#dataVersion) return false;
+    this.#dataVersion = version;
+    return true;
+  }
+
+  /**
+   * Reads the rows committed after the last delivered one, in seq order.
+   *
+   * @param wanted `false` when nobody listens: the rows are skipped.
+   * @returns The new events.
+   */
+  readNew(wanted: boolean): StoreEvent[] {
+    const last = this.lastSeq();
+    const from = this.#delivered;
+    this.#delivered = last;
+    return wanted ? this.#read(from, last) : [];
+  }
+
+  /**
+   * The logged events after `since`, up to what was last delivered, for a
+   * watcher that resumes.
+   *
+   * @param since The last seq the watcher's owner saw.
+   * @param filter The group and key watched.
+   * @returns The matching events, in seq order.
+   * @throws {RangeError} When `since` is after the newest seq.
+   * @throws {StoreError} When the log no longer holds every row after
+   * `since`.
+   */
+  replay(since: number, filter: ReplayFilter): StoreEvent[] {
+    const last = this.#delivered;
+    if (since > last) {
+      throw new RangeError(
+        `Cannot watch: since ${since} is after the newest change, seq ${last}`,
+      );
+    }
+    const first = this.#stmt.firstSeq.get()?.[0] as number | null;
+    // Every seq after `since` must still be there: the oldest row must come
+    // right after it, unless nothing happened since.
+    if (since < last && (first === null || first > since + 1)) {
+      throw new StoreError(
+        `Cannot watch: the change log no longer holds the changes after seq ${since}; the oldest kept is seq ${
+          first ?? last + 1
+        }`,
+      );
+    }
+    return this.#read(since, last).filter((event) =>
+      (filter.group === "*" || event.group === filter.group) &&
+      (filter.key === "*" || event.key === filter.key)
+    );
+  }
+
+  /**
+   * Deletes the rows past the retention limits.
+   *
+   * @param now The store clock.
+   * @returns How many rows were deleted.
+   */
+  trim(now: number): number {
+    const { changes } = this.#stmt.trim.run(
+      this.lastSeq() - this.#maxRows,
+      now - this.#maxAgeMs,
+    );
+    return Number(changes);
+  }
+
+  #read(from: number, to: number): StoreEvent[] {
+    const events: StoreEvent[] = [];
+    for (let after = from; after < to;) {
+      const rows = this.#stmt.read.all(after, to);
+      for (const row of rows) events.push(this.#event(row));
+      if (rows.length < READ_BATCH) break;
+      after = rows[rows.length - 1]?.[0] as number;
+    }
+    return events;
+  }
+
+  #event(row: Row): StoreEvent {
+    const type = row[1] as EventType;
+    const event: StoreEvent = {
+      type,
+      group: decodeText(row[2]),
+      key: decodeText(row[3]),
+      timestamp: row[6] as number,
+      origin: row[7] === this.#origin ? "local" : "remote",
+      seq: row[0] as number,
+    };
+    if (type === "set") event.value = decodeText(row[4]);
+    if (row[5] !== null) event.expiresAt = row[5] as number;
+    return event;
+  }
+}
