@@ -1703,6 +1703,11 @@ export class Store implements Disposable {
     try {
       return fn();
     } catch (error) {
+      // The module's own errors already name the operation.
+      if (
+        error instanceof StoreError || error instanceof RangeError ||
+        error instanceof TypeError
+      ) throw error;
       throw this.#fail(op, error);
     }
   }

@@ -1,0 +1,364 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
+import type { FeedWriterResult } from "./fixtures/feed_writer.ts";
+import {
+  FakeClock,
+  keepAlive,
+  nextValue,
+  rawQuery,
+  tempDir,
+} from "./_helpers.ts";
+
+type Brief = [number | undefined, string, string, string, string];
+const brief = (
+  e: StoreEvent,
+): Brief => [e.seq, e.origin, e.type, e.group, e.key];
+
+function feedStore(path: string, clock?: FakeClock): Store {
+  return new Store(path, {
+    changeFeed: true,
+    changePollMs: 5,
+    purgeIntervalMs: 0,
+    ...(clock ? { clock: clock.fn } : {}),
+  });
+}
+
+/** Resolves once `store` has heard `n` events through onChange. */
+function hear(store: Store, n: number): Promise<StoreEvent[]> {
+  const events: StoreEvent[] = [];
+  return keepAlive(
+    new Promise((resolve) => {
+      const off = store.onChange((event) => {
+        events.push(event);
+        if (events.length === n) {
+          off();
+          resolve(events);
+        }
+      });
+    }),
+  );
+}
+
+Deno.test("Store with changeFeed delivers another connection's writes as remote events in seq order", async () => {
+  using dir = tempDir();
+  const path = dir.file("feed.db");
+  using writer = feedStore(path);
+  using reader = feedStore(path);
+  const own: StoreEvent[] = [];
+  writer.onChange((event) => own.push(event));
+  const heard = hear(reader, 7);
+
+  writer.set("g", "k", "v1");
+  writer.setWithTTL("g", "t", "x", 3_600_000);
+  writer.delete("g", "k");
+  writer.set("h", "a", "1\0NUL");
+  writer.set("h", "b", "2");
+  writer.deleteGroup("h");
+  writer.expire("g", "t", null);
+
+  const expected: Brief[] = [
+    [1, "remote", "set", "g", "k"],
+    [2, "remote", "set", "g", "t"],
+    [3, "remote", "delete", "g", "k"],
+    [4, "remote", "set", "h", "a"],
+    [5, "remote", "set", "h", "b"],
+    [6, "remote", "delete_group", "h", ""],
+    [7, "remote", "set", "g", "t"],
+  ];
+  assert.deepEqual((await heard).map(brief), expected);
+  // The writer hears its own writes synchronously, from the same log.
+  assert.deepEqual(
+    own.map(brief),
+    expected.map((
+      [seq, , type, group, key],
+    ) => [seq, "local", type, group, key]),
+  );
+  assert.equal((await heard)[3]?.value, "1\0NUL");
+  assert.equal(own[1]?.expiresAt !== undefined, true);
+  assert.equal(own[6]?.expiresAt, undefined);
+});
+
+Deno.test("Store with changeFeed reports raw SQL writes by another connection", async () => {
+  using dir = tempDir();
+  const path = dir.file("raw.db");
+  using store = feedStore(path);
+  const heard = hear(store, 4);
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("INSERT INTO kv VALUES ('raw', 'k', 'from sql', NULL)");
+    db.exec("UPDATE kv SET value = 'changed' WHERE grp = 'raw'");
+    // An expired row deleted by another writer (the Go sibling's purge) is
+    // an expiry.
+    db.exec("INSERT INTO kv VALUES ('raw', 'old', 'x', 1)");
+    db.exec("DELETE FROM kv WHERE grp = 'raw' AND key = 'old'");
+  } finally {
+    db.close();
+  }
+  const events = await heard;
+  assert.deepEqual(events.map(brief), [
+    [1, "remote", "set", "raw", "k"],
+    [2, "remote", "set", "raw", "k"],
+    [3, "remote", "set", "raw", "old"],
+    [4, "remote", "expire", "raw", "old"],
+  ]);
+  assert.equal(events[1]?.value, "changed");
+  assert.equal(events[2]?.expiresAt, 1);
+});
+
+Deno.test("Store with changeFeed logs its own expiries as expire, by its clock", async () => {
+  using dir = tempDir();
+  const clock = new FakeClock();
+  const path = dir.file("expire.db");
+  using store = feedStore(path, clock);
+  using other = feedStore(path);
+  const heard = hear(other, 5);
+  store.setWithTTL("g", "a", "1", 10);
+  store.setWithTTL("g", "b", "2", 10);
+  store.setWithTTL("g", "c", "3", 10);
+  clock.advance(10);
+  assert.equal(store.get("g", "a"), undefined);
+  assert.equal(store.purgeExpired(), 2);
+  assert.deepEqual(
+    (await heard).map((e) => [e.seq, e.type, e.key]),
+    [
+      [1, "set", "a"],
+      [2, "set", "b"],
+      [3, "set", "c"],
+      [4, "expire", "a"],
+      [5, "expire", "b"],
+    ],
+  );
+  // The wall clock never reached the fake expiry; the store's own stamp is
+  // its clock.
+  const rows = rawQuery(
+    path,
+    "SELECT type, timestamp FROM kv_changes WHERE seq = 6",
+  );
+  assert.deepEqual(rows, [{ type: "expire", timestamp: clock.now }]);
+});
+
+Deno.test("Store with changeFeed delivers a transaction after commit and a rollback never", async () => {
+  using dir = tempDir();
+  const path = dir.file("tx.db");
+  using writer = feedStore(path);
+  using reader = feedStore(path);
+  const heard = hear(reader, 2);
+  assert.throws(() =>
+    writer.transaction((tx) => {
+      tx.set("g", "lost", "1");
+      throw new Error("roll back");
+    })
+  );
+  writer.transaction((tx) => {
+    tx.set("g", "a", "1");
+    tx.set("g", "b", "2");
+  });
+  assert.deepEqual((await heard).map(brief), [
+    [1, "remote", "set", "g", "a"],
+    [2, "remote", "set", "g", "b"],
+  ]);
+});
+
+Deno.test("Store.watch() with since replays the log, then continues live", async (t) => {
+  using dir = tempDir();
+  const path = dir.file("resume.db");
+  using store = feedStore(path);
+  for (let i = 1; i <= 5; i++) store.set("g", `k${i}`, `${i}`);
+  store.set("other", "k", "x");
+
+  await t.step("replays the matching events after since", async () => {
+    const watcher = store.watch("g", "*", { since: 2 });
+    store.set("g", "live", "6");
+    store.unwatch(watcher);
+    const seen = (await Array.fromAsync(watcher)).map((e) => [e.seq, e.key]);
+    assert.deepEqual(seen, [[3, "k3"], [4, "k4"], [5, "k5"], [7, "live"]]);
+  });
+  await t.step("since the newest seq replays nothing", async () => {
+    const watcher = store.watch("g", "*", { since: 7 });
+    store.unwatch(watcher);
+    assert.deepEqual(await Array.fromAsync(watcher), []);
+  });
+  await t.step("rejects a since after the newest seq", () => {
+    assert.throws(() => store.watch("g", "*", { since: 8 }), RangeError);
+  });
+  await t.step("rejects a bad since", () => {
+    assert.throws(() => store.watch("g", "*", { since: -1 }), RangeError);
+    assert.throws(() => store.watch("g", "*", { since: 1.5 }), RangeError);
+    assert.throws(
+      () => store.watch("g", "*", { since: "1" as unknown as number }),
+      TypeError,
+    );
+  });
+  await t.step("needs the change feed", () => {
+    using plain = new Store(path, { purgeIntervalMs: 0 });
+    assert.throws(() => plain.watch("g", "*", { since: 0 }), {
+      name: "TypeError",
+      message:
+        "Cannot watch: since needs the changeFeed option, which keeps the change log",
+    });
+  });
+});
+
+Deno.test("Store with changeFeed trims the log to its retention, and a resume from before it fails", async () => {
+  using dir = tempDir();
+  const clock = new FakeClock();
+  const path = dir.file("trim.db");
+  using store = new Store(path, {
+    changeFeed: true,
+    changePollMs: 0,
+    purgeIntervalMs: 5,
+    clock: clock.fn,
+    changeRetention: { maxRows: 3, maxAgeMs: 1_000 },
+  });
+  for (let i = 1; i <= 10; i++) store.set("g", `k${i}`, `${i}`);
+  const logged = () =>
+    rawQuery(path, "SELECT seq FROM kv_changes").map((row) => row.seq);
+  // The purge timer trims; wait for it (its next tick), bounded.
+  await keepAlive((async () => {
+    for (let i = 0; i < 400 && logged().length > 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })());
+  assert.deepEqual(logged(), [8, 9, 10]);
+  const resumed = store.watch("g", "*", { since: 7 });
+  store.unwatch(resumed);
+  assert.deepEqual(
+    (await Array.fromAsync(resumed)).map((e) => e.seq),
+    [8, 9, 10],
+  );
+  assert.throws(
+    () => store.watch("g", "*", { since: 6 }),
+    (error) =>
+      error instanceof StoreError &&
+      error.message ===
+        "Cannot watch: the change log no longer holds the changes after seq 6; the oldest kept is seq 8",
+  );
+  // Age: every row is older than maxAgeMs by the store's clock.
+  clock.advance(1_001);
+  await keepAlive((async () => {
+    for (let i = 0; i < 400 && logged().length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })());
+  assert.deepEqual(logged(), []);
+  assert.throws(() => store.watch("g", "*", { since: 9 }), StoreError);
+  const watcher = store.watch("g", "*", { since: 10 });
+  store.unwatch(watcher);
+  assert.deepEqual(await Array.fromAsync(watcher), []);
+});
+
+Deno.test("ScopedStore events arrive through the change feed with the prefixed group", async () => {
+  using dir = tempDir();
+  const path = dir.file("scoped.db");
+  using writer = feedStore(path);
+  using reader = feedStore(path);
+  const tenant = new ScopedStore(reader, "t1");
+  const event = keepAlive(nextValue<StoreEvent>((fn) => tenant.onChange(fn)));
+  new ScopedStore(writer, "t2").set("g", "k", "other tenant");
+  new ScopedStore(writer, "t1", { maxKeys: 5 }).set("g", "k", "mine");
+  const got = await event;
+  assert.deepEqual(brief(got), [2, "remote", "set", "t1:g", "k"]);
+  assert.equal(got.value, "mine");
+});
+
+Deno.test("Store rejects changeFeed on :memory: and bad feed options", () => {
+  assert.throws(() => new Store(":memory:", { changeFeed: true }), TypeError);
+  assert.throws(
+    () => new Store(":memory:", { changeFeed: "yes" as unknown as boolean }),
+    TypeError,
+  );
+  using dir = tempDir();
+  assert.throws(
+    () =>
+      new Store(dir.file("x.db"), {
+        changeFeed: true,
+        changeRetention: { maxRows: -1 },
+      }),
+    RangeError,
+  );
+  assert.throws(
+    () => new Store(dir.file("x.db"), { changeFeed: true, changePollMs: 0.5 }),
+    RangeError,
+  );
+});
+
+Deno.test("Store without changeFeed leaves a file without a change log", () => {
+  using dir = tempDir();
+  const path = dir.file("plain.db");
+  using store = new Store(path);
+  store.set("g", "k", "v");
+  assert.deepEqual(
+    rawQuery(
+      path,
+      "SELECT name FROM sqlite_schema WHERE name LIKE 'kv_changes%'",
+    ),
+    [],
+  );
+});
+
+Deno.test("Store with changeFeed lets two Workers and a thread hear every write once, in seq order", async () => {
+  using dir = tempDir();
+  const path = dir.file("workers.db");
+  feedStore(path).close();
+  const perWriter = 200;
+  const ids = ["w1", "w2"];
+  const total = perWriter * ids.length;
+  using main = feedStore(path);
+  const mainHeard = hear(main, total);
+  const workers = ids.map(() =>
+    new Worker(new URL("./fixtures/feed_writer_worker.ts", import.meta.url), {
+      type: "module",
+    })
+  );
+  let ready = 0;
+  const results = await Promise.all(
+    workers.map((worker, i) =>
+      new Promise<FeedWriterResult>((resolve, reject) => {
+        worker.onmessage = (event) => {
+          if (event.data === "ready") {
+            // Nobody writes before every writer listens.
+            if (++ready === workers.length) {
+              for (const w of workers) w.postMessage("go");
+            }
+            return;
+          }
+          worker.terminate();
+          if (event.data.ok) resolve(event.data.result);
+          else reject(new Error(event.data.error));
+        };
+        worker.onerror = (event) => {
+          event.preventDefault();
+          worker.terminate();
+          reject(new Error(event.message));
+        };
+        worker.postMessage({ path, id: ids[i], count: perWriter, total });
+      })
+    ),
+  );
+  const everyone = [
+    ...results,
+    {
+      id: "main",
+      heard: (await mainHeard).map((e) =>
+        [e.seq, e.origin, e.group, e.key] as [number, string, string, string]
+      ),
+    },
+  ];
+  for (const { id, heard } of everyone) {
+    assert.equal(heard.length, total, id);
+    // Contiguous seqs 1..total: none missing, none twice, in order.
+    assert.deepEqual(
+      heard.map(([seq]) => seq),
+      Array.from({ length: total }, (_, i) => i + 1),
+      id,
+    );
+    for (const [, origin, , key] of heard) {
+      assert.equal(
+        origin,
+        key.startsWith(`${id}:`) ? "local" : "remote",
+        `${id} ${key}`,
+      );
+    }
+  }
+});
