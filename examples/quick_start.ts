@@ -7,7 +7,7 @@
  * Run it from the repository root:
  *
  * ```sh
- * deno task demo
+ * deno task quickstart
  * # which is:
  * deno run --allow-read --allow-write examples/quick_start.ts
  * ```

@@ -12,6 +12,9 @@
  * deno task demo --port 8080 --db ./data/live-config.db --max-keys 1000 --max-groups 50
  * ```
  *
+ * Several instances may share one file (one per core, behind a proxy): with
+ * `--change-feed` each also streams the writes made through the others.
+ *
  * Then open http://127.0.0.1:8000/ and, from another terminal:
  *
  * ```sh
@@ -42,6 +45,8 @@ export interface Config {
   maxGroups: number;
   /** Milliseconds between heartbeat comments on event streams. */
   heartbeatMs: number;
+  /** Whether to deliver writes made by other processes on the same file. */
+  changeFeed: boolean;
   /** Whether `--help` was given. */
   help: boolean;
 }
@@ -57,6 +62,8 @@ export const USAGE = `Usage: main.ts [options]
   --max-keys N      most live keys per tenant (default 0: unlimited)
   --max-groups N    most groups per tenant (default 0: unlimited)
   --heartbeat-ms N  milliseconds between SSE heartbeats (default 15000)
+  --change-feed     also stream writes made by other processes (other
+                    instances of this service) on the same file
   -h, --help        show this text
 `;
 
@@ -92,6 +99,7 @@ export function parseFlags(args: string[]): Config {
       "max-keys": { type: "string", default: "0" },
       "max-groups": { type: "string", default: "0" },
       "heartbeat-ms": { type: "string", default: "15000" },
+      "change-feed": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -108,6 +116,7 @@ export function parseFlags(args: string[]): Config {
       1,
       2 ** 31 - 1,
     ),
+    changeFeed: values["change-feed"],
     help: values.help,
   };
 }
@@ -150,7 +159,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   mkdirSync(dirname(config.db), { recursive: true });
-  const store = new Store(config.db);
+  const store = new Store(config.db, { changeFeed: config.changeFeed });
   const app = createApp({
     store,
     maxKeys: config.maxKeys,

@@ -29,17 +29,23 @@
  *
  * ```text
  * event: set
- * data: {"type":"set","group":"config","key":"theme","value":"dark","timestamp":1700000000000}
+ * data: {"type":"set","group":"config","key":"theme","value":"dark","timestamp":1700000000000,"origin":"local"}
  * ```
  *
  * followed by an empty line. `data` is the {@linkcode StoreEvent} with the
  * group as the client named it (without the tenant prefix), its fields in
- * that order, `value` for `set` only and `expiresAt` for a `set` with a TTL.
+ * that order: `value` for `set` only, `expiresAt` for a `set` with a TTL,
+ * and `seq` when the store runs the change feed. The filters are those of
+ * `ScopedStore.watch`: an absent or empty `group` or `key` (or `*`) means
+ * every one, and a `delete_group` event (key `""`) reaches only streams
+ * without a `key` filter.
+ *
  * A `: heartbeat` comment comes every `heartbeatMs` while the client keeps
  * up. A client that falls behind never slows writers: the stream reads a
  * {@linkcode Watcher}, which holds 16 unread events and drops newer ones;
  * the comment `: dropped N` marks the place in the stream where N events are
  * missing, so a client can resynchronise with `GET /t/:tenant/g/:group`.
+ * (`EventSource` hides comments; read the stream with `fetch` to see them.)
  *
  * @example Serve it
  * ```ts
@@ -424,6 +430,8 @@ function frame(event: StoreEvent, prefixLength: number): string {
   if (event.value !== undefined) data.value = event.value;
   if (event.expiresAt !== undefined) data.expiresAt = event.expiresAt;
   data.timestamp = event.timestamp;
+  data.origin = event.origin;
+  if (event.seq !== undefined) data.seq = event.seq;
   return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
