@@ -168,18 +168,14 @@ const SQL = {
     `SELECT key, value, octet_length(key) + octet_length(value) FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
   getAllBytes:
     `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
-  countAll: `SELECT count(*) FROM kv WHERE ${LIVE}`,
+  // Prefix scans bind ABOVE_ALL_TEXT as the end when the prefix has none.
   countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
-  countPrefixOpen: `SELECT count(*) FROM kv WHERE grp >= ? AND ${LIVE}`,
   groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
   namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
   purgeRange:
     `DELETE FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND grp >= ? AND grp < ? RETURNING ${GRP}, ${KEY}`,
-  groups: `SELECT DISTINCT ${GRP} FROM kv WHERE ${LIVE} ORDER BY grp`,
   groupsPrefix:
     `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
-  groupsPrefixOpen:
-    `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND ${LIVE} ORDER BY grp`,
   setExpiry: `UPDATE kv SET expires_at = ? WHERE grp = ? AND key = ? AND ${LIVE}
     RETURNING ${VALUE}`,
   listFrom:
@@ -1301,13 +1297,11 @@ export class Store implements Disposable {
     this.#open(op);
     assertText(op, "prefix", prefix);
     const now = this.#now(op);
-    const row = this.#run(op, () => {
-      if (prefix === "") return this.#stmt.countAll.get(now);
-      const end = prefixEnd(prefix);
-      return end === undefined
-        ? this.#stmt.countPrefixOpen.get(prefix, now)
-        : this.#stmt.countPrefix.get(prefix, end, now);
-    }) as [number];
+    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
+    const row = this.#run(
+      op,
+      () => this.#stmt.countPrefix.get(prefix, end, now),
+    ) as [number];
     return row[0];
   }
 
@@ -1339,13 +1333,11 @@ export class Store implements Disposable {
     this.#open(op);
     assertText(op, "prefix", prefix);
     const now = this.#now(op);
-    const rows = this.#run(op, () => {
-      if (prefix === "") return this.#stmt.groups.all(now);
-      const end = prefixEnd(prefix);
-      return end === undefined
-        ? this.#stmt.groupsPrefixOpen.all(prefix, now)
-        : this.#stmt.groupsPrefix.all(prefix, end, now);
-    }) as [unknown][];
+    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
+    const rows = this.#run(
+      op,
+      () => this.#stmt.groupsPrefix.all(prefix, end, now),
+    ) as [unknown][];
     return rows.map((row) => decodeText(row[0]));
   }
 
