@@ -1,7 +1,7 @@
 /**
  * The cross-process change feed: reading the `kv_changes` log that triggers
- * append to in every writer's transaction, and marking this store's own rows
- * in it. The store decides when; this file knows the SQL.
+ * append to in every writer's transaction, and telling this store's own rows
+ * from everyone else's. The store decides when; this file knows the SQL.
  *
  * @module
  */
@@ -9,6 +9,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
+import { NOW_MS } from "./schema.ts";
 import type { EventType, StoreEvent } from "./events.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -32,20 +33,22 @@ export interface ReplayFilter {
 const READ_BATCH = 1_000;
 
 const SQL = {
-  lastSeq: "SELECT seq FROM sqlite_sequence WHERE name = 'kv_changes'",
+  lastSeq: "SELECT max(seq) FROM kv_changes",
   firstSeq: "SELECT min(seq) FROM kv_changes",
   dataVersion: "PRAGMA data_version",
   read: `SELECT seq, type, ${textColumn("grp")}, ${textColumn("key")}, ${
     textColumn("value")
-  }, expires_at, timestamp, origin
+  }, expires_at
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
   retype: "UPDATE kv_changes SET type = ? WHERE seq > ?",
   dropSince: "DELETE FROM kv_changes WHERE seq > ?",
-  rewindSeq: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'kv_changes'",
   logGroupDelete:
-    "INSERT INTO kv_changes (type, grp, key, timestamp) VALUES ('delete_group', ?, '', ?)",
-  stamp: "UPDATE kv_changes SET timestamp = ?, origin = ? WHERE seq > ?",
-  trim: "DELETE FROM kv_changes WHERE seq <= ? OR timestamp < ?",
+    `INSERT INTO kv_changes (type, grp, key, timestamp) VALUES ('delete_group', ?, '', ${NOW_MS})`,
+  // Rows are timed by the triggers with SQLite's clock, so age is measured
+  // with it too. The newest row stays, whatever its age, so that seqs never
+  // go back.
+  trim: `DELETE FROM kv_changes WHERE (seq <= ? OR timestamp < ${NOW_MS} - ?)
+    AND seq < (SELECT max(seq) FROM kv_changes)`,
 } as const;
 
 type Row = unknown[];
@@ -60,7 +63,6 @@ interface RowStatement {
  */
 export class ChangeFeed {
   readonly #stmt: Record<keyof typeof SQL, RowStatement>;
-  readonly #origin: string;
   readonly #maxRows: number;
   readonly #maxAgeMs: number;
   /** The last seq delivered to this store's listeners. */
@@ -68,21 +70,22 @@ export class ChangeFeed {
   #dataVersion: unknown;
   /** The last seq before the running transaction, and before its statement. */
   #txStart = 0;
+  #txEnd = 0;
   #mark = 0;
   #retyped = -1;
+  /**
+   * The seq ranges `[from, to]` this store committed, oldest first, adjacent
+   * ones merged; pruned as the log is trimmed.
+   */
+  #own: [number, number][] = [];
 
   /**
    * Prepares the feed's statements on a connection whose file has the log.
    *
    * @param db The store's connection.
-   * @param origin This store's identity, stamped on its own rows.
    * @param retention How much of the log to keep.
    */
-  constructor(
-    db: DatabaseSync,
-    origin: string,
-    retention: Required<ChangeRetention>,
-  ) {
+  constructor(db: DatabaseSync, retention: Required<ChangeRetention>) {
     const statements = {} as Record<keyof typeof SQL, RowStatement>;
     for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
       const statement = db.prepare(SQL[name]) as StatementSync & {
@@ -92,7 +95,6 @@ export class ChangeFeed {
       statements[name] = statement as unknown as RowStatement;
     }
     this.#stmt = statements;
-    this.#origin = origin;
     this.#maxRows = retention.maxRows;
     this.#maxAgeMs = retention.maxAgeMs;
     this.#delivered = this.lastSeq();
@@ -137,24 +139,26 @@ export class ChangeFeed {
    * `delete_group` row, as the store reports a group deletion.
    *
    * @param group The deleted group.
-   * @param timestamp The store clock.
    */
-  logGroupDelete(group: string, timestamp: number): void {
-    // Rewinding the sequence over rows of our own uncommitted statement
-    // keeps seqs contiguous, which is how readers know they missed nothing.
+  logGroupDelete(group: string): void {
+    // The new row takes the first freed seq, so seqs stay contiguous.
     this.#stmt.dropSince.run(this.#mark);
-    this.#stmt.rewindSeq.run(this.#mark);
-    this.#stmt.logGroupDelete.run(group, timestamp);
+    this.#stmt.logGroupDelete.run(group);
   }
 
-  /**
-   * Stamps the running transaction's rows with this store's origin and
-   * clock, just before it commits.
-   *
-   * @param now The store clock.
-   */
-  stampTransaction(now: number): void {
-    this.#stmt.stamp.run(now, this.#origin, this.#txStart);
+  /** Notes where the running transaction ends, just before COMMIT. */
+  endTransaction(): void {
+    this.#txEnd = this.lastSeq();
+  }
+
+  /** Records the committed transaction's rows as this store's own. */
+  committed(): void {
+    const from = this.#txStart + 1;
+    const to = this.#txEnd;
+    if (to < from) return;
+    const last = this.#own.at(-1);
+    if (last !== undefined && last[1] === from - 1) last[1] = to;
+    else this.#own.push([from, to]);
   }
 
   /**
@@ -174,13 +178,14 @@ export class ChangeFeed {
    * Reads the rows committed after the last delivered one, in seq order.
    *
    * @param wanted `false` when nobody listens: the rows are skipped.
+   * @param now The store clock, the events' timestamp.
    * @returns The new events.
    */
-  readNew(wanted: boolean): StoreEvent[] {
+  readNew(wanted: boolean, now: number): StoreEvent[] {
     const last = this.lastSeq();
     const from = this.#delivered;
     this.#delivered = last;
-    return wanted ? this.#read(from, last) : [];
+    return wanted ? this.#read(from, last, now) : [];
   }
 
   /**
@@ -189,12 +194,13 @@ export class ChangeFeed {
    *
    * @param since The last seq the watcher's owner saw.
    * @param filter The group and key watched.
+   * @param now The store clock, the events' timestamp.
    * @returns The matching events, in seq order.
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(since: number, filter: ReplayFilter): StoreEvent[] {
+  replay(since: number, filter: ReplayFilter, now: number): StoreEvent[] {
     const last = this.#delivered;
     if (since > last) {
       throw new RangeError(
@@ -211,7 +217,7 @@ export class ChangeFeed {
         }`,
       );
     }
-    return this.#read(since, last).filter((event) =>
+    return this.#read(since, last, now).filter((event) =>
       (filter.group === "*" || event.group === filter.group) &&
       (filter.key === "*" || event.key === filter.key)
     );
@@ -220,37 +226,49 @@ export class ChangeFeed {
   /**
    * Deletes the rows past the retention limits.
    *
-   * @param now The store clock.
    * @returns How many rows were deleted.
    */
-  trim(now: number): number {
+  trim(): number {
     const { changes } = this.#stmt.trim.run(
       this.lastSeq() - this.#maxRows,
-      now - this.#maxAgeMs,
+      this.#maxAgeMs,
     );
+    const first = (this.#stmt.firstSeq.get()?.[0] as number | null) ?? 0;
+    while ((this.#own[0]?.[1] ?? Infinity) < first) this.#own.shift();
     return Number(changes);
   }
 
-  #read(from: number, to: number): StoreEvent[] {
+  #isOwn(seq: number): boolean {
+    // Deliveries read the newest rows, so search from the newest range.
+    for (let i = this.#own.length - 1; i >= 0; i--) {
+      const [from, to] = this.#own[i] as [number, number];
+      if (seq > to) return false;
+      if (seq >= from) return true;
+    }
+    return false;
+  }
+
+  #read(from: number, to: number, now: number): StoreEvent[] {
     const events: StoreEvent[] = [];
     for (let after = from; after < to;) {
       const rows = this.#stmt.read.all(after, to);
-      for (const row of rows) events.push(this.#event(row));
+      for (const row of rows) events.push(this.#event(row, now));
       if (rows.length < READ_BATCH) break;
       after = rows[rows.length - 1]?.[0] as number;
     }
     return events;
   }
 
-  #event(row: Row): StoreEvent {
+  #event(row: Row, now: number): StoreEvent {
     const type = row[1] as EventType;
+    const seq = row[0] as number;
     const event: StoreEvent = {
       type,
       group: decodeText(row[2]),
       key: decodeText(row[3]),
-      timestamp: row[6] as number,
-      origin: row[7] === this.#origin ? "local" : "remote",
-      seq: row[0] as number,
+      timestamp: now,
+      origin: this.#isOwn(seq) ? "local" : "remote",
+      seq,
     };
     if (type === "set") event.value = decodeText(row[4]);
     if (row[5] !== null) event.expiresAt = row[5] as number;

@@ -78,22 +78,24 @@ const CREATE_NAMESPACE_TRIGGERS = [
 ];
 
 // The change feed: every committed change to kv, by any connection, is
-// appended here by triggers, in the writer's own transaction. The Store that
-// made a write stamps its rows with its origin and clock before committing.
-const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+// appended here by triggers, in the writer's own transaction. seq is the
+// rowid: the newest row is never trimmed, so a new row always gets a larger
+// seq, and contiguous seqs tell a reader it missed nothing.
+/** Milliseconds since the epoch by SQLite's clock, as the triggers write. */
+export const NOW_MS =
+  "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 const LOG_ROW =
   "INSERT INTO kv_changes (type, grp, key, value, expires_at, timestamp)";
 
 const CREATE_CHANGE_FEED = [
   `CREATE TABLE IF NOT EXISTS kv_changes (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   type TEXT NOT NULL,
   grp TEXT NOT NULL,
   key TEXT NOT NULL,
   value TEXT,
   expires_at INTEGER,
-  timestamp INTEGER NOT NULL,
-  origin TEXT
+  timestamp INTEGER NOT NULL
 )`,
   `CREATE TRIGGER IF NOT EXISTS kv_changes_insert AFTER INSERT ON kv
   BEGIN ${LOG_ROW} VALUES ('set', NEW.grp, NEW.key, NEW.value, NEW.expires_at, ${NOW_MS}); END`,

@@ -520,7 +520,7 @@ export class Store implements Disposable {
     if (changeFeed) {
       try {
         enableChangeFeed(db);
-        this.#feed = new ChangeFeed(db, crypto.randomUUID(), retention);
+        this.#feed = new ChangeFeed(db, retention);
       } catch (error) {
         db.close();
         throw new StoreError(
@@ -886,11 +886,9 @@ export class Store implements Disposable {
           `Cannot ${op}: the function returned a promise; transactions must be synchronous, so nothing it wrote was kept`,
         );
       }
-      if (feed !== undefined) {
-        const now = this.#now(op);
-        this.#run(op, () => feed.stampTransaction(now));
-      }
+      if (feed !== undefined) this.#run(op, () => feed.endTransaction());
       this.#run(op, () => this.#stmt.commit.run());
+      feed?.committed();
     } catch (error) {
       if (this.#db?.isTransaction) this.#stmt.rollback.run();
       throw error;
@@ -903,20 +901,25 @@ export class Store implements Disposable {
     return result;
   }
 
-  // With the change feed on, every write is a transaction, so that its log
-  // rows are stamped with this store's origin before they commit and
-  // delivered, from the log like everyone else's, right after.
+  // With the change feed on, every write is a transaction, so that the log
+  // rows it adds are known to be this store's own (nobody else writes while
+  // it holds the lock), and delivered, from the log like everyone else's,
+  // right after it commits.
   #write<T>(op: string, fn: () => T): T {
     return this.#feed === undefined ? fn() : this.#atomic(op, fn);
   }
 
   // Delivers the logged changes not yet delivered, in seq order: other
-  // connections' commits and this store's own.
+  // connections' commits and this store's own. With nobody listening it
+  // reads nothing; #catchUp skips what was missed when someone registers.
   #deliverFeed(): void {
     const feed = this.#feed;
-    if (feed === undefined || this.#db === undefined) return;
+    if (feed === undefined || this.#db === undefined || !this.#hub.active) {
+      return;
+    }
     try {
-      for (const event of feed.readNew(this.#hub.active)) this.#hub.emit(event);
+      const now = this.#now("deliver changes");
+      for (const event of feed.readNew(true, now)) this.#hub.emit(event);
     } catch (error) {
       // The write has committed; its caller must not see it fail. The next
       // poll reads the log again.
@@ -934,9 +937,14 @@ export class Store implements Disposable {
   }
 
   // A listener registered now hears only what commits from now on, unless
-  // it asks to replay.
+  // it asks to replay: deliver what is pending to those already listening,
+  // or skip it when there are none.
   #catchUp(): void {
-    if (!this.#inTransaction) this.#deliverFeed();
+    const feed = this.#feed;
+    if (feed === undefined || this.#inTransaction) return;
+    if (this.#hub.active) this.#deliverFeed();
+    else {this.#run("catch up with the change log", () =>
+        feed.readNew(false, 0));}
   }
 
   /**
@@ -1477,8 +1485,7 @@ export class Store implements Disposable {
       }
       const feed = this.#feed;
       if (feed !== undefined && this.#db !== undefined) {
-        const now = this.#now(op);
-        this.#run(op, () => feed.trim(now));
+        this.#run(op, () => feed.trim());
       }
     } catch (error) {
       // Another connection holding the write lock past busyTimeoutMs is
@@ -1553,7 +1560,11 @@ export class Store implements Disposable {
     if (feed === undefined || since === undefined) {
       return this.#hub.watch(group, key);
     }
-    const backlog = this.#run(op, () => feed.replay(since, { group, key }));
+    const now = this.#now(op);
+    const backlog = this.#run(
+      op,
+      () => feed.replay(since, { group, key }, now),
+    );
     return this.#hub.watch(group, key, { backlog });
   }
 
@@ -1723,7 +1734,7 @@ export class Store implements Disposable {
     if (feed !== undefined) {
       // Events come from the log; make it say what this store did.
       if (type === "delete" || type === "expire") feed.retype(type);
-      else if (type === "delete_group") feed.logGroupDelete(group, timestamp);
+      else if (type === "delete_group") feed.logGroupDelete(group);
       return;
     }
     if (!this.#hub.active) return;

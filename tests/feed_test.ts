@@ -129,13 +129,21 @@ Deno.test("Store with changeFeed logs its own expiries as expire, by its clock",
       [5, "expire", "b"],
     ],
   );
-  // The wall clock never reached the fake expiry; the store's own stamp is
-  // its clock.
-  const rows = rawQuery(
-    path,
-    "SELECT type, timestamp FROM kv_changes WHERE seq = 6",
+  // The wall clock never reached the fake expiry: the store typed its own
+  // rows, and events carry its clock.
+  assert.deepEqual(
+    rawQuery(path, "SELECT type FROM kv_changes WHERE seq > 3").map((r) =>
+      r.type
+    ),
+    ["expire", "expire", "expire"],
   );
-  assert.deepEqual(rows, [{ type: "expire", timestamp: clock.now }]);
+  using late = feedStore(path, clock);
+  const replayed = late.watch("g", "*", { since: 3 });
+  late.unwatch(replayed);
+  assert.deepEqual(
+    (await Array.fromAsync(replayed)).map((e) => [e.type, e.timestamp]),
+    [["expire", clock.now], ["expire", clock.now], ["expire", clock.now]],
+  );
 });
 
 Deno.test("Store with changeFeed delivers a transaction after commit and a rollback never", async () => {
@@ -200,52 +208,65 @@ Deno.test("Store.watch() with since replays the log, then continues live", async
   });
 });
 
-Deno.test("Store with changeFeed trims the log to its retention, and a resume from before it fails", async () => {
+Deno.test("Store with changeFeed trims the log to its retention, and a resume from before it fails", async (t) => {
   using dir = tempDir();
-  const clock = new FakeClock();
-  const path = dir.file("trim.db");
-  using store = new Store(path, {
-    changeFeed: true,
-    changePollMs: 0,
-    purgeIntervalMs: 5,
-    clock: clock.fn,
-    changeRetention: { maxRows: 3, maxAgeMs: 1_000 },
-  });
-  for (let i = 1; i <= 10; i++) store.set("g", `k${i}`, `${i}`);
-  const logged = () =>
+  const logged = (path: string) =>
     rawQuery(path, "SELECT seq FROM kv_changes").map((row) => row.seq);
-  // The purge timer trims; wait for it (its next tick), bounded.
-  await keepAlive((async () => {
-    for (let i = 0; i < 400 && logged().length > 3; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })());
-  assert.deepEqual(logged(), [8, 9, 10]);
-  const resumed = store.watch("g", "*", { since: 7 });
-  store.unwatch(resumed);
-  assert.deepEqual(
-    (await Array.fromAsync(resumed)).map((e) => e.seq),
-    [8, 9, 10],
-  );
-  assert.throws(
-    () => store.watch("g", "*", { since: 6 }),
-    (error) =>
-      error instanceof StoreError &&
-      error.message ===
-        "Cannot watch: the change log no longer holds the changes after seq 6; the oldest kept is seq 8",
-  );
-  // Age: every row is older than maxAgeMs by the store's clock.
-  clock.advance(1_001);
-  await keepAlive((async () => {
-    for (let i = 0; i < 400 && logged().length > 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })());
-  assert.deepEqual(logged(), []);
-  assert.throws(() => store.watch("g", "*", { since: 9 }), StoreError);
-  const watcher = store.watch("g", "*", { since: 10 });
-  store.unwatch(watcher);
-  assert.deepEqual(await Array.fromAsync(watcher), []);
+  // The purge timer trims; wait for its next ticks (bounded) until it has.
+  const trimmed = (path: string, rows: number) =>
+    keepAlive((async () => {
+      for (let i = 0; i < 400 && logged(path).length > rows; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })());
+
+  await t.step("by rows", async () => {
+    const path = dir.file("rows.db");
+    using store = new Store(path, {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 5,
+      changeRetention: { maxRows: 3 },
+    });
+    for (let i = 1; i <= 10; i++) store.set("g", `k${i}`, `${i}`);
+    await trimmed(path, 3);
+    assert.deepEqual(logged(path), [8, 9, 10]);
+    const resumed = store.watch("g", "*", { since: 7 });
+    store.unwatch(resumed);
+    assert.deepEqual(
+      (await Array.fromAsync(resumed)).map((e) => e.seq),
+      [8, 9, 10],
+    );
+    assert.throws(
+      () => store.watch("g", "*", { since: 6 }),
+      (error) =>
+        error instanceof StoreError &&
+        error.message ===
+          "Cannot watch: the change log no longer holds the changes after seq 6; the oldest kept is seq 8",
+    );
+  });
+
+  await t.step("by age, always keeping the newest row", async () => {
+    const path = dir.file("age.db");
+    using store = new Store(path, {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 5,
+      changeRetention: { maxAgeMs: 1 },
+    });
+    for (let i = 1; i <= 10; i++) store.set("g", `k${i}`, `${i}`);
+    await trimmed(path, 1);
+    // The newest row stays, so the next seq follows it.
+    assert.deepEqual(logged(path), [10]);
+    assert.throws(() => store.watch("g", "*", { since: 8 }), StoreError);
+    const resumed = store.watch("g", "*", { since: 9 });
+    store.set("g", "k11", "11");
+    store.unwatch(resumed);
+    assert.deepEqual(
+      (await Array.fromAsync(resumed)).map((e) => e.seq),
+      [10, 11],
+    );
+  });
 });
 
 Deno.test("ScopedStore events arrive through the change feed with the prefixed group", async () => {
