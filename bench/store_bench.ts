@@ -1,205 +1,263 @@
+/// <reference lib="deno.unstable" />
 /**
- * Benchmarks of {@linkcode Store} against the same SQL run directly on
- * `node:sqlite` with prepared statements. In every group the raw
- * `node:sqlite` entry is the baseline, so `deno bench` prints how many times
- * slower (or faster) the store is than the bare database work.
+ * Per-operation benchmarks of {@linkcode Store} on `:memory:` against the
+ * same work done directly on `node:sqlite` with prepared statements (the
+ * floor, `baseline: true` in every group, so `deno bench` prints how many
+ * times slower the store is) and, where it has the same operation, against
+ * Deno KV (`Deno.openKv(":memory:")`, what users would pick instead).
  *
- * Run with:
+ * Run with (from the repository root):
  *
  * ```sh
- * deno bench --allow-read --allow-write bench/
+ * deno task bench
+ * # which is:
+ * deno bench --unstable-kv --allow-read --allow-write bench/
  * ```
  *
- * All data is deterministic: keys and values are precomputed and each
- * measured function walks them with a counter.
+ * Without `--unstable-kv` the Deno KV entries are skipped. All data is
+ * deterministic: every measured function walks precomputed keys with a
+ * counter. `bench/targets.ts` turns the output into the targets' ratios.
  *
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { Store } from "@core/store";
+import { DatabaseSync } from "node:sqlite";
+import { ScopedStore, type Store, type Watcher } from "@core/store";
+import {
+  arrays,
+  atExit,
+  cycle,
+  LIVE,
+  N,
+  openKv,
+  openRaw,
+  openStore,
+  seed,
+  seedKv,
+  SELECT_GROUP,
+  SELECT_ONE,
+  SPREAD,
+  spreadRow,
+  tempFile,
+  UPSERT,
+  valueOf,
+  Walk,
+} from "./_shared.ts";
+import { E, G } from "./_names.ts";
 
-// The exact table the store (and its Go sibling) writes. The store also adds
-// a partial index on expires_at (WHERE expires_at IS NOT NULL), which rows
-// without expiry, as here, never enter; the raw baselines do without it.
-const DDL = `CREATE TABLE kv (
-  grp TEXT NOT NULL,
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
-  expires_at INTEGER,
-  PRIMARY KEY (grp, key)
-)`;
+const GROUPS = Array.from({ length: N }, (_, i) => SPREAD.group(i));
+const KEYS = Array.from({ length: N }, (_, i) => SPREAD.key(i));
+const VALUES = Array.from({ length: N }, (_, i) => valueOf(i));
+/** Values written over the seeded ones, so every set changes the row. */
+const NEW_VALUES = Array.from({ length: N }, (_, i) => VALUES[N - 1 - i]!);
 
-const UPSERT = `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
-  ON CONFLICT(grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`;
-const SELECT_ONE = "SELECT value FROM kv WHERE grp = ? AND key = ?";
-const SELECT_GROUP = "SELECT key, value FROM kv WHERE grp = ? ORDER BY key";
-
-/** Number of keys present before every measurement. */
-const N = 10_000;
-/** Keys spread over 100 groups of 100 keys, for `set`, `get` and file sets. */
-const GROUPS: string[] = [];
-const KEYS: string[] = [];
-const VALUES: string[] = [];
-for (let i = 0; i < N; i++) {
-  GROUPS.push(`user:${(i % 100).toString().padStart(3, "0")}`);
-  KEYS.push(`field-${i.toString().padStart(5, "0")}`);
-  VALUES.push(`value number ${i} with some payload text`);
-}
-/** A group holding all N keys, for `getAll`. */
-const BIG_GROUP = "big";
-
-// node:sqlite's type declarations predate setReturnArrays().
-type ArrayStatement = StatementSync & {
-  setReturnArrays(enabled: boolean): void;
-};
-
-function arrays(statement: StatementSync): StatementSync {
-  (statement as ArrayStatement).setReturnArrays(true);
-  return statement;
-}
-
-// Everything opened here is closed (and the temp dir removed) at exit.
-const cleanups: (() => void)[] = [];
-globalThis.addEventListener("unload", () => {
-  for (const cleanup of cleanups.reverse()) cleanup();
-});
-
-function openStore(
-  path = ":memory:",
-  durability: "normal" | "full" = "normal",
-): Store {
-  const store = new Store(path, { purgeIntervalMs: 0, durability });
-  cleanups.push(() => store.close());
+/** A :memory: store holding the N keys of the spread layout. */
+function seededStore(): Store {
+  const store = openStore();
+  store.transaction((tx) => {
+    for (let i = 0; i < N; i++) tx.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
+  });
   return store;
 }
 
-function openRaw(
-  path = ":memory:",
-  synchronous?: "NORMAL" | "FULL",
-): DatabaseSync {
-  const db = new DatabaseSync(path);
-  if (synchronous === undefined) {
-    db.exec(DDL);
-  } else {
-    // A file, already created and seeded by seedFile().
-    db.exec("PRAGMA journal_mode=WAL");
-    db.exec(`PRAGMA synchronous=${synchronous}`);
-  }
-  cleanups.push(() => db.close());
-  return db;
+/** A raw :memory: database holding the N keys of the spread layout. */
+function seededRaw(): DatabaseSync {
+  const raw = openRaw();
+  seed(raw, N, spreadRow);
+  return raw;
 }
 
-/** Inserts the N rows `rows(i)` in one transaction. */
-function seed(db: DatabaseSync, rows: (i: number) => [string, string, string]) {
-  const insert = db.prepare(UPSERT);
-  db.exec("BEGIN");
-  for (let i = 0; i < N; i++) insert.run(...rows(i), null);
-  db.exec("COMMIT");
-}
+const kv = await openKv(":memory:");
+if (kv !== undefined) await seedKv(kv, N, spreadRow);
 
-const spread = (i: number): [string, string, string] => [
-  GROUPS[i]!,
-  KEYS[i]!,
-  VALUES[i]!,
-];
-const oneGroup = (i: number): [string, string, string] => [
-  BIG_GROUP,
-  KEYS[i]!,
-  VALUES[i]!,
-];
-
-/**
- * Seeds a database file through a connection of its own, then closes it, so
- * that the WAL is checkpointed and removed: the store's file and the raw one
- * start the measurement in the same state. `createTable` is false for a file
- * the store already created (with its table and expiry index).
- */
-function seedFile(path: string, createTable: boolean) {
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode=WAL");
-  if (createTable) db.exec(DDL);
-  seed(db, spread);
-  db.close();
-}
-
-// ---------------------------------------------------------------- set
+// ---------------------------------------------------------------- set, get
 
 {
-  const store = openStore();
-  for (let i = 0; i < N; i++) store.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
-  const raw = openRaw();
-  seed(raw, spread);
-  const upsert = raw.prepare(UPSERT);
-
-  let s = 0;
+  const store = seededStore();
+  const upsert = seededRaw().prepare(UPSERT);
+  const s = new Walk(N);
+  const r = new Walk(N);
   Deno.bench({
-    group: "set",
-    name: "Store.set (:memory:)",
+    group: G.set,
+    name: E.storeSet,
     fn() {
-      const i = s;
-      s = i + 1 === N ? 0 : i + 1;
-      store.set(GROUPS[i]!, KEYS[i]!, VALUES[N - 1 - i]!);
+      const i = s.next();
+      store.set(GROUPS[i]!, KEYS[i]!, (s.odd ? VALUES : NEW_VALUES)[i]!);
     },
   });
-  let r = 0;
   Deno.bench({
-    group: "set",
-    name: "raw node:sqlite upsert (:memory:)",
+    group: G.set,
+    name: E.rawUpsert,
     baseline: true,
     fn() {
-      const i = r;
-      r = i + 1 === N ? 0 : i + 1;
-      upsert.run(GROUPS[i]!, KEYS[i]!, VALUES[N - 1 - i]!, null);
+      const i = r.next();
+      upsert.run(GROUPS[i]!, KEYS[i]!, (r.odd ? VALUES : NEW_VALUES)[i]!, null);
     },
   });
+  if (kv !== undefined) {
+    const k = new Walk(N);
+    Deno.bench({
+      group: G.set,
+      name: E.kvSet,
+      async fn() {
+        const i = k.next();
+        await kv.set([GROUPS[i]!, KEYS[i]!], (k.odd ? VALUES : NEW_VALUES)[i]!);
+      },
+    });
+  }
 }
 
-// ---------------------------------------------------------------- get
-
 {
-  const store = openStore();
-  for (let i = 0; i < N; i++) store.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
-  const raw = openRaw();
-  seed(raw, spread);
-  const selectObject = raw.prepare(SELECT_ONE);
+  const store = seededStore();
+  const raw = seededRaw();
   const selectArray = arrays(raw.prepare(SELECT_ONE));
-
-  let s = 0;
+  const selectObject = raw.prepare(SELECT_ONE);
+  const s = cycle(N);
+  const a = cycle(N);
+  const o = cycle(N);
   Deno.bench({
-    group: "get",
-    name: "Store.get (:memory:)",
+    group: G.get,
+    name: E.storeGet,
     fn() {
-      const i = s;
-      s = i + 1 === N ? 0 : i + 1;
+      const i = s();
       if (store.get(GROUPS[i]!, KEYS[i]!) === undefined) {
         throw new Error("miss");
       }
     },
   });
-  let o = 0;
   Deno.bench({
-    group: "get",
-    name: "raw node:sqlite .get() row object",
-    fn() {
-      const i = o;
-      o = i + 1 === N ? 0 : i + 1;
-      const row = selectObject.get(GROUPS[i]!, KEYS[i]!);
-      if (row?.value === undefined) throw new Error("miss");
-    },
-  });
-  let a = 0;
-  Deno.bench({
-    group: "get",
-    name: "raw node:sqlite .get() setReturnArrays",
+    group: G.get,
+    name: E.rawGetArray,
     baseline: true,
     fn() {
-      const i = a;
-      a = i + 1 === N ? 0 : i + 1;
+      const i = a();
       const row = selectArray.get(GROUPS[i]!, KEYS[i]!) as unknown as
         | [string]
         | undefined;
       if (row?.[0] === undefined) throw new Error("miss");
+    },
+  });
+  Deno.bench({
+    group: G.get,
+    name: E.rawGetObject,
+    fn() {
+      const i = o();
+      const row = selectObject.get(GROUPS[i]!, KEYS[i]!);
+      if (row?.value === undefined) throw new Error("miss");
+    },
+  });
+  if (kv !== undefined) {
+    const k = cycle(N);
+    Deno.bench({
+      group: G.get,
+      name: E.kvGet,
+      async fn() {
+        const i = k();
+        const entry = await kv.get<string>([GROUPS[i]!, KEYS[i]!]);
+        if (entry.value === null) throw new Error("miss");
+      },
+    });
+  }
+}
+
+// ------------------------------------------------ set + watcher + callback
+
+/**
+ * Reads a watcher's stream as an application would, counting the events,
+ * and lets a benchmark wait until it has caught up.
+ */
+class Drain {
+  seen = 0;
+  #want = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(watcher: Watcher) {
+    (async () => {
+      for await (const _event of watcher) {
+        this.seen++;
+        if (this.seen >= this.#want && this.#wake !== undefined) {
+          const wake = this.#wake;
+          this.#wake = undefined;
+          wake();
+        }
+      }
+    })();
+  }
+
+  until(count: number): Promise<void> {
+    if (this.seen >= count) return Promise.resolve();
+    this.#want = count;
+    return new Promise((resolve) => this.#wake = resolve);
+  }
+}
+
+{
+  // The watcher holds up to 16 unread events, so the writes are timed in
+  // batches of 16, each followed (untimed) by the reader catching up: every
+  // event is queued, none dropped. The reader has a read pending when each
+  // batch starts, as a live consumer would.
+  const BATCH = 16;
+  const store = seededStore();
+  const watcher = store.watch("*", "*");
+  const drain = new Drain(watcher);
+  let calls = 0;
+  store.onChange(() => {
+    calls++;
+  });
+  const plain = seededStore();
+  const upsert = seededRaw().prepare(UPSERT);
+  const s = new Walk(N);
+  const p = new Walk(N);
+  const r = new Walk(N);
+  let written = 0;
+
+  Deno.bench({
+    group: G.watched,
+    name: E.watchedSet,
+    async fn(b) {
+      b.start();
+      for (let j = 0; j < BATCH; j++) {
+        const i = s.next();
+        store.set(GROUPS[i]!, KEYS[i]!, (s.odd ? VALUES : NEW_VALUES)[i]!);
+      }
+      b.end();
+      written += BATCH;
+      await drain.until(written);
+      if (watcher.dropped !== 0 || calls !== written) {
+        throw new Error(`lost events: ${watcher.dropped} dropped`);
+      }
+    },
+  });
+  Deno.bench({
+    group: G.watched,
+    name: E.plainSetBatch,
+    async fn(b) {
+      b.start();
+      for (let j = 0; j < BATCH; j++) {
+        const i = p.next();
+        plain.set(GROUPS[i]!, KEYS[i]!, (p.odd ? VALUES : NEW_VALUES)[i]!);
+      }
+      b.end();
+      await null;
+    },
+  });
+  Deno.bench({
+    group: G.watched,
+    name: `${E.rawUpsert} x ${BATCH}`,
+    baseline: true,
+    async fn(b) {
+      b.start();
+      for (let j = 0; j < BATCH; j++) {
+        const i = r.next();
+        upsert.run(
+          GROUPS[i]!,
+          KEYS[i]!,
+          (r.odd ? VALUES : NEW_VALUES)[i]!,
+          null,
+        );
+      }
+      b.end();
+      await null;
     },
   });
 }
@@ -207,84 +265,274 @@ function seedFile(path: string, createTable: boolean) {
 // ---------------------------------------------------------------- getAll
 
 {
+  const BIG = "big";
+  const row = (i: number): [string, string, string] => [
+    BIG,
+    KEYS[i]!,
+    VALUES[i]!,
+  ];
   const store = openStore();
-  for (let i = 0; i < N; i++) store.set(BIG_GROUP, KEYS[i]!, VALUES[i]!);
+  store.transaction((tx) => {
+    for (let i = 0; i < N; i++) tx.set(BIG, KEYS[i]!, VALUES[i]!);
+  });
   const raw = openRaw();
-  seed(raw, oneGroup);
+  seed(raw, N, row);
   const allArrays = arrays(raw.prepare(SELECT_GROUP));
   const allObjects = raw.prepare(SELECT_GROUP);
 
   Deno.bench({
-    group: "getAll",
-    name: "Store.getAll (10,000-key group)",
+    group: G.getAll,
+    name: E.storeGetAll,
     fn() {
-      if (store.getAll(BIG_GROUP).size !== N) throw new Error("short");
+      if (store.getAll(BIG).size !== N) throw new Error("short");
     },
   });
   Deno.bench({
-    group: "getAll",
-    name: "raw node:sqlite .all() setReturnArrays",
+    group: G.getAll,
+    name: E.rawAllArrays,
     baseline: true,
     fn() {
-      if (allArrays.all(BIG_GROUP).length !== N) throw new Error("short");
+      if (allArrays.all(BIG).length !== N) throw new Error("short");
     },
   });
   Deno.bench({
-    group: "getAll",
-    name: "raw node:sqlite .all() row objects (reference)",
+    group: G.getAll,
+    name: E.rawAllMap,
     fn() {
-      if (allObjects.all(BIG_GROUP).length !== N) throw new Error("short");
-    },
-  });
-  Deno.bench({
-    group: "getAll",
-    name: "raw node:sqlite .all() setReturnArrays + Map (reference)",
-    fn() {
-      const rows = allArrays.all(BIG_GROUP) as unknown as [string, string][];
+      const rows = allArrays.all(BIG) as unknown as [string, string][];
       const map = new Map<string, string>();
       for (const row of rows) map.set(row[0], row[1]);
       if (map.size !== N) throw new Error("short");
     },
   });
-}
-
-// ---------------------------------------------------------------- file set
-
-const dir = Deno.makeTempDirSync({ prefix: "store_bench_" });
-// Registered first, so it runs last: after every connection is closed.
-cleanups.unshift(() => Deno.removeSync(dir, { recursive: true }));
-
-for (const durability of ["normal", "full"] as const) {
-  const group = durability === "normal" ? "file set" : "file set (full)";
-  const synchronous = durability === "normal" ? "NORMAL" : "FULL";
-  const storePath = `${dir}/store-${durability}.db`;
-  const rawPath = `${dir}/raw-${durability}.db`;
-  openStore(storePath).close(); // creates the file, its table and index
-  seedFile(storePath, false);
-  seedFile(rawPath, true);
-  const store = openStore(storePath, durability);
-  const raw = openRaw(rawPath, synchronous);
-  const upsert = raw.prepare(UPSERT);
-
-  let s = 0;
   Deno.bench({
-    group,
-    name: `Store.set (file, durability "${durability}")`,
+    group: G.getAll,
+    name: E.rawAllObjects,
     fn() {
-      const i = s;
-      s = i + 1 === N ? 0 : i + 1;
-      store.set(GROUPS[i]!, KEYS[i]!, VALUES[N - 1 - i]!);
+      if (allObjects.all(BIG).length !== N) throw new Error("short");
     },
   });
-  let r = 0;
+  if (kv !== undefined) {
+    await seedKv(kv, N, row);
+    Deno.bench({
+      group: G.getAll,
+      name: E.kvList,
+      async fn() {
+        const map = new Map<string, string>();
+        for await (const entry of kv.list<string>({ prefix: [BIG] })) {
+          map.set(entry.key[1] as string, entry.value);
+        }
+        if (map.size !== N) throw new Error("short");
+      },
+    });
+  }
+}
+
+// ------------------------------------------------ count, countAll, groups
+
+{
+  // 100 groups of 1,000 keys: tenants t0..t9 with groups g0..g9 each. The
+  // prefix "t3:" selects 10 groups (10,000 keys).
+  const GROUP_COUNT = 100;
+  const PER_GROUP = 1_000;
+  const groupOf = (g: number) => `t${Math.floor(g / 10)}:g${g % 10}`;
+  const row = (i: number): [string, string, string] => [
+    groupOf(Math.floor(i / PER_GROUP)),
+    `k${(i % PER_GROUP).toString().padStart(4, "0")}`,
+    valueOf(i),
+  ];
+  const total = GROUP_COUNT * PER_GROUP;
+  const store = openStore();
+  store.transaction((tx) => {
+    for (let i = 0; i < total; i++) tx.set(...row(i));
+  });
+  const raw = openRaw();
+  seed(raw, total, row);
+  const GROUP = "t3:g3";
+  const PREFIX = "t3:";
+  const END = "t3;"; // the smallest string above every "t3:…"
+  const count = arrays(
+    raw.prepare(`SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`),
+  );
+  const countPrefix = arrays(
+    raw.prepare(
+      `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
+    ),
+  );
+  const groupsPrefix = arrays(
+    raw.prepare(
+      `SELECT DISTINCT grp FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
+    ),
+  );
+  const check = (value: number, expected: number) => {
+    if (value !== expected) throw new Error(`${value} != ${expected}`);
+  };
+
   Deno.bench({
-    group,
-    name: `raw node:sqlite upsert (WAL, synchronous=${synchronous})`,
+    group: G.count,
+    name: E.storeCount,
+    fn() {
+      check(store.count(GROUP), PER_GROUP);
+    },
+  });
+  Deno.bench({
+    group: G.count,
+    name: E.rawSame,
     baseline: true,
     fn() {
-      const i = r;
-      r = i + 1 === N ? 0 : i + 1;
-      upsert.run(GROUPS[i]!, KEYS[i]!, VALUES[N - 1 - i]!, null);
+      const row = count.get(GROUP, Date.now()) as unknown as [number];
+      check(row[0], PER_GROUP);
+    },
+  });
+  Deno.bench({
+    group: G.countAll,
+    name: E.storeCountAll,
+    fn() {
+      check(store.countAll(PREFIX), 10 * PER_GROUP);
+    },
+  });
+  Deno.bench({
+    group: G.countAll,
+    name: E.rawSame,
+    baseline: true,
+    fn() {
+      const row = countPrefix.get(PREFIX, END, Date.now()) as unknown as [
+        number,
+      ];
+      check(row[0], 10 * PER_GROUP);
+    },
+  });
+  Deno.bench({
+    group: G.groups,
+    name: E.storeGroups,
+    fn() {
+      check(store.groups(PREFIX).length, 10);
+    },
+  });
+  Deno.bench({
+    group: G.groups,
+    name: E.rawSame,
+    baseline: true,
+    fn() {
+      const rows = groupsPrefix.all(PREFIX, END, Date.now()) as unknown as [
+        string,
+      ][];
+      const names = rows.map((row) => row[0]);
+      check(names.length, 10);
+    },
+  });
+}
+
+// ------------------------------------------------- scoped set under quota
+
+/**
+ * A raw :memory: database with exactly the store's schema (table, indexes,
+ * the triggers that keep per-namespace counts), read from a file the store
+ * created.
+ */
+function rawWithStoreSchema(): DatabaseSync {
+  const path = tempFile("schema.db");
+  openStore(path).close();
+  const file = new DatabaseSync(path);
+  const statements = file.prepare(
+    "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid",
+  ).all() as { sql: string }[];
+  file.close();
+  const db = new DatabaseSync(":memory:");
+  for (const { sql } of statements) db.exec(sql);
+  return db;
+}
+
+{
+  // Timed in batches of 100 new keys (9,000 present, so the namespace never
+  // exceeds 9,100 of its 10,000); the batch is deleted again, untimed.
+  const BATCH = 100;
+  const PRESENT = 9_000;
+  const QUOTA = 10_000;
+  const NS = "acme";
+  const NEW_GROUP = "new";
+  const NEW_KEYS = Array.from({ length: BATCH }, (_, j) => `new-${j}`);
+  const present = (i: number): [string, string, string] => [
+    `${NS}:g${Math.floor(i / 1_000)}`,
+    `k${(i % 1_000).toString().padStart(4, "0")}`,
+    valueOf(i),
+  ];
+  const withPresent = (count: number): Store => {
+    const store = openStore();
+    store.transaction((tx) => {
+      for (let i = 0; i < count; i++) tx.set(...present(i));
+    });
+    return store;
+  };
+
+  const full = withPresent(PRESENT);
+  const scoped = new ScopedStore(full, NS, { maxKeys: QUOTA });
+  const empty = withPresent(0);
+  const scopedEmpty = new ScopedStore(empty, NS, { maxKeys: QUOTA });
+  const unscoped = withPresent(PRESENT);
+  const stored = `${NS}:${NEW_GROUP}`;
+
+  const raw = rawWithStoreSchema();
+  atExit(() => raw.close());
+  seed(raw, PRESENT, present);
+  const begin = raw.prepare("BEGIN IMMEDIATE");
+  const commit = raw.prepare("COMMIT");
+  const stats = arrays(
+    raw.prepare("SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?"),
+  );
+  const upsert = raw.prepare(UPSERT);
+  const clear = raw.prepare("DELETE FROM kv WHERE grp = ?");
+
+  const scopedBatch = (view: ScopedStore, b: Deno.BenchContext) => {
+    b.start();
+    for (let j = 0; j < BATCH; j++) {
+      view.set(NEW_GROUP, NEW_KEYS[j]!, VALUES[j]!);
+    }
+    b.end();
+    if (view.deleteGroup(NEW_GROUP) !== BATCH) throw new Error("lost keys");
+  };
+
+  Deno.bench({
+    group: G.scoped,
+    name: E.scoped10k,
+    fn(b) {
+      scopedBatch(scoped, b);
+    },
+  });
+  Deno.bench({
+    group: G.scoped,
+    name: E.unscoped,
+    fn(b) {
+      b.start();
+      for (let j = 0; j < BATCH; j++) {
+        unscoped.set(stored, NEW_KEYS[j]!, VALUES[j]!);
+      }
+      b.end();
+      if (unscoped.deleteGroup(stored) !== BATCH) throw new Error("lost");
+    },
+  });
+  Deno.bench({
+    group: G.scoped,
+    name: "ScopedStore.set, maxKeys 10,000 with none present (reference)",
+    fn(b) {
+      scopedBatch(scopedEmpty, b);
+    },
+  });
+  Deno.bench({
+    group: G.scoped,
+    name: E.rawQuota,
+    baseline: true,
+    fn(b) {
+      b.start();
+      for (let j = 0; j < BATCH; j++) {
+        begin.run();
+        const row = stats.get(NS) as unknown as [number, number];
+        if (row[0] >= QUOTA) throw new Error("over quota");
+        upsert.run(stored, NEW_KEYS[j]!, VALUES[j]!, null);
+        commit.run();
+      }
+      b.end();
+      if (clear.run(stored).changes !== BATCH) throw new Error("lost keys");
     },
   });
 }
@@ -314,9 +562,8 @@ for (const durability of ["normal", "full"] as const) {
   const selectGroup = arrays(raw.prepare(SELECT_GROUP));
   const names = Array.from({ length: FIELDS }, (_, f) => `f${f}`);
 
-  // NOTE: this baseline skips template execution entirely: it runs the same
-  // SELECT of the group and concatenates the fixed text with the values in
-  // plain JS, the floor any template engine could reach.
+  // The floor any template engine could reach: the same SELECT of the
+  // group, then the fixed text and the values concatenated in plain JS.
   const concatenate = (): string => {
     const rows = selectGroup.all(RENDER_GROUP) as unknown as [
       string,
@@ -334,8 +581,8 @@ for (const durability of ["normal", "full"] as const) {
     throw new Error(`render baseline differs: ${concatenate()} / ${expected}`);
   }
   Deno.bench({
-    group: "render",
-    name: "Store.render (20 fields, cached template)",
+    group: G.render,
+    name: E.storeRender,
     fn() {
       if (store.render(template, RENDER_GROUP).length !== expected.length) {
         throw new Error("bad render");
@@ -343,8 +590,8 @@ for (const durability of ["normal", "full"] as const) {
     },
   });
   Deno.bench({
-    group: "render",
-    name: "raw node:sqlite SELECT + string concatenation",
+    group: G.render,
+    name: E.rawRender,
     baseline: true,
     fn() {
       if (concatenate().length !== expected.length) {

@@ -394,7 +394,10 @@ function deliverLevel(
   event: StoreEvent,
 ): void {
   if (level === undefined) return;
-  const exact = level.byKey.get(key);
+  // A group deletion is no event of any one key, not even of the key "".
+  const exact = event.type === "delete_group"
+    ? undefined
+    : level.byKey.get(key);
   if (exact !== undefined) {
     for (const watcher of exact) deliverTo(watcher, event);
   }

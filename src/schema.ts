@@ -175,17 +175,29 @@ export function openDatabase(path: string, options: OpenOptions): DatabaseSync {
   try {
     db = new DatabaseSync(path);
   } catch (error) {
+    if (error instanceof StoreError) throw error;
     throw new StoreError(`Cannot open store at ${path}: ${message(error)}`, {
       cause: error,
     });
   }
   try {
-    db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
+    // SQLite's own busy handler sleeps up to 100 ms between tries, which
+    // loses every race against busy writers; it only covers the first slice
+    // and retryBusy() the rest, in short random pauses.
+    db.exec(
+      `PRAGMA busy_timeout = ${Math.min(options.busyTimeoutMs, BUSY_SLICE_MS)}`,
+    );
     // Inspect before anything writes, so a file we refuse stays untouched
     // (switching to WAL alone rewrites the header).
-    checkShape(path, columnsOf(db));
+    retryBusy(options.busyTimeoutMs, () => inspect(path, db));
     if (path !== MEMORY_PATH) {
-      const mode = db.prepare("PRAGMA journal_mode = WAL").get();
+      // Switching the journal takes a lock SQLite does not wait for.
+      const mode = retryBusy(options.busyTimeoutMs, () => {
+        const current = db.prepare("PRAGMA journal_mode").get();
+        return current?.journal_mode === "wal"
+          ? current
+          : db.prepare("PRAGMA journal_mode = WAL").get();
+      });
       if (mode?.journal_mode !== "wal") {
         throw new StoreError(
           `Cannot open store at ${path}: the file cannot be switched to WAL mode (journal_mode is ${mode?.journal_mode})`,
@@ -193,7 +205,7 @@ export function openDatabase(path: string, options: OpenOptions): DatabaseSync {
       }
       db.exec(`PRAGMA synchronous = ${options.durability.toUpperCase()}`);
     }
-    migrate(path, db);
+    retryBusy(options.busyTimeoutMs, () => migrate(path, db));
     return db;
   } catch (error) {
     db.close();
@@ -228,20 +240,175 @@ function columnsOf(db: DatabaseSync): ColumnInfo[] {
   return db.prepare("PRAGMA table_info(kv)").all() as unknown as ColumnInfo[];
 }
 
-function checkShape(path: string, columns: ColumnInfo[]): void {
-  if (columns.length === 0) return;
-  const pk = (name: string) => columns.find((c) => c.name === name)?.pk;
+// What this module and the Go sibling write into: anything else would make
+// writes fail, values change type, or keys collide, so it is refused before
+// a byte of the file changes.
+function checkShape(path: string, db: DatabaseSync): void {
+  const refuse = (why: string): never => {
+    throw new StoreError(`Cannot open store at ${path}: table kv ${why}`);
+  };
+  const table = db.prepare("PRAGMA table_list(kv)").get() as
+    | { type: string; wr: number }
+    | undefined;
+  if (table === undefined) return;
+  if (table.type !== "table") refuse(`is a ${table.type}, not a table`);
+  if (table.wr !== 0) refuse("is a WITHOUT ROWID table");
+  const columns = db.prepare("PRAGMA table_xinfo(kv)").all() as unknown as {
+    name: string;
+    type: string;
+    notnull: number;
+    dflt_value: unknown;
+    pk: number;
+    hidden: number;
+  }[];
+  const column = (name: string) => columns.find((c) => c.name === name);
   for (const name of ["grp", "key", "value"]) {
-    if (pk(name) === undefined) {
-      throw new StoreError(
-        `Cannot open store at ${path}: table kv has no column ${name}, so it was not written by this module or the Go sibling`,
+    const found = column(name);
+    if (found === undefined) {
+      refuse(
+        `has no column ${name}, so it was not written by this module or the Go sibling`,
       );
+    } else if (found.type.toUpperCase() !== "TEXT") {
+      refuse(`column ${name} must be TEXT, not ${found.type || "untyped"}`);
     }
   }
-  if (pk("grp") !== 1 || pk("key") !== 2) {
+  const expires = column("expires_at");
+  if (
+    expires !== undefined &&
+    !["INTEGER", ""].includes(expires.type.toUpperCase())
+  ) {
+    refuse(`column expires_at must be INTEGER, not ${expires.type}`);
+  }
+  const keyColumns = columns.filter((c) => c.pk > 0).map((c) => c.name);
+  if (keyColumns.join() !== "grp,key" || column("grp")?.pk !== 1) {
+    refuse("must have PRIMARY KEY (grp, key)");
+  }
+  for (const c of columns) {
+    if (
+      !["grp", "key", "value", "expires_at"].includes(c.name) &&
+      c.notnull === 1 && c.dflt_value === null && c.hidden === 0
+    ) {
+      refuse(`has a column ${c.name} that is NOT NULL without a default`);
+    }
+  }
+  const index = (db.prepare("PRAGMA index_list(kv)").all() as unknown as {
+    name: string;
+    origin: string;
+  }[]).find((i) => i.origin === "pk");
+  const collations = index === undefined ? [] : (db.prepare(
+    `PRAGMA index_xinfo(${JSON.stringify(index.name)})`,
+  ).all() as unknown as { key: number; cid: number; coll: string }[])
+    .filter((c) => c.key === 1 && c.cid >= 0).map((c) => c.coll);
+  if (collations.some((coll) => coll !== "BINARY")) {
+    refuse("must compare grp and key with the BINARY collation");
+  }
+}
+
+// A file cut inside its last page opens, and one value reads back silently
+// wrong; judged from the header (as SQLite reads it) against the file's
+// length. Runs under a read lock, so no other connection is halfway through
+// writing the file; only stat() touches it, since opening and closing a file
+// SQLite has open would drop SQLite's POSIX locks for the whole process.
+function checkLength(path: string, db: DatabaseSync): void {
+  const pageSize = db.prepare("PRAGMA page_size").get()?.page_size as number;
+  const counted = db.prepare("PRAGMA page_count").get()?.page_count as number;
+  const size = Deno.statSync(path).size;
+  // With frames in the WAL, pages may not have reached the file yet.
+  if (hasFrames(`${path}-wal`)) return;
+  if (size % pageSize !== 0 || counted * pageSize > size) {
     throw new StoreError(
-      `Cannot open store at ${path}: table kv must have PRIMARY KEY (grp, key)`,
+      `Cannot open store at ${path}: the file is truncated (${size} bytes, its header counts ${counted} pages of ${pageSize} bytes)`,
     );
+  }
+}
+
+function hasFrames(walPath: string): boolean {
+  try {
+    return Deno.statSync(walPath).size > 32;
+  } catch {
+    return false;
+  }
+}
+
+function inspect(path: string, db: DatabaseSync): void {
+  db.exec("BEGIN");
+  try {
+    checkShape(path, db);
+    if (path !== MEMORY_PATH) checkLength(path, db);
+  } finally {
+    db.exec("COMMIT");
+  }
+  if (path === MEMORY_PATH) return;
+  // SQLite opens a file it may not write read-only without a word. Writing
+  // the header's user_version back unchanged, in a transaction rolled back,
+  // tells without writing anything. It never waits: when another connection
+  // holds the write lock the probe is skipped (a read-only file would then
+  // fail at its first write) rather than make opening wait for a writer.
+  // (The file itself is never opened here: closing any descriptor of a file
+  // drops the POSIX locks that SQLite connections of this process hold.)
+  const timeout = db.prepare("PRAGMA busy_timeout").get()?.timeout;
+  db.exec("PRAGMA busy_timeout = 0");
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (error) {
+    if (isBusy(error)) return;
+    throw error;
+  } finally {
+    db.exec(`PRAGMA busy_timeout = ${Number(timeout)}`);
+  }
+  try {
+    const version = db.prepare("PRAGMA user_version").get()?.user_version;
+    db.exec(`PRAGMA user_version = ${Number(version)}`);
+  } catch (error) {
+    if (error instanceof Error && /readonly/.test(error.message)) {
+      throw new StoreError(
+        `Cannot open store at ${path}: the file is read-only (${error.message})`,
+        { cause: error },
+      );
+    }
+    throw error;
+  } finally {
+    db.exec("ROLLBACK");
+  }
+}
+
+/** How long SQLite's own busy handler waits before retryBusy() takes over. */
+const BUSY_SLICE_MS = 10;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Whether an error is SQLite's SQLITE_BUSY ("database is locked"), directly
+ * or as the cause of a {@linkcode StoreError}.
+ *
+ * @param error Anything thrown.
+ * @returns `true` for a busy database.
+ */
+export function isBusy(error: unknown): boolean {
+  const cause = error instanceof StoreError ? error.cause : error;
+  // node:sqlite reports SQLITE_BUSY with SQLite's message and no code.
+  return cause instanceof Error && cause.message === "database is locked";
+}
+
+/**
+ * Runs `fn`, and again after a short random pause while it fails with
+ * SQLITE_BUSY, until `timeoutMs` have passed since the first try. The pause
+ * blocks, as SQLite's own busy wait does, since callers are synchronous.
+ *
+ * @param timeoutMs How long to keep trying.
+ * @param fn A statement (or a few) that is safe to run again.
+ * @returns What `fn` returned.
+ * @throws The last busy error when the time is up; any other error at once.
+ */
+export function retryBusy<T>(timeoutMs: number, fn: () => T): T {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isBusy(error) || performance.now() >= deadline) throw error;
+      // Random, so that waiting writers do not retry in lockstep.
+      Atomics.wait(SLEEPER, 0, 0, 0.5 + Math.random() * 3.5);
+    }
   }
 }
 
@@ -253,8 +420,8 @@ function migrate(path: string, db: DatabaseSync): void {
   if (isCurrent(db)) return;
   db.exec("BEGIN IMMEDIATE");
   try {
+    checkShape(path, db);
     const columns = columnsOf(db);
-    checkShape(path, columns);
     if (
       columns.length > 0 && !columns.some((c) => c.name === "expires_at")
     ) {

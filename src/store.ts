@@ -21,8 +21,10 @@ import { ChangeFeed, type ChangeRetention } from "./feed.ts";
 import {
   createTables,
   enableChangeFeed,
+  isBusy,
   MEMORY_PATH,
   openDatabase,
+  retryBusy,
 } from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 
@@ -353,6 +355,7 @@ export class Store implements Disposable {
   #db: DatabaseSync | undefined;
   #stmt: Statements;
   #clock: () => number;
+  #busyTimeoutMs: number;
   #hub: EventHub;
   #timer: ReturnType<typeof setInterval> | undefined;
   #purging = false;
@@ -514,12 +517,26 @@ export class Store implements Disposable {
 
     this.path = path;
     this.#clock = clock;
+    this.#busyTimeoutMs = busyTimeoutMs;
+    // A clock that cannot tell the time is refused now rather than at the
+    // first expiry decision, which may be on a timer with nobody to tell.
+    this.#now("open store");
     const db = openDatabase(path, { busyTimeoutMs, durability });
     this.#db = db;
-    this.#stmt = prepareAll(db);
+    try {
+      this.#stmt = prepareAll(db);
+    } catch (error) {
+      db.close();
+      throw new StoreError(
+        `Cannot open store at ${path}: ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
+    }
     if (changeFeed) {
       try {
-        enableChangeFeed(db);
+        retryBusy(busyTimeoutMs, () => enableChangeFeed(db));
         this.#feed = new ChangeFeed(db, retention);
       } catch (error) {
         db.close();
@@ -572,11 +589,12 @@ export class Store implements Disposable {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    const read = () => this.#stmt.get.get(group, key);
     let row: Row | undefined;
     try {
-      row = this.#stmt.get.get(group, key);
+      row = read();
     } catch (error) {
-      throw this.#fail(op, error);
+      row = this.#recover(op, error, read);
     }
     if (row === undefined) return undefined;
     const expiresAt = row[1] as number | null;
@@ -636,7 +654,11 @@ export class Store implements Disposable {
       try {
         this.#stmt.set.run(group, key, value, null);
       } catch (error) {
-        throw this.#fail(op, error);
+        this.#recover(
+          op,
+          error,
+          () => this.#stmt.set.run(group, key, value, null),
+        );
       }
       this.#emit("set", group, key, now, value);
     });
@@ -1012,11 +1034,12 @@ export class Store implements Disposable {
 
   #getAll(op: string, group: string): Map<string, string> {
     const now = this.#now(op);
+    const read = () => this.#stmt.getAll.all(group, now);
     let rows: Row[];
     try {
-      rows = this.#stmt.getAll.all(group, now);
+      rows = read();
     } catch (error) {
-      throw this.#fail(op, error);
+      rows = this.#recover(op, error, read);
     }
     const entries = new Map<string, string>();
     for (const row of rows) {
@@ -1478,6 +1501,9 @@ export class Store implements Disposable {
     this.#purging = true;
     try {
       const op = "purge expired keys";
+      // A clock that stopped telling the time fails every foreground call
+      // that needs it; the timer has nobody to tell, so it skips the tick.
+      if (!Number.isFinite(this.#safeClock())) return;
       while (this.#db !== undefined) {
         const removed = this.#purgeBatch(op, this.#now(op));
         if (removed < PURGE_BATCH) break;
@@ -1675,7 +1701,9 @@ export class Store implements Disposable {
   // Whole milliseconds, as the Go sibling stores them, rounded up so a key
   // never expires before its TTL has passed.
   #expiry(op: string, now: number, ttlMs: number): number {
-    const expiresAt = Math.ceil(now + ttlMs);
+    const at = Math.ceil(now + ttlMs);
+    // A TTL too small to move a large clock still leaves the key live now.
+    const expiresAt = at > now ? at : Math.floor(now) + 1;
     if (!Number.isSafeInteger(expiresAt)) {
       throw new RangeError(
         `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
@@ -1686,6 +1714,14 @@ export class Store implements Disposable {
 
   #open(op: string): void {
     if (this.#db === undefined) throw new StoreClosedError(op);
+  }
+
+  #safeClock(): number {
+    try {
+      return this.#clock();
+    } catch {
+      return NaN;
+    }
   }
 
   #now(op: string): number {
@@ -1706,17 +1742,27 @@ export class Store implements Disposable {
     try {
       return fn();
     } catch (error) {
-      // The module's own errors already name the operation.
-      if (
-        error instanceof StoreError || error instanceof RangeError ||
-        error instanceof TypeError
-      ) throw error;
-      throw this.#fail(op, error);
+      return this.#recover(op, error, fn);
     }
   }
 
-  #fail(op: string, error: unknown): StoreError {
-    return new StoreError(
+  // The catch of every statement: another connection's lock is waited out
+  // (bounded by busyTimeoutMs) by running the statement again; anything else
+  // becomes a StoreError naming the operation.
+  #recover<T>(op: string, error: unknown, fn: () => T): T {
+    // The module's own errors already name the operation.
+    if (
+      error instanceof StoreError || error instanceof RangeError ||
+      error instanceof TypeError
+    ) throw error;
+    if (isBusy(error)) {
+      try {
+        return retryBusy(this.#busyTimeoutMs, fn);
+      } catch (again) {
+        error = again;
+      }
+    }
+    throw new StoreError(
       `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
       { cause: error },
     );
@@ -1806,12 +1852,6 @@ function pathExists(path: string): boolean {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
-}
-
-function isBusy(error: unknown): boolean {
-  const cause = error instanceof StoreError ? error.cause : error;
-  // node:sqlite reports SQLITE_BUSY with SQLite's message and no code.
-  return cause instanceof Error && cause.message === "database is locked";
 }
 
 function isThenable(value: unknown): boolean {

@@ -573,8 +573,14 @@ Deno.test("Store constructor validates its path and options", async (t) => {
 });
 
 Deno.test("Store rejects a clock that returns a non-finite number and writes nothing", () => {
-  let now = NaN;
+  assert.throws(() => new Store(":memory:", { clock: () => Infinity }), {
+    name: "RangeError",
+    message:
+      "Cannot open store: clock() must return a finite number of milliseconds, received Infinity",
+  });
+  let now = 0;
   using store = new Store(":memory:", { clock: () => now, purgeIntervalMs: 0 });
+  now = NaN;
   assert.throws(() => store.setWithTTL("g", "k", "v", 10), {
     name: "RangeError",
     message:

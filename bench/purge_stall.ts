@@ -1,0 +1,127 @@
+/**
+ * The longest stall of the event loop while the store's background purge
+ * clears a backlog of 100,000 expired keys among 1,000,000 in a file.
+ *
+ * A `setInterval(…, 1)` probe records the gap between its ticks; the largest
+ * gap while the purge runs is the longest time the event loop was blocked
+ * (plus the probe's own period, so the figure errs high). It runs twice:
+ *
+ * - `no listeners`: the purge deletes in batches without reading the rows;
+ *   it is finished when no expired row is left (checked every 20 ms with an
+ *   index seek through a connection of its own);
+ * - `expire counter`: an `onChange` callback counts `expire` events (so the
+ *   purge reads every row it deletes); it is finished at 100,000.
+ *
+ * Prints one JSON object. Run with:
+ *
+ * ```sh
+ * deno run --allow-read --allow-write bench/purge_stall.ts
+ * ```
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { Store } from "@core/store";
+import { buildFile, copyFile, tempFile } from "./_shared.ts";
+
+const TOTAL = 1_000_000;
+const EXPIRED = { every: 10, at: 1_000 } as const;
+const BACKLOG = TOTAL / EXPIRED.every;
+const NOW = 2_000;
+const PURGE_INTERVAL_MS = 5;
+const GIVE_UP_MS = 120_000;
+
+/** Records the gaps between the ticks of a 1 ms interval. */
+class Probe {
+  gaps: number[] = [];
+  #last = performance.now();
+  #timer = setInterval(() => {
+    const now = performance.now();
+    this.gaps.push(now - this.#last);
+    this.#last = now;
+  }, 1);
+
+  stop(): { maxGapMs: number; p99GapMs: number; over20Ms: number } {
+    clearInterval(this.#timer);
+    // The gap from the last tick to now counts too.
+    this.gaps.push(performance.now() - this.#last);
+    const sorted = [...this.gaps].sort((a, b) => a - b);
+    return {
+      maxGapMs: round(sorted[sorted.length - 1] ?? 0),
+      p99GapMs: round(sorted[Math.ceil(sorted.length * 0.99) - 1] ?? 0),
+      over20Ms: sorted.filter((gap) => gap > 20).length,
+    };
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function measure(
+  path: string,
+  mode: "no listeners" | "expire counter",
+) {
+  const store = new Store(path, {
+    purgeIntervalMs: PURGE_INTERVAL_MS,
+    clock: () => NOW,
+  });
+  const reader = new DatabaseSync(path);
+  const anyExpired = reader.prepare(
+    "SELECT 1 FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
+  );
+  let expired = 0;
+  if (mode === "expire counter") {
+    store.onChange((event) => {
+      if (event.type === "expire") expired++;
+    });
+  }
+  const done = mode === "expire counter"
+    ? () => expired >= BACKLOG
+    : () => anyExpired.get(NOW) === undefined;
+
+  const probe = new Probe();
+  const start = performance.now();
+  while (!done()) {
+    if (performance.now() - start > GIVE_UP_MS) {
+      throw new Error(`${mode}: the purge did not finish in ${GIVE_UP_MS} ms`);
+    }
+    await sleep(20);
+  }
+  const durationMs = round(performance.now() - start);
+  const gaps = probe.stop();
+  const left = (reader.prepare(
+    "SELECT count(*) AS n FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?",
+  ).get(NOW) as { n: number }).n;
+  reader.close();
+  store.close();
+  if (left !== 0) throw new Error(`${mode}: ${left} expired rows left`);
+  return { mode, durationMs, ticks: probe.gaps.length, ...gaps };
+}
+
+const pristine = tempFile("stall-pristine.db");
+buildFile(pristine, TOTAL, EXPIRED);
+
+// The probe alone, for the noise floor of this machine.
+const idleProbe = new Probe();
+await sleep(1_000);
+const idle = idleProbe.stop();
+
+const runs = [];
+for (const mode of ["no listeners", "expire counter"] as const) {
+  const path = tempFile(`stall-${mode.replace(" ", "-")}.db`);
+  copyFile(pristine, path);
+  runs.push(await measure(path, mode));
+}
+
+console.log(JSON.stringify({
+  total: TOTAL,
+  backlog: BACKLOG,
+  purgeIntervalMs: PURGE_INTERVAL_MS,
+  idle,
+  runs,
+  maxGapMs: Math.max(...runs.map((run) => run.maxGapMs)),
+}));
