@@ -34,13 +34,17 @@ for (const key of KEYS) upsert.run(GROUP, key, "seed", null);
 const offNext = cycle(N);
 const onNext = cycle(N);
 const rawNext = cycle(N);
+// Every write changes its row: a value that differs on each pass.
+let pass = 0;
+const value = (i: number) => (i === 0 ? `${++pass}` : `${pass}`);
 
 Deno.bench({
   group: "file set, change feed",
   name: "raw node:sqlite upsert (file, WAL, synchronous=NORMAL)",
   baseline: true,
   fn: () => {
-    upsert.run(GROUP, KEYS[rawNext()]!, "v", null);
+    const i = rawNext();
+    upsert.run(GROUP, KEYS[i]!, value(i), null);
   },
 });
 
@@ -48,7 +52,8 @@ Deno.bench({
   group: "file set, change feed",
   name: "Store.set (changeFeed off)",
   fn: () => {
-    off.set(GROUP, KEYS[offNext()]!, "v");
+    const i = offNext();
+    off.set(GROUP, KEYS[i]!, value(i));
   },
 });
 
@@ -56,6 +61,7 @@ Deno.bench({
   group: "file set, change feed",
   name: "Store.set (changeFeed on)",
   fn: () => {
-    on.set(GROUP, KEYS[onNext()]!, "v");
+    const i = onNext();
+    on.set(GROUP, KEYS[i]!, value(i));
   },
 });

@@ -384,6 +384,10 @@ function newLevel(): Level {
   return { all: new Set(), byKey: new Map() };
 }
 
+function hasWatchers(level: Level | undefined, key: string): boolean {
+  return level !== undefined && (level.all.size > 0 || level.byKey.has(key));
+}
+
 function isEmpty(level: Level): boolean {
   return level.all.size === 0 && level.byKey.size === 0;
 }
@@ -662,6 +666,41 @@ export class EventHub {
       entry.live = false;
       this.#callbacks = this.#callbacks.filter((e) => e !== entry);
     };
+  }
+
+  /**
+   * Whether an event of `group` and `key` would reach anyone: a callback, or
+   * a watcher of that key, that group, its namespace or every group. Lets a
+   * writer skip building events for the watchers of other groups, however
+   * many there are. It may answer `true` for an event nobody ends up
+   * receiving, never `false` for one somebody would.
+   *
+   * @example Watchers elsewhere cost nothing
+   * ```ts
+   * import { EventHub } from "./events.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const hub = new EventHub();
+   * using _watcher = hub.watch("other", "*");
+   * assert.equal(hub.wants("config", "theme"), false);
+   * assert.equal(hub.wants("other", "theme"), true);
+   * ```
+   *
+   * @param group The event's group.
+   * @param key The event's key.
+   * @returns `false` when no watcher or callback could receive it.
+   */
+  wants(group: string, key: string): boolean {
+    if (this.#callbacks.length > 0) return true;
+    if (this.#watchers.size === 0) return false;
+    if (
+      hasWatchers(this.#everyGroup, key) ||
+      hasWatchers(this.#groups.get(group), key)
+    ) return true;
+    if (this.#namespaces.size === 0) return false;
+    const colon = group.indexOf(":");
+    return colon > 0 &&
+      hasWatchers(this.#namespaces.get(group.slice(0, colon)), key);
   }
 
   /**

@@ -142,7 +142,7 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 // Rows per purge batch: small enough that one batch stays far under the
 // 20 ms event-loop stall budget, large enough to amortise the statement.
-const PURGE_BATCH = 2_000;
+const PURGE_BATCH = 1_000;
 const TEMPLATE_CACHE_SIZE = 256;
 const DEFAULT_CHANGE_POLL_MS = 50;
 const DEFAULT_CHANGE_RETENTION_ROWS = 10_000;
@@ -649,7 +649,8 @@ export class Store implements Disposable {
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertText(op, "value", value);
-    const now = this.#hub.active ? this.#now(op) : 0;
+    // The clock is read only for an event somebody would receive.
+    const now = this.#hub.wants(group, key) ? this.#now(op) : 0;
     this.#write(op, () => {
       try {
         this.#stmt.set.run(group, key, value, null);
@@ -1783,7 +1784,7 @@ export class Store implements Disposable {
       else if (type === "delete_group") feed.logGroupDelete(group);
       return;
     }
-    if (!this.#hub.active) return;
+    if (!this.#hub.wants(group, key)) return;
     const event: StoreEvent = { type, group, key, timestamp, origin: "local" };
     if (value !== undefined) event.value = value;
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
