@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
-import { NOW_MS } from "./schema.ts";
+import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 import type { EventType, StoreEvent } from "./events.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -51,13 +51,6 @@ const SQL = {
     AND seq < (SELECT max(seq) FROM kv_changes)`,
 } as const;
 
-type Row = unknown[];
-interface RowStatement {
-  get(...params: (number | string | null)[]): Row | undefined;
-  all(...params: (number | string | null)[]): Row[];
-  run(...params: (number | string | null)[]): { changes: number | bigint };
-}
-
 /**
  * One store's view of the change log of its file.
  */
@@ -86,15 +79,7 @@ export class ChangeFeed {
    * @param retention How much of the log to keep.
    */
   constructor(db: DatabaseSync, retention: Required<ChangeRetention>) {
-    const statements = {} as Record<keyof typeof SQL, RowStatement>;
-    for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
-      const statement = db.prepare(SQL[name]) as StatementSync & {
-        setReturnArrays(enabled: boolean): void;
-      };
-      statement.setReturnArrays(true);
-      statements[name] = statement as unknown as RowStatement;
-    }
-    this.#stmt = statements;
+    this.#stmt = prepareRows(db, SQL);
     this.#maxRows = retention.maxRows;
     this.#maxAgeMs = retention.maxAgeMs;
     this.#delivered = this.lastSeq();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 
 /** How a database is opened; every field is already validated. */
@@ -370,6 +370,44 @@ function inspect(path: string, db: DatabaseSync): void {
   } finally {
     db.exec("ROLLBACK");
   }
+}
+
+/** A row read as an array, in the statement's column order. */
+export type Row = unknown[];
+/** What the store binds to a statement's parameters. */
+export type Param = null | number | string | Uint8Array;
+/** A prepared statement that returns rows as arrays. */
+export interface RowStatement {
+  /** The first row, or `undefined`. */
+  get(...params: Param[]): Row | undefined;
+  /** Every row. */
+  all(...params: Param[]): Row[];
+  /** Runs a write; `changes` counts the rows it changed. */
+  run(...params: Param[]): { changes: number | bigint };
+}
+
+/**
+ * Prepares each statement of `sql` once, returning rows as arrays: measurably
+ * faster than row objects. (node:sqlite's type declarations predate
+ * `setReturnArrays()`.)
+ *
+ * @param db An open connection.
+ * @param sql Statements by name.
+ * @returns The prepared statements, by the same names.
+ */
+export function prepareRows<K extends string>(
+  db: DatabaseSync,
+  sql: Record<K, string>,
+): Record<K, RowStatement> {
+  const statements = {} as Record<K, RowStatement>;
+  for (const name of Object.keys(sql) as K[]) {
+    const statement = db.prepare(sql[name]) as StatementSync & {
+      setReturnArrays(enabled: boolean): void;
+    };
+    statement.setReturnArrays(true);
+    statements[name] = statement as unknown as RowStatement;
+  }
+  return statements;
 }
 
 /** How long SQLite's own busy handler waits before retryBusy() takes over. */

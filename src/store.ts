@@ -24,7 +24,10 @@ import {
   isBusy,
   MEMORY_PATH,
   openDatabase,
+  prepareRows,
   retryBusy,
+  type Row,
+  type RowStatement,
 } from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 
@@ -197,15 +200,6 @@ const SQL = {
     `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}) RETURNING ${GRP}, ${KEY}`,
 } as const;
 
-// node:sqlite's type declarations predate setReturnArrays(); rows are read
-// as arrays because that is measurably faster than row objects.
-type Row = unknown[];
-type Param = null | number | string | Uint8Array;
-interface RowStatement {
-  get(...params: Param[]): Row | undefined;
-  all(...params: Param[]): Row[];
-  run(...params: Param[]): { changes: number | bigint };
-}
 type Statements = Record<keyof typeof SQL, RowStatement>;
 
 /**
@@ -447,15 +441,17 @@ export class Store implements Disposable {
         'Cannot open store: path must be a file path or ":memory:", received an empty string',
       );
     }
-    const purgeIntervalMs = milliseconds(
+    const purgeIntervalMs = integer(
       "purgeIntervalMs",
       options.purgeIntervalMs,
       DEFAULT_PURGE_INTERVAL_MS,
+      MAX_TIMER_MS,
     );
-    const busyTimeoutMs = milliseconds(
+    const busyTimeoutMs = integer(
       "busyTimeoutMs",
       options.busyTimeoutMs,
       DEFAULT_BUSY_TIMEOUT_MS,
+      MAX_TIMER_MS,
     );
     const durability = options.durability ?? "normal";
     if (durability !== "normal" && durability !== "full") {
@@ -497,18 +493,19 @@ export class Store implements Disposable {
         "Cannot open store: changeFeed needs a file; an in-memory store has no other connections to hear from",
       );
     }
-    const changePollMs = milliseconds(
+    const changePollMs = integer(
       "changePollMs",
       options.changePollMs,
       DEFAULT_CHANGE_POLL_MS,
+      MAX_TIMER_MS,
     );
     const retention = {
-      maxRows: count(
+      maxRows: integer(
         "changeRetention.maxRows",
         options.changeRetention?.maxRows,
         DEFAULT_CHANGE_RETENTION_ROWS,
       ),
-      maxAgeMs: count(
+      maxAgeMs: integer(
         "changeRetention.maxAgeMs",
         options.changeRetention?.maxAgeMs,
         DEFAULT_CHANGE_RETENTION_MS,
@@ -524,7 +521,7 @@ export class Store implements Disposable {
     const db = openDatabase(path, { busyTimeoutMs, durability });
     this.#db = db;
     try {
-      this.#stmt = prepareAll(db);
+      this.#stmt = prepareRows(db, SQL);
     } catch (error) {
       db.close();
       throw new StoreError(
@@ -1860,22 +1857,12 @@ function isThenable(value: unknown): boolean {
     value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
-function prepareAll(db: DatabaseSync): Statements {
-  const statements = {} as Statements;
-  for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
-    const statement = db.prepare(SQL[name]) as StatementSync & {
-      setReturnArrays(enabled: boolean): void;
-    };
-    statement.setReturnArrays(true);
-    statements[name] = statement as unknown as RowStatement;
-  }
-  return statements;
-}
-
-function milliseconds(
+// A non-negative integer option; timers take at most MAX_TIMER_MS.
+function integer(
   name: string,
   value: number | undefined,
   fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number") {
@@ -1885,30 +1872,13 @@ function milliseconds(
       }`,
     );
   }
-  if (!Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new RangeError(
-      `Cannot open store: ${name} must be an integer from 0 to ${MAX_TIMER_MS}, received ${value}`,
-    );
-  }
-  return value;
-}
-
-function count(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot open store: ${name} must be a number, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot open store: ${name} must be a non-negative integer, received ${value}`,
+      `Cannot open store: ${name} must be ${
+        max === Number.MAX_SAFE_INTEGER
+          ? "a non-negative integer"
+          : `an integer from 0 to ${max}`
+      }, received ${value}`,
     );
   }
   return value;
