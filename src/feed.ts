@@ -164,13 +164,18 @@ export class ChangeFeed {
    *
    * @param wanted `false` when nobody listens: the rows are skipped.
    * @param now The store clock, the events' timestamp.
+   * @param inTransaction `true` inside this store's running transaction,
+   * whose own rows are not committed yet: only the rows before it are read.
    * @returns The new events.
    */
-  readNew(wanted: boolean, now: number): StoreEvent[] {
-    const last = this.lastSeq();
-    const from = this.#delivered;
+  readNew(wanted: boolean, now: number, inTransaction = false): StoreEvent[] {
+    const last = inTransaction ? this.#txStart : this.lastSeq();
+    if (last <= this.#delivered) return [];
+    // Advanced only once the rows are read, so a failed read (a busy
+    // database) is read again by the next delivery.
+    const events = wanted ? this.#read(this.#delivered, last, now) : [];
     this.#delivered = last;
-    return wanted ? this.#read(from, last, now) : [];
+    return events;
   }
 
   /**
@@ -180,13 +185,20 @@ export class ChangeFeed {
    * @param since The last seq the watcher's owner saw.
    * @param filter The group and key watched.
    * @param now The store clock, the events' timestamp.
+   * @param upTo The last seq already handed to listeners: later ones reach
+   * the new watcher live. Default: the last seq read.
    * @returns The matching events, in seq order.
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(since: number, filter: ReplayFilter, now: number): StoreEvent[] {
-    const last = this.#delivered;
+  replay(
+    since: number,
+    filter: ReplayFilter,
+    now: number,
+    upTo = this.#delivered,
+  ): StoreEvent[] {
+    const last = upTo;
     if (since > last) {
       throw new RangeError(
         `Cannot watch: since ${since} is after the newest change, seq ${last}`,

@@ -261,7 +261,9 @@ function checkShape(path: string, db: DatabaseSync): void {
     pk: number;
     hidden: number;
   }[];
-  const column = (name: string) => columns.find((c) => c.name === name);
+  // SQLite's column names ignore case.
+  const column = (name: string) =>
+    columns.find((c) => c.name.toLowerCase() === name);
   for (const name of ["grp", "key", "value"]) {
     const found = column(name);
     if (found === undefined) {
@@ -279,13 +281,15 @@ function checkShape(path: string, db: DatabaseSync): void {
   ) {
     refuse(`column expires_at must be INTEGER, not ${expires.type}`);
   }
-  const keyColumns = columns.filter((c) => c.pk > 0).map((c) => c.name);
+  const keyColumns = columns.filter((c) => c.pk > 0).map((c) =>
+    c.name.toLowerCase()
+  );
   if (keyColumns.join() !== "grp,key" || column("grp")?.pk !== 1) {
     refuse("must have PRIMARY KEY (grp, key)");
   }
   for (const c of columns) {
     if (
-      !["grp", "key", "value", "expires_at"].includes(c.name) &&
+      !["grp", "key", "value", "expires_at"].includes(c.name.toLowerCase()) &&
       c.notnull === 1 && c.dflt_value === null && c.hidden === 0
     ) {
       refuse(`has a column ${c.name} that is NOT NULL without a default`);
@@ -312,9 +316,11 @@ function checkShape(path: string, db: DatabaseSync): void {
 function checkLength(path: string, db: DatabaseSync): void {
   const pageSize = db.prepare("PRAGMA page_size").get()?.page_size as number;
   const counted = db.prepare("PRAGMA page_count").get()?.page_count as number;
-  const size = Deno.statSync(path).size;
+  // SQLite follows a symbolic link and keeps its WAL beside the target.
+  const real = Deno.realPathSync(path);
+  const size = Deno.statSync(real).size;
   // With frames in the WAL, pages may not have reached the file yet.
-  if (hasFrames(`${path}-wal`)) return;
+  if (hasFrames(`${real}-wal`)) return;
   if (size % pageSize !== 0 || counted * pageSize > size) {
     throw new StoreError(
       `Cannot open store at ${path}: the file is truncated (${size} bytes, its header counts ${counted} pages of ${pageSize} bytes)`,
@@ -461,7 +467,8 @@ function migrate(path: string, db: DatabaseSync): void {
     checkShape(path, db);
     const columns = columnsOf(db);
     if (
-      columns.length > 0 && !columns.some((c) => c.name === "expires_at")
+      columns.length > 0 &&
+      !columns.some((c) => c.name.toLowerCase() === "expires_at")
     ) {
       db.exec("ALTER TABLE kv ADD COLUMN expires_at INTEGER");
     }
@@ -483,7 +490,7 @@ const SCHEMA_OBJECTS = [
 ];
 
 function isCurrent(db: DatabaseSync): boolean {
-  return columnsOf(db).some((c) => c.name === "expires_at") &&
+  return columnsOf(db).some((c) => c.name.toLowerCase() === "expires_at") &&
     hasObjects(db, SCHEMA_OBJECTS);
 }
 

@@ -615,16 +615,16 @@ export class ScopedStore {
   }
 
   // Constant time in the common case: the triggers' row counts include
-  // expired rows, so while they are under the quota the live counts are too.
-  // Only at the quota does it look closer, purging the namespace's expired
-  // rows so that the counts become exact.
+  // expired rows (and can only drift upwards), so while they are under the
+  // quota the live counts are too. Only at the quota does it look closer:
+  // it purges the namespace's expired rows and counts its rows afresh.
   #checkQuota(op: string, stored: string, key: string): void {
     const internals = this.#internals;
     if (this.#within(internals.namespaceStats(op, this.namespace))) return;
     // Overwriting a live key adds neither a key nor a group.
     if (this.store.exists(stored, key)) return;
     internals.purgeExpiredIn(op, this.#prefix);
-    const [keys, groups] = internals.namespaceStats(op, this.namespace);
+    const [keys, groups] = internals.recountNamespace(op, this.namespace);
     if (this.#maxKeys > 0 && keys >= this.#maxKeys) {
       throw new QuotaExceededError(
         op,

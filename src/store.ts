@@ -177,6 +177,10 @@ const SQL = {
   countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
   groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
   namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
+  recountNamespace: `INSERT INTO kv_namespace_stats (ns, keys, groups)
+    SELECT ?1, count(*), count(DISTINCT grp) FROM kv WHERE grp >= ?2 AND grp < ?3
+    ON CONFLICT (ns) DO UPDATE SET keys = excluded.keys, groups = excluded.groups
+    RETURNING keys, groups`,
   purgeRange:
     `DELETE FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND grp >= ? AND grp < ? RETURNING ${GRP}, ${KEY}`,
   groupsPrefix:
@@ -297,6 +301,12 @@ export interface StoreInternals {
   namespaceStats(op: string, namespace: string): [number, number];
   /** Deletes the expired rows of groups starting with `prefix` (non-empty). */
   purgeExpiredIn(op: string, prefix: string): void;
+  /**
+   * Counts a namespace's rows and groups afresh (a range scan) and stores
+   * the result, correcting any drift, such as an `INSERT OR REPLACE` by hand
+   * (a replace fires no delete trigger).
+   */
+  recountNamespace(op: string, namespace: string): [number, number];
   /** Watches `key` (or `"*"`) in every group of a namespace. */
   watchNamespace(op: string, namespace: string, key: string): Watcher;
   /** Registers a callback for the events of a namespace only. */
@@ -359,6 +369,11 @@ export class Store implements Disposable {
   #inTransaction = false;
   #feed: ChangeFeed | undefined;
   #feedTimer: ReturnType<typeof setInterval> | undefined;
+  /** Events committed and not yet handed to the hub, in commit order. */
+  #outbox: StoreEvent[] = [];
+  #draining = false;
+  /** With the change feed: the seq of the last event handed to the hub. */
+  #handedSeq = 0;
 
   static {
     internalsOf = (store) => ({
@@ -380,6 +395,15 @@ export class Store implements Disposable {
           () => store.#stmt.namespaceStats.get(namespace),
         ) as [number, number] | undefined;
         return row ?? [0, 0];
+      },
+      recountNamespace: (op, namespace) => {
+        const prefix = `${namespace}:`;
+        const end = prefixEnd(prefix) as string;
+        const row = store.#run(
+          op,
+          () => store.#stmt.recountNamespace.get(namespace, prefix, end),
+        ) as [number, number];
+        return [row[0], row[1]];
       },
       purgeExpiredIn: (op, prefix) => {
         const now = store.#now(op);
@@ -916,7 +940,7 @@ export class Store implements Disposable {
       this.#inTransaction = false;
       this.#pending = undefined;
     }
-    for (const event of pending) this.#hub.emit(event);
+    this.#deliver(pending);
     if (feed !== undefined) this.#deliverFeed();
     return result;
   }
@@ -939,7 +963,7 @@ export class Store implements Disposable {
     }
     try {
       const now = this.#now("deliver changes");
-      for (const event of feed.readNew(true, now)) this.#hub.emit(event);
+      this.#deliver(feed.readNew(true, now));
     } catch (error) {
       // The write has committed; its caller must not see it fail. The next
       // poll reads the log again.
@@ -961,10 +985,38 @@ export class Store implements Disposable {
   // or skip it when there are none.
   #catchUp(): void {
     const feed = this.#feed;
-    if (feed === undefined || this.#inTransaction) return;
-    if (this.#hub.active) this.#deliverFeed();
-    else {this.#run("catch up with the change log", () =>
-        feed.readNew(false, 0));}
+    if (feed === undefined) return;
+    if (this.#hub.active && !this.#inTransaction) return this.#deliverFeed();
+    // Inside a transaction only what committed before it is caught up with;
+    // its own rows are delivered after its COMMIT.
+    const op = "catch up with the change log";
+    const active = this.#hub.active;
+    const now = active ? this.#now(op) : 0;
+    const events = this.#run(
+      op,
+      () => feed.readNew(active, now, this.#inTransaction),
+    );
+    this.#deliver(events);
+  }
+
+  // Hands events to the hub one at a time, in order. A callback that writes
+  // (or a delivery that reads more of the change log) while events are
+  // being handed out queues behind them instead of overtaking them.
+  #deliver(events: readonly StoreEvent[]): void {
+    if (events.length === 0) return;
+    this.#outbox.push(...events);
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let i = 0; i < this.#outbox.length; i++) {
+        const event = this.#outbox[i] as StoreEvent;
+        if (event.seq !== undefined) this.#handedSeq = event.seq;
+        this.#hub.emit(event);
+      }
+    } finally {
+      this.#outbox.length = 0;
+      this.#draining = false;
+    }
   }
 
   /**
@@ -1585,9 +1637,12 @@ export class Store implements Disposable {
       return this.#hub.watch(group, key);
     }
     const now = this.#now(op);
+    // While events are being handed out, those not handed yet reach the
+    // new watcher live: the replay stops before them.
+    const upTo = this.#draining ? this.#handedSeq : undefined;
     const backlog = this.#run(
       op,
-      () => feed.replay(since, { group, key }, now),
+      () => feed.replay(since, { group, key }, now, upTo),
     );
     return this.#hub.watch(group, key, { backlog });
   }
@@ -1786,7 +1841,7 @@ export class Store implements Disposable {
     if (value !== undefined) event.value = value;
     if (expiresAt !== undefined) event.expiresAt = expiresAt;
     if (this.#pending !== undefined) this.#pending.push(event);
-    else this.#hub.emit(event);
+    else this.#deliver([event]);
   }
 }
 
