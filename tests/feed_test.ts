@@ -383,3 +383,81 @@ Deno.test("Store with changeFeed lets two Workers and a thread hear every write 
     }
   }
 });
+
+Deno.test("Store hands events out in commit order when a callback writes during delivery", async (t) => {
+  await t.step("with the change feed", async () => {
+    using dir = tempDir();
+    const store = feedStore(dir.file("order.db"));
+    const seen: string[] = [];
+    store.onChange((e) => {
+      seen.push(`${e.seq}:${e.key}`);
+      if (e.key === "a") store.set("g", "reaction", "x");
+    });
+    const watcher = store.watch("*", "*");
+    store.transaction((tx) => {
+      tx.set("g", "a", "1");
+      tx.set("g", "b", "2");
+    });
+    store.close();
+    const watched = (await Array.fromAsync(watcher)).map((e) =>
+      `${e.seq}:${e.key}`
+    );
+    assert.deepEqual(seen, ["1:a", "2:b", "3:reaction"]);
+    assert.deepEqual(watched, ["1:a", "2:b", "3:reaction"]);
+  });
+  await t.step("without it", () => {
+    using store = new Store();
+    const seen: string[] = [];
+    store.onChange((e) => {
+      seen.push(e.key);
+      if (e.key === "a") store.set("g", "reaction", "x");
+    });
+    store.transaction((tx) => {
+      tx.set("g", "a", "1");
+      tx.set("g", "b", "2");
+    });
+    assert.deepEqual(seen, ["a", "b", "reaction"]);
+  });
+});
+
+Deno.test("Store.watch() with since inside a callback neither repeats nor skips an event", async () => {
+  using dir = tempDir();
+  const store = feedStore(dir.file("since-cb.db"));
+  let resumed: ReturnType<Store["watch"]> | undefined;
+  store.onChange((e) => {
+    if (e.seq === 1) resumed = store.watch("g", "*", { since: 1 });
+  });
+  store.transaction((tx) => {
+    tx.set("g", "a", "1");
+    tx.set("g", "b", "2");
+  });
+  store.set("g", "c", "3");
+  store.close();
+  assert.deepEqual(
+    (await Array.fromAsync(resumed!)).map((e) => e.seq),
+    [2, 3],
+  );
+});
+
+Deno.test("Store with changeFeed: a listener registered inside a transaction hears only what commits after", async () => {
+  using dir = tempDir();
+  const store = feedStore(dir.file("tx-listen.db"));
+  store.set("g", "old1", "1");
+  store.set("g", "old2", "2");
+  let watcher: ReturnType<Store["watch"]> | undefined;
+  const heard: string[] = [];
+  store.transaction((tx) => {
+    watcher = store.watch("g", "*");
+    store.onChange((e) => heard.push(e.key));
+    // Resuming inside the transaction replays what committed before it.
+    const resumed = store.watch("g", "*", { since: 1 });
+    store.unwatch(resumed);
+    tx.set("g", "new", "3");
+    return resumed;
+  });
+  store.close();
+  assert.deepEqual((await Array.fromAsync(watcher!)).map((e) => e.key), [
+    "new",
+  ]);
+  assert.deepEqual(heard, ["new"]);
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import {
   type QuotaConfig,
   QuotaExceededError,
@@ -1054,4 +1055,24 @@ Deno.test("ScopedStore enforces maxKeys across Workers writing one file", async 
   } finally {
     for (const worker of workers) worker.terminate();
   }
+});
+
+Deno.test("ScopedStore quotas recover from counts that drifted through INSERT OR REPLACE by hand", () => {
+  using dir = tempDir();
+  const path = dir.file("replace.db");
+  new Store(path).close();
+  const shell = new DatabaseSync(path);
+  // A REPLACE fires no delete trigger, so each one counts the key again.
+  for (let i = 0; i < 3; i++) {
+    shell.exec(
+      `INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('acme:cfg', 'theme', 'v${i}')`,
+    );
+  }
+  shell.close();
+  using store = new Store(path);
+  const acme = new ScopedStore(store, "acme", { maxKeys: 2, maxGroups: 1 });
+  assert.equal(acme.countAll(), 1);
+  acme.set("cfg", "lang", "en");
+  assert.equal(acme.countAll(), 2);
+  assert.throws(() => acme.set("cfg", "third", "x"), QuotaExceededError);
 });

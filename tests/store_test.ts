@@ -803,3 +803,29 @@ Deno.test("Store purges expired keys in the background", async (t) => {
     },
   );
 });
+
+Deno.test("Store opens a WAL file through a symbolic link and a kv table with upper-case column names", async (t) => {
+  using dir = tempDir();
+  await t.step("a symbolic link to a file whose WAL holds frames", () => {
+    const target = dir.file("target.db");
+    using writer = new Store(target, { purgeIntervalMs: 0 });
+    writer.transaction((tx) => {
+      for (let i = 0; i < 2_000; i++) tx.set("g", `k${i}`, "x".repeat(200));
+    });
+    const link = dir.file("link.db");
+    Deno.symlinkSync(target, link);
+    using reader = new Store(link, { purgeIntervalMs: 0 });
+    assert.equal(reader.count("g"), 2_000);
+  });
+  await t.step("EXPIRES_AT written in upper case", () => {
+    const path = dir.file("upper.db");
+    const db = new DatabaseSync(path);
+    db.exec(
+      "CREATE TABLE kv (GRP TEXT NOT NULL, KEY TEXT NOT NULL, VALUE TEXT NOT NULL, EXPIRES_AT INTEGER, PRIMARY KEY (GRP, KEY))",
+    );
+    db.exec("INSERT INTO kv VALUES ('g', 'k', 'v', NULL)");
+    db.close();
+    using store = new Store(path, { purgeIntervalMs: 0 });
+    assert.equal(store.get("g", "k"), "v");
+  });
+});
