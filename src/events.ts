@@ -119,10 +119,17 @@ export interface HubWatchOptions {
    * (backlog included) wait unread.
    */
   backlog?: Iterable<StoreEvent>;
+  /**
+   * Events already on their way to the hub when the watcher registers (they
+   * committed before it), which it must not receive.
+   */
+  skip?: Iterable<StoreEvent>;
 }
 
 /** Options for {@linkcode EventHub.prototype.onChange}. */
 export interface OnChangeOptions {
+  /** As {@linkcode HubWatchOptions.skip}: events the callback must not get. */
+  skip?: Iterable<StoreEvent>;
   /**
    * Only call back for events whose group starts with `${namespace}:`. Must
    * match `/^[A-Za-z0-9-]+$/`.
@@ -147,6 +154,7 @@ let createWatcher!: (
 ) => Watcher;
 let deliverTo!: (watcher: Watcher, event: StoreEvent) => void;
 let queueTo!: (watcher: Watcher, event: StoreEvent) => void;
+let skipFor!: (watcher: Watcher, events: Set<StoreEvent> | undefined) => void;
 let endWatcher!: (watcher: Watcher) => void;
 
 /**
@@ -239,12 +247,14 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
   #unregister: (watcher: Watcher) => void;
   #dropped = 0;
   #ended = false;
+  #skip: Set<StoreEvent> | undefined;
 
   static {
     createWatcher = (group, key, unregister) =>
       new Watcher(INTERNAL, group, key, unregister);
     deliverTo = (watcher, event) => watcher.#deliver(event);
     queueTo = (watcher, event) => watcher.#controller.enqueue(event);
+    skipFor = (watcher, events) => watcher.#skip = events;
     endWatcher = (watcher) => watcher.#end();
   }
 
@@ -350,7 +360,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
   }
 
   #deliver(event: StoreEvent): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#skip?.delete(event)) return;
     // desiredSize is null only for an errored stream, which we never cause.
     if ((this.#controller.desiredSize ?? 0) > 0) {
       this.#controller.enqueue(event);
@@ -377,11 +387,20 @@ interface Level {
 interface CallbackEntry {
   readonly fn: (event: StoreEvent) => void;
   readonly namespace: string | undefined;
+  readonly skip: Set<StoreEvent> | undefined;
   live: boolean;
 }
 
 function newLevel(): Level {
   return { all: new Set(), byKey: new Map() };
+}
+
+function skipSet(
+  events: Iterable<StoreEvent> | undefined,
+): Set<StoreEvent> | undefined {
+  if (events === undefined) return undefined;
+  const set = new Set(events);
+  return set.size === 0 ? undefined : set;
 }
 
 function hasWatchers(level: Level | undefined, key: string): boolean {
@@ -564,6 +583,7 @@ export class EventHub {
 
     const watcher = createWatcher(group, key, this.#unwatch);
     for (const event of options?.backlog ?? []) queueTo(watcher, event);
+    skipFor(watcher, skipSet(options?.skip));
     set.add(watcher);
     this.#watchers.set(watcher, () => {
       set.delete(watcher);
@@ -659,7 +679,12 @@ export class EventHub {
     if (this.#closed) {
       throw new StoreClosedError("register a change callback");
     }
-    const entry: CallbackEntry = { fn, namespace, live: true };
+    const entry: CallbackEntry = {
+      fn,
+      namespace,
+      skip: skipSet(options?.skip),
+      live: true,
+    };
     this.#callbacks = [...this.#callbacks, entry];
     return () => {
       if (!entry.live) return;
@@ -756,6 +781,7 @@ export class EventHub {
       if (entry.namespace !== undefined && entry.namespace !== namespace) {
         continue;
       }
+      if (entry.skip?.delete(event)) continue;
       try {
         entry.fn(event);
       } catch (error) {

@@ -372,6 +372,8 @@ export class Store implements Disposable {
   /** Events committed and not yet handed to the hub, in commit order. */
   #outbox: StoreEvent[] = [];
   #draining = false;
+  /** Where in the outbox the event being handed out is. */
+  #handing = 0;
   /** With the change feed: the seq of the last event handed to the hub. */
   #handedSeq = 0;
 
@@ -421,12 +423,18 @@ export class Store implements Disposable {
         store.#open(op);
         assertText(op, "key", key);
         store.#catchUp();
-        return store.#hub.watch(`${namespace}:*`, key, { namespace });
+        return store.#hub.watch(`${namespace}:*`, key, {
+          namespace,
+          skip: store.#committedBefore(),
+        });
       },
       onNamespaceChange: (op, namespace, fn) => {
         store.#open(op);
         store.#catchUp();
-        return store.#hub.onChange(fn, { namespace });
+        return store.#hub.onChange(fn, {
+          namespace,
+          skip: store.#committedBefore(),
+        });
       },
     });
   }
@@ -983,6 +991,12 @@ export class Store implements Disposable {
   // A listener registered now hears only what commits from now on, unless
   // it asks to replay: deliver what is pending to those already listening,
   // or skip it when there are none.
+  // The events still to be handed out, which committed before a listener
+  // registering now: it must not receive them.
+  #committedBefore(): StoreEvent[] {
+    return this.#draining ? this.#outbox.slice(this.#handing + 1) : [];
+  }
+
   #catchUp(): void {
     const feed = this.#feed;
     if (feed === undefined) return;
@@ -1009,6 +1023,7 @@ export class Store implements Disposable {
     this.#draining = true;
     try {
       for (let i = 0; i < this.#outbox.length; i++) {
+        this.#handing = i;
         const event = this.#outbox[i] as StoreEvent;
         if (event.seq !== undefined) this.#handedSeq = event.seq;
         this.#hub.emit(event);
@@ -1634,7 +1649,7 @@ export class Store implements Disposable {
     this.#catchUp();
     const feed = this.#feed;
     if (feed === undefined || since === undefined) {
-      return this.#hub.watch(group, key);
+      return this.#hub.watch(group, key, { skip: this.#committedBefore() });
     }
     const now = this.#now(op);
     // While events are being handed out, those not handed yet reach the
@@ -1644,6 +1659,8 @@ export class Store implements Disposable {
       op,
       () => feed.replay(since, { group, key }, now, upTo),
     );
+    // A resumed watcher wants everything after `since`: the events still
+    // being handed out reach it live, after its replay.
     return this.#hub.watch(group, key, { backlog });
   }
 
@@ -1699,7 +1716,7 @@ export class Store implements Disposable {
   onChange(fn: (event: StoreEvent) => void): () => void {
     this.#open("register change callback");
     this.#catchUp();
-    return this.#hub.onChange(fn);
+    return this.#hub.onChange(fn, { skip: this.#committedBefore() });
   }
 
   /**

@@ -1145,3 +1145,23 @@ Deno.test("Events of a transaction arrive after COMMIT, in order", async (t) => 
     assert.deepEqual(seen, ["expire g/a", "expire g/b", "set g/c=3"]);
   });
 });
+
+Deno.test("Store: a listener registered inside a callback hears only what commits after it", async () => {
+  using store = new Store();
+  let watcher: ReturnType<Store["watch"]> | undefined;
+  const heard: string[] = [];
+  store.onChange((e) => {
+    if (e.key !== "a" || watcher !== undefined) return;
+    watcher = store.watch("g", "*");
+    store.onChange((later) => heard.push(later.key));
+  });
+  // a and b commit together; the listeners appear while a is handed out.
+  store.transaction((tx) => {
+    tx.set("g", "a", "1");
+    tx.set("g", "b", "2");
+  });
+  store.set("g", "c", "3");
+  store.close();
+  assert.deepEqual((await Array.fromAsync(watcher!)).map((e) => e.key), ["c"]);
+  assert.deepEqual(heard, ["c"]);
+});
