@@ -388,6 +388,8 @@ export interface RowStatement {
   get(...params: Param[]): Row | undefined;
   /** Every row. */
   all(...params: Param[]): Row[];
+  /** Every row, one at a time. */
+  iterate(...params: Param[]): IterableIterator<Row>;
   /** Runs a write; `changes` counts the rows it changed. */
   run(...params: Param[]): { changes: number | bigint };
 }

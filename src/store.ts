@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import {
   assertText,
   assertTTL,
@@ -845,15 +845,7 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails.
    */
   exists(group: string, key: string): boolean {
-    const op = "check key";
-    this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
-    const now = this.#now(op);
-    const row = this.#run(op, () => this.#stmt.expiry.get(group, key));
-    if (row === undefined) return false;
-    const expiresAt = row[0] as number | null;
-    return expiresAt === null || expiresAt > now;
+    return this.#ttl("check key", group, key) !== undefined;
   }
 
   /**
@@ -988,21 +980,19 @@ export class Store implements Disposable {
     }
   }
 
-  // A listener registered now hears only what commits from now on, unless
-  // it asks to replay: deliver what is pending to those already listening,
-  // or skip it when there are none.
   // The events still to be handed out, which committed before a listener
   // registering now: it must not receive them.
   #committedBefore(): StoreEvent[] {
     return this.#draining ? this.#outbox.slice(this.#handing + 1) : [];
   }
 
+  // A listener registered now hears only what commits from now on, unless
+  // it asks to replay: what is pending goes to those already listening, or
+  // is skipped when there are none. Inside a transaction only what committed
+  // before it counts; its own rows are delivered after its COMMIT.
   #catchUp(): void {
     const feed = this.#feed;
     if (feed === undefined) return;
-    if (this.#hub.active && !this.#inTransaction) return this.#deliverFeed();
-    // Inside a transaction only what committed before it is caught up with;
-    // its own rows are delivered after its COMMIT.
     const op = "catch up with the change log";
     const active = this.#hub.active;
     const now = active ? this.#now(op) : 0;
@@ -1156,7 +1146,12 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails.
    */
   ttl(group: string, key: string): number | undefined {
-    const op = "read TTL";
+    return this.#ttl("read TTL", group, key);
+  }
+
+  // What is left of a key's life: Infinity without expiry, undefined when it
+  // is missing or expired. Reads the expiry only, never the value.
+  #ttl(op: string, group: string, key: string): number | undefined {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
@@ -1881,13 +1876,10 @@ function copyInto(source: DatabaseSync, path: string): void {
     target.exec("BEGIN IMMEDIATE");
     createTables(target);
     const insert = target.prepare(BACKUP_INSERT);
-    const select = source.prepare(BACKUP_SELECT) as StatementSync & {
-      setReturnArrays(enabled: boolean): void;
-    };
-    select.setReturnArrays(true);
+    const { select } = prepareRows(source, { select: BACKUP_SELECT });
     source.exec("BEGIN");
     try {
-      for (const row of select.iterate() as Iterable<unknown[]>) {
+      for (const row of select.iterate()) {
         insert.run(
           decodeText(row[0]),
           decodeText(row[1]),
