@@ -168,6 +168,43 @@ export function spreadRow(i: number): [string, string, string] {
   return [SPREAD.group(i), SPREAD.key(i), valueOf(i)];
 }
 
+/** The groups, keys and seeded values of the N keys of the spread layout. */
+export const GROUPS: readonly string[] = Array.from(
+  { length: N },
+  (_, i) => SPREAD.group(i),
+);
+/** See {@linkcode GROUPS}. */
+export const KEYS: readonly string[] = Array.from(
+  { length: N },
+  (_, i) => SPREAD.key(i),
+);
+/** See {@linkcode GROUPS}. */
+export const VALUES: readonly string[] = Array.from(
+  { length: N },
+  (_, i) => valueOf(i),
+);
+/** Values written over the seeded ones, so every set changes the row. */
+export const NEW_VALUES: readonly string[] = Array.from(
+  { length: N },
+  (_, i) => VALUES[N - 1 - i]!,
+);
+
+/** A :memory: store holding the N keys of the spread layout. */
+export function seededStore(): Store {
+  const store = openStore();
+  store.transaction((tx) => {
+    for (let i = 0; i < N; i++) tx.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
+  });
+  return store;
+}
+
+/** A raw :memory: database holding the N keys of the spread layout. */
+export function seededRaw(): DatabaseSync {
+  const raw = openRaw();
+  seed(raw, N, spreadRow);
+  return raw;
+}
+
 /**
  * The large layout, for files of up to 1,000,000 keys: groups of 1,000
  * keys, `g0000` to `g0999`, without a namespace (no `:`).

@@ -18,8 +18,11 @@ import {
   copyFile,
   cycle,
   DDL,
+  GROUPS,
+  KEYS,
   LARGE,
   N,
+  NEW_VALUES,
   openKv,
   openRaw,
   openStore,
@@ -27,19 +30,14 @@ import {
   seed,
   seedKv,
   SELECT_ONE,
-  SPREAD,
   spreadRow,
   tempFile,
   UPSERT,
   valueOf,
+  VALUES,
   Walk,
 } from "./_shared.ts";
 import { E, G, SWEEP_SIZES } from "./_names.ts";
-
-const GROUPS = Array.from({ length: N }, (_, i) => SPREAD.group(i));
-const KEYS = Array.from({ length: N }, (_, i) => SPREAD.key(i));
-const VALUES = Array.from({ length: N }, (_, i) => valueOf(i));
-const NEW_VALUES = Array.from({ length: N }, (_, i) => VALUES[N - 1 - i]!);
 
 /**
  * A store file and a raw file holding the N keys of the spread layout, each

@@ -27,45 +27,28 @@ import {
   arrays,
   atExit,
   cycle,
+  GROUPS,
+  KEYS,
   LIVE,
   N,
+  NEW_VALUES,
   openKv,
   openRaw,
   openStore,
   seed,
+  seededRaw,
+  seededStore,
   seedKv,
   SELECT_GROUP,
   SELECT_ONE,
-  SPREAD,
   spreadRow,
   tempFile,
   UPSERT,
   valueOf,
+  VALUES,
   Walk,
 } from "./_shared.ts";
 import { E, G } from "./_names.ts";
-
-const GROUPS = Array.from({ length: N }, (_, i) => SPREAD.group(i));
-const KEYS = Array.from({ length: N }, (_, i) => SPREAD.key(i));
-const VALUES = Array.from({ length: N }, (_, i) => valueOf(i));
-/** Values written over the seeded ones, so every set changes the row. */
-const NEW_VALUES = Array.from({ length: N }, (_, i) => VALUES[N - 1 - i]!);
-
-/** A :memory: store holding the N keys of the spread layout. */
-function seededStore(): Store {
-  const store = openStore();
-  store.transaction((tx) => {
-    for (let i = 0; i < N; i++) tx.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
-  });
-  return store;
-}
-
-/** A raw :memory: database holding the N keys of the spread layout. */
-function seededRaw(): DatabaseSync {
-  const raw = openRaw();
-  seed(raw, N, spreadRow);
-  return raw;
-}
 
 const kv = await openKv(":memory:");
 if (kv !== undefined) await seedKv(kv, N, spreadRow);

@@ -13,39 +13,19 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
-import { ScopedStore, type Store, type Watcher } from "@core/store";
+import { ScopedStore, type Watcher } from "@core/store";
 import {
+  GROUPS,
+  KEYS,
   N,
-  openRaw,
-  openStore,
-  seed,
-  SPREAD,
-  spreadRow,
+  NEW_VALUES,
+  seededRaw,
+  seededStore,
   UPSERT,
-  valueOf,
+  VALUES,
   Walk,
 } from "./_shared.ts";
 import { E, G } from "./_names.ts";
-
-const GROUPS = Array.from({ length: N }, (_, i) => SPREAD.group(i));
-const KEYS = Array.from({ length: N }, (_, i) => SPREAD.key(i));
-const VALUES = Array.from({ length: N }, (_, i) => valueOf(i));
-const NEW_VALUES = Array.from({ length: N }, (_, i) => VALUES[N - 1 - i]!);
-
-function seededStore(): Store {
-  const store = openStore();
-  store.transaction((tx) => {
-    for (let i = 0; i < N; i++) tx.set(GROUPS[i]!, KEYS[i]!, VALUES[i]!);
-  });
-  return store;
-}
-
-function seededRaw(): DatabaseSync {
-  const raw = openRaw();
-  seed(raw, N, spreadRow);
-  return raw;
-}
 
 {
   // One store for every entry: two stores holding the same data differ by
