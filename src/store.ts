@@ -30,6 +30,14 @@ import {
   type RowStatement,
 } from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import { exportRecords, importRecords } from "./_transfer.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 
 /**
  * Options for {@linkcode Store}.
@@ -1303,6 +1311,102 @@ export class Store implements Disposable {
       entries,
       cursor: more ? entries[entries.length - 1]?.[0] : undefined,
     };
+  }
+
+  /**
+   * Streams the live entries of one snapshot, taken now, in group and key
+   * order. A file store is read through a second, read-only connection
+   * holding a read transaction until the stream ends or is cancelled (read
+   * it to the end or cancel it); writes meanwhile are not seen, and memory
+   * stays bounded whatever the size. An in-memory store is copied into
+   * memory at once instead. Encode with {@linkcode toNdjson} for NDJSON.
+   *
+   * @example Export a group prefix
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 1_000;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.set("app:config", "theme", "dark");
+   * store.setWithTTL("app:session", "s1", "ada", 500);
+   * store.set("other", "k", "v");
+   * const records = await Array.fromAsync(
+   *   store.exportEntries({ prefix: "app:" }),
+   * );
+   * assert.deepEqual(records, [
+   *   { group: "app:config", key: "theme", value: "dark", expiresAt: null },
+   *   { group: "app:session", key: "s1", value: "ada", expiresAt: 1_500 },
+   * ]);
+   * ```
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of {@linkcode ExportRecord}s.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; the stream errors with it when
+   * reading fails later.
+   */
+  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    this.#open(op);
+    return exportRecords({
+      db: this.#db as DatabaseSync,
+      path: this.path,
+      now: this.#now(op),
+      busyTimeoutMs: this.#busyTimeoutMs,
+    }, options);
+  }
+
+  /**
+   * Writes records (as {@linkcode Store.prototype.exportEntries} yields, or
+   * parsed by {@linkcode fromNdjson}) in transactions of `batchSize`,
+   * through {@linkcode Store.prototype.transaction}, so watchers and
+   * callbacks see each batch after it commits. A record whose `expiresAt`
+   * has passed is skipped; the others keep their exact `expiresAt`. A
+   * malformed record stops the import: its batch is not written, the
+   * batches before it stay.
+   *
+   * @example Copy one store into another
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using source = new Store();
+   * using target = new Store();
+   * source.set("g", "k", "v\0w");
+   * const result = await target.importEntries(source.exportEntries());
+   * assert.deepEqual(result, { imported: 1, skipped: 0 });
+   * assert.equal(target.get("g", "k"), "v\0w");
+   * ```
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records per transaction (default 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; that batch is rolled back.
+   */
+  importEntries(
+    source: ImportSource,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    this.#open("import entries");
+    return importRecords(source, options, (write) => {
+      // One reading of the clock for the whole batch, so that each TTL
+      // lands exactly on the record's expiresAt.
+      const now = this.#now("import entries");
+      const clock = this.#clock;
+      this.#clock = () => now;
+      try {
+        return this.transaction((tx) => write(tx, now));
+      } finally {
+        this.#clock = clock;
+      }
+    });
   }
 
   /**
