@@ -22,7 +22,8 @@
  * @module
  */
 
-const utf8 = new TextDecoder();
+// ignoreBOM: a value may start with U+FEFF, which must read back as written.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Describes a value for an error message: `null`, `array` and the `typeof`
