@@ -95,22 +95,29 @@ export function exportRecords(
     pull(controller) {
       try {
         for (let i = 0; i < EXPORT_CHUNK; i++) {
-          const next = rows.next();
-          if (next.done) {
+          const record = rows.next();
+          if (record === undefined) {
+            rows.close();
             controller.close();
             return;
           }
-          controller.enqueue(next.value);
+          controller.enqueue(record);
         }
       } catch (error) {
-        rows.return?.();
+        rows.close();
         throw error;
       }
     },
     cancel() {
-      rows.return?.();
+      rows.close();
     },
   }, { highWaterMark: EXPORT_HIGH_WATER_MARK });
+}
+
+/** Records one at a time; `close()` is idempotent. */
+interface Cursor {
+  next(): ExportRecord | undefined;
+  close(): void;
 }
 
 function readAll(
@@ -118,9 +125,9 @@ function readAll(
   db: DatabaseSync,
   prefix: string,
   now: number,
-): Iterator<ExportRecord> {
+): Cursor {
   const select = prepareSelect(op, db, prefix);
-  const records: ExportRecord[] = [];
+  let records: ExportRecord[] = [];
   run(op, () => {
     for (const row of select.iterate(...params(prefix, now))) {
       const record = toRecord(op, row);
@@ -128,37 +135,56 @@ function readAll(
       records.push(record);
     }
   });
-  return records.values();
+  let index = 0;
+  return {
+    next: () => records[index++],
+    close: () => records = [],
+  };
 }
 
-// A generator, so that return() (end, cancel, error) always ends the read
-// transaction and closes the connection.
 function openSnapshot(
   op: string,
   context: ExportContext,
   prefix: string,
-): Iterator<ExportRecord> {
+): Cursor {
   const db = run(
     op,
     () => new DatabaseSync(context.path, { readOnly: true }),
   );
-  let rows: Iterator<Row>;
+  let rows: Iterator<Row> | undefined;
+  const close = () => {
+    if (!db.isOpen) return;
+    rows?.return?.();
+    if (db.isTransaction) db.exec("COMMIT");
+    db.close();
+  };
   let first: IteratorResult<Row>;
   try {
     db.exec(`PRAGMA busy_timeout = ${Math.min(context.busyTimeoutMs, 10)}`);
     const select = prepareSelect(op, db, prefix);
     // The snapshot is pinned by the first read, not by BEGIN: read now.
-    [rows, first] = run(op, () =>
+    first = run(op, () =>
       retryBusy(context.busyTimeoutMs, () => {
+        if (db.isTransaction) db.exec("COMMIT");
         db.exec("BEGIN");
-        const iterator = select.iterate(...params(prefix, context.now));
-        return [iterator, iterator.next()] as const;
+        rows = select.iterate(...params(prefix, context.now));
+        return rows.next();
       }));
   } catch (error) {
-    db.close();
+    close();
     throw error;
   }
-  return snapshotRows(op, db, rows, first, prefix);
+  let next: IteratorResult<Row> | undefined = first;
+  return {
+    next() {
+      const row = next ?? run(op, () => (rows as Iterator<Row>).next());
+      next = undefined;
+      if (row.done) return undefined;
+      const record = toRecord(op, row.value);
+      return record.group.startsWith(prefix) ? record : undefined;
+    },
+    close,
+  };
 }
 
 function prepareSelect(
@@ -172,26 +198,6 @@ function prepareSelect(
 
 function params(prefix: string, now: number): Param[] {
   return prefix === "" ? [now] : [prefix, now];
-}
-
-function* snapshotRows(
-  op: string,
-  db: DatabaseSync,
-  rows: Iterator<Row>,
-  first: IteratorResult<Row>,
-  prefix: string,
-): Generator<ExportRecord> {
-  try {
-    for (let next = first; !next.done; next = run(op, () => rows.next())) {
-      const record = toRecord(op, next.value);
-      if (!record.group.startsWith(prefix)) return;
-      yield record;
-    }
-  } finally {
-    rows.return?.();
-    if (db.isTransaction) db.exec("COMMIT");
-    db.close();
-  }
 }
 
 function toRecord(op: string, row: Row): ExportRecord {

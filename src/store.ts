@@ -1390,12 +1390,12 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    * @throws {StoreError} When SQLite fails; that batch is rolled back.
    */
-  importEntries(
+  async importEntries(
     source: ImportSource,
     options: ImportOptions = {},
   ): Promise<ImportResult> {
     this.#open("import entries");
-    return importRecords(source, options, (write) => {
+    return await importRecords(source, options, (write) => {
       // One reading of the clock for the whole batch, so that each TTL
       // lands exactly on the record's expiresAt.
       const now = this.#now("import entries");
