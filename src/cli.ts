@@ -396,6 +396,13 @@ function watch(context: Context): Promise<number> {
       else lines.push(`${JSON.stringify(event)}\n`);
       wake?.();
     });
+    // Told once the feed is set up: every commit after this line is printed.
+    await write(
+      io.stderr,
+      `watching ${db}, group ${JSON.stringify(group)}, key ${
+        JSON.stringify(key)
+      }; stop with Ctrl-C\n`,
+    );
     const signal = io.signal;
     const stopped = new Promise<void>((resolve) => {
       if (signal?.aborted) resolve();
