@@ -717,7 +717,7 @@ export class Store implements Disposable {
   countAll(prefix?: string): number {
     const op = "count all keys";
     const core = this.#open(op);
-    const from = prefix ?? "";
+    const from = prefix === undefined ? "" : prefix;
     assertText(op, "prefix", from);
     return core.countAll(op, from);
   }
@@ -748,7 +748,7 @@ export class Store implements Disposable {
   groups(prefix?: string): string[] {
     const op = "list groups";
     const core = this.#open(op);
-    const from = prefix ?? "";
+    const from = prefix === undefined ? "" : prefix;
     assertText(op, "prefix", from);
     return core.groups(op, from);
   }
