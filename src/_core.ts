@@ -583,6 +583,26 @@ export class StoreCore {
     this.#engine.backup(op, path);
   }
 
+  /**
+   * Removes the change log from the file.
+   *
+   * @param op The operation, for error messages.
+   * @throws {StoreError} When this store reads the feed or a transaction
+   * is running.
+   */
+  disableChangeFeed(op: string): void {
+    if (this.#engine.hasFeed || this.#engine.inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: ${
+          this.#engine.hasFeed
+            ? "this store was opened with the changeFeed option"
+            : "a transaction is running"
+        }`,
+      );
+    }
+    this.#engine.dropFeed(op);
+  }
+
   /** Stops the timers, ends the listeners and closes the engine. */
   close(): void {
     if (this.#engine.closed) return;

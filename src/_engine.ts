@@ -25,6 +25,7 @@ import {
   scanEnd,
 } from "./_sql.ts";
 import {
+  disableChangeFeed,
   enableChangeFeed,
   isBusy,
   openDatabase,
@@ -139,7 +140,10 @@ export class Engine {
     try {
       this.#stmt = prepareRows(db, dataSql(KV_TABLE));
       if (options.changeFeed) {
-        retryBusy(options.busyTimeoutMs, () => enableChangeFeed(db));
+        retryBusy(
+          options.busyTimeoutMs,
+          () => enableChangeFeed(db, options.retention.maxRows),
+        );
         this.#feed = new ChangeFeed(db, options.retention);
       }
     } catch (error) {
@@ -658,6 +662,16 @@ export class Engine {
   backup(op: string, path: string): void {
     const db = this.#db as DatabaseSync;
     this.run(op, () => copyInto(db, path));
+  }
+
+  /**
+   * Removes the change log and its triggers from the file.
+   *
+   * @param op The operation, for error messages.
+   */
+  dropFeed(op: string): void {
+    const db = this.#db as DatabaseSync;
+    this.run(op, () => disableChangeFeed(db));
   }
 
   /** Closes the connection. Idempotent. */

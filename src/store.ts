@@ -916,6 +916,36 @@ export class Store implements Disposable {
   }
 
   /**
+   * Turns the change feed off for the file for good: removes the change log
+   * and the triggers that fill it, so that no writer (this store, other
+   * processes, the Go sibling) logs changes any more. While any store keeps
+   * the `changeFeed` option, the log stays, trimmed to that store's
+   * `changeRetention.maxRows` by a trigger whoever writes; stop those stores
+   * first, as their watchers stop hearing changes.
+   *
+   * @example Remove the log of a file that once had the feed on
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const path = `${await Deno.makeTempDir()}/app.db`;
+   * new Store(path, { changeFeed: true }).close();
+   * using store = new Store(path);
+   * store.disableChangeFeed();
+   * store.set("g", "k", "v");
+   * assert.equal(store.get("g", "k"), "v");
+   * ```
+   *
+   * @throws {StoreError} When this store has the `changeFeed` option, a
+   * transaction is running, or SQLite fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  disableChangeFeed(): void {
+    const op = "disable the change feed";
+    this.#open(op).disableChangeFeed(op);
+  }
+
+  /**
    * Closes the store: stops the background purge, ends every watcher's
    * stream, drops every callback and closes the database. Calling it again
    * does nothing.
