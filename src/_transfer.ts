@@ -1,13 +1,15 @@
 /**
- * Export and import of a store's entries: reading one snapshot as a stream
- * of records, and writing records in bounded transactions. The store's
+ * Export and import of a store's entries: one snapshot read as a stream of
+ * records, and records written in bounded transactions. The store's
  * `exportEntries` and `importEntries` delegate here.
  *
  * @module
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { assertText, describe, textColumn } from "./codec.ts";
+import { assertText, describe, integerArg } from "./_check.ts";
+import type { TableNames } from "./_sql.ts";
+import { textColumn } from "./codec.ts";
 import { ImportError, StoreError } from "./errors.ts";
 import {
   MEMORY_PATH,
@@ -17,7 +19,6 @@ import {
   type Row,
   type RowStatement,
 } from "./schema.ts";
-import type { Transaction } from "./store.ts";
 import type {
   ExportOptions,
   ExportRecord,
@@ -26,9 +27,6 @@ import type {
   ImportSource,
 } from "./transfer.ts";
 
-/** The table that holds the entries. */
-const TABLE = "kv";
-
 // node:sqlite cuts TEXT at its first NUL, so a column holding one is read as
 // bytes (textColumn) and decoded here, keeping a leading U+FEFF and refusing
 // bytes that are not UTF-8. (Reading every column as bytes would be exact for
@@ -36,15 +34,18 @@ const TABLE = "kv";
 // slower.) A whole export scans the table in storage order, which reads the
 // file sequentially; a prefix is an index range in group and key order that
 // ends at the first group past it.
-const COLUMNS = `${textColumn("grp")}, ${textColumn("key")}, ${
-  textColumn("value")
-}, expires_at`;
-const LIVE = "(expires_at IS NULL OR expires_at > ?)";
-const EXPORT_SQL = {
-  all: `SELECT ${COLUMNS} FROM ${TABLE} WHERE ${LIVE}`,
-  prefix:
-    `SELECT ${COLUMNS} FROM ${TABLE} WHERE grp >= ? AND ${LIVE} ORDER BY grp, key`,
-};
+function exportSql(names: TableNames): { all: string; prefix: string } {
+  const { table: T, group: G, key: K, value: V } = names;
+  const columns = `${textColumn(G)}, ${textColumn(K)}, ${
+    textColumn(V)
+  }, expires_at`;
+  const live = "(expires_at IS NULL OR expires_at > ?)";
+  return {
+    all: `SELECT ${columns} FROM ${T} WHERE ${live}`,
+    prefix:
+      `SELECT ${columns} FROM ${T} WHERE ${G} >= ? AND ${live} ORDER BY ${G}, ${K}`,
+  };
+}
 
 // Records per pull of the export stream, and how many it keeps ready.
 const EXPORT_CHUNK = 256;
@@ -55,42 +56,43 @@ const RECORD_FIELDS = new Set(["group", "key", "value", "expiresAt"]);
 
 const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** What an export needs from the store, read when the export starts. */
-export interface ExportContext {
+/** Where an export reads from. */
+export interface SnapshotSource {
   /** The store's own connection; read directly only for `:memory:`. */
   db: DatabaseSync;
   /** The store's path: a file store is read through a second connection. */
   path: string;
-  /** The store's clock at the start: what is live is decided once. */
-  now: number;
   /** How long to wait for a lock when opening the snapshot. */
   busyTimeoutMs: number;
+  /** The data table's names. */
+  names: TableNames;
+}
+
+/** Records one at a time; `close()` is idempotent. */
+export interface ExportCursor {
+  /** The next record, or `undefined` at the end. */
+  next(): ExportRecord | undefined;
+  /** Ends the snapshot and closes its connection. */
+  close(): void;
 }
 
 /**
- * Streams the live entries of one snapshot. A file store is read through a
- * second, read-only connection holding one read transaction from this call
- * until the stream ends, errors or is cancelled, so writes meanwhile are not
- * seen. An in-memory store has no second connection: its entries are read
- * at once, into memory, here.
+ * Streams the live entries of the snapshot `open` returns, opened at once.
  *
- * @param context The store's connection, path, clock reading and timeout.
  * @param options `prefix` of the groups to export.
+ * @param open Opens the snapshot of the groups starting with a prefix.
  * @returns The stream of records: in storage order, or with a prefix in
  * group and key order.
  * @throws {TypeError} When `prefix` is not a string.
  * @throws {StoreError} When the snapshot cannot be opened.
  */
 export function exportRecords(
-  context: ExportContext,
   options: ExportOptions,
+  open: (prefix: string) => ExportCursor,
 ): ReadableStream<ExportRecord> {
-  const op = "export entries";
   const prefix = options.prefix ?? "";
-  assertText(op, "prefix", prefix);
-  const rows = context.path === MEMORY_PATH
-    ? readAll(op, context.db, prefix, context.now)
-    : openSnapshot(op, context, prefix);
+  assertText("export entries", "prefix", prefix);
+  const rows = open(prefix);
   return new ReadableStream<ExportRecord>({
     pull(controller) {
       try {
@@ -114,19 +116,37 @@ export function exportRecords(
   }, { highWaterMark: EXPORT_HIGH_WATER_MARK });
 }
 
-/** Records one at a time; `close()` is idempotent. */
-interface Cursor {
-  next(): ExportRecord | undefined;
-  close(): void;
+/**
+ * Opens one snapshot of the live entries. A file store is read through a
+ * second, read-only connection holding one read transaction until the
+ * cursor is closed, so writes meanwhile are not seen. An in-memory store has
+ * no second connection: its entries are read at once, into memory.
+ *
+ * @param op The operation, for messages.
+ * @param source The store's connection, path, timeout and table.
+ * @param prefix Only groups starting with it.
+ * @param now The clock: what is live is decided once.
+ * @returns The cursor.
+ * @throws {StoreError} When the snapshot cannot be opened.
+ */
+export function openCursor(
+  op: string,
+  source: SnapshotSource,
+  prefix: string,
+  now: number,
+): ExportCursor {
+  return source.path === MEMORY_PATH
+    ? readAll(op, source, prefix, now)
+    : openSnapshot(op, source, prefix, now);
 }
 
 function readAll(
   op: string,
-  db: DatabaseSync,
+  source: SnapshotSource,
   prefix: string,
   now: number,
-): Cursor {
-  const select = prepareSelect(op, db, prefix);
+): ExportCursor {
+  const select = prepareSelect(op, source.db, source.names, prefix);
   let records: ExportRecord[] = [];
   run(op, () => {
     for (const row of select.iterate(...params(prefix, now))) {
@@ -144,12 +164,13 @@ function readAll(
 
 function openSnapshot(
   op: string,
-  context: ExportContext,
+  source: SnapshotSource,
   prefix: string,
-): Cursor {
+  now: number,
+): ExportCursor {
   const db = run(
     op,
-    () => new DatabaseSync(context.path, { readOnly: true }),
+    () => new DatabaseSync(source.path, { readOnly: true }),
   );
   let rows: Iterator<Row> | undefined;
   const close = () => {
@@ -160,14 +181,14 @@ function openSnapshot(
   };
   let first: IteratorResult<Row>;
   try {
-    db.exec(`PRAGMA busy_timeout = ${Math.min(context.busyTimeoutMs, 10)}`);
-    const select = prepareSelect(op, db, prefix);
+    db.exec(`PRAGMA busy_timeout = ${Math.min(source.busyTimeoutMs, 10)}`);
+    const select = prepareSelect(op, db, source.names, prefix);
     // The snapshot is pinned by the first read, not by BEGIN: read now.
     first = run(op, () =>
-      retryBusy(context.busyTimeoutMs, () => {
+      retryBusy(source.busyTimeoutMs, () => {
         if (db.isTransaction) db.exec("COMMIT");
         db.exec("BEGIN");
-        rows = select.iterate(...params(prefix, context.now));
+        rows = select.iterate(...params(prefix, now));
         return rows.next();
       }));
   } catch (error) {
@@ -190,9 +211,10 @@ function openSnapshot(
 function prepareSelect(
   op: string,
   db: DatabaseSync,
+  names: TableNames,
   prefix: string,
 ): RowStatement {
-  const sql = prefix === "" ? EXPORT_SQL.all : EXPORT_SQL.prefix;
+  const sql = exportSql(names)[prefix === "" ? "all" : "prefix"];
   return run(op, () => prepareRows(db, { select: sql })).select;
 }
 
@@ -237,12 +259,10 @@ function run<T>(op: string, fn: () => T): T {
 }
 
 /**
- * Writes one batch inside one store transaction, with the store's clock
- * reading `now` for the whole batch; returns what `write` returns.
+ * Writes one batch of checked records in one transaction, skipping those
+ * already expired by the store's clock; returns how many it wrote.
  */
-export type BatchWriter = (
-  write: (tx: Transaction, now: number) => number,
-) => number;
+export type BatchWriter = (records: readonly ExportRecord[]) => number;
 
 /**
  * Imports records in transactions of `batchSize`. Each record is checked
@@ -251,7 +271,7 @@ export type BatchWriter = (
  *
  * @param source The records.
  * @param options `batchSize`.
- * @param batch Runs one batch in a store transaction.
+ * @param batch Writes one batch in one transaction.
  * @returns How many records were written and how many skipped as expired.
  * @throws {TypeError} When `source` is not iterable or `batchSize` is not a
  * number.
@@ -264,11 +284,12 @@ export async function importRecords(
   batch: BatchWriter,
 ): Promise<ImportResult> {
   const op = "import entries";
-  const batchSize = positiveInteger(
+  const batchSize = integerArg(
     op,
     "batchSize",
     options.batchSize,
     DEFAULT_BATCH_SIZE,
+    1,
     MAX_BATCH_SIZE,
   );
   if (!isIterable(source)) {
@@ -283,19 +304,7 @@ export async function importRecords(
   const flush = () => {
     const records = pending;
     pending = [];
-    const written = batch((tx, now) => {
-      let n = 0;
-      for (const r of records) {
-        if (r.expiresAt === null) tx.set(r.group, r.key, r.value);
-        else if (r.expiresAt > now) {
-          // The clock reads `now` throughout the batch, so this TTL lands
-          // on exactly expiresAt (the store has no absolute-expiry write).
-          tx.setWithTTL(r.group, r.key, r.value, r.expiresAt - now);
-        } else continue;
-        n++;
-      }
-      return n;
-    });
+    const written = records.length === 0 ? 0 : batch(records);
     result.imported += written;
     result.skipped += records.length - written;
   };
@@ -378,39 +387,4 @@ function checkRecord(item: unknown): ExportRecord {
 function isIterable(value: unknown): boolean {
   return typeof value === "object" && value !== null &&
     (Symbol.asyncIterator in value || Symbol.iterator in value);
-}
-
-/**
- * Checks an optional positive integer option.
- *
- * @param operation What was attempted, for the message.
- * @param name The option's name.
- * @param value The option, or `undefined` for the default.
- * @param fallback The default.
- * @param max The largest value accepted.
- * @returns The value, or the default.
- * @throws {TypeError} When `value` is not a number.
- * @throws {RangeError} When `value` is not an integer from 1 to `max`.
- */
-export function positiveInteger(
-  operation: string,
-  name: string,
-  value: unknown,
-  fallback: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot ${operation}: ${name} must be a number, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(
-      `Cannot ${operation}: ${name} must be an integer from 1 to ${max}, received ${value}`,
-    );
-  }
-  return value;
 }

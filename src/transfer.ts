@@ -7,7 +7,7 @@
  * @module
  */
 
-import { positiveInteger } from "./_transfer.ts";
+import { integerArg } from "./_check.ts";
 
 /**
  * One live entry, as exported and imported. As NDJSON, one per line:
@@ -149,12 +149,12 @@ export function toNdjson(): TransformStream<ExportRecord, Uint8Array> {
 export function fromNdjson(
   options: FromNdjsonOptions = {},
 ): TransformStream<Uint8Array, unknown> {
-  const maxLineBytes = positiveInteger(
+  const maxLineBytes = integerArg(
     "read NDJSON",
     "maxLineBytes",
     options.maxLineBytes,
     DEFAULT_MAX_LINE_BYTES,
-    Number.MAX_SAFE_INTEGER,
+    1,
   );
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let parts: Uint8Array[] = [];
