@@ -220,7 +220,7 @@ async function acceptLoop(
   const spare = new SpareDescriptor();
   let refused = 0;
   for (;;) {
-    let conn: Deno.TcpConn;
+    let conn: Deno.TcpConn | undefined;
     try {
       conn = await listener.accept();
     } catch (error) {
@@ -235,9 +235,11 @@ async function acceptLoop(
           `live-config: out of file descriptors with ${context.live.size} connections open; refusing new connections with 503 until some close`,
         );
       }
-      refused++;
-      await refuseOne(listener, spare);
-      continue;
+      conn = await refuseOne(listener, spare);
+      if (conn === undefined) {
+        refused++;
+        continue;
+      }
     }
     if (refused > 0) {
       context.log(
@@ -266,12 +268,15 @@ class SpareDescriptor {
   constructor() {
     this.take();
   }
-  take(): void {
-    if (this.#file !== undefined) return;
+  /** Takes the spare back; whether it is held now. */
+  take(): boolean {
+    if (this.#file !== undefined) return true;
     try {
       this.#file = Deno.openSync("/dev/null");
+      return true;
     } catch {
       // Not available (no descriptor, no permission, not POSIX).
+      return false;
     }
   }
   release(): boolean {
@@ -282,34 +287,43 @@ class SpareDescriptor {
   }
 }
 
+/**
+ * Accepts one connection on the spare descriptor. When no descriptor is free
+ * once it is accepted (the spare cannot be taken back), the connection is
+ * answered `503` and closed; otherwise it is returned, to be served.
+ */
 async function refuseOne(
   listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
   spare: SpareDescriptor,
-): Promise<void> {
+): Promise<Deno.TcpConn | undefined> {
   if (!spare.release()) {
     // No spare to give up: wait for descriptors to free up.
     await sleep(100);
     spare.take();
-    return;
+    return undefined;
   }
+  let conn: Deno.TcpConn;
   try {
-    const conn = await listener.accept();
-    try {
-      conn.setNoDelay(true);
-      await withTimeout(
-        conn.write(refusalBytes(503, "the server is out of file descriptors")),
-        1_000,
-      );
-    } catch {
-      // The client left.
-    } finally {
-      conn.close();
-    }
+    conn = await listener.accept();
   } catch {
-    // Another descriptor closed meanwhile, or the listener closed.
-  } finally {
+    // The listener closed, or descriptors are still short.
     spare.take();
+    return undefined;
   }
+  if (spare.take()) return conn;
+  try {
+    conn.setNoDelay(true);
+    await withTimeout(
+      conn.write(refusalBytes(503, "the server is out of file descriptors")),
+      1_000,
+    );
+  } catch {
+    // The client left.
+  } finally {
+    conn.close();
+  }
+  spare.take();
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -193,7 +193,7 @@ Deno.test("live config service: under ulimit -n 200, 250 half-sent connections n
     { fileLimit: 200 },
   );
   await using _ = svc;
-  const baseline = svc.descriptors();
+  const baseline = await svc.descriptors();
   const conns: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 250; i++) {
@@ -206,7 +206,7 @@ Deno.test("live config service: under ulimit -n 200, 250 half-sent connections n
     assert.equal(refused.status, 503);
     assert.match(refused.body, /out of file descriptors/);
     assert.ok(svc.running);
-    const peak = svc.descriptors();
+    const peak = await svc.descriptors();
     assert.ok(peak <= 200, `${peak} descriptors`);
     console.log(
       `descriptors: ${baseline} at rest, ${peak} with 250 half-sent connections (limit 200); refused in ${
@@ -236,7 +236,7 @@ Deno.test("live config service: under ulimit -n 200, 250 half-sent connections n
   assert.equal(ok.status, 200);
   assert.equal(ok.body, "{}");
   assert.ok(svc.running);
-  const after = svc.descriptors();
+  const after = await svc.descriptors();
   assert.ok(
     after <= baseline + 2,
     `${after} descriptors after, ${baseline} before`,
@@ -256,7 +256,7 @@ Deno.test("live config service: bodies trickled byte by byte keep peak memory bo
   await using _ = svc;
   // Warm up, then measure from here.
   await rawRequest(port, get("/t/a/g/g"));
-  const before = svc.memoryKiB("VmHWM");
+  const before = await svc.memoryKiB("VmHWM");
   const size = 24_000;
   const value = "abcdefghijklmnopqrstuvwx".repeat(size / 24);
   const started = performance.now();
@@ -282,7 +282,7 @@ Deno.test("live config service: bodies trickled byte by byte keep peak memory bo
   const statuses = await Promise.all(["a", "b", "c", "d"].map(trickle));
   const seconds = (performance.now() - started) / 1000;
   assert.deepEqual(statuses, [204, 204, 204, 204]);
-  const after = svc.memoryKiB("VmHWM");
+  const after = await svc.memoryKiB("VmHWM");
   const grewMiB = (after - before) / 1024;
   console.log(
     `peak RSS ${(before / 1024).toFixed(1)} MiB before, ${
@@ -439,7 +439,7 @@ Deno.test("live config service: what held still holds over the hardened server",
   await t.step(
     "200 event streams opened and dropped free their descriptors within 1 s",
     async () => {
-      const before = svc.descriptors();
+      const before = await svc.descriptors();
       const controllers = Array.from(
         { length: 200 },
         () => new AbortController(),
@@ -450,12 +450,15 @@ Deno.test("live config service: what held still holds over the hardened server",
         ),
       );
       assert.ok(responses.every((r) => r.status === 200));
-      assert.ok(svc.descriptors() >= before + 200);
+      assert.ok(await svc.descriptors() >= before + 200);
       for (const c of controllers) c.abort();
       for (const r of responses) await r.body?.cancel().catch(() => {});
       const started = performance.now();
-      while (svc.descriptors() > before + 5) {
-        assert.ok(performance.now() - started < 1_000, `${svc.descriptors()}`);
+      while (await svc.descriptors() > before + 5) {
+        assert.ok(
+          performance.now() - started < 1_000,
+          `${await svc.descriptors()}`,
+        );
         await sleep(20);
       }
     },
