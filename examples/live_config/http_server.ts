@@ -70,8 +70,12 @@ export const DEFAULT_TIMEOUTS = {
 /** The largest request head (request line and headers), in bytes. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_LINE = 1024;
-/** How long a connection reads and discards after refusing a body. */
-const LINGER_MS = 2_000;
+/**
+ * How long, and how much, a connection reads and discards after answering
+ * without reading the request body.
+ */
+const LINGER_MS = 500;
+const LINGER_BYTES = 4 * 1024 * 1024;
 /** A client leaving mid-exchange is not worth a log line. */
 const QUIET_ERRORS = new Set([
   "BrokenPipe",
@@ -454,9 +458,11 @@ class Connection {
       return;
     }
     this.#deadline(LINGER_MS, () => this.close());
-    while (!this.#closed) {
+    let discarded = 0;
+    while (!this.#closed && discarded < LINGER_BYTES) {
       this.#start = this.#end = 0;
       if (!await this.#fill()) return;
+      discarded += this.#end;
     }
   }
 

@@ -270,10 +270,10 @@ Deno.test("live config service: bodies trickled byte by byte keep peak memory bo
       ),
     );
     const bytes = encoder.encode(value);
-    // 2 bytes a write, 20 writes every 10 ms: about 12 s for 24 KB.
+    // 2 bytes a write, 20 writes every 25 ms: about 15 s for 24 KB.
     for (let i = 0; i < bytes.length; i += 2) {
       await writeAll(conn, bytes.subarray(i, i + 2));
-      if (i % 40 === 38) await sleep(10);
+      if (i % 40 === 38) await sleep(25);
     }
     const response = parseResponse(await readAll(conn), started);
     conn.close();
@@ -397,14 +397,27 @@ Deno.test("live config service: what held still holds over the hardened server",
   ]);
   await using _ = svc;
   await t.step("a 100 MB body is refused with 413 at once", async () => {
+    // A client that announces 100 MB and starts sending: the answer comes
+    // before the body. (fetch itself takes seconds to give up sending,
+    // whatever the server, so a raw socket measures the server.)
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const started = performance.now();
-    const response = await fetch(`${base}/t/a/g/big/k/k`, {
-      method: "PUT",
-      body: new Uint8Array(100 * 1024 * 1024),
-    });
+    await writeAll(
+      conn,
+      encoder.encode(
+        `PUT /t/a/g/big/k/k HTTP/1.1\r\nhost: x\r\ncontent-length: ${
+          100 * 1024 * 1024
+        }\r\n\r\n`,
+      ),
+    );
+    const sending = writeAll(conn, new Uint8Array(8 * 1024 * 1024))
+      .catch(() => {});
+    const response = parseResponse(await readAll(conn), started);
+    await sending;
+    conn.close();
     assert.equal(response.status, 413);
-    assert.match((await response.json()).error, /larger than 1048576 bytes/);
-    assert.ok(performance.now() - started < 5_000);
+    assert.match(response.body, /larger than 1048576 bytes/);
+    assert.ok(response.ms < 1_000, `${response.ms} ms`);
     // Streamed without a length, over the limit: 413 too.
     const chunked = await fetch(`${base}/t/a/g/big/k/k`, {
       method: "PUT",
@@ -439,7 +452,6 @@ Deno.test("live config service: what held still holds over the hardened server",
   await t.step(
     "200 event streams opened and dropped free their descriptors within 1 s",
     async () => {
-      const before = await svc.descriptors();
       const controllers = Array.from(
         { length: 200 },
         () => new AbortController(),
@@ -450,16 +462,20 @@ Deno.test("live config service: what held still holds over the hardened server",
         ),
       );
       assert.ok(responses.every((r) => r.status === 200));
-      assert.ok(await svc.descriptors() >= before + 200);
+      // Each stream holds its own connection (pooled idle ones included).
+      const during = await svc.descriptors();
+      assert.ok(during >= 200, `${during}`);
       for (const c of controllers) c.abort();
       for (const r of responses) await r.body?.cancel().catch(() => {});
       const started = performance.now();
-      while (await svc.descriptors() > before + 5) {
+      let now = during;
+      while (now > during - 200) {
         assert.ok(
           performance.now() - started < 1_000,
-          `${await svc.descriptors()}`,
+          `${now} descriptors 1 s after 200 streams closed, ${during} with them`,
         );
         await sleep(20);
+        now = await svc.descriptors();
       }
     },
   );
