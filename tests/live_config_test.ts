@@ -854,6 +854,27 @@ Deno.test("live config: GET / serves the live page", async () => {
   for (const name of ["", ".", "..", "~..", "a/b", "😀", "~"]) {
     assert.equal(pageSegment(name), encodeSegment(name), name);
   }
+  // The page applies each event type to its rows: an expired key's row goes
+  // when its expire event arrives, as a deleted key's does.
+  const types = script.match(/for \(const type of (\[[^\]]*\])\)/)?.[1];
+  assert.deepEqual(JSON.parse(types!), [
+    "set",
+    "delete",
+    "delete_group",
+    "expire",
+  ]);
+  const rows = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
+  const applyTo = new Function(
+    "entries",
+    "changed",
+    `${script.match(/function apply\(event\) \{[\s\S]*?\n\}/)?.[0]}
+    return apply;`,
+  )(rows, new Set()) as (event: Partial<StoreEvent>) => void;
+  applyTo({ type: "expire", key: "b" });
+  assert.deepEqual([...rows.keys()], ["a", "c"]);
+  applyTo({ type: "set", key: "d", value: "4" });
+  applyTo({ type: "delete", key: "a" });
+  assert.deepEqual([...rows], [["c", "3"], ["d", "4"]]);
 });
 
 Deno.test("live config: createApp checks its options", () => {

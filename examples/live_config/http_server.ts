@@ -876,7 +876,7 @@ export function parseHead(text: string): Head {
     const header = line.match(/^([^:\s]+):[ \t]*(.*?)[ \t]*$/);
     if (
       !header || !TOKEN.test(header[1]!) ||
-      /[\0-\x08\x0a-\x1f\x7f]/.test(header[2]!)
+      hasControl(header[2]!)
     ) {
       throw new Refusal(400, "malformed header line");
     }
@@ -892,6 +892,15 @@ export function parseHead(text: string): Head {
       (headers.get("expect") ?? "").toLowerCase() === "100-continue",
     length: bodyLength(headers, minor === "1"),
   };
+}
+
+/** Whether a header value holds a control character other than tab. */
+function hasControl(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 32 && code !== 9) || code === 127) return true;
+  }
+  return false;
 }
 
 function checkTarget(target: string): void {
