@@ -17,12 +17,24 @@
  * | `POST /t/:tenant/g/:group/render`   | Renders the body as a Go template over the group; `200` with the text (`?missingKey=` mode).  |
  * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter (absent: every). |
  *
+ * `HEAD` answers wherever `GET` does, with GET's status, headers and
+ * `content-length`, and no body.
+ *
  * Every error is JSON, `{ "error": "…" }`: `400` for bad input (a bad tenant,
  * path encoding, `ttl`, `missingKey`, a body that is not UTF-8, a template
  * that fails, with its `line` and `column`), `404` for an unknown route,
  * `405` with an `Allow` header for a wrong method, `413` for a body over
  * `maxBodyBytes`, `429` for a quota (with `limit` and `max`) and `503` once
- * the store or the app is closed. A refused request writes nothing.
+ * the store or the app is closed, or for a write once the store's file was
+ * deleted or replaced (see {@linkcode AppOptions.checkFile}). A refused
+ * request writes nothing.
+ *
+ * One resource has one spelling: a path that URL parsing would change (dot
+ * segments, `%2e`, `\`) or a segment that is not exactly what
+ * {@linkcode encodeSegment} makes of its name (`%62ob` for `bob`, `%2f` for
+ * `%2F`) answers `400`, so that a proxy that authorises by path prefix sees
+ * the tenant, group and key the service serves. (`Deno.serve` hands the
+ * handler the raw request target, which is what this checks.)
  *
  * The event stream starts with the comment `: connected`, then sends each
  * event as
