@@ -54,9 +54,10 @@
  *
  * A `: heartbeat` comment comes every `heartbeatMs` while the client keeps
  * up. A client that falls behind never slows writers: the stream reads a
- * {@linkcode Watcher}, which holds 16 unread events and drops newer ones;
- * the comment `: dropped N` marks the place in the stream where N events are
- * missing, so a client can resynchronise with `GET /t/:tenant/g/:group`.
+ * {@linkcode Watcher}, which holds `capacity` (16) unread events and drops
+ * newer ones; the comment `: dropped N` marks the place in the stream where
+ * N events are missing, so a client can resynchronise with
+ * `GET /t/:tenant/g/:group`.
  * (`EventSource` hides comments; read the stream with `fetch` to see them.)
  *
  * @example Serve it
@@ -134,12 +135,6 @@ export interface App {
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/**
- * The unread events a {@linkcode Watcher} holds before it drops (documented
- * on `Watcher`). Drops only happen while it holds this many, which is how
- * the stream knows where the gap is.
- */
-const WATCHER_QUEUE = 16;
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
@@ -410,12 +405,12 @@ class EventStream {
     controller: ReadableStreamDefaultController<Uint8Array>,
   ): Promise<void> {
     // Checked right before each read, nothing being read in between: new
-    // drops happened while the watcher held WATCHER_QUEUE unread events, all
+    // drops happened while the watcher held `capacity` unread events, all
     // of them older than the dropped ones and still queued now.
     const dropped = this.#watcher.dropped;
     if (dropped > this.#counted) {
       this.#gaps.push({
-        before: WATCHER_QUEUE,
+        before: this.#watcher.capacity,
         count: dropped - this.#counted,
       });
       this.#counted = dropped;
