@@ -67,25 +67,26 @@ export interface Config {
 /** The `--help` text. */
 export const USAGE = `Usage: main.ts [options]
 
-  --port N          TCP port (default $PORT, else 8000; 0 picks a free one)
-  --hostname HOST   interface to listen on (default 127.0.0.1;
-                    0.0.0.0 for every interface)
-  --db PATH         database file (default ./data/live-config.db;
-                    its folder is created)
-  --max-keys N      most live keys per tenant (default 0: unlimited)
-  --max-groups N    most groups per tenant (default 0: unlimited)
-  --heartbeat-ms N  milliseconds between SSE heartbeats (default 15000)
-  --change-feed     also stream writes made by other processes (other
-                    instances of this service) on the same file
-  --max-body-bytes N      largest request body (default 1048576: 413 above)
-  --header-timeout-ms N   time to receive a request's head (default 10000:
+  --port N                TCP port (default $PORT, else 8000; 0 picks a
+                          free one)
+  --hostname HOST         interface to listen on (default 127.0.0.1;
+                          0.0.0.0 for every interface)
+  --db PATH               database file (default ./data/live-config.db;
+                          its folder is created)
+  --max-keys N            most live keys per tenant (default 0: unlimited)
+  --max-groups N          most groups per tenant (default 0: unlimited)
+  --heartbeat-ms N        milliseconds between SSE heartbeats (default 15000)
+  --change-feed           also stream writes made by other processes (other
+                          instances of this service) on the same file
+  --max-body-bytes N      largest request body (default 1048576; 413 above)
+  --header-timeout-ms N   time to send a request's head (default 10000;
                           408 and close after)
-  --body-timeout-ms N     time to receive a request's body (default 30000)
+  --body-timeout-ms N     time to send a request's body (default 30000)
   --idle-timeout-ms N     time an idle kept-alive connection stays open
                           (default 30000)
   --shutdown-ms N         after SIGINT/SIGTERM, time requests in flight get
                           before they are cut (default 5000)
-  -h, --help        show this text
+  -h, --help              show this text
 `;
 
 /**
