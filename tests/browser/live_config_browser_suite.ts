@@ -426,8 +426,8 @@ Deno.test("live config page: Chromium shows a group and follows its changes live
     demo.setWithTTL("config", "brief", "soon gone", 1_000);
     await page.waitForRows([
       ["..", "dots"],
-      ["brief", "soon gone"],
       [hostile, "<script>window.pwned = 2</script>"],
+      ["brief", "soon gone"],
       ["from page", "typed ✓"],
       ["offline", "written while disconnected"],
     ]);
