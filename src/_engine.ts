@@ -25,6 +25,7 @@ import {
   scanEnd,
 } from "./_sql.ts";
 import {
+  disableChangeFeed,
   enableChangeFeed,
   isBusy,
   openDatabase,
@@ -139,7 +140,10 @@ export class Engine {
     try {
       this.#stmt = prepareRows(db, dataSql(KV_TABLE));
       if (options.changeFeed) {
-        retryBusy(options.busyTimeoutMs, () => enableChangeFeed(db));
+        retryBusy(
+          options.busyTimeoutMs,
+          () => enableChangeFeed(db, options.retention.maxRows),
+        );
         this.#feed = new ChangeFeed(db, options.retention);
       }
     } catch (error) {
@@ -239,11 +243,16 @@ export class Engine {
     if (mutations.length === 1 && this.#feed === undefined) {
       const events: StoreEvent[] = [];
       const m = mutations[0] as Mutation;
-      // A failed statement changed nothing, so running it again is safe.
-      const count = this.run(op, () => {
-        events.length = 0;
-        return this.#execute(m, now, events, report);
-      });
+      let count: number;
+      try {
+        count = this.#execute(m, now, events, report);
+      } catch (error) {
+        // A failed statement changed nothing, so running it again is safe.
+        count = this.#recover(op, error, () => {
+          events.length = 0;
+          return this.#execute(m, now, events, report);
+        });
+      }
       return { counts: [count], events };
     }
     let counts: number[] = [];
@@ -533,6 +542,17 @@ export class Engine {
   }
 
   /**
+   * The earliest expiry of any row, expired or not.
+   *
+   * @param op The operation, for error messages.
+   * @returns The expiry, ms epoch, or `undefined` when no row has one.
+   */
+  nextExpiry(op: string): number | undefined {
+    const row = this.run(op, () => this.#stmt.nextExpiry.get());
+    return (row?.[0] as number | null | undefined) ?? undefined;
+  }
+
+  /**
    * The live entries of a group, in key order.
    *
    * @param op The operation, for error messages.
@@ -658,6 +678,16 @@ export class Engine {
   backup(op: string, path: string): void {
     const db = this.#db as DatabaseSync;
     this.run(op, () => copyInto(db, path));
+  }
+
+  /**
+   * Removes the change log and its triggers from the file.
+   *
+   * @param op The operation, for error messages.
+   */
+  dropFeed(op: string): void {
+    const db = this.#db as DatabaseSync;
+    this.run(op, () => disableChangeFeed(db));
   }
 
   /** Closes the connection. Idempotent. */

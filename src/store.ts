@@ -250,9 +250,7 @@ export class Store implements Disposable {
    */
   get(group: string, key: string): string | undefined {
     const op = "get value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.get(op, group, key);
   }
 
@@ -283,9 +281,7 @@ export class Store implements Disposable {
    */
   set(group: string, key: string, value: string): void {
     const op = "set value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     core.set(op, group, key, value, undefined);
   }
@@ -322,9 +318,7 @@ export class Store implements Disposable {
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
     const op = "set value with TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     core.set(op, group, key, value, ttlMs);
@@ -354,9 +348,7 @@ export class Store implements Disposable {
    */
   delete(group: string, key: string): boolean {
     const op = "delete key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     const [deleted] = core.write(op, core.now(op), [
       { kind: "delete", group, key },
     ]);
@@ -420,9 +412,7 @@ export class Store implements Disposable {
    */
   exists(group: string, key: string): boolean {
     const op = "check key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key) !== undefined;
   }
 
@@ -566,9 +556,7 @@ export class Store implements Disposable {
    */
   ttl(group: string, key: string): number | undefined {
     const op = "read TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key);
   }
 
@@ -606,9 +594,7 @@ export class Store implements Disposable {
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
     const op = "set expiry";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     if (ttlMs !== null) assertTTL(op, ttlMs);
     return core.expire(op, group, key, ttlMs);
   }
@@ -717,7 +703,7 @@ export class Store implements Disposable {
   countAll(prefix?: string): number {
     const op = "count all keys";
     const core = this.#open(op);
-    const from = prefix ?? "";
+    const from = prefix === undefined ? "" : prefix;
     assertText(op, "prefix", from);
     return core.countAll(op, from);
   }
@@ -748,7 +734,7 @@ export class Store implements Disposable {
   groups(prefix?: string): string[] {
     const op = "list groups";
     const core = this.#open(op);
-    const from = prefix ?? "";
+    const from = prefix === undefined ? "" : prefix;
     assertText(op, "prefix", from);
     return core.groups(op, from);
   }
@@ -856,9 +842,7 @@ export class Store implements Disposable {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.watch(op, group, key, options ?? {});
   }
 
@@ -916,6 +900,36 @@ export class Store implements Disposable {
   }
 
   /**
+   * Turns the change feed off for the file for good: removes the change log
+   * and the triggers that fill it, so that no writer (this store, other
+   * processes, the Go sibling) logs changes any more. While any store keeps
+   * the `changeFeed` option, the log stays, trimmed to that store's
+   * `changeRetention.maxRows` by a trigger whoever writes; stop those stores
+   * first, as their watchers stop hearing changes.
+   *
+   * @example Remove the log of a file that once had the feed on
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const path = `${await Deno.makeTempDir()}/app.db`;
+   * new Store(path, { changeFeed: true }).close();
+   * using store = new Store(path);
+   * store.disableChangeFeed();
+   * store.set("g", "k", "v");
+   * assert.equal(store.get("g", "k"), "v");
+   * ```
+   *
+   * @throws {StoreError} When this store has the `changeFeed` option, a
+   * transaction is running, or SQLite fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  disableChangeFeed(): void {
+    const op = "disable the change feed";
+    this.#open(op).disableChangeFeed(op);
+  }
+
+  /**
    * Closes the store: stops the background purge, ends every watcher's
    * stream, drops every callback and closes the database. Calling it again
    * does nothing.
@@ -954,6 +968,13 @@ export class Store implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #keyed(op: string, group: string, key: string): StoreCore {
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return core;
   }
 
   #open(op: string): StoreCore {
