@@ -279,3 +279,34 @@ Deno.test("live config main.ts: bad flags exit 2 with the usage; a busy port exi
     busy.close();
   }
 });
+
+Deno.test("live config main.ts: a key's expire event reaches the event stream at its deadline", async () => {
+  using dir = tempDir();
+  await using service = new Service(["--port", "0", "--db", dir.file("e.db")]);
+  const base = await service.listening();
+  const sse = await fetch(`${base}/t/acme/events?group=config`);
+  await using stream = new BlockReader(sse.body);
+  assert.equal(await stream.next(), ": connected");
+  const put = await fetch(`${base}/t/acme/g/config/k/brief?ttl=300`, {
+    method: "PUT",
+    body: "soon gone",
+  });
+  assert.equal(put.status, 204);
+  const sent = Date.now();
+  const [set] = await stream.take(1);
+  const { expiresAt } = JSON.parse(set!.replace(/^event: set\ndata: /, ""));
+  assert.ok(expiresAt >= sent && expiresAt <= sent + 300, `${expiresAt}`);
+  // Nobody reads the key: the store's own timer reports the expiry.
+  const [expire] = await stream.take(1);
+  const late = Date.now() - expiresAt;
+  assert.match(
+    expire!,
+    /^event: expire\ndata: \{"type":"expire","group":"config","key":"brief",/,
+  );
+  assert.ok(
+    late >= 0 && late < 1_000,
+    `the expire event came ${late} ms after the deadline`,
+  );
+  service.child.kill("SIGTERM");
+  assert.equal((await service.finish()).code, 0);
+});
