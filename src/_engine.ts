@@ -310,7 +310,8 @@ export class Engine {
     let events = tx.events;
     try {
       // Rows other connections committed before this one come first.
-      const before = feed.readNew(start, now, this.#listening());
+      const wanted = this.#listening();
+      const before = this.run(op, () => feed.readNew(start, now, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read

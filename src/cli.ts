@@ -254,8 +254,9 @@ const COMMANDS: Record<string, Command> = {
  */
 export async function main(
   args: string[],
-  io: MainOptions = {},
+  io?: MainOptions,
 ): Promise<number> {
+  io ??= {};
   const streams = {
     stdin: io.stdin ?? Deno.stdin.readable,
     stdout: io.stdout ?? Deno.stdout.writable,

@@ -258,9 +258,7 @@ export class Store implements Disposable {
    */
   get(group: string, key: string): string | undefined {
     const op = "get value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.get(op, group, key);
   }
 
@@ -291,9 +289,7 @@ export class Store implements Disposable {
    */
   set(group: string, key: string, value: string): void {
     const op = "set value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     core.set(op, group, key, value, undefined);
   }
@@ -330,9 +326,7 @@ export class Store implements Disposable {
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
     const op = "set value with TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     core.set(op, group, key, value, ttlMs);
@@ -362,9 +356,7 @@ export class Store implements Disposable {
    */
   delete(group: string, key: string): boolean {
     const op = "delete key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     const [deleted] = core.write(op, core.now(op), [
       { kind: "delete", group, key },
     ]);
@@ -428,9 +420,7 @@ export class Store implements Disposable {
    */
   exists(group: string, key: string): boolean {
     const op = "check key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key) !== undefined;
   }
 
@@ -574,9 +564,7 @@ export class Store implements Disposable {
    */
   ttl(group: string, key: string): number | undefined {
     const op = "read TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key);
   }
 
@@ -614,9 +602,7 @@ export class Store implements Disposable {
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
     const op = "set expiry";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     if (ttlMs !== null) assertTTL(op, ttlMs);
     return core.expire(op, group, key, ttlMs);
   }
@@ -689,11 +675,11 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails; the stream errors with it when
    * reading fails later.
    */
-  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
     const op = "export entries";
     const core = this.#open(op);
     return exportRecords(
-      options,
+      options ?? {},
       (prefix) => core.engine.exportCursor(op, prefix, core.now(op)),
     );
   }
@@ -732,13 +718,13 @@ export class Store implements Disposable {
    */
   async importEntries(
     source: ImportSource,
-    options: ImportOptions = {},
+    options?: ImportOptions,
   ): Promise<ImportResult> {
     const op = "import entries";
     const core = this.#open(op);
     return await importRecords(
       source,
-      options,
+      options ?? {},
       (records) => core.setEntries(op, records),
     );
   }
@@ -952,9 +938,7 @@ export class Store implements Disposable {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.watch(op, group, key, options ?? {});
   }
 
@@ -1080,6 +1064,13 @@ export class Store implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #keyed(op: string, group: string, key: string): StoreCore {
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return core;
   }
 
   #open(op: string): StoreCore {

@@ -147,12 +147,12 @@ export function toNdjson(): TransformStream<ExportRecord, Uint8Array> {
  * @throws {RangeError} When `maxLineBytes` is not a positive integer.
  */
 export function fromNdjson(
-  options: FromNdjsonOptions = {},
+  options?: FromNdjsonOptions,
 ): TransformStream<Uint8Array, unknown> {
   const maxLineBytes = integerArg(
     "read NDJSON",
     "maxLineBytes",
-    options.maxLineBytes,
+    options?.maxLineBytes,
     DEFAULT_MAX_LINE_BYTES,
     1,
   );
