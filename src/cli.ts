@@ -187,14 +187,22 @@ const COMMANDS: Record<string, Command> = {
     usage: "<db> < records.ndjson",
     arity: [1, 1],
     creates: true,
-    run: ({ db, io }) =>
-      withStore(db, async (store) => {
+    run: ({ db, io }) => {
+      // Waiting for a terminal to type NDJSON is never what was meant.
+      if (io.stdin === Deno.stdin.readable && Deno.stdin.isTerminal()) {
+        throw new UsageError(
+          "import reads NDJSON from stdin: redirect a file or a pipe",
+          "import",
+        );
+      }
+      return withStore(db, async (store) => {
         const result = await store.importEntries(
           io.stdin.pipeThrough(fromNdjson()),
         );
         await write(io.stdout, `${JSON.stringify(result)}\n`);
         return OK;
-      }),
+      });
+    },
   },
   backup: {
     usage: "<db> <dest>",
