@@ -51,6 +51,8 @@ interface Context {
   args: string[];
   options: Map<string, string>;
   io: Required<Omit<MainOptions, "signal">> & { signal?: AbortSignal };
+  /** Whether stdin is the process's own and a terminal. */
+  interactive: boolean;
 }
 
 interface Command {
@@ -187,9 +189,9 @@ const COMMANDS: Record<string, Command> = {
     usage: "<db> < records.ndjson",
     arity: [1, 1],
     creates: true,
-    run: ({ db, io }) => {
+    run: ({ db, io, interactive }) => {
       // Waiting for a terminal to type NDJSON is never what was meant.
-      if (io.stdin === Deno.stdin.readable && Deno.stdin.isTerminal()) {
+      if (interactive) {
         throw new UsageError(
           "import reads NDJSON from stdin: redirect a file or a pipe",
           "import",
@@ -291,7 +293,14 @@ export async function main(
       throw new UsageError("<db> must be a file path", name);
     }
     if (!command.creates) assertExists(name, db);
-    return await command.run({ db, args: more, options, io: streams });
+    const interactive = io.stdin === undefined && Deno.stdin.isTerminal();
+    return await command.run({
+      db,
+      args: more,
+      options,
+      io: streams,
+      interactive,
+    });
   } catch (error) {
     return await report(streams.stderr, error);
   }
