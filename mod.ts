@@ -34,6 +34,12 @@ export type { ChangeRetention } from "./src/feed.ts";
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
 export {
+  type AsyncStore,
+  type AsyncTransaction,
+  toAsync,
+} from "./src/async.ts";
+export { AsyncScopedStore } from "./src/async_scope.ts";
+export {
   QuotaExceededError,
   StoreClosedError,
   StoreError,

@@ -1,0 +1,335 @@
+/**
+ * Events of the etcd store: etcd watch streams turned into
+ * {@linkcode StoreEvent}s, in revision order, with `seq` the revision and
+ * `origin` `"local"` for the revisions this instance wrote.
+ *
+ * One stream, on the whole store prefix, runs while anybody listens and
+ * feeds the store's hub. A watcher resuming from `since` gets a stream of
+ * its own, starting at `since + 1`, so it never depends on what this
+ * instance happened to see.
+ *
+ * @module
+ */
+
+import { EventHub } from "../events.ts";
+import type { StoreEvent, Watcher } from "../events.ts";
+import { type EtcdClient, type Json, keyValue } from "./_client.ts";
+import { decodeValue, type KeySpace, prefixEnd, toBase64 } from "./_keys.ts";
+
+const OWN_LIMIT = 10_000;
+
+/** Builds events from watch answers and runs the streams. */
+export class EventPump {
+  #client: EtcdClient;
+  #keys: KeySpace;
+  #hub: EventHub;
+  #clock: () => number;
+  #own = new Set<number>();
+  #pending = new Set<Promise<unknown>>();
+  #running: AbortController | undefined;
+  #next = 0;
+  #delivered = 0;
+  #waiters: { revision: number; resolve: () => void }[] = [];
+  #resumed = new Map<Watcher, { hub: EventHub; stop: AbortController }>();
+  /** The highest revision known to be compacted away. */
+  compacted = 0;
+
+  constructor(
+    client: EtcdClient,
+    keys: KeySpace,
+    hub: EventHub,
+    clock: () => number,
+  ) {
+    this.#client = client;
+    this.#keys = keys;
+    this.#hub = hub;
+    this.#clock = clock;
+  }
+
+  /**
+   * Runs a write of this instance, so that the events of its revision are
+   * known as local and are delivered before it resolves.
+   *
+   * @param write The write; resolves to its revision (0: nothing written).
+   * @returns The revision.
+   */
+  async own(write: () => Promise<number>): Promise<number> {
+    const promise = write();
+    this.#pending.add(promise);
+    let revision: number;
+    try {
+      revision = await promise;
+    } finally {
+      this.#pending.delete(promise);
+    }
+    if (revision > 0) {
+      this.#own.add(revision);
+      if (this.#own.size > OWN_LIMIT) {
+        this.#own.delete(this.#own.values().next().value as number);
+      }
+      await this.#settle(revision);
+    }
+    return revision;
+  }
+
+  /**
+   * Starts the main stream if somebody listens, from after `revision`.
+   *
+   * @param revision The newest revision the store has seen.
+   */
+  listen(revision: number): void {
+    if (this.#running !== undefined || !this.#hub.active) return;
+    const stop = new AbortController();
+    this.#running = stop;
+    this.#next = Math.max(this.#next, revision + 1, this.#delivered + 1);
+    this.#run(stop).finally(() => {
+      if (this.#running === stop) this.#running = undefined;
+      this.#release(Infinity);
+    });
+  }
+
+  async #run(stop: AbortController): Promise<void> {
+    const root = this.#keys.root;
+    while (!stop.signal.aborted && this.#hub.active) {
+      try {
+        await this.#client.watch(
+          {
+            key: toBase64(root),
+            range_end: toBase64(prefixEnd(root)),
+            start_revision: this.#next,
+            prev_kv: true,
+          },
+          async (result) => {
+            const revision = await this.#handle(result, (events) => {
+              for (const event of events) this.#hub.emit(event);
+            });
+            if (revision > 0) {
+              this.#next = revision + 1;
+              this.#delivered = revision;
+              this.#release(revision);
+            }
+            if (!this.#hub.active) stop.abort();
+          },
+          stop.signal,
+        );
+      } catch (error) {
+        if (stop.signal.aborted || this.#client.closedSignal.aborted) return;
+        if (error instanceof Compacted) this.#next = error.revision;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  /**
+   * A watcher of its own stream, replaying the changes after `since`.
+   *
+   * @param group The watched group or `"*"`.
+   * @param key The watched key or `"*"`.
+   * @param since The revision to resume after.
+   * @returns The watcher.
+   */
+  resume(group: string, key: string, since: number): Watcher {
+    const hub = new EventHub();
+    const watcher = hub.watch(group, key);
+    const stop = new AbortController();
+    this.#resumed.set(watcher, { hub, stop });
+    let next = since + 1;
+    const run = async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await this.#client.watch(
+            {
+              key: toBase64(this.#keys.root),
+              range_end: toBase64(prefixEnd(this.#keys.root)),
+              start_revision: next,
+              prev_kv: true,
+            },
+            async (result) => {
+              const revision = await this.#handle(result, (events) => {
+                for (const event of events) hub.emit(event);
+              });
+              if (revision > 0) next = revision + 1;
+              if (!hub.active) stop.abort();
+            },
+            stop.signal,
+          );
+        } catch (error) {
+          if (stop.signal.aborted || this.#client.closedSignal.aborted) break;
+          if (error instanceof Compacted) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      this.#resumed.delete(watcher);
+      hub.close();
+    };
+    run();
+    return watcher;
+  }
+
+  /**
+   * Learns how far etcd has compacted its history: a watch from revision 1
+   * is refused with the compaction revision, or created when nothing was
+   * compacted.
+   */
+  async probeCompaction(): Promise<void> {
+    const stop = new AbortController();
+    const root = this.#keys.root;
+    try {
+      await this.#client.watch(
+        { key: toBase64(root), start_revision: 1 },
+        (result) => {
+          if (result.canceled && result.compact_revision !== undefined) {
+            this.compacted = Number(result.compact_revision) - 1;
+          }
+          stop.abort();
+        },
+        stop.signal,
+      );
+    } catch {
+      // Aborted after the first answer, or unreachable: nothing learnt.
+    }
+  }
+
+  /**
+   * Unregisters a watcher of the hub or a resumed one.
+   *
+   * @param watcher The watcher.
+   */
+  unwatch(watcher: Watcher): void {
+    const resumed = this.#resumed.get(watcher);
+    if (resumed === undefined) return this.#hub.unwatch(watcher);
+    resumed.stop.abort();
+    resumed.hub.close();
+    this.#resumed.delete(watcher);
+  }
+
+  /** Stops every stream and ends every resumed watcher. */
+  close(): void {
+    this.#running?.abort();
+    for (const { stop, hub } of this.#resumed.values()) {
+      stop.abort();
+      hub.close();
+    }
+    this.#resumed.clear();
+    this.#release(Infinity);
+  }
+
+  // Turns one watch answer into events; returns the last revision in it.
+  async #handle(
+    result: Json,
+    publish: (events: StoreEvent[]) => void,
+  ): Promise<number> {
+    if (result.compact_revision !== undefined && result.canceled) {
+      const revision = Number(result.compact_revision);
+      this.compacted = Math.max(this.compacted, revision - 1);
+      throw new Compacted(revision);
+    }
+    const events: Json[] = result.events ?? [];
+    if (events.length === 0) return 0;
+    // A revision of ours is only known once its write answered.
+    if (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    let last = 0;
+    let batch: Json[] = [];
+    for (const event of events) {
+      const revision = Number(event.kv?.mod_revision ?? 0);
+      if (batch.length > 0 && revision !== last) {
+        publish(this.#events(batch, last));
+        batch = [];
+      }
+      batch.push(event);
+      last = revision;
+    }
+    publish(this.#events(batch, last));
+    return last;
+  }
+
+  // The events of one revision. Deletions of a group named by the marker
+  // of the same revision become one delete_group event.
+  #events(batch: Json[], revision: number): StoreEvent[] {
+    const keys = this.#keys;
+    const wholeGroups = new Set<string>();
+    for (const event of batch) {
+      const kv = keyValue(event.kv);
+      if (event.type !== "DELETE" && same(kv.key, keys.groupMarker)) {
+        for (const group of JSON.parse(text(kv.value))) wholeGroups.add(group);
+      }
+    }
+    const origin = this.#own.has(revision) ? "local" : "remote";
+    const timestamp = this.#clock();
+    const out: StoreEvent[] = [];
+    const done = new Set<string>();
+    for (const event of batch) {
+      const kv = keyValue(event.kv);
+      const parsed = keys.parse(kv.key);
+      if (parsed === undefined) continue;
+      const [group, key] = parsed;
+      const base = { group, timestamp, origin, seq: revision } as const;
+      if (event.type !== "DELETE") {
+        const stored = decodeValue(kv.value);
+        if (stored === undefined) continue;
+        const e: StoreEvent = {
+          type: "set",
+          key,
+          value: stored.value,
+          ...base,
+        };
+        if (stored.expiresAt !== undefined) e.expiresAt = stored.expiresAt;
+        out.push(e);
+      } else if (wholeGroups.has(group)) {
+        if (done.has(group)) continue;
+        done.add(group);
+        out.push({ type: "delete_group", key: "", ...base });
+      } else {
+        const prev = event.prev_kv === undefined
+          ? undefined
+          : decodeValue(keyValue(event.prev_kv).value);
+        const at = prev?.expiresAt;
+        const expired = at !== undefined && at <= timestamp;
+        out.push({ type: expired ? "expire" : "delete", key, ...base });
+      }
+    }
+    return out;
+  }
+
+  // Waits, at most a little, until the main stream has delivered `revision`.
+  async #settle(revision: number): Promise<void> {
+    if (this.#running === undefined || this.#delivered >= revision) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+        resolve();
+      }, 5_000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#waiters.push({ revision, resolve: done });
+    });
+  }
+
+  #release(revision: number): void {
+    const ready = this.#waiters.filter((w) => w.revision <= revision);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.revision > revision);
+    for (const waiter of ready) waiter.resolve();
+  }
+}
+
+/** A watch refused because its start revision was compacted away. */
+export class Compacted extends Error {
+  /** The oldest revision still available. */
+  readonly revision: number;
+  /** @param revision The compaction revision. */
+  constructor(revision: number) {
+    super(`revision compacted (the oldest available is ${revision})`);
+    this.revision = revision;
+  }
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
