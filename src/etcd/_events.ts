@@ -172,21 +172,31 @@ export class EventPump {
    * compacted.
    */
   async probeCompaction(): Promise<void> {
-    const stop = new AbortController();
     const root = this.#keys.root;
+    try {
+      await this.#client.range("open store", root, { revision: 1 });
+      return;
+    } catch (error) {
+      if (!/compacted/.test(String(error))) throw error;
+    }
+    // The watch is created, then cancelled with the compaction revision.
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), 2_000);
     try {
       await this.#client.watch(
         { key: toBase64(root), start_revision: 1 },
         (result) => {
           if (result.canceled && result.compact_revision !== undefined) {
             this.compacted = Number(result.compact_revision) - 1;
+            stop.abort();
           }
-          stop.abort();
         },
         stop.signal,
       );
     } catch {
-      // Aborted after the first answer, or unreachable: nothing learnt.
+      // Aborted once answered, or unreachable: nothing more to learn.
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -1,0 +1,195 @@
+/** What only the etcd store has: several instances, revisions, limits. */
+
+import assert from "node:assert/strict";
+import {
+  AsyncScopedStore,
+  QuotaExceededError,
+  StoreError,
+  type StoreEvent,
+} from "@core/store";
+import { EtcdStore, type EtcdStoreOptions } from "@core/store/etcd";
+import { endpoints, freshPrefix } from "./_cluster.ts";
+
+function open(
+  prefix: string,
+  options: Partial<EtcdStoreOptions> = {},
+): Promise<EtcdStore> {
+  return EtcdStore.open({
+    endpoints: endpoints(),
+    prefix,
+    purgeIntervalMs: 0,
+    ...options,
+  });
+}
+
+function nextEvents(
+  store: EtcdStore,
+  n: number,
+): Promise<StoreEvent[]> {
+  return new Promise((resolve) => {
+    const seen: StoreEvent[] = [];
+    const off = store.onChange((event) => {
+      seen.push(event);
+      if (seen.length === n) {
+        off();
+        resolve(seen);
+      }
+    });
+  });
+}
+
+async function gateway(path: string, body: unknown): Promise<any> {
+  const response = await fetch(`${endpoints()[0]}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+  return await response.json();
+}
+
+Deno.test("EtcdStore instances on one prefix see each other's writes and events", async () => {
+  const prefix = freshPrefix();
+  await using a = await open(prefix);
+  await using b = await open(prefix);
+  const heard = nextEvents(b, 2);
+  const own = nextEvents(a, 2);
+  await a.set("g", "k", "from a");
+  await a.deleteGroup("g");
+  const events = await heard;
+  assert.deepEqual(events.map((e) => [e.type, e.origin]), [
+    ["set", "remote"],
+    ["delete_group", "remote"],
+  ]);
+  const mine = await own;
+  assert.deepEqual(mine.map((e) => e.origin), ["local", "local"]);
+  assert.deepEqual(mine.map((e) => e.seq), events.map((e) => e.seq));
+  assert.ok(events[1]!.seq! > events[0]!.seq!);
+  await b.set("g", "k2", "from b");
+  assert.equal(await a.get("g", "k2"), "from b");
+});
+
+Deno.test("EtcdStore prefixes keep stores apart in one cluster", async () => {
+  await using a = await open(freshPrefix());
+  await using b = await open(freshPrefix());
+  await a.set("g", "k", "a");
+  assert.equal(await b.get("g", "k"), undefined);
+  assert.deepEqual(await b.groups(), []);
+});
+
+Deno.test("EtcdStore quotas hold across instances racing to add keys", async () => {
+  const prefix = freshPrefix();
+  const stores = await Promise.all([open(prefix), open(prefix), open(prefix)]);
+  try {
+    const writes = stores.flatMap((store, s) => {
+      const tenant = new AsyncScopedStore(store, "acme", {
+        maxKeys: 7,
+        maxGroups: 3,
+      });
+      return Array.from(
+        { length: 6 },
+        (_, i) => tenant.set(`g${i % 4}`, `s${s}k${i}`, "v"),
+      );
+    });
+    const results = await Promise.allSettled(writes);
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(r.reason instanceof QuotaExceededError, String(r.reason));
+      }
+    }
+    const tenant = new AsyncScopedStore(stores[0]!, "acme");
+    assert.ok(await tenant.countAll() <= 7);
+    assert.ok((await tenant.groups()).length <= 3);
+    assert.equal(
+      results.filter((r) => r.status === "fulfilled").length,
+      await tenant.countAll(),
+    );
+  } finally {
+    for (const store of stores) await store.close();
+  }
+});
+
+Deno.test("EtcdStore watch resumes exactly after since, then goes live", async () => {
+  await using store = await open(freshPrefix());
+  const first = nextEvents(store, 3);
+  await store.set("g", "a", "1");
+  await store.set("g", "b", "2");
+  await store.set("other", "c", "3");
+  const seqs = (await first).map((e) => e.seq!);
+  const watcher = store.watch("g", "*", { since: seqs[0]! });
+  const reader = watcher.stream.getReader();
+  const replayed = await reader.read();
+  assert.equal(replayed.value?.key, "b");
+  assert.equal(replayed.value?.seq, seqs[1]);
+  await store.set("g", "d", "4");
+  const live = await reader.read();
+  assert.equal(live.value?.key, "d");
+  reader.releaseLock();
+  await store.unwatch(watcher);
+  assert.deepEqual(await Array.fromAsync(watcher), []);
+});
+
+Deno.test("EtcdStore watch from a compacted revision throws StoreError", async () => {
+  const prefix = freshPrefix();
+  {
+    await using store = await open(prefix);
+    await store.set("g", "k", "1");
+    await store.set("g", "k", "2");
+  }
+  const status = await gateway("/v3/kv/range", { key: btoa("none") });
+  const head = Number(status.header.revision);
+  await gateway("/v3/kv/compaction", { revision: head, physical: true });
+  await using store = await open(prefix);
+  assert.throws(
+    () => store.watch("g", "*", { since: 1 }),
+    (error: unknown) =>
+      error instanceof StoreError && /compacted/.test(error.message),
+  );
+  using _ = store.watch("g", "*", { since: head });
+});
+
+Deno.test("EtcdStore transactions past etcd's limits fail clearly and write nothing", async () => {
+  await using store = await open(freshPrefix());
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      for (let i = 0; i < 129; i++) await tx.set("g", `k${i}`, "v");
+    }),
+    (error: unknown) =>
+      error instanceof StoreError &&
+      /at most 128 operations/.test(error.message),
+  );
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      await tx.set("g", "a", "x".repeat(800_000));
+      await tx.set("g", "b", "x".repeat(800_000));
+    }),
+    (error: unknown) =>
+      error instanceof StoreError && /1\.5 MiB/.test(error.message),
+  );
+  assert.equal(await store.count("g"), 0);
+});
+
+Deno.test("EtcdStore keys with a TTL carry a lease, which only cleans up", async () => {
+  let now = 1_000;
+  const prefix = freshPrefix();
+  await using store = await open(prefix, { clock: () => now });
+  await store.setWithTTL("g", "k", "v", 60_000);
+  const raw = await gateway("/v3/kv/range", {
+    key: btoa(prefix),
+    range_end: btoa(prefix.slice(0, -1) + "0"),
+  });
+  assert.equal(raw.kvs.length, 1);
+  assert.notEqual(raw.kvs[0].lease ?? "0", "0");
+  now += 60_000;
+  assert.equal(await store.get("g", "k"), undefined);
+});
+
+Deno.test("EtcdStore.open fails with StoreError within requestTimeoutMs when nobody answers", async () => {
+  const started = Date.now();
+  await assert.rejects(
+    EtcdStore.open({
+      endpoints: ["http://127.0.0.1:9"],
+      requestTimeoutMs: 300,
+    }),
+    StoreError,
+  );
+  assert.ok(Date.now() - started < 1_000);
+});
