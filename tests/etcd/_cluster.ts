@@ -48,36 +48,54 @@ export async function leader(): Promise<number> {
   throw new Error("no leader found");
 }
 
-/** SIGKILLs member `i`. */
-export function kill(i: number): void {
+/** SIGKILLs member `i` and waits until its port refuses connections. */
+export async function kill(i: number): Promise<void> {
   try {
     Deno.kill(pidOf(i), "SIGKILL");
   } catch {
     // Already gone.
   }
+  const url = endpoints()[i - 1];
+  for (let n = 0; n < 100; n++) {
+    try {
+      const r = await fetch(`${url}/health`, {
+        signal: AbortSignal.timeout(200),
+      });
+      await r.body?.cancel();
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`member ${i} is still answering after SIGKILL`);
 }
 
 /** Restarts member `i` on its data directory and waits until it serves. */
 export async function restart(i: number): Promise<void> {
+  if (await healthy(i)) return;
   const out = await new Deno.Command(`${HERE}member.sh`, {
     args: [STATE, String(i), "existing"],
     stdout: "piped",
   }).output();
   if (!out.success) throw new Error(`member ${i} did not start`);
-  const url = endpoints()[i - 1];
   for (let n = 0; n < 100; n++) {
-    try {
-      const r = await fetch(`${url}/health`, {
-        signal: AbortSignal.timeout(500),
-      });
-      const body = await r.json();
-      if (body.health === "true") return;
-    } catch {
-      // Not up yet.
-    }
+    if (await healthy(i)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`member ${i} did not become healthy`);
+}
+
+/** Whether member `i` answers (a member without quorum answers too). */
+async function healthy(i: number): Promise<boolean> {
+  try {
+    const r = await fetch(`${endpoints()[i - 1]}/version`, {
+      signal: AbortSignal.timeout(500),
+    });
+    await r.body?.cancel();
+    return r.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** A prefix no other test uses. */

@@ -7,8 +7,8 @@
 # Member i listens for clients on port 23790+2i-1 (23791, 23793, 23795...)
 # and for peers on the next port. Data lives in temporary directories under
 # the state directory (default /tmp/core-store-etcd), which also holds
-# `pids` (one PID per line), `endpoints` (comma-separated client URLs) and
-# one log per member. `stop` kills the PIDs in that file only.
+# `member-<i>.pid` (the PID of member i), `endpoints` (comma-separated client URLs) and
+# one log per member. `stop` kills the members' current PIDs only.
 set -euo pipefail
 
 cmd=${1:-start}
@@ -20,12 +20,16 @@ else
 fi
 base=${ETCD_BASE_PORT:-23790}
 
+# Each member-i.pid holds the PID of member i's current process (member.sh
+# rewrites it on a restart); only those are killed.
 stop() {
-  [[ -f $state/pids ]] || return 0
-  while read -r pid; do
+  local file pid
+  for file in "$state"/member-*.pid; do
+    [[ -f $file ]] || continue
+    pid=$(<"$file")
     [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-  done <"$state/pids"
-  rm -f "$state/pids" "$state"/member-*.pid
+    rm -f "$file"
+  done
 }
 
 client_port() { echo $((base + 2 * $1 - 1)); }
@@ -43,7 +47,7 @@ start() {
   echo "$endpoints" >"$state/endpoints"
   echo "$cluster" >"$state/cluster"
   for ((i = 1; i <= members; i++)); do
-    "$(dirname "$0")/member.sh" "$state" "$i" new
+    "$(dirname "$0")/member.sh" "$state" "$i" new >/dev/null
   done
   for _ in $(seq 1 100); do
     if ETCDCTL_API=3 etcdctl --endpoints="$endpoints" endpoint health \

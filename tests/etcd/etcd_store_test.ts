@@ -38,6 +38,7 @@ function nextEvents(
   });
 }
 
+// deno-lint-ignore no-explicit-any
 async function gateway(path: string, body: unknown): Promise<any> {
   const response = await fetch(`${endpoints()[0]}${path}`, {
     method: "POST",

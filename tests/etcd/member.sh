@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts member i of the cluster described in a state directory written by
-# cluster.sh, in the background, and appends its PID to `pids`. With `new`
+# cluster.sh, in the background, and writes its PID to `member-<i>.pid`. With `new`
 # it bootstraps a new cluster; with `existing` it rejoins with its data.
 #
 #   tests/etcd/member.sh <state-dir> <i> new|existing
@@ -21,5 +21,4 @@ etcd --name "m$i" --data-dir "$state/m$i.data" \
   --initial-cluster-state "$mode" \
   --heartbeat-interval 50 --election-timeout 500 \
   >>"$state/m$i.log" 2>&1 &
-echo "$!" >>"$state/pids"
 echo "$!" >"$state/member-$i.pid"
