@@ -64,7 +64,14 @@ import {
   checkSince,
 } from "./etcd/_options.ts";
 
-export type { AsyncStore } from "./async.ts";
+export type { AsyncStore, AsyncTransaction } from "./async.ts";
+export type { EventType, StoreEvent, Watcher } from "./events.ts";
+export type {
+  ListOptions,
+  ListPage,
+  RenderOptions,
+  WatchOptions,
+} from "./store.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
 export interface EtcdStoreOptions {
@@ -165,6 +172,7 @@ export class EtcdStore implements AsyncStore {
     return store;
   }
 
+  /** @ignore What `AsyncScopedStore` needs; not public API. */
   get [SCOPE_HOOKS](): ScopeHooks {
     return {
       quotaWrite: (op, namespace, quota, group, key, value, ttlMs) => {
