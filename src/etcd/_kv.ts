@@ -88,6 +88,60 @@ export class Kv {
   }
 
   /**
+   * Reads, in one round trip at one revision, a key and upper bounds of its
+   * namespace's usage: rows and (with `groups`) group names, expired
+   * included.
+   *
+   * @param op The operation.
+   * @param group The key's group.
+   * @param key The key.
+   * @param prefix The namespace's group prefix.
+   * @param groups Whether to list the namespace's keys for its groups.
+   * @returns The entry, the bounds and the revision.
+   */
+  async bounds(
+    op: string,
+    group: string,
+    key: string,
+    prefix: string,
+    groups: boolean,
+  ): Promise<
+    {
+      entry: Entry | undefined;
+      rows: number;
+      groups: Set<string>;
+      revision: number;
+    }
+  > {
+    const start = this.keys.groupsStart(prefix);
+    const range = {
+      key: toBase64(start),
+      range_end: toBase64(prefixEnd(start)),
+    };
+    const success: Json[] = [
+      { request_range: { key: toBase64(this.keys.key(group, key)) } },
+      { request_range: { ...range, count_only: true } },
+    ];
+    if (groups) success.push({ request_range: { ...range, keys_only: true } });
+    const answer = await this.client.txn(op, { compare: [], success });
+    const [one, count, names] = answer.responses.map((r: Json) =>
+      rangeResult(r.response_range ?? {})
+    );
+    const kv = one?.kvs[0];
+    const seen = new Set<string>();
+    for (const name of names?.kvs ?? []) {
+      const parsed = this.keys.parse(name.key);
+      if (parsed !== undefined) seen.add(parsed[0]);
+    }
+    return {
+      entry: kv === undefined ? undefined : this.#entry(kv, group, key),
+      rows: count?.count ?? 0,
+      groups: seen,
+      revision: answer.revision,
+    };
+  }
+
+  /**
    * Reads every entry from `start` up to `end`, page by page, all at one
    * revision.
    *

@@ -180,6 +180,34 @@ export function liveUsage(
   return usage;
 }
 
+// Counts the namespace's live keys and groups; at the quota, purges its
+// expired keys and throws. Returns the revision counted at.
+async function exactCheck(
+  kv: Kv,
+  op: string,
+  namespace: string,
+  quota: Quota,
+  group: string,
+  time: number,
+): Promise<number> {
+  const { entries, revision } = await kv.scanGroups(op, `${namespace}:`);
+  const usage = liveUsage(entries, time);
+  let keys = 0;
+  for (const n of usage.values()) keys += n;
+  const over = quota.maxKeys > 0 && keys >= quota.maxKeys
+    ? "maxKeys"
+    : quota.maxGroups > 0 && usage.size >= quota.maxGroups &&
+        !usage.has(group)
+    ? "maxGroups"
+    : undefined;
+  if (over === undefined) return revision;
+  const expired = entries.filter((e) =>
+    e.stored.expiresAt !== undefined && e.stored.expiresAt <= time
+  );
+  await kv.purge(op, expired);
+  throw new QuotaExceededError(op, namespace, over, quota[over]);
+}
+
 /**
  * Writes a key of a namespace unless that takes the namespace past its
  * quota, atomically across every instance: the write commits only if no
@@ -206,29 +234,24 @@ export async function quotaWrite(
   const prefix = `${namespace}:`;
   for (let attempt = 1; attempt <= 64; attempt++) {
     const time = now(op);
-    const { entry } = await kv.read(op, group, key);
+    const bound = await kv.bounds(op, group, key, prefix, quota.maxGroups > 0);
+    const entry = bound.entry;
     const at = entry?.stored.expiresAt;
     const live = entry !== undefined && (at === undefined || at > time);
     const compare = [
       modEquals(kv.keys.key(group, key), entry?.modRevision ?? 0),
     ];
     if (!live) {
-      const { entries, revision } = await kv.scanGroups(op, prefix);
-      const usage = liveUsage(entries, time);
-      let keys = 0;
-      for (const n of usage.values()) keys += n;
-      const over = quota.maxKeys > 0 && keys >= quota.maxKeys
-        ? "maxKeys"
-        : quota.maxGroups > 0 && usage.size >= quota.maxGroups &&
-            !usage.has(group)
-        ? "maxGroups"
-        : undefined;
-      if (over !== undefined) {
-        const expired = entries.filter((e) =>
-          e.stored.expiresAt !== undefined && e.stored.expiresAt <= time
-        );
-        await kv.purge(op, expired);
-        throw new QuotaExceededError(op, namespace, over, quota[over]);
+      // Rows and groups counted with expired ones are upper bounds: within
+      // them, the quota holds without reading a single value.
+      const rows = bound.rows - (entry === undefined ? 0 : 1);
+      const others = bound.groups.size - (bound.groups.has(group) ? 1 : 0);
+      let revision = bound.revision;
+      if (
+        (quota.maxKeys > 0 && rows >= quota.maxKeys) ||
+        (quota.maxGroups > 0 && others >= quota.maxGroups)
+      ) {
+        revision = await exactCheck(kv, op, namespace, quota, group, time);
       }
       compare.push(unchangedSince(kv.keys.groupsStart(prefix), revision));
     }
