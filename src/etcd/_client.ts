@@ -168,12 +168,22 @@ export class EtcdClient {
       this.#closed.signal,
       AbortSignal.timeout(timeoutMs),
     ]);
+    let headers: Record<string, string>;
+    try {
+      headers = await this.#headers(endpoint, signal);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      if (isRefused(error)) throw new TypeError("refused", { cause: error });
+      throw new Ambiguous(`${endpoint}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
     let response: Response;
     try {
       response = await fetch(endpoint + path, {
         method: "POST",
         body: JSON.stringify(body),
-        headers: await this.#headers(endpoint, signal),
+        headers,
         signal,
       });
     } catch (error) {

@@ -82,7 +82,14 @@ export class EventPump {
     const stop = new AbortController();
     this.#running = stop;
     this.#next = Math.max(this.#next, revision + 1, this.#delivered + 1);
+    // Listeners leave without telling: a quiet stream nobody listens to
+    // would keep the process alive, so it is looked at now and then.
+    const idle = setInterval(() => {
+      if (!this.#hub.active) stop.abort();
+    }, 1_000);
+    unref(idle);
     this.#run(stop).finally(() => {
+      clearInterval(idle);
       if (this.#running === stop) this.#running = undefined;
       this.#release(Infinity);
     });
@@ -334,6 +341,11 @@ export class Compacted extends Error {
     super(`revision compacted (the oldest available is ${revision})`);
     this.revision = revision;
   }
+}
+
+function unref(timer: ReturnType<typeof setInterval>): void {
+  if (typeof timer === "number") Deno.unrefTimer(timer);
+  else (timer as { unref(): void }).unref();
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

@@ -194,3 +194,61 @@ Deno.test("EtcdStore.open fails with StoreError within requestTimeoutMs when nob
   );
   assert.ok(Date.now() - started < 1_000);
 });
+
+Deno.test("EtcdStore signs in with username and password on a cluster with auth on", async () => {
+  const state = await Deno.makeTempDir({ prefix: "core-store-etcd-auth-" });
+  const script = new URL("./cluster.sh", import.meta.url).pathname;
+  const env = { ETCD_BASE_PORT: "23990" };
+  const run = (cmd: string, args: string[]) =>
+    new Deno.Command(cmd, { args, env, stdout: "null", stderr: "inherit" })
+      .output();
+  try {
+    assert.ok((await run(script, ["start", "1", state])).success);
+    const endpoint = "http://127.0.0.1:23991";
+    const ctl = (...args: string[]) =>
+      run("etcdctl", [`--endpoints=${endpoint}`, ...args]);
+    await ctl("user", "add", "root:rootpw");
+    await ctl("user", "grant-role", "root", "root");
+    await ctl("user", "add", "app:apppw");
+    await ctl("role", "add", "app");
+    await ctl(
+      "role",
+      "grant-permission",
+      "app",
+      "--prefix=true",
+      "readwrite",
+      "app/",
+    );
+    await ctl("user", "grant-role", "app", "app");
+    assert.ok((await ctl("auth", "enable")).success);
+    {
+      await using store = await EtcdStore.open({
+        endpoints: [endpoint],
+        prefix: "app/",
+        username: "app",
+        password: "apppw",
+        purgeIntervalMs: 0,
+      });
+      const heard = nextEvents(store, 1);
+      await store.set("g", "k", "v");
+      assert.equal(await store.get("g", "k"), "v");
+      assert.equal((await heard)[0]?.value, "v");
+    }
+    await assert.rejects(
+      EtcdStore.open({
+        endpoints: [endpoint],
+        prefix: "app/",
+        username: "app",
+        password: "wrong",
+      }),
+      StoreError,
+    );
+    await assert.rejects(
+      EtcdStore.open({ endpoints: [endpoint], prefix: "app/" }),
+      StoreError,
+    );
+  } finally {
+    await run(script, ["stop", state]);
+    await Deno.remove(state, { recursive: true });
+  }
+});
