@@ -158,6 +158,8 @@ export class EtcdStore implements AsyncStore {
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
     const store = new EtcdStore(checkOpen(options));
     try {
+      // A clock that cannot tell the time is refused now, not on a timer.
+      store.#now("open store");
       const root = store.#kv.keys.root;
       const result = await store.#client.range("open store", root, {
         end: prefixEnd(root),
@@ -203,7 +205,17 @@ export class EtcdStore implements AsyncStore {
     };
   }
 
-  /** As `Store.prototype.get`. @param group The group. @param key The key. @returns The live value. */
+  /**
+   * The value of a live key, as `Store.prototype.get`; an expired key
+   * found is deleted, with an `expire` event.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined` when the key is missing or expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async get(group: string, key: string): Promise<string | undefined> {
     const op = "get value";
     this.#open(op);
@@ -216,7 +228,18 @@ export class EtcdStore implements AsyncStore {
     return undefined;
   }
 
-  /** As `Store.prototype.set`. @param group The group. @param key The key. @param value The value. */
+  /**
+   * Stores a value with no expiry, as `Store.prototype.set`; the key's
+   * lease, if any, is dropped.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value; any string.
+   * @throws {TypeError} When an argument is not a string or holds a lone
+   * surrogate; nothing is written.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
     this.#open(op);
@@ -226,7 +249,20 @@ export class EtcdStore implements AsyncStore {
     await this.#put(op, group, key, value, undefined, undefined);
   }
 
-  /** As `Store.prototype.setWithTTL`. @param group The group. @param key The key. @param value The value. @param ttlMs The time to live. */
+  /**
+   * Stores a value that expires `ttlMs` from now by the store's clock, as
+   * `Store.prototype.setWithTTL`. The deadline is stored with the value;
+   * a lease that outlives it removes the key from etcd later.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds, positive and finite.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async setWithTTL(
     group: string,
     key: string,
@@ -276,7 +312,17 @@ export class EtcdStore implements AsyncStore {
     }
   }
 
-  /** As `Store.prototype.delete`. @param group The group. @param key The key. @returns Whether a live key went. */
+  /**
+   * Deletes a key, as `Store.prototype.delete`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when a live key was removed (an expired one removed is
+   * reported as an `expire` event).
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async delete(group: string, key: string): Promise<boolean> {
     const op = "delete key";
     this.#open(op);
@@ -295,7 +341,16 @@ export class EtcdStore implements AsyncStore {
     return at === undefined || at > this.#now(op);
   }
 
-  /** As `Store.prototype.deleteGroup`: one `delete_group` event. @param group The group. @returns How many keys went. */
+  /**
+   * Deletes every key of a group in one etcd revision, reported as one
+   * `delete_group` event, as `Store.prototype.deleteGroup`.
+   *
+   * @param group The group.
+   * @returns How many keys were removed, expired ones included.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async deleteGroup(group: string): Promise<number> {
     const op = "delete group";
     this.#open(op);
@@ -322,12 +377,31 @@ export class EtcdStore implements AsyncStore {
     return Number(responses[0]?.response_delete_range?.deleted ?? 0);
   }
 
-  /** As `Store.prototype.exists`. @param group The group. @param key The key. @returns Whether the key is live. */
+  /**
+   * Tells whether a key is live, as `Store.prototype.exists`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when the key is present and not expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async exists(group: string, key: string): Promise<boolean> {
     return await this.#ttl("check key", group, key) !== undefined;
   }
 
-  /** As `Store.prototype.ttl`. @param group The group. @param key The key. @returns Milliseconds left. */
+  /**
+   * How long a key has left to live, as `Store.prototype.ttl`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns Milliseconds left; `Infinity` without expiry; `undefined` when
+   * missing or expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async ttl(group: string, key: string): Promise<number | undefined> {
     return await this.#ttl("read TTL", group, key);
   }
@@ -344,7 +418,15 @@ export class EtcdStore implements AsyncStore {
     return at > now ? at - now : undefined;
   }
 
-  /** As `Store.prototype.count`. @param group The group. @returns Live keys. */
+  /**
+   * Counts the live keys of a group, as `Store.prototype.count`.
+   *
+   * @param group The group.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async count(group: string): Promise<number> {
     const op = "count keys";
     this.#open(op);
@@ -352,7 +434,15 @@ export class EtcdStore implements AsyncStore {
     return (await this.#live(op, group)).length;
   }
 
-  /** As `Store.prototype.getAll`. @param group The group. @returns Live entries in key order. */
+  /**
+   * Every live entry of a group, as `Store.prototype.getAll`.
+   *
+   * @param group The group.
+   * @returns A new map, in code point order of the keys.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async getAll(group: string): Promise<Map<string, string>> {
     const op = "get all values";
     this.#open(op);
@@ -370,7 +460,19 @@ export class EtcdStore implements AsyncStore {
     return entries.filter((e) => !this.#expiredAt(e, now));
   }
 
-  /** As `Store.prototype.expire`. @param group The group. @param key The key. @param ttlMs New TTL or `null`. @returns Whether the key was live. */
+  /**
+   * Sets or clears the expiry of a live key, as `Store.prototype.expire`;
+   * a compare-and-swap, so a concurrent write is never overwritten.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param ttlMs Milliseconds from now, or `null` to remove the expiry.
+   * @returns `true` when the key was live and its expiry changed.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async expire(
     group: string,
     key: string,
@@ -396,7 +498,17 @@ export class EtcdStore implements AsyncStore {
     throw new StoreError(`Cannot ${op}: the key kept changing`);
   }
 
-  /** As `Store.prototype.list`. @param group The group. @param options Paging. @returns One page. */
+  /**
+   * One page of a group in key order, as `Store.prototype.list`.
+   *
+   * @param group The group.
+   * @param options Page size, cursor, key prefix and direction.
+   * @returns The page and the cursor of the next one.
+   * @throws {TypeError} When an argument or option has the wrong type.
+   * @throws {RangeError} When `limit` is not an integer from 1 to 10,000.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async list(group: string, options: ListOptions = {}): Promise<ListPage> {
     const op = "list keys";
     this.#open(op);
@@ -455,7 +567,16 @@ export class EtcdStore implements AsyncStore {
     });
   }
 
-  /** As `Store.prototype.countAll`. @param prefix A group prefix. @returns Live keys. */
+  /**
+   * Counts the live keys of the groups starting with `prefix`, as
+   * `Store.prototype.countAll`.
+   *
+   * @param prefix A literal group prefix; `""` (the default) for all.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async countAll(prefix = ""): Promise<number> {
     const op = "count all keys";
     this.#open(op);
@@ -465,7 +586,16 @@ export class EtcdStore implements AsyncStore {
     return entries.filter((e) => !this.#expiredAt(e, now)).length;
   }
 
-  /** As `Store.prototype.groups`. @param prefix A group prefix. @returns Groups with a live key. */
+  /**
+   * The groups starting with `prefix` that hold a live key, as
+   * `Store.prototype.groups`.
+   *
+   * @param prefix A literal group prefix; `""` (the default) for all.
+   * @returns Group names in code point order.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async groups(prefix = ""): Promise<string[]> {
     const op = "list groups";
     this.#open(op);
@@ -481,7 +611,20 @@ export class EtcdStore implements AsyncStore {
     return groups;
   }
 
-  /** As `Store.prototype.render`. @param template The template. @param group The group. @param options `missingKey`. @returns The text. */
+  /**
+   * Renders a Go `text/template` over the live entries of a group, as
+   * `Store.prototype.render`.
+   *
+   * @param template The template source.
+   * @param group The group.
+   * @param options `missingKey`: what a missing key prints.
+   * @returns The rendered text.
+   * @throws {TypeError} When `template` or `group` is not a string.
+   * @throws {RangeError} When `missingKey` is not one of the three modes.
+   * @throws {TemplateError} When the template cannot be parsed or executed.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async render(
     template: string,
     group: string,
@@ -510,7 +653,14 @@ export class EtcdStore implements AsyncStore {
     return tree;
   }
 
-  /** As `Store.prototype.purgeExpired`. @returns How many keys went. */
+  /**
+   * Deletes every expired key now (each unless written meanwhile), with
+   * `expire` events, as `Store.prototype.purgeExpired`.
+   *
+   * @returns How many keys were removed.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async purgeExpired(): Promise<number> {
     const op = "purge expired keys";
     this.#open(op);
@@ -522,7 +672,22 @@ export class EtcdStore implements AsyncStore {
     );
   }
 
-  /** As `AsyncStore.transaction`: optimistic, `fn` may run more than once. @param fn The work. @returns What `fn` returned. */
+  /**
+   * Runs `fn` as one all-or-nothing etcd transaction, optimistically: its
+   * reads are recorded and its writes commit only if none of them changed
+   * meanwhile; otherwise `fn` runs again, so it may run more than once and
+   * must have no other side effects. At most 128 changes, 128 keys read and
+   * 1.5 MiB.
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn The work; receives an {@linkcode AsyncTransaction}.
+   * @returns What the committed run of `fn` returned.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreError} Past etcd's limits, after 64 conflicts in a row,
+   * or when the transaction is used after `fn` settled.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
   async transaction<T>(
     fn: (tx: AsyncTransaction) => T | Promise<T>,
   ): Promise<T> {
@@ -531,7 +696,22 @@ export class EtcdStore implements AsyncStore {
     return await runOptimistic(fn, () => new EtcdAttempt(this.#kv, now), now);
   }
 
-  /** As `Store.prototype.watch`; `since` resumes after an etcd revision. @param group The group or `"*"`. @param key The key or `"*"`. @param options `since`. @returns The watcher. */
+  /**
+   * Watches the events of one key, a group (`key` `"*"`) or everything
+   * (`"*", "*"`), as `Store.prototype.watch`. With `since`, the watcher has
+   * an etcd watch of its own that replays every change after that revision,
+   * then continues live.
+   *
+   * @param group The group, or `"*"`.
+   * @param key The key, or `"*"`.
+   * @param options `since`: an event's `seq` (an etcd revision) to resume
+   * after.
+   * @returns A registered {@linkcode Watcher}.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {RangeError} When `since` is not a non-negative integer.
+   * @throws {StoreError} When etcd has compacted the revisions after `since`.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
   watch(group: string, key: string, options: WatchOptions = {}): Watcher {
     const op = "watch";
     this.#open(op);
@@ -553,13 +733,27 @@ export class EtcdStore implements AsyncStore {
     return this.#pump.resume(group, key, since);
   }
 
-  /** As `Store.prototype.unwatch`. @param watcher The watcher. */
+  /**
+   * Stops a watcher, as `Store.prototype.unwatch`; idempotent.
+   *
+   * @param watcher A watcher of this store.
+   * @returns A settled promise.
+   */
   unwatch(watcher: Watcher): Promise<void> {
     this.#pump.unwatch(watcher);
     return Promise.resolve();
   }
 
-  /** As `Store.prototype.onChange`. @param fn The callback. @returns Its unsubscriber. */
+  /**
+   * Calls `fn` with every event of the store, from every instance, in
+   * revision order, as `Store.prototype.onChange`; this instance's writes
+   * resolve after their events were handed out.
+   *
+   * @param fn The callback; errors it throws go to `onCallbackError`.
+   * @returns A function that unregisters `fn`; idempotent.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
   onChange(fn: (event: StoreEvent) => void): () => void {
     this.#open("register change callback");
     const off = this.#hub.onChange(fn);
@@ -567,7 +761,13 @@ export class EtcdStore implements AsyncStore {
     return off;
   }
 
-  /** Closes the store: ends the watchers, drops callbacks, stops the streams. */
+  /**
+   * Closes the store: ends every watcher's stream, drops every callback,
+   * stops the etcd streams and aborts the requests in flight. Calling it
+   * again does nothing.
+   *
+   * @returns A settled promise.
+   */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
@@ -578,7 +778,11 @@ export class EtcdStore implements AsyncStore {
     return Promise.resolve();
   }
 
-  /** Closes the store at the end of an `await using` block. */
+  /**
+   * Closes the store at the end of an `await using` block.
+   *
+   * @returns A settled promise.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
