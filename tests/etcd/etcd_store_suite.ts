@@ -252,3 +252,18 @@ Deno.test("EtcdStore signs in with username and password on a cluster with auth 
     await Deno.remove(state, { recursive: true });
   }
 });
+
+Deno.test("EtcdStore reports a key removed by its lease as an expire event", async () => {
+  const prefix = freshPrefix();
+  await using store = await open(prefix);
+  await using other = await open(prefix);
+  const heard = nextEvents(other, 2);
+  await store.setWithTTL("g", "k", "v", 1);
+  // Nobody reads or purges: etcd's lease removes the key, a few seconds on.
+  const events = await heard;
+  assert.deepEqual(events.map((e) => `${e.type} ${e.origin}`), [
+    "set remote",
+    "expire remote",
+  ]);
+  assert.equal(await other.countAll(), 0);
+});
