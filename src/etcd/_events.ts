@@ -27,7 +27,6 @@ export class EventPump {
   #own = new Set<number>();
   #pending = new Set<Promise<unknown>>();
   #running: AbortController | undefined;
-  #next = 0;
   #delivered = 0;
   #waiters: { revision: number; resolve: () => void }[] = [];
   #resumed = new Map<Watcher, { hub: EventHub; stop: AbortController }>();
@@ -81,49 +80,75 @@ export class EventPump {
     if (this.#running !== undefined || !this.#hub.active) return;
     const stop = new AbortController();
     this.#running = stop;
-    this.#next = Math.max(this.#next, revision + 1, this.#delivered + 1);
-    // Listeners leave without telling: a quiet stream nobody listens to
-    // would keep the process alive, so it is looked at now and then.
-    const idle = setInterval(() => {
-      if (!this.#hub.active) stop.abort();
-    }, 1_000);
-    unref(idle);
-    this.#run(stop).finally(() => {
-      clearInterval(idle);
+    const start = Math.max(revision + 1, this.#delivered + 1);
+    this.#follow(stop, start, {
+      publish: (events) => {
+        for (const event of events) this.#hub.emit(event);
+      },
+      active: () => this.#hub.active,
+      advanced: (last) => {
+        this.#delivered = last;
+        this.#release(last);
+      },
+      // Nothing can replay what etcd compacted: go on from what it has.
+      compacted: "skip",
+    }).finally(() => {
       if (this.#running === stop) this.#running = undefined;
       this.#release(Infinity);
     });
   }
 
-  async #run(stop: AbortController): Promise<void> {
+  // Follows the store's prefix from `start`, on one member after another,
+  // until `stop` aborts or nobody listens. Listeners leave without telling,
+  // so a quiet stream is looked at now and then: it must not keep the
+  // process alive for nobody.
+  async #follow(
+    stop: AbortController,
+    start: number,
+    to: {
+      publish: (events: StoreEvent[]) => void;
+      active: () => boolean;
+      advanced?: (revision: number) => void;
+      compacted: "skip" | "end";
+    },
+  ): Promise<void> {
+    let next = start;
     const root = this.#keys.root;
-    while (!stop.signal.aborted && this.#hub.active) {
-      try {
-        await this.#client.watch(
-          {
-            key: toBase64(root),
-            range_end: toBase64(prefixEnd(root)),
-            start_revision: this.#next,
-            prev_kv: true,
-          },
-          async (result) => {
-            const revision = await this.#handle(result, (events) => {
-              for (const event of events) this.#hub.emit(event);
-            });
-            if (revision > 0) {
-              this.#next = revision + 1;
-              this.#delivered = revision;
-              this.#release(revision);
-            }
-            if (!this.#hub.active) stop.abort();
-          },
-          stop.signal,
-        );
-      } catch (error) {
-        if (stop.signal.aborted || this.#client.closedSignal.aborted) return;
-        if (error instanceof Compacted) this.#next = error.revision;
-        await new Promise((r) => setTimeout(r, 50));
+    const idle = setInterval(() => {
+      if (!to.active()) stop.abort();
+    }, 1_000);
+    unref(idle);
+    try {
+      while (!stop.signal.aborted && to.active()) {
+        try {
+          await this.#client.watch(
+            {
+              key: toBase64(root),
+              range_end: toBase64(prefixEnd(root)),
+              start_revision: next,
+              prev_kv: true,
+            },
+            async (result) => {
+              const revision = await this.#handle(result, to.publish);
+              if (revision > 0) {
+                next = revision + 1;
+                to.advanced?.(revision);
+              }
+              if (!to.active()) stop.abort();
+            },
+            stop.signal,
+          );
+        } catch (error) {
+          if (stop.signal.aborted || this.#client.closedSignal.aborted) return;
+          if (error instanceof Compacted) {
+            if (to.compacted === "end") return;
+            next = error.revision;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
+    } finally {
+      clearInterval(idle);
     }
   }
 
@@ -140,36 +165,16 @@ export class EventPump {
     const watcher = hub.watch(group, key);
     const stop = new AbortController();
     this.#resumed.set(watcher, { hub, stop });
-    let next = since + 1;
-    const run = async () => {
-      while (!stop.signal.aborted) {
-        try {
-          await this.#client.watch(
-            {
-              key: toBase64(this.#keys.root),
-              range_end: toBase64(prefixEnd(this.#keys.root)),
-              start_revision: next,
-              prev_kv: true,
-            },
-            async (result) => {
-              const revision = await this.#handle(result, (events) => {
-                for (const event of events) hub.emit(event);
-              });
-              if (revision > 0) next = revision + 1;
-              if (!hub.active) stop.abort();
-            },
-            stop.signal,
-          );
-        } catch (error) {
-          if (stop.signal.aborted || this.#client.closedSignal.aborted) break;
-          if (error instanceof Compacted) break;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+    this.#follow(stop, since + 1, {
+      publish: (events) => {
+        for (const event of events) hub.emit(event);
+      },
+      active: () => hub.active,
+      compacted: "end",
+    }).finally(() => {
       this.#resumed.delete(watcher);
       hub.close();
-    };
-    run();
+    });
     return watcher;
   }
 
