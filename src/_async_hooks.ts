@@ -17,6 +17,8 @@ export interface Quota {
 
 /** The scoped-view operations of one backend. */
 export interface ScopeHooks {
+  /** Throws `StoreClosedError` naming `op` once the store is closed. */
+  open(op: string): void;
   /**
    * Writes `value` to `group` (already prefixed) unless that would take the
    * namespace past `quota`, atomically: concurrent writers never exceed it.
@@ -31,8 +33,16 @@ export interface ScopeHooks {
     value: string,
     ttlMs: number | undefined,
   ): Promise<void>;
-  /** Watches `key` (or `"*"`) in every group of a namespace. */
-  watchNamespace(op: string, namespace: string, key: string): Watcher;
+  /**
+   * Watches `key` (or `"*"`) in every group of a namespace, resuming after
+   * `since` when given; `key` and `since` are checked.
+   */
+  watchNamespace(
+    op: string,
+    namespace: string,
+    key: string,
+    since: number | undefined,
+  ): Watcher;
   /** Registers a callback for the events of one namespace. */
   onNamespaceChange(
     op: string,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { assertText, assertTTL, describe } from "./codec.ts";
+import { assertText, assertTTL, describe } from "./_check.ts";
 import { StoreError } from "./errors.ts";
 
 /** A live value as a transaction sees it. */

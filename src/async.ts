@@ -22,12 +22,11 @@ import {
   type ListPage,
   type RenderOptions,
   Store,
-  storeInternals,
   type Transaction,
   type WatchOptions,
 } from "./store.ts";
-import { describe } from "./codec.ts";
-import { StoreClosedError } from "./errors.ts";
+import { describe } from "./_check.ts";
+import { coreOf, type StoreCore } from "./_core.ts";
 
 export type { AsyncTransaction } from "./_async_tx.ts";
 
@@ -114,6 +113,11 @@ export interface AsyncStore extends AsyncDisposable {
   unwatch(watcher: Watcher): Promise<void>;
   /** As {@linkcode Store.prototype.onChange}; returns the unsubscriber. */
   onChange(fn: (event: StoreEvent) => void): () => void;
+  /**
+   * As {@linkcode Store.prototype.disableChangeFeed}; on etcd, which keeps
+   * its own history, it does nothing.
+   */
+  disableChangeFeed(): Promise<void>;
   /** Closes the store; calling it again does nothing. */
   close(): Promise<void>;
 }
@@ -161,9 +165,12 @@ class LocalAsyncStore implements AsyncStore {
     this.#store = store;
   }
 
+  /** @ignore What `AsyncScopedStore` needs; not public API. */
   get [SCOPE_HOOKS](): ScopeHooks {
-    const store = this.#store;
+    const core = coreOf(this.#store) as StoreCore;
+    const plain = { maxKeys: 0, maxGroups: 0 };
     return {
+      open: (op) => core.open(op),
       quotaWrite: (_op, namespace, quota, group, key, value, ttlMs) => {
         const scoped = this.#scoped(namespace, quota);
         const inner = group.slice(namespace.length + 1);
@@ -171,10 +178,14 @@ class LocalAsyncStore implements AsyncStore {
         else scoped.setWithTTL(inner, key, value, ttlMs);
         return Promise.resolve();
       },
-      watchNamespace: (op, namespace, key) =>
-        storeInternals(store).watchNamespace(op, namespace, key),
-      onNamespaceChange: (op, namespace, fn) =>
-        storeInternals(store).onNamespaceChange(op, namespace, fn),
+      watchNamespace: (_op, namespace, key, since) =>
+        this.#scoped(namespace, plain).watch(
+          "*",
+          key,
+          since === undefined ? {} : { since },
+        ),
+      onNamespaceChange: (_op, namespace, fn) =>
+        this.#scoped(namespace, plain).onChange(fn),
     };
   }
 
@@ -246,6 +257,9 @@ class LocalAsyncStore implements AsyncStore {
   onChange(fn: (event: StoreEvent) => void): () => void {
     return this.#store.onChange(fn);
   }
+  async disableChangeFeed() {
+    return await this.#store.disableChangeFeed();
+  }
   async close() {
     return await this.#store.close();
   }
@@ -256,19 +270,12 @@ class LocalAsyncStore implements AsyncStore {
   async transaction<T>(
     fn: (tx: AsyncTransaction) => T | Promise<T>,
   ): Promise<T> {
-    // A closed store refuses the transaction itself, as Store's does.
-    try {
-      this.#store.count("");
-    } catch (error) {
-      if (error instanceof StoreClosedError) {
-        throw new StoreClosedError("run transaction");
-      }
-      throw error;
-    }
+    const core = coreOf(this.#store) as StoreCore;
+    core.open("run transaction");
     return await runOptimistic(
       fn,
       () => new LocalAttempt(this.#store),
-      () => Date.now(),
+      (op) => core.now(op),
     );
   }
 }

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { assertText, assertTTL, describe } from "./codec.ts";
+import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import { assertNamespace } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import type { AsyncStore } from "./async.ts";
@@ -16,9 +17,12 @@ import {
 } from "./_async_tx.ts";
 import { type Quota, type ScopeHooks, scopeHooksOf } from "./_async_hooks.ts";
 import type { QuotaConfig } from "./scope.ts";
-import type { ListOptions, ListPage, RenderOptions } from "./store.ts";
-
-const NAMESPACE = /^[A-Za-z0-9-]+$/;
+import type {
+  ListOptions,
+  ListPage,
+  RenderOptions,
+  WatchOptions,
+} from "./store.ts";
 
 /**
  * A namespaced view of an {@linkcode AsyncStore}, with the semantics of
@@ -80,7 +84,7 @@ export class AsyncScopedStore {
    * not a valid namespace.
    * @throws {RangeError} When a quota is not a non-negative integer.
    */
-  constructor(store: AsyncStore, namespace: string, quota: QuotaConfig = {}) {
+  constructor(store: AsyncStore, namespace: string, quota?: QuotaConfig) {
     const hooks = scopeHooksOf(store);
     if (hooks === undefined) {
       throw new TypeError(
@@ -89,15 +93,8 @@ export class AsyncScopedStore {
         }`,
       );
     }
-    if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
-      throw new TypeError(
-        `Cannot create scoped store: namespace must match /^[A-Za-z0-9-]+$/, received ${
-          typeof namespace === "string"
-            ? JSON.stringify(namespace)
-            : describe(namespace)
-        }`,
-      );
-    }
+    assertNamespace("create scoped store", namespace);
+    quota ??= {};
     if (typeof quota !== "object" || quota === null) {
       throw new TypeError(
         `Cannot create scoped store: quota must be an object, received ${
@@ -136,7 +133,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async get(group: string, key: string): Promise<string | undefined> {
-    return await this.store.get(this.#group("get value", group), key);
+    return await this.store.get(this.#key("get value", group, key), key);
   }
 
   /**
@@ -161,7 +158,7 @@ export class AsyncScopedStore {
    */
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
-    const stored = this.#group(op, group);
+    const stored = this.#key(op, group, key);
     assertText(op, "value", value);
     await this.#write(op, stored, key, value, undefined);
   }
@@ -196,7 +193,7 @@ export class AsyncScopedStore {
     ttlMs: number,
   ): Promise<void> {
     const op = "set value with TTL";
-    const stored = this.#group(op, group);
+    const stored = this.#key(op, group, key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     await this.#write(op, stored, key, value, ttlMs);
@@ -223,7 +220,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async delete(group: string, key: string): Promise<boolean> {
-    return await this.store.delete(this.#group("delete key", group), key);
+    return await this.store.delete(this.#key("delete key", group, key), key);
   }
 
   /**
@@ -322,11 +319,9 @@ export class AsyncScopedStore {
     group: string,
     options?: RenderOptions,
   ): Promise<string> {
-    return await this.store.render(
-      template,
-      this.#group("render template", group),
-      options,
-    );
+    const op = "render template";
+    assertText(op, "template", template);
+    return await this.store.render(template, this.#group(op, group), options);
   }
 
   /**
@@ -349,7 +344,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async exists(group: string, key: string): Promise<boolean> {
-    return await this.store.exists(this.#group("check key", group), key);
+    return await this.store.exists(this.#key("check key", group, key), key);
   }
 
   /**
@@ -373,7 +368,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async ttl(group: string, key: string): Promise<number | undefined> {
-    return await this.store.ttl(this.#group("read TTL", group), key);
+    return await this.store.ttl(this.#key("read TTL", group, key), key);
   }
 
   /**
@@ -403,11 +398,10 @@ export class AsyncScopedStore {
     key: string,
     ttlMs: number | null,
   ): Promise<boolean> {
-    return await this.store.expire(
-      this.#group("set expiry", group),
-      key,
-      ttlMs,
-    );
+    const op = "set expiry";
+    const stored = this.#key(op, group, key);
+    if (ttlMs !== null) assertTTL(op, ttlMs);
+    return await this.store.expire(stored, key, ttlMs);
   }
 
   /**
@@ -456,6 +450,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async countAll(): Promise<number> {
+    this.#hooks.open("count all keys");
     return await this.store.countAll(this.#prefix);
   }
 
@@ -478,6 +473,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   async groups(): Promise<string[]> {
+    this.#hooks.open("list groups");
     const start = this.#prefix.length;
     return (await this.store.groups(this.#prefix)).map((g) => g.slice(start));
   }
@@ -522,13 +518,9 @@ export class AsyncScopedStore {
   async transaction<T>(
     fn: (tx: AsyncTransaction) => T | Promise<T>,
   ): Promise<T> {
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot run transaction: fn must be a function, received ${
-          describe(fn)
-        }`,
-      );
-    }
+    const op = "run transaction";
+    this.#hooks.open(op);
+    assertFunction(op, "fn", fn);
     return await this.store.transaction((tx) =>
       fn(this.#scopedTx(tx as UsageTransaction))
     );
@@ -557,17 +549,26 @@ export class AsyncScopedStore {
    *
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
+   * @param options `since`: resume after an event's `seq`, as the store's
+   * `watch` does.
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
    */
-  watch(group: string, key: string): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
+    this.#hooks.open(op);
     assertText(op, "group", group);
+    assertText(op, "key", key);
     if (group === "*") {
-      return this.#hooks.watchNamespace(op, this.namespace, key);
+      return this.#hooks.watchNamespace(
+        op,
+        this.namespace,
+        key,
+        options?.since,
+      );
     }
-    return this.store.watch(this.#prefix + group, key);
+    return this.store.watch(this.#prefix + group, key, options);
   }
 
   /**
@@ -593,6 +594,7 @@ export class AsyncScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
+    this.#hooks.open("register change callback");
     return this.#hooks.onNamespaceChange(
       "register change callback",
       this.namespace,
@@ -600,9 +602,18 @@ export class AsyncScopedStore {
     );
   }
 
+  // Checks in the order ScopedStore does, so errors are the same: closed
+  // store, then group, then key.
   #group(op: string, group: string): string {
+    this.#hooks.open(op);
     assertText(op, "group", group);
     return this.#prefix + group;
+  }
+
+  #key(op: string, group: string, key: string): string {
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    return stored;
   }
 
   async #write(
@@ -617,7 +628,6 @@ export class AsyncScopedStore {
       if (ttlMs === undefined) return await this.store.set(stored, key, value);
       return await this.store.setWithTTL(stored, key, value, ttlMs);
     }
-    assertText(op, "key", key);
     await this.#hooks.quotaWrite(
       op,
       this.namespace,
@@ -634,14 +644,14 @@ export class AsyncScopedStore {
     return {
       get: (group, key) => tx.get(g("get value", group), key),
       set: async (group, key, value) => {
-        const stored = g("set value", group);
+        const stored = this.#key("set value", group, key);
         assertText("set value", "value", value);
         await this.#txCheck(tx, "set value", stored, key);
         await tx.set(stored, key, value);
       },
       setWithTTL: async (group, key, value, ttlMs) => {
         const op = "set value with TTL";
-        const stored = g(op, group);
+        const stored = this.#key(op, group, key);
         assertText(op, "value", value);
         assertTTL(op, ttlMs);
         await this.#txCheck(tx, op, stored, key);
@@ -663,7 +673,6 @@ export class AsyncScopedStore {
   ): Promise<void> {
     const { maxKeys, maxGroups } = this.#quota;
     if (maxKeys === 0 && maxGroups === 0) return;
-    assertText(op, "key", key);
     if (await tx.exists(stored, key)) return;
     const usage = await tx[TX_USAGE](this.#prefix);
     let keys = 0;

@@ -34,9 +34,10 @@ import {
   runOptimistic,
 } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertText, assertTTL, describe } from "./codec.ts";
+import { assertText, assertTTL, describe } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
+import type { StoreEvent, Watcher } from "./events.ts";
+import { EventHub } from "./_hub.ts";
 import type {
   ListOptions,
   ListPage,
@@ -189,13 +190,9 @@ export class EtcdStore implements AsyncStore {
           ttlMs,
         });
       },
-      watchNamespace: (op, namespace, key) => {
-        this.#open(op);
-        assertText(op, "key", key);
-        const watcher = this.#hub.watch(`${namespace}:*`, key, { namespace });
-        this.#pump.listen(this.#client.revision);
-        return watcher;
-      },
+      open: (op) => this.#open(op),
+      watchNamespace: (op, namespace, key, since) =>
+        this.#watch(op, `${namespace}:*`, key, since, namespace),
       onNamespaceChange: (op, namespace, fn) => {
         this.#open(op);
         const off = this.#hub.onChange(fn, { namespace });
@@ -717,20 +714,33 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const since = checkSince(op, options.since);
-    if (since === undefined) {
-      const watcher = this.#hub.watch(group, key);
+    return this.#watch(op, group, key, options.since, undefined);
+  }
+
+  #watch(
+    op: string,
+    group: string,
+    key: string,
+    since: unknown,
+    namespace: string | undefined,
+  ): Watcher {
+    this.#open(op);
+    assertText(op, "key", key);
+    const after = checkSince(op, since);
+    if (after === undefined) {
+      const options = namespace === undefined ? {} : { namespace };
+      const watcher = this.#hub.watch(group, key, options);
       this.#pump.listen(this.#client.revision);
       return watcher;
     }
-    if (since < this.#pump.compacted) {
+    if (after < this.#pump.compacted) {
       throw new StoreError(
         `Cannot ${op}: etcd compacted the history up to revision ${
           this.#pump.compacted + 1
-        }; cannot resume after ${since}`,
+        }; cannot resume after ${after}`,
       );
     }
-    return this.#pump.resume(group, key, since);
+    return this.#pump.resume(group, key, after, namespace);
   }
 
   /**
@@ -759,6 +769,19 @@ export class EtcdStore implements AsyncStore {
     const off = this.#hub.onChange(fn);
     this.#pump.listen(this.#client.revision);
     return off;
+  }
+
+  /**
+   * Does nothing: etcd keeps the history `since` resumes from itself, and
+   * compacts it by its own settings. Kept so that code written for
+   * `AsyncStore` runs unchanged.
+   *
+   * @returns A settled promise.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  disableChangeFeed(): Promise<void> {
+    this.#open("disable the change feed");
+    return Promise.resolve();
   }
 
   /**

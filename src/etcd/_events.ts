@@ -11,8 +11,10 @@
  * @module
  */
 
-import { EventHub } from "../events.ts";
-import type { StoreEvent, Watcher } from "../events.ts";
+import type { EventHub } from "../_hub.ts";
+import { namespaceOf } from "../_namespace.ts";
+import { WatchQueue } from "../_watch_queue.ts";
+import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { type EtcdClient, type Json, keyValue } from "./_client.ts";
 import { decodeValue, type KeySpace, prefixEnd, toBase64 } from "./_keys.ts";
 
@@ -29,7 +31,7 @@ export class EventPump {
   #running: AbortController | undefined;
   #delivered = 0;
   #waiters: { revision: number; resolve: () => void }[] = [];
-  #resumed = new Map<Watcher, { hub: EventHub; stop: AbortController }>();
+  #resumed = new Map<Watcher, { queue: WatchQueue; stop: AbortController }>();
   /** The highest revision known to be compacted away. */
   compacted = 0;
 
@@ -82,9 +84,7 @@ export class EventPump {
     this.#running = stop;
     const start = Math.max(revision + 1, this.#delivered + 1);
     this.#follow(stop, start, {
-      publish: (events) => {
-        for (const event of events) this.#hub.emit(event);
-      },
+      publish: (events) => this.#hub.publish(events),
       active: () => this.#hub.active,
       advanced: (last) => {
         this.#delivered = last;
@@ -153,28 +153,43 @@ export class EventPump {
   }
 
   /**
-   * A watcher of its own stream, replaying the changes after `since`.
+   * A watcher of its own stream, replaying the changes after `since` (never
+   * dropped, as a local replay), then live.
    *
-   * @param group The watched group or `"*"`.
+   * @param group The watched group or `"*"`; a label with a namespace.
    * @param key The watched key or `"*"`.
    * @param since The revision to resume after.
+   * @param namespace Watch every group of this namespace instead.
    * @returns The watcher.
    */
-  resume(group: string, key: string, since: number): Watcher {
-    const hub = new EventHub();
-    const watcher = hub.watch(group, key);
+  resume(
+    group: string,
+    key: string,
+    since: number,
+    namespace?: string,
+  ): Watcher {
+    const queue = new WatchQueue();
+    const watcher = createWatcher(group, key, queue, this);
     const stop = new AbortController();
-    this.#resumed.set(watcher, { hub, stop });
+    this.#resumed.set(watcher, { queue, stop });
+    // What had happened when the watcher was asked for is its replay.
+    const head = this.#client.revision;
+    const wanted = (e: StoreEvent) =>
+      (namespace !== undefined
+        ? namespaceOf(e.group) === namespace
+        : group === "*" || e.group === group) &&
+      (key === "*" || (e.type !== "delete_group" && e.key === key));
     this.#follow(stop, since + 1, {
       publish: (events) => {
-        for (const event of events) hub.emit(event);
+        for (const event of events) {
+          if (!wanted(event)) continue;
+          if ((event.seq as number) <= head) queue.force(Object.freeze(event));
+          else queue.offer(Object.freeze(event));
+        }
       },
-      active: () => hub.active,
+      active: () => this.#resumed.has(watcher),
       compacted: "end",
-    }).finally(() => {
-      this.#resumed.delete(watcher);
-      hub.close();
-    });
+    }).finally(() => this.unwatch(watcher));
     return watcher;
   }
 
@@ -220,19 +235,15 @@ export class EventPump {
   unwatch(watcher: Watcher): void {
     const resumed = this.#resumed.get(watcher);
     if (resumed === undefined) return this.#hub.unwatch(watcher);
-    resumed.stop.abort();
-    resumed.hub.close();
     this.#resumed.delete(watcher);
+    resumed.stop.abort();
+    resumed.queue.end();
   }
 
   /** Stops every stream and ends every resumed watcher. */
   close(): void {
     this.#running?.abort();
-    for (const { stop, hub } of this.#resumed.values()) {
-      stop.abort();
-      hub.close();
-    }
-    this.#resumed.clear();
+    for (const watcher of [...this.#resumed.keys()]) this.unwatch(watcher);
     this.#release(Infinity);
   }
 

@@ -4,7 +4,14 @@
  * @module
  */
 
-import { assertText, describe } from "../codec.ts";
+import {
+  assertBoolean,
+  assertFunction,
+  assertText,
+  describe,
+  integerArg,
+  oneOf,
+} from "../_check.ts";
 import type { EtcdStoreOptions } from "../etcd.ts";
 import type { ListOptions, RenderOptions } from "../store.ts";
 
@@ -61,19 +68,9 @@ export function checkOpen(
   const prefix = options.prefix ?? "store/";
   assertText(OPEN, "prefix", prefix);
   const clock = options.clock ?? Date.now;
-  if (typeof clock !== "function") {
-    throw new TypeError(
-      `Cannot ${OPEN}: clock must be a function, received ${describe(clock)}`,
-    );
-  }
+  assertFunction(OPEN, "clock", clock);
   const onCallbackError = options.onCallbackError ?? reportError;
-  if (typeof onCallbackError !== "function") {
-    throw new TypeError(
-      `Cannot ${OPEN}: onCallbackError must be a function, received ${
-        describe(onCallbackError)
-      }`,
-    );
-  }
+  assertFunction(OPEN, "onCallbackError", onCallbackError);
   for (const name of ["username", "password"] as const) {
     const value = options[name];
     if (value !== undefined) assertText(OPEN, name, value);
@@ -106,18 +103,7 @@ function integer(
   fallback: number,
   min: number,
 ): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot ${OPEN}: ${name} must be a number, received ${describe(value)}`,
-    );
-  }
-  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
-    throw new RangeError(
-      `Cannot ${OPEN}: ${name} must be an integer from ${min} to ${MAX_TIMER_MS}, received ${value}`,
-    );
-  }
-  return value;
+  return integerArg(OPEN, name, value, fallback, min, MAX_TIMER_MS);
 }
 
 /**
@@ -134,24 +120,10 @@ export function checkList(op: string, options: ListOptions): {
   reverse: boolean;
 } {
   const { cursor, prefix = "", reverse = false } = options;
-  const limit = options.limit ?? 100;
-  if (typeof limit !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: limit must be a number, received ${describe(limit)}`,
-    );
-  }
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new RangeError(
-      `Cannot ${op}: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${limit}`,
-    );
-  }
+  const limit = integerArg(op, "limit", options.limit, 100, 1, MAX_LIST_LIMIT);
   if (cursor !== undefined) assertText(op, "cursor", cursor);
   assertText(op, "prefix", prefix);
-  if (typeof reverse !== "boolean") {
-    throw new TypeError(
-      `Cannot ${op}: reverse must be a boolean, received ${describe(reverse)}`,
-    );
-  }
+  assertBoolean(op, "reverse", reverse);
   return { limit, cursor, prefix, reverse };
 }
 
@@ -166,16 +138,11 @@ export function checkRender(
   op: string,
   options: RenderOptions,
 ): "default" | "zero" | "error" {
-  const missingKey = options.missingKey ?? "default";
-  if (
-    missingKey !== "default" && missingKey !== "zero" && missingKey !== "error"
-  ) {
-    throw new RangeError(
-      `Cannot ${op}: missingKey must be "default", "zero" or "error", received ${
-        JSON.stringify(missingKey)
-      }`,
-    );
-  }
+  const missingKey = oneOf(op, "missingKey", options.missingKey, [
+    "default",
+    "zero",
+    "error",
+  ]);
   return missingKey;
 }
 

@@ -10,6 +10,7 @@ import {
   AsyncScopedStore,
   type AsyncStore,
   QuotaExceededError,
+  ScopedStore,
   Store,
   StoreClosedError,
   StoreError,
@@ -355,7 +356,51 @@ type Test = (
   fn: (store: AsyncStore, clock: FakeClock) => Promise<void>,
 ) => void;
 
+/** Expects `promise` to reject as `fn` throws on a local `ScopedStore`. */
+async function sameScopedError(
+  promise: Promise<unknown>,
+  fn: (scoped: ScopedStore) => unknown,
+  closed = false,
+): Promise<void> {
+  await sameError(promise, (store) => {
+    const scoped = new ScopedStore(store, "t", { maxKeys: 5 });
+    if (closed) store.close();
+    return fn(scoped);
+  });
+}
+
 function scopedCases(test: Test): void {
+  test("AsyncScopedStore checks arguments as ScopedStore does", async (store) => {
+    const t = new AsyncScopedStore(store, "t", { maxKeys: 5 });
+    const bad = 1 as unknown as string;
+    await sameScopedError(t.set(bad, bad, bad), (s) => s.set(bad, bad, bad));
+    await sameScopedError(t.set("g", bad, bad), (s) => s.set("g", bad, bad));
+    await sameScopedError(t.set("g", "k", bad), (s) => s.set("g", "k", bad));
+    await sameScopedError(
+      t.setWithTTL("g", "k", "v", -1),
+      (s) => s.setWithTTL("g", "k", "v", -1),
+    );
+    await sameScopedError(t.get("g", bad), (s) => s.get("g", bad));
+    await sameScopedError(t.render(bad, bad), (s) => s.render(bad, bad));
+    await sameScopedError(
+      t.expire("g", "k", 0),
+      (s) => s.expire("g", "k", 0),
+    );
+    await sameScopedError(
+      t.transaction(bad as unknown as () => void),
+      (s) => s.transaction(bad as unknown as () => void),
+    );
+    assert.throws(() => new AsyncScopedStore(store, ""), {
+      name: "TypeError",
+      message:
+        'Cannot create scoped store: namespace must match /^[A-Za-z0-9-]+$/, received ""',
+    });
+    await store.close();
+    await sameScopedError(t.get(bad, "k"), (s) => s.get(bad, "k"), true);
+    await sameScopedError(t.countAll(), (s) => s.countAll(), true);
+    assert.throws(() => t.watch("*", "*"), StoreClosedError);
+  });
+
   test("AsyncScopedStore prefixes groups and keeps tenants apart", async (store) => {
     const acme = new AsyncScopedStore(store, "acme");
     const globex = new AsyncScopedStore(store, "globex");

@@ -267,3 +267,21 @@ Deno.test("EtcdStore reports a key removed by its lease as an expire event", asy
   ]);
   assert.equal(await other.countAll(), 0);
 });
+
+Deno.test("EtcdStore resumed watchers keep their whole replay, however slow the reader", async () => {
+  await using store = await open(freshPrefix());
+  const first = nextEvents(store, 1);
+  for (let i = 0; i < 40; i++) await store.set("acme:g", `k${i}`, `${i}`);
+  const since = (await first)[0]!.seq! - 1;
+  const tenant = new AsyncScopedStore(store, "acme");
+  const watcher = tenant.watch("*", "*", { since });
+  // Nothing is read until the replay has had time to arrive in full.
+  await new Promise((r) => setTimeout(r, 300));
+  const reader = watcher.stream.getReader();
+  const keys: string[] = [];
+  for (let i = 0; i < 40; i++) keys.push((await reader.read()).value!.key);
+  reader.releaseLock();
+  assert.deepEqual(keys, Array.from({ length: 40 }, (_, i) => `k${i}`));
+  assert.equal(watcher.dropped, 0);
+  await store.unwatch(watcher);
+});
