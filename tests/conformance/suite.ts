@@ -219,6 +219,9 @@ export function conformance(backend: Backend): void {
       (s) => s.list("g", { limit: 0 }),
     );
     await sameError(store.countAll(bad), (s) => s.countAll(bad));
+    const none = null as unknown as string;
+    await sameError(store.countAll(none), (s) => s.countAll(none));
+    await sameError(store.groups(none), (s) => s.groups(none));
     await sameError(
       store.render("x", "g", { missingKey: "no" as "zero" }),
       (s) => s.render("x", "g", { missingKey: "no" as "zero" }),
