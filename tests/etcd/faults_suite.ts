@@ -160,3 +160,38 @@ Deno.test("EtcdStore in two processes: each sees the other's writes and events",
     }
   }
 });
+
+Deno.test("EtcdStore moves its event stream to another member when the one it reads dies", async () => {
+  const urls = endpoints();
+  const lead = await leader();
+  // The watcher reads from a follower, which is then killed; the writer
+  // talks to the two members that stay.
+  const victim = [1, 2, 3].find((i) => i !== lead)!;
+  const stay = [1, 2, 3].filter((i) => i !== victim);
+  const prefix = freshPrefix();
+  const options = { prefix, requestTimeoutMs: 10_000, purgeIntervalMs: 0 };
+  const watcher = await EtcdStore.open({
+    endpoints: [victim, ...stay].map((i) => urls[i - 1]!),
+    ...options,
+  });
+  const writer = await EtcdStore.open({
+    endpoints: stay.map((i) => urls[i - 1]!),
+    ...options,
+  });
+  const seen: string[] = [];
+  const off = watcher.onChange((event) => seen.push(event.key));
+  try {
+    for (let i = 0; i < 100; i++) {
+      if (i === 30) await kill(victim);
+      await writer.set("g", `k${i}`, "v");
+    }
+    await until("every event", () => seen.length >= 100);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => `k${i}`));
+  } finally {
+    off();
+    await writer.close();
+    await watcher.close();
+    await restart(victim);
+  }
+});
