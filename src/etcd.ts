@@ -48,6 +48,7 @@ import { Store } from "./store.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 import { EtcdClient } from "./etcd/_client.ts";
 import { EventPump } from "./etcd/_events.ts";
+import { ExpiryTimer } from "./etcd/_expiry.ts";
 import {
   decodeValue,
   fromBase64,
@@ -138,6 +139,11 @@ export class EtcdStore implements AsyncStore {
     this.#hub = new EventHub({ onCallbackError: options.onCallbackError });
     this.#pump = new EventPump(this.#client, keys, this.#hub, options.clock);
     this.#kv = new Kv(this.#client, keys, this.#pump);
+    this.#pump.expiry = new ExpiryTimer(
+      options.clock,
+      (group, key) => keys.key(group, key),
+      (entries) => this.#kv.purge("purge expired keys", entries),
+    );
     if (options.purgeIntervalMs > 0) {
       this.#timer = setInterval(() => {
         this.purgeExpired().catch(() => {});

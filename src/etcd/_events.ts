@@ -14,6 +14,7 @@
 import type { EventHub } from "../_hub.ts";
 import { namespaceOf } from "../_namespace.ts";
 import { WatchQueue } from "../_watch_queue.ts";
+import type { ExpiryTimer } from "./_expiry.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { type EtcdClient, type Json, keyValue } from "./_client.ts";
 import { decodeValue, type KeySpace, prefixEnd, toBase64 } from "./_keys.ts";
@@ -34,6 +35,8 @@ export class EventPump {
   #resumed = new Map<Watcher, { queue: WatchQueue; stop: AbortController }>();
   /** The highest revision known to be compacted away. */
   compacted = 0;
+  /** Deletes keys at their deadline while the main stream runs. */
+  expiry: ExpiryTimer | undefined;
 
   constructor(
     client: EtcdClient,
@@ -84,7 +87,10 @@ export class EventPump {
     this.#running = stop;
     const start = Math.max(revision + 1, this.#delivered + 1);
     this.#follow(stop, start, {
-      publish: (events) => this.#hub.publish(events),
+      publish: (events) => {
+        this.#hub.publish(events);
+        this.expiry?.seen(events);
+      },
       active: () => this.#hub.active,
       advanced: (last) => {
         this.#delivered = last;
@@ -94,6 +100,7 @@ export class EventPump {
       compacted: "skip",
     }).finally(() => {
       if (this.#running === stop) this.#running = undefined;
+      this.expiry?.clear();
       this.#release(Infinity);
     });
   }
@@ -243,6 +250,7 @@ export class EventPump {
   /** Stops every stream and ends every resumed watcher. */
   close(): void {
     this.#running?.abort();
+    this.expiry?.clear();
     for (const watcher of [...this.#resumed.keys()]) this.unwatch(watcher);
     this.#release(Infinity);
   }

@@ -253,19 +253,26 @@ Deno.test("EtcdStore signs in with username and password on a cluster with auth 
   }
 });
 
-Deno.test("EtcdStore reports a key removed by its lease as an expire event", async () => {
+Deno.test("EtcdStore keys are removed by their lease when no store is left to do it", async () => {
   const prefix = freshPrefix();
-  await using store = await open(prefix);
-  await using other = await open(prefix);
-  const heard = nextEvents(other, 2);
-  await store.setWithTTL("g", "k", "v", 1);
-  // Nobody reads or purges: etcd's lease removes the key, a few seconds on.
-  const events = await heard;
-  assert.deepEqual(events.map((e) => `${e.type} ${e.origin}`), [
-    "set remote",
-    "expire remote",
-  ]);
-  assert.equal(await other.countAll(), 0);
+  {
+    await using store = await open(prefix);
+    await store.setWithTTL("g", "k", "v", 1);
+  }
+  const count = async () =>
+    Number(
+      (await gateway("/v3/kv/range", {
+        key: btoa(prefix),
+        range_end: btoa(prefix.slice(0, -1) + "0"),
+        count_only: true,
+      })).count ?? 0,
+    );
+  assert.equal(await count(), 1);
+  const deadline = Date.now() + 15_000;
+  while (await count() > 0) {
+    assert.ok(Date.now() < deadline, "the lease did not remove the key");
+    await new Promise((r) => setTimeout(r, 200));
+  }
 });
 
 Deno.test("EtcdStore resumed watchers keep their whole replay, however slow the reader", async () => {
@@ -284,4 +291,19 @@ Deno.test("EtcdStore resumed watchers keep their whole replay, however slow the 
   assert.deepEqual(keys, Array.from({ length: 40 }, (_, i) => `k${i}`));
   assert.equal(watcher.dropped, 0);
   await store.unwatch(watcher);
+});
+
+Deno.test("EtcdStore delivers expire events at the deadline while anyone listens", async () => {
+  const prefix = freshPrefix();
+  await using store = await open(prefix);
+  await using other = await open(prefix);
+  const heard = nextEvents(other, 2);
+  const started = Date.now();
+  await store.setWithTTL("g", "k", "v", 300);
+  const events = await heard;
+  const late = Date.now() - started - 300;
+  assert.deepEqual(events.map((e) => e.type), ["set", "expire"]);
+  // Long before the lease (seconds): at the deadline, give or take a write.
+  assert.ok(late >= -5 && late < 250, `${late} ms after the deadline`);
+  assert.equal(await store.exists("g", "k"), false);
 });
