@@ -304,6 +304,6 @@ Deno.test("EtcdStore delivers expire events at the deadline while anyone listens
   const late = Date.now() - started - 300;
   assert.deepEqual(events.map((e) => e.type), ["set", "expire"]);
   // Long before the lease (seconds): at the deadline, give or take a write.
-  assert.ok(late >= -5 && late < 250, `${late} ms after the deadline`);
+  assert.ok(late >= -5 && late < 1_000, `${late} ms after the deadline`);
   assert.equal(await store.exists("g", "k"), false);
 });
