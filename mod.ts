@@ -44,6 +44,12 @@ export {
   toNdjson,
 } from "./src/transfer.ts";
 export {
+  type AsyncStore,
+  type AsyncTransaction,
+  toAsync,
+} from "./src/async.ts";
+export { AsyncScopedStore } from "./src/async_scope.ts";
+export {
   ImportError,
   QuotaExceededError,
   StoreClosedError,
