@@ -279,7 +279,9 @@ export async function main(
     return OK;
   }
   try {
-    const command = name === undefined ? undefined : COMMANDS[name];
+    const command = name !== undefined && Object.hasOwn(COMMANDS, name)
+      ? COMMANDS[name]
+      : undefined;
     if (name === undefined || command === undefined) {
       throw new UsageError(
         name === undefined
