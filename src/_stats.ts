@@ -6,6 +6,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import { KV_TABLE, type TableNames } from "./_sql.ts";
 
 /** Figures about one database file. */
 export interface FileStats {
@@ -21,15 +22,14 @@ export interface FileStats {
   fileBytes: number;
   /** Size of its write-ahead log, in bytes (`0` when there is none). */
   walBytes: number;
-  /** The table holding the entries: `"kv"` (go-store's) or `"entries"`. */
-  table: "kv" | "entries";
+  /** The table holding the entries (`"kv"`, as go-store writes). */
+  table: string;
   /** Whether the change feed's log and triggers are in the file. */
   changeFeed: boolean;
   /** Rows in the change log (`0` without the feed). */
   changeLogRows: number;
 }
 
-const TABLES = ["entries", "kv"] as const;
 const FEED_OBJECTS = [
   "kv_changes",
   "kv_changes_insert",
@@ -43,29 +43,34 @@ const FEED_OBJECTS = [
  *
  * @param path The file.
  * @param now Milliseconds since the epoch, deciding what is live.
+ * @param names The data table's names, as the store uses them.
  * @returns The figures.
  */
-export function fileStats(path: string, now: number): FileStats {
+export function fileStats(
+  path: string,
+  now: number,
+  names: TableNames = KV_TABLE,
+): FileStats {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     db.exec("BEGIN");
-    const names = new Set(
+    const objects = new Set(
       db.prepare("SELECT name FROM sqlite_schema").all().map((row) =>
         String(row.name)
       ),
     );
-    const table = TABLES.find((name) => names.has(name)) ?? "kv";
+    const { table, group: G } = names;
     const live = "(expires_at IS NULL OR expires_at > ?)";
     const counts = db.prepare(
       `SELECT
         count(*) FILTER (WHERE ${live}) AS keys,
         count(*) FILTER (WHERE NOT ${live}) AS expired,
-        count(DISTINCT grp) FILTER (WHERE ${live}) AS groups,
-        count(DISTINCT substr(grp, 1, instr(grp, ':') - 1))
-          FILTER (WHERE instr(grp, ':') > 1 AND ${live}) AS namespaces
+        count(DISTINCT ${G}) FILTER (WHERE ${live}) AS groups,
+        count(DISTINCT substr(${G}, 1, instr(${G}, ':') - 1))
+          FILTER (WHERE instr(${G}, ':') > 1 AND ${live}) AS namespaces
       FROM ${table}`,
     ).get(now, now, now, now) as Record<string, number>;
-    const changeFeed = FEED_OBJECTS.every((name) => names.has(name));
+    const changeFeed = FEED_OBJECTS.every((name) => objects.has(name));
     const changeLogRows = changeFeed
       ? Number(db.prepare("SELECT count(*) AS n FROM kv_changes").get()?.n)
       : 0;
