@@ -22,7 +22,9 @@
  * @module
  */
 
-const utf8 = new TextDecoder();
+// A leading U+FEFF is part of the stored string, not a byte order mark: the
+// default decoder would drop it.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Describes a value for an error message: `null`, `array` and the `typeof`
@@ -169,6 +171,8 @@ export function textColumn(column: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(decodeText(new Uint8Array([97, 0, 98])), "a\0b");
+ * // A leading U+FEFF is kept, not taken for a byte order mark.
+ * assert.equal(decodeText(new Uint8Array([0xef, 0xbb, 0xbf, 0])), "\uFEFF\0");
  * assert.equal(decodeText("plain"), "plain");
  * ```
  */
