@@ -22,12 +22,15 @@ import {
   createTables,
   enableChangeFeed,
   isBusy,
+  isSchemaChange,
   MEMORY_PATH,
   openDatabase,
   prepareRows,
   retryBusy,
   type Row,
   type RowStatement,
+  type Schema,
+  settleSchema,
 } from "./schema.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 
@@ -152,59 +155,82 @@ const DEFAULT_CHANGE_RETENTION_ROWS = 10_000;
 const DEFAULT_CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 const LIVE = "(expires_at IS NULL OR expires_at > ?)";
-const VALUE = textColumn("value");
-const KEY = textColumn("key");
-const GRP = textColumn("grp");
 
-const SQL = {
-  // get and getAll read plain text with its byte length (see codec.ts).
-  get:
-    "SELECT value, expires_at, octet_length(value) FROM kv WHERE grp = ? AND key = ?",
-  getBytes: "SELECT CAST(value AS BLOB) FROM kv WHERE grp = ? AND key = ?",
-  expireOne:
-    "DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?",
-  set: `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-  expiry: "SELECT expires_at FROM kv WHERE grp = ? AND key = ?",
-  delete: "DELETE FROM kv WHERE grp = ? AND key = ? RETURNING expires_at",
-  deleteGroup: "DELETE FROM kv WHERE grp = ?",
-  count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
-  getAll:
-    `SELECT key, value, octet_length(key) + octet_length(value) FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
-  getAllBytes:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
-  // Prefix scans bind ABOVE_ALL_TEXT as the end when the prefix has none.
-  countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
-  groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
-  namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
-  recountNamespace: `INSERT INTO kv_namespace_stats (ns, keys, groups)
-    SELECT ?1, count(*), count(DISTINCT grp) FROM kv WHERE grp >= ?2 AND grp < ?3
-    ON CONFLICT (ns) DO UPDATE SET keys = excluded.keys, groups = excluded.groups
-    RETURNING keys, groups`,
-  purgeRange:
-    `DELETE FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND grp >= ? AND grp < ? RETURNING ${GRP}, ${KEY}`,
-  groupsPrefix:
-    `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
-  setExpiry: `UPDATE kv SET expires_at = ? WHERE grp = ? AND key = ? AND ${LIVE}
-    RETURNING ${VALUE}`,
-  listFrom:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
-  listAfter:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key > ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
-  listFromReverse:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  listBeforeReverse:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  begin: "BEGIN IMMEDIATE",
-  commit: "COMMIT",
-  rollback: "ROLLBACK",
-  purge:
-    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
-  purgeReturning:
-    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}) RETURNING ${GRP}, ${KEY}`,
-} as const;
+// The statements for one data table (see Schema): the same SQL for go-store's
+// `kv` and `entries` tables, with their names.
+function sqlFor(schema: Schema) {
+  const { table: kv, group: grp, key, value } = schema;
+  const VALUE = textColumn(value);
+  const KEY = textColumn(key);
+  const GRP = textColumn(grp);
+  return {
+    // get and getAll read plain text with its byte length (see codec.ts).
+    get:
+      `SELECT ${value}, expires_at, octet_length(${value}) FROM ${kv} WHERE ${grp} = ? AND ${key} = ?`,
+    getBytes:
+      `SELECT CAST(${value} AS BLOB) FROM ${kv} WHERE ${grp} = ? AND ${key} = ?`,
+    expireOne:
+      `DELETE FROM ${kv} WHERE ${grp} = ? AND ${key} = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
+    set:
+      `INSERT INTO ${kv} (${grp}, ${key}, ${value}, expires_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (${grp}, ${key}) DO UPDATE SET ${value} = excluded.${value}, expires_at = excluded.expires_at`,
+    expiry: `SELECT expires_at FROM ${kv} WHERE ${grp} = ? AND ${key} = ?`,
+    delete:
+      `DELETE FROM ${kv} WHERE ${grp} = ? AND ${key} = ? RETURNING expires_at`,
+    deleteGroup: `DELETE FROM ${kv} WHERE ${grp} = ?`,
+    count: `SELECT count(*) FROM ${kv} WHERE ${grp} = ? AND ${LIVE}`,
+    getAll:
+      `SELECT ${key}, ${value}, octet_length(${key}) + octet_length(${value}) FROM ${kv} WHERE ${grp} = ? AND ${LIVE} ORDER BY ${key}`,
+    getAllBytes:
+      `SELECT ${KEY}, ${VALUE} FROM ${kv} WHERE ${grp} = ? AND ${LIVE} ORDER BY ${key}`,
+    // Prefix scans bind ABOVE_ALL_TEXT as the end when the prefix has none.
+    // A bare `LIMIT ?` makes SQLite compile the statement again whenever the
+    // bound limit changes, which the schema guard (see schema.ts) refuses;
+    // `? + 0` is an expression, so the statement compiles once.
+    countPrefix:
+      `SELECT count(*) FROM ${kv} WHERE ${grp} >= ? AND ${grp} < ? AND ${LIVE}`,
+    groupHasLive: `SELECT 1 FROM ${kv} WHERE ${grp} = ? AND ${LIVE} LIMIT 1`,
+    namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
+    recountNamespace: `INSERT INTO kv_namespace_stats (ns, keys, groups)
+      SELECT ?1, count(*), count(DISTINCT ${grp}) FROM ${kv} WHERE ${grp} >= ?2 AND ${grp} < ?3
+      ON CONFLICT (ns) DO UPDATE SET keys = excluded.keys, groups = excluded.groups
+      RETURNING keys, groups`,
+    purgeRange:
+      `DELETE FROM ${kv} INDEXED BY ${kv}_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND ${grp} >= ? AND ${grp} < ? RETURNING ${GRP}, ${KEY}`,
+    groupsPrefix:
+      `SELECT DISTINCT ${GRP} FROM ${kv} WHERE ${grp} >= ? AND ${grp} < ? AND ${LIVE} ORDER BY ${grp}`,
+    setExpiry:
+      `UPDATE ${kv} SET expires_at = ? WHERE ${grp} = ? AND ${key} = ? AND ${LIVE}
+      RETURNING ${VALUE}`,
+    listFrom:
+      `SELECT ${KEY}, ${VALUE} FROM ${kv} WHERE ${grp} = ? AND ${key} >= ? AND ${key} < ? AND ${LIVE} ORDER BY ${key} LIMIT ? + 0`,
+    listAfter:
+      `SELECT ${KEY}, ${VALUE} FROM ${kv} WHERE ${grp} = ? AND ${key} > ? AND ${key} >= ? AND ${key} < ? AND ${LIVE} ORDER BY ${key} LIMIT ? + 0`,
+    listFromReverse:
+      `SELECT ${KEY}, ${VALUE} FROM ${kv} WHERE ${grp} = ? AND ${key} >= ? AND ${key} < ? AND ${LIVE} ORDER BY ${key} DESC LIMIT ? + 0`,
+    listBeforeReverse:
+      `SELECT ${KEY}, ${VALUE} FROM ${kv} WHERE ${grp} = ? AND ${key} >= ? AND ${key} < ? AND ${key} < ? AND ${LIVE} ORDER BY ${key} DESC LIMIT ? + 0`,
+    // Any statement on the table, for noticing a changed schema.
+    probe: `SELECT 1 FROM ${kv} LIMIT 1`,
+    begin: "BEGIN IMMEDIATE",
+    commit: "COMMIT",
+    rollback: "ROLLBACK",
+    purge:
+      `DELETE FROM ${kv} WHERE rowid IN (SELECT rowid FROM ${kv} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
+    purgeReturning:
+      `DELETE FROM ${kv} WHERE rowid IN (SELECT rowid FROM ${kv} WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}) RETURNING ${GRP}, ${KEY}`,
+  } as const;
+}
 
-type Statements = Record<keyof typeof SQL, RowStatement>;
+const STATEMENTS = new Map<string, ReturnType<typeof sqlFor>>();
+
+function statementsFor(schema: Schema): ReturnType<typeof sqlFor> {
+  let sql = STATEMENTS.get(schema.table);
+  if (sql === undefined) STATEMENTS.set(schema.table, sql = sqlFor(schema));
+  return sql;
+}
+
+type Statements = Record<keyof ReturnType<typeof sqlFor>, RowStatement>;
 
 /**
  * The view of a store inside {@linkcode Store.prototype.transaction}: the
@@ -357,6 +383,8 @@ export class Store implements Disposable {
   readonly path: string;
 
   #db: DatabaseSync | undefined;
+  /** The data table the statements are prepared for. */
+  #schema: Schema;
   #stmt: Statements;
   #clock: () => number;
   #busyTimeoutMs: number;
@@ -550,22 +578,14 @@ export class Store implements Disposable {
     // A clock that cannot tell the time is refused now rather than at the
     // first expiry decision, which may be on a timer with nobody to tell.
     this.#now("open store");
-    const db = openDatabase(path, { busyTimeoutMs, durability });
+    const { db, schema } = openDatabase(path, { busyTimeoutMs, durability });
     this.#db = db;
-    try {
-      this.#stmt = prepareRows(db, SQL);
-    } catch (error) {
-      db.close();
-      throw new StoreError(
-        `Cannot open store at ${path}: ${
-          error instanceof Error ? error.message : error
-        }`,
-        { cause: error },
-      );
-    }
+    this.#schema = schema;
+    // The change feed's triggers first: adding them changes the schema,
+    // which would make statements prepared before it compile again.
     if (changeFeed) {
       try {
-        retryBusy(busyTimeoutMs, () => enableChangeFeed(db));
+        retryBusy(busyTimeoutMs, () => enableChangeFeed(db, schema));
         this.#feed = new ChangeFeed(db, retention);
       } catch (error) {
         db.close();
@@ -576,6 +596,19 @@ export class Store implements Disposable {
           { cause: error },
         );
       }
+    }
+    try {
+      this.#stmt = prepareRows(db, statementsFor(schema));
+    } catch (error) {
+      db.close();
+      throw new StoreError(
+        `Cannot open store at ${path}: ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
+    }
+    if (changeFeed) {
       if (changePollMs > 0) {
         this.#feedTimer = setInterval(() => this.#pollFeed(), changePollMs);
         unrefTimer(this.#feedTimer);
@@ -974,7 +1007,13 @@ export class Store implements Disposable {
   #pollFeed(): void {
     if (this.#db === undefined || this.#inTransaction) return;
     try {
-      if (this.#feed?.changedElsewhere()) this.#deliverFeed();
+      if (this.#feed?.changedElsewhere()) {
+        // A listener hears another program's writes only through triggers
+        // on the table it writes: when the table changed (go-store moved
+        // kv into entries), they are added back now, not at the next call.
+        this.#run("poll the change feed", () => this.#stmt.probe.get());
+        this.#deliverFeed();
+      }
     } catch (error) {
       if (!isBusy(error)) reportError(error);
     }
@@ -1355,7 +1394,7 @@ export class Store implements Disposable {
       );
     }
     const source = this.#db as DatabaseSync;
-    this.#run(op, () => copyInto(source, path));
+    this.#run(op, () => copyInto(source, this.#schema, path));
   }
 
   /**
@@ -1814,12 +1853,20 @@ export class Store implements Disposable {
   // The catch of every statement: another connection's lock is waited out
   // (bounded by busyTimeoutMs) by running the statement again; anything else
   // becomes a StoreError naming the operation.
-  #recover<T>(op: string, error: unknown, fn: () => T): T {
+  #recover<T>(op: string, error: unknown, fn: () => T, settled = false): T {
     // The module's own errors already name the operation.
     if (
       error instanceof StoreError || error instanceof RangeError ||
       error instanceof TypeError
     ) throw error;
+    if (!settled && isSchemaChange(error)) {
+      this.#settle(op, error);
+      try {
+        return fn();
+      } catch (again) {
+        return this.#recover(op, again, fn, true);
+      }
+    }
     if (isBusy(error)) {
       try {
         return retryBusy(this.#busyTimeoutMs, fn);
@@ -1831,6 +1878,35 @@ export class Store implements Disposable {
       `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
       { cause: error },
     );
+  }
+
+  // Another connection changed the schema under the prepared statements:
+  // typically go-store v0.2.1+ opening the file, which moves the rows of kv
+  // into entries and drops kv with this module's triggers. Finds the data
+  // table again, puts the triggers and counts back, and prepares the
+  // statements for it, so the statement that noticed runs again on the rows'
+  // new home. No write is lost: the move is one transaction, and a write
+  // either committed before it (and was moved) or failed and runs again.
+  #settle(op: string, cause: unknown): void {
+    const db = this.#db as DatabaseSync;
+    try {
+      const schema = retryBusy(
+        this.#busyTimeoutMs,
+        () =>
+          settleSchema(this.path, db, {
+            create: false,
+            changeFeed: this.#feed !== undefined,
+          }),
+      );
+      this.#stmt = prepareRows(db, statementsFor(schema));
+      this.#schema = schema;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new StoreError(
+        `Cannot ${op}: the store's table changed underneath it and cannot be found again: ${why}`,
+        { cause: error instanceof StoreError ? error : cause },
+      );
+    }
   }
 
   #emit(
@@ -1857,13 +1933,11 @@ export class Store implements Disposable {
   }
 }
 
-const BACKUP_SELECT = `SELECT ${GRP}, ${KEY}, ${VALUE}, expires_at FROM kv`;
-const BACKUP_INSERT =
-  "INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)";
-
 // Both sides in one transaction each: the read one pins a snapshot of the
-// source, the write one makes the copy appear whole or not at all.
-function copyInto(source: DatabaseSync, path: string): void {
+// source, the write one makes the copy appear whole or not at all. The copy
+// has the source's table, so it opens in the same go-store versions.
+function copyInto(source: DatabaseSync, schema: Schema, path: string): void {
+  const { table, group, key, value } = schema;
   const target = new DatabaseSync(path);
   let created = false;
   let complete = false;
@@ -1874,9 +1948,15 @@ function copyInto(source: DatabaseSync, path: string): void {
     }
     created = true;
     target.exec("BEGIN IMMEDIATE");
-    createTables(target);
-    const insert = target.prepare(BACKUP_INSERT);
-    const { select } = prepareRows(source, { select: BACKUP_SELECT });
+    createTables(target, schema);
+    const insert = target.prepare(
+      `INSERT INTO ${table} (${group}, ${key}, ${value}, expires_at) VALUES (?, ?, ?, ?)`,
+    );
+    const { select } = prepareRows(source, {
+      select: `SELECT ${textColumn(group)}, ${textColumn(key)}, ${
+        textColumn(value)
+      }, expires_at FROM ${table}`,
+    });
     source.exec("BEGIN");
     try {
       for (const row of select.iterate()) {
