@@ -87,7 +87,9 @@ Deno.test("Store with changeFeed reports raw SQL writes by another connection", 
   const db = new DatabaseSync(path);
   try {
     db.exec("INSERT INTO entries VALUES ('raw', 'k', 'from sql', NULL)");
-    db.exec("UPDATE entries SET entry_value = 'changed' WHERE group_name = 'raw'");
+    db.exec(
+      "UPDATE entries SET entry_value = 'changed' WHERE group_name = 'raw'",
+    );
     // An expired row deleted by another writer (the Go sibling's purge) is
     // an expiry.
     db.exec("INSERT INTO entries VALUES ('raw', 'old', 'x', 1)");

@@ -776,7 +776,9 @@ Deno.test("Store purges expired keys in the background", async (t) => {
           origin: "local",
         },
       );
-      assert.deepEqual(rawQuery(path, "SELECT entry_key AS key FROM entries"), [{ key: "b" }]);
+      assert.deepEqual(rawQuery(path, "SELECT entry_key AS key FROM entries"), [
+        { key: "b" },
+      ]);
     },
   );
   await t.step(
