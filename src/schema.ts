@@ -9,6 +9,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
+import { ENTRIES_TABLE, KV_TABLE, type TableNames } from "./_sql.ts";
 
 /** How a database is opened; every field is already validated. */
 export interface OpenOptions {
@@ -18,51 +19,18 @@ export interface OpenOptions {
   durability: "normal" | "full";
 }
 
-/**
- * Where rows live: the table and its column names. go-store up to v0.2.0
- * keeps them in `kv(grp, key, value, expires_at)`; v0.2.1 and later in
- * `entries(group_name, entry_key, entry_value, expires_at)` and move a `kv`
- * table into it when they open a file. Both have `PRIMARY KEY (group, key)`.
- */
-export interface Schema {
-  /** The table name. */
-  readonly table: "kv" | "entries";
-  /** The group column. */
-  readonly group: string;
-  /** The key column. */
-  readonly key: string;
-  /** The value column. */
-  readonly value: string;
-}
-
-/** The table of go-store up to v0.2.0 (and of this module before it). */
-export const KV_SCHEMA: Schema = Object.freeze({
-  table: "kv",
-  group: "grp",
-  key: "key",
-  value: "value",
-});
-
-/** The table of go-store v0.2.1 and later; new files get this one. */
-export const ENTRIES_SCHEMA: Schema = Object.freeze({
-  table: "entries",
-  group: "group_name",
-  key: "entry_key",
-  value: "entry_value",
-});
-
 /** An open connection and the table its rows live in. */
 export interface OpenDatabase {
   /** The connection. */
   db: DatabaseSync;
   /** The data table found or created. */
-  schema: Schema;
+  schema: TableNames;
 }
 
 /** The in-memory path, which gets no WAL and no file checks. */
 export const MEMORY_PATH = ":memory:";
 
-const createTable = (s: Schema) =>
+const createTable = (s: TableNames) =>
   `CREATE TABLE IF NOT EXISTS ${s.table} (
   ${s.group} TEXT NOT NULL,
   ${s.key} TEXT NOT NULL,
@@ -73,7 +41,7 @@ const createTable = (s: Schema) =>
 
 // Partial, so keys without expiry (most of them) cost nothing in the index,
 // and purging is a range scan over the expired rows only.
-const createExpiryIndex = (s: Schema) =>
+const createExpiryIndex = (s: TableNames) =>
   `CREATE INDEX IF NOT EXISTS ${s.table}_expires_at ON ${s.table} (expires_at) WHERE expires_at IS NOT NULL`;
 
 // Live-key quotas of namespaced views must not count a namespace's rows on
@@ -90,24 +58,24 @@ const CREATE_NAMESPACE_STATS = `CREATE TABLE IF NOT EXISTS kv_namespace_stats (
   groups INTEGER NOT NULL
 ) WITHOUT ROWID`;
 
-const fillNamespaceStats = (s: Schema) =>
+const fillNamespaceStats = (s: TableNames) =>
   `INSERT INTO kv_namespace_stats (ns, keys, groups)
   SELECT ${NAMESPACE_OF(s.group)} AS ns, count(*), count(DISTINCT ${s.group})
   FROM ${s.table} WHERE instr(${s.group}, ':') > 1 GROUP BY ns`;
 
 // A row added to a group that had no other row adds a group; a row removed
 // from a group that is left empty removes one.
-const namespaceInsert = (s: Schema) =>
+const namespaceInsert = (s: TableNames) =>
   `INSERT INTO kv_namespace_stats (ns, keys, groups)
     VALUES (${NAMESPACE_OF(`NEW.${s.group}`)}, 1,
       NOT EXISTS (SELECT 1 FROM ${s.table} WHERE ${s.group} = NEW.${s.group} AND rowid <> NEW.rowid))
     ON CONFLICT (ns) DO UPDATE SET keys = keys + 1, groups = groups + excluded.groups;`;
-const namespaceDelete = (s: Schema) =>
+const namespaceDelete = (s: TableNames) =>
   `UPDATE kv_namespace_stats SET keys = keys - 1,
       groups = groups - NOT EXISTS (SELECT 1 FROM ${s.table} WHERE ${s.group} = OLD.${s.group})
     WHERE ns = ${NAMESPACE_OF(`OLD.${s.group}`)};`;
 
-const namespaceTriggers = (s: Schema): [string, string][] => {
+const namespaceTriggers = (s: TableNames): [string, string][] => {
   const t = s.table;
   const g = s.group;
   return [
@@ -159,7 +127,7 @@ const CREATE_CHANGE_LOG = `CREATE TABLE IF NOT EXISTS kv_changes (
   timestamp INTEGER NOT NULL
 )`;
 
-const changeTriggers = (s: Schema): [string, string][] => {
+const changeTriggers = (s: TableNames): [string, string][] => {
   const { table: t, group: g, key: k, value: v } = s;
   return [
     [
@@ -200,18 +168,74 @@ const createTriggers = (db: DatabaseSync, triggers: [string, string][]) => {
 
 const names = (triggers: [string, string][]) => triggers.map(([name]) => name);
 
+// Whoever writes (a store with the feed off, the Go sibling, the shell), the
+// log trims itself: every 64th row drops the rows more than the file's
+// retention behind it. Stores with the feed on also trim by age on a timer.
+// These live on the log, so they survive a move of the data table.
+const CREATE_CHANGE_TRIM = [
+  `CREATE TABLE IF NOT EXISTS kv_changes_config (
+  max_rows INTEGER NOT NULL
+)`,
+  `CREATE TRIGGER IF NOT EXISTS kv_changes_trim AFTER INSERT ON kv_changes
+  WHEN NEW.seq % 64 = 0
+  BEGIN
+    DELETE FROM kv_changes
+    WHERE seq <= NEW.seq - max((SELECT max_rows FROM kv_changes_config LIMIT 1), 1);
+  END`,
+];
+
+const changeFeedObjects = (schema: TableNames) => [
+  "kv_changes",
+  ...names(changeTriggers(schema)),
+  "kv_changes_config",
+  "kv_changes_trim",
+];
+
 /**
- * Adds the change log table and its triggers on the data table, once; later
- * opens find them without taking the write lock.
+ * Adds the change log table, its triggers on the data table and its trimming
+ * to a file, once, and sets the file's row retention; later opens with the
+ * same retention find everything in place without taking the write lock.
+ *
+ * @param db An open connection to a file store.
+ * @param schema The data table.
+ * @param maxRows The most rows the log keeps, whoever writes.
+ */
+export function enableChangeFeed(
+  db: DatabaseSync,
+  schema: TableNames,
+  maxRows: number,
+): void {
+  if (hasObjects(db, changeFeedObjects(schema))) {
+    const row = db.prepare("SELECT max_rows FROM kv_changes_config").get();
+    if (row?.max_rows === maxRows) return;
+  }
+  writeTransaction(db, () => {
+    db.exec(CREATE_CHANGE_LOG);
+    createTriggers(db, changeTriggers(schema));
+    for (const statement of CREATE_CHANGE_TRIM) db.exec(statement);
+    db.exec("DELETE FROM kv_changes_config");
+    db.prepare("INSERT INTO kv_changes_config (max_rows) VALUES (?)").run(
+      maxRows,
+    );
+  });
+}
+
+/**
+ * Removes the change log and its triggers from a file, so that no writer
+ * logs changes any more.
  *
  * @param db An open connection to a file store.
  * @param schema The data table.
  */
-export function enableChangeFeed(db: DatabaseSync, schema: Schema): void {
-  if (hasObjects(db, ["kv_changes", ...names(changeTriggers(schema))])) return;
+export function disableChangeFeed(db: DatabaseSync, schema: TableNames): void {
   writeTransaction(db, () => {
-    db.exec(CREATE_CHANGE_LOG);
-    createTriggers(db, changeTriggers(schema));
+    for (
+      const trigger of [...names(changeTriggers(schema)), "kv_changes_trim"]
+    ) {
+      db.exec(`DROP TRIGGER IF EXISTS ${trigger}`);
+    }
+    db.exec("DROP TABLE IF EXISTS kv_changes");
+    db.exec("DROP TABLE IF EXISTS kv_changes_config");
   });
 }
 
@@ -314,7 +338,7 @@ export function openDatabase(path: string, options: OpenOptions): OpenDatabase {
  * @param schema The data table.
  * @returns `schema`.
  */
-export function createTables(db: DatabaseSync, schema: Schema): Schema {
+export function createTables(db: DatabaseSync, schema: TableNames): TableNames {
   return allowing(db, () => {
     db.exec(createTable(schema));
     db.exec(createExpiryIndex(schema));
@@ -355,10 +379,10 @@ export function settleSchema(
   path: string,
   db: DatabaseSync,
   options: SettleOptions,
-): Schema {
+): TableNames {
   const found = dataTables(db);
-  if (found.length === 1 && isCurrent(db, found[0] as Schema, options)) {
-    return found[0] as Schema;
+  if (found.length === 1 && isCurrent(db, found[0] as TableNames, options)) {
+    return found[0] as TableNames;
   }
   return allowing(db, () =>
     writeTransaction(db, () => {
@@ -372,14 +396,16 @@ export function settleSchema(
       for (const table of tables) addExpiry(db, table);
       const merge = tables.length === 2;
       if (merge) {
-        db.exec(createTable(ENTRIES_SCHEMA));
+        db.exec(createTable(ENTRIES_TABLE));
         db.exec(
           `INSERT OR IGNORE INTO entries (group_name, entry_key, entry_value, expires_at)
           SELECT grp, key, value, expires_at FROM kv`,
         );
         db.exec("DROP TABLE kv");
       }
-      const schema = tables.length === 1 ? tables[0] as Schema : ENTRIES_SCHEMA;
+      const schema = tables.length === 1
+        ? tables[0] as TableNames
+        : ENTRIES_TABLE;
       // Both tables' triggers may have counted rows: count them afresh.
       if (merge) db.exec("DROP TABLE IF EXISTS kv_namespace_stats");
       createTables(db, schema);
@@ -392,18 +418,18 @@ export function settleSchema(
 }
 
 // The data tables a file holds, entries first.
-function dataTables(db: DatabaseSync): Schema[] {
+function dataTables(db: DatabaseSync): TableNames[] {
   const rows = db.prepare(
     "SELECT lower(name) AS name FROM sqlite_schema WHERE lower(name) IN ('kv', 'entries')",
   ).all() as { name: string }[];
   const has = (name: string) => rows.some((row) => row.name === name);
-  const tables: Schema[] = [];
-  if (has("entries")) tables.push(ENTRIES_SCHEMA);
-  if (has("kv")) tables.push(KV_SCHEMA);
+  const tables: TableNames[] = [];
+  if (has("entries")) tables.push(ENTRIES_TABLE);
+  if (has("kv")) tables.push(KV_TABLE);
   return tables;
 }
 
-function addExpiry(db: DatabaseSync, schema: Schema): void {
+function addExpiry(db: DatabaseSync, schema: TableNames): void {
   if (
     !columnsOf(db, schema).some((c) => c.name.toLowerCase() === "expires_at")
   ) {
@@ -485,7 +511,7 @@ export function isSchemaChange(error: unknown): boolean {
   return /^no such table: (main\.)?(kv|entries)$/.test(cause.message);
 }
 
-function columnsOf(db: DatabaseSync, schema: Schema): ColumnInfo[] {
+function columnsOf(db: DatabaseSync, schema: TableNames): ColumnInfo[] {
   return db.prepare(`PRAGMA table_info(${schema.table})`)
     .all() as unknown as ColumnInfo[];
 }
@@ -493,7 +519,7 @@ function columnsOf(db: DatabaseSync, schema: Schema): ColumnInfo[] {
 // What this module and the Go sibling write into: anything else would make
 // writes fail, values change type, or keys collide, so it is refused before
 // a byte of the file changes.
-function checkShape(path: string, db: DatabaseSync, schema: Schema): void {
+function checkShape(path: string, db: DatabaseSync, schema: TableNames): void {
   const { table: name, group, key, value } = schema;
   const refuse = (why: string): never => {
     throw new StoreError(`Cannot open store at ${path}: table ${name} ${why}`);
@@ -591,7 +617,7 @@ function hasFrames(walPath: string): boolean {
 function inspect(path: string, db: DatabaseSync): void {
   db.exec("BEGIN");
   try {
-    for (const schema of [KV_SCHEMA, ENTRIES_SCHEMA]) {
+    for (const schema of [KV_TABLE, ENTRIES_TABLE]) {
       checkShape(path, db, schema);
     }
     if (path !== MEMORY_PATH) checkLength(path, db);
@@ -720,7 +746,7 @@ export function retryBusy<T>(timeoutMs: number, fn: () => T): T {
 // opening never waits for another connection's transaction.
 function isCurrent(
   db: DatabaseSync,
-  schema: Schema,
+  schema: TableNames,
   options: SettleOptions,
 ): boolean {
   const objects = [

@@ -51,6 +51,21 @@ function objectsOn(path: string, table: string): string[] {
   ).map((row) => String(row.name));
 }
 
+/** Resolves once `done()` holds; rejects after 5 s. */
+function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  return keepAlive(
+    new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (done()) resolve();
+        else if (Date.now() > deadline) reject(new Error("timed out"));
+        else return;
+        clearInterval(timer);
+      }, 5);
+    }),
+  );
+}
+
 const stats = (path: string) =>
   rawQuery(path, "SELECT ns, keys, groups FROM kv_namespace_stats ORDER BY ns");
 
@@ -64,6 +79,7 @@ Deno.test("Store creates a new file in go-store's entries format", () => {
   assert.deepEqual(tables(path), [
     "entries",
     "kv_changes",
+    "kv_changes_config",
     "kv_namespace_stats",
   ]);
   assert.deepEqual(
@@ -267,15 +283,8 @@ Deno.test("Store with changeFeed hears writes to entries after go-store moved kv
   const go = raw(path);
   goMigrate(go);
   // The poll notices the move and puts the log's triggers on entries.
-  await keepAlive(
-    new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (objectsOn(path, "entries").includes("entries_changes_insert")) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 5);
-    }),
+  await until(() =>
+    objectsOn(path, "entries").includes("entries_changes_insert")
   );
   const heard = keepAlive(
     new Promise<StoreEvent>((resolve) => {
