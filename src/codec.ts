@@ -21,7 +21,8 @@
  * @module
  */
 
-const utf8 = new TextDecoder();
+// ignoreBOM: a value may start with U+FEFF, which must read back as written.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * The SQL expression that reads a text column without losing anything after
