@@ -5,8 +5,8 @@
  * @module
  */
 
+import { ENTRIES_TABLE, KV_TABLE } from "./_sql.ts";
 import { DatabaseSync } from "node:sqlite";
-import { KV_TABLE, type TableNames } from "./_sql.ts";
 
 /** Figures about one database file. */
 export interface FileStats {
@@ -22,19 +22,21 @@ export interface FileStats {
   fileBytes: number;
   /** Size of its write-ahead log, in bytes (`0` when there is none). */
   walBytes: number;
-  /** The table holding the entries (`"kv"`, as go-store writes). */
-  table: string;
+  /** The table holding the entries: `"kv"` (go-store's) or `"entries"`. */
+  table: "kv" | "entries";
   /** Whether the change feed's log and triggers are in the file. */
   changeFeed: boolean;
   /** Rows in the change log (`0` without the feed). */
   changeLogRows: number;
 }
 
-const FEED_OBJECTS = [
+const TABLES = ["entries", "kv"] as const;
+// The log, and its triggers on whichever table holds the entries.
+const feedObjects = (table: string) => [
   "kv_changes",
-  "kv_changes_insert",
-  "kv_changes_update",
-  "kv_changes_delete",
+  `${table}_changes_insert`,
+  `${table}_changes_update`,
+  `${table}_changes_delete`,
 ];
 
 /**
@@ -43,34 +45,30 @@ const FEED_OBJECTS = [
  *
  * @param path The file.
  * @param now Milliseconds since the epoch, deciding what is live.
- * @param names The data table's names, as the store uses them.
  * @returns The figures.
  */
-export function fileStats(
-  path: string,
-  now: number,
-  names: TableNames = KV_TABLE,
-): FileStats {
+export function fileStats(path: string, now: number): FileStats {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     db.exec("BEGIN");
-    const objects = new Set(
+    const names = new Set(
       db.prepare("SELECT name FROM sqlite_schema").all().map((row) =>
         String(row.name)
       ),
     );
-    const { table, group: G } = names;
+    const table = TABLES.find((name) => names.has(name)) ?? "kv";
+    const grp = (table === "kv" ? KV_TABLE : ENTRIES_TABLE).group;
     const live = "(expires_at IS NULL OR expires_at > ?)";
     const counts = db.prepare(
       `SELECT
         count(*) FILTER (WHERE ${live}) AS keys,
         count(*) FILTER (WHERE NOT ${live}) AS expired,
-        count(DISTINCT ${G}) FILTER (WHERE ${live}) AS groups,
-        count(DISTINCT substr(${G}, 1, instr(${G}, ':') - 1))
-          FILTER (WHERE instr(${G}, ':') > 1 AND ${live}) AS namespaces
+        count(DISTINCT ${grp}) FILTER (WHERE ${live}) AS groups,
+        count(DISTINCT substr(${grp}, 1, instr(${grp}, ':') - 1))
+          FILTER (WHERE instr(${grp}, ':') > 1 AND ${live}) AS namespaces
       FROM ${table}`,
     ).get(now, now, now, now) as Record<string, number>;
-    const changeFeed = FEED_OBJECTS.every((name) => objects.has(name));
+    const changeFeed = feedObjects(table).every((name) => names.has(name));
     const changeLogRows = changeFeed
       ? Number(db.prepare("SELECT count(*) AS n FROM kv_changes").get()?.n)
       : 0;

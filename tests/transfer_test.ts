@@ -56,7 +56,7 @@ function sortRecords(records: ExportRecord[]): ExportRecord[] {
 function rawRows(path: string): string[] {
   return rawQuery(
     path,
-    "SELECT hex(grp) AS g, hex(key) AS k, hex(value) AS v, expires_at AS e FROM kv ORDER BY grp, key",
+    "SELECT hex(group_name) AS g, hex(entry_key) AS k, hex(entry_value) AS v, expires_at AS e FROM entries ORDER BY group_name, entry_key",
   ).map((row) => `${row.g} ${row.k} ${row.v} ${row.e}`);
 }
 
@@ -157,7 +157,7 @@ Deno.test("Store.exportEntries refuses text that is not UTF-8 instead of alterin
   new Store(path).close();
   const db = new DatabaseSync(path);
   db.exec(
-    "INSERT INTO kv (grp, key, value) VALUES ('g', 'k', CAST(X'61FF0062' AS TEXT))",
+    "INSERT INTO entries (group_name, entry_key, entry_value) VALUES ('g', 'k', CAST(X'61FF0062' AS TEXT))",
   );
   db.close();
   using store = new Store(path);
