@@ -29,7 +29,7 @@ function seed(path: string, keys: number): void {
   const db = new DatabaseSync(path);
   db.prepare(
     `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-    INSERT INTO kv (grp, key, value, expires_at)
+    INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
     SELECT 'group-' || (i % 1000), 'key-' || i, 'value ' || i || ' ' || ?,
       CASE WHEN i % 10 = 0 THEN 4102444800000 END
     FROM n`,
@@ -50,13 +50,13 @@ function rawExport(path: string, out: string): void {
   let chunk = "";
   for (
     const row of db.prepare(
-      "SELECT grp, key, value, expires_at FROM kv WHERE expires_at IS NULL OR expires_at > ?",
+      "SELECT group_name, entry_key, entry_value, expires_at FROM entries WHERE expires_at IS NULL OR expires_at > ?",
     ).iterate(Date.now())
   ) {
     chunk += JSON.stringify({
-      group: row.grp,
-      key: row.key,
-      value: row.value,
+      group: row.group_name,
+      key: row.entry_key,
+      value: row.entry_value,
       expiresAt: row.expires_at,
     }) + "\n";
     if (chunk.length > 65_536) {
@@ -86,7 +86,7 @@ async function rawImport(input: string, path: string): Promise<void> {
   // As the store's default durability.
   db.exec("PRAGMA synchronous = NORMAL");
   const insert = db.prepare(
-    "INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at",
   );
   const file = await Deno.open(input);
   let n = 0;

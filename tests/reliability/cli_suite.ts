@@ -22,7 +22,7 @@ function seed(path: string, keys: number): void {
   try {
     db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-      INSERT INTO kv (grp, key, value, expires_at)
+      INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
       SELECT 'group-' || (i % 1000), 'key-' || i, 'value ' || i || ' ' || ?,
         CASE WHEN i % 10 = 0 THEN 4102444800000 END
       FROM n`,
