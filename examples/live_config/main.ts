@@ -1,6 +1,6 @@
 /**
- * The live-config service: the app of `server.ts` over one file-backed
- * store, served by `http_server.ts` (timeouts, survives running out of file
+ * The live-config service: the app of `server.ts` over one store (a file,
+ * or an etcd cluster with `--etcd`), served by `http_server.ts` (timeouts, survives running out of file
  * descriptors), with per-tenant quotas and a graceful shutdown on
  * SIGINT/SIGTERM that ends the event streams, lets requests in flight finish
  * until a deadline, cuts what is left and closes the store. The routes and
