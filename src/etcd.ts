@@ -59,6 +59,15 @@ import {
 } from "./etcd/_keys.ts";
 import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
 import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
+import { exportStream, importBatch } from "./etcd/_transfer.ts";
+import { importRecords } from "./_transfer.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 import {
   checkList,
   checkOpen,
@@ -68,6 +77,13 @@ import {
 
 export type { AsyncStore, AsyncTransaction } from "./async.ts";
 export type { EventType, StoreEvent, Watcher } from "./events.ts";
+export type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 export type {
   ListOptions,
   ListPage,
@@ -530,6 +546,53 @@ export class EtcdStore implements AsyncStore {
       entries: page,
       cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
     };
+  }
+
+  /**
+   * Streams the live entries of the groups starting with `prefix`, in group
+   * and key order, all read at one etcd revision (one snapshot), page by
+   * page, as `Store.prototype.exportEntries`.
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of records; it errors with `StoreError` when etcd
+   * fails while it is read (or when the revision was compacted meanwhile).
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    this.#open(op);
+    return exportStream(this.#kv, () => this.#now(op), options.prefix ?? "");
+  }
+
+  /**
+   * Writes records, as `Store.prototype.importEntries`: each record keeps
+   * its exact `expiresAt`, an expired one is skipped. A batch commits in
+   * etcd transactions of at most 128 records, so a batch larger than that
+   * is not all-or-nothing.
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records read before writing (default
+   * 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async importEntries(
+    source: ImportSource,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    const op = "import entries";
+    this.#open(op);
+    return await importRecords(
+      source,
+      options,
+      (records) => importBatch(this.#kv, this.#now(op), records),
+    );
   }
 
   /**
