@@ -348,6 +348,8 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     const k = this.#kv.keys.key(group, key);
+    // A delete whose answer was lost is sent again: it then finds nothing
+    // and answers false, though the key went (and its event was sent).
     const { responses } = await this.#kv.write(op, {
       compare: [],
       success: [{ request_delete_range: { key: toBase64(k), prev_kv: true } }],
