@@ -172,6 +172,20 @@ export class EtcdStore implements AsyncStore {
    * Connects to a cluster: checks the options, reaches a member and learns
    * the current revision.
    *
+   * @example Two instances of a service on one cluster
+   * ```ts ignore
+   * import { EtcdStore } from "@core/store/etcd";
+   * import assert from "node:assert/strict";
+   *
+   * const endpoints = ["http://127.0.0.1:2379"];
+   * await using a = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * await using b = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * const heard = new Promise((resolve) => b.onChange(resolve));
+   * await a.set("config", "theme", "dark");
+   * assert.equal(((await heard) as { origin: string }).origin, "remote");
+   * assert.equal(await b.get("config", "theme"), "dark");
+   * ```
+   *
    * @param options Endpoints, prefix, clock, timeouts and credentials.
    * @returns The open store.
    * @throws {TypeError} When an option has the wrong type.
