@@ -106,6 +106,12 @@ Deno.test("cli main reports usage errors with exit code 2 and a usage line", asy
   const cases: [string, string[], RegExp, RegExp][] = [
     ["no command", [], /no command given/, /usage: cli <command> <db>/],
     [
+      "a name inherited by every object",
+      ["constructor", db],
+      /unknown command "constructor"/,
+      /cli stats <db>/,
+    ],
+    [
       "an unknown command",
       ["frob", db],
       /unknown command "frob"/,

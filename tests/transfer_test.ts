@@ -9,7 +9,13 @@ import {
   type StoreEvent,
   toNdjson,
 } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
+import {
+  FakeClock,
+  keepAlive,
+  nextValue,
+  rawQuery,
+  tempDir,
+} from "./_helpers.ts";
 
 // Strings the file must keep exactly: NUL anywhere, a leading U+FEFF (which
 // a UTF-8 decoder strips by default), astral characters, line breaks, the
@@ -495,4 +501,28 @@ Deno.test("Store export then import into an empty file reproduces every live row
   );
   assert.equal(expected.length, HOSTILE.length * 4);
   assert.deepEqual(rawRows(target), expected);
+});
+
+Deno.test("Store.importEntries arms the expiry timer for the keys it writes", async () => {
+  const clock = new FakeClock();
+  using store = new Store(":memory:", { clock: clock.fn });
+  const expired = nextValue<StoreEvent>(
+    (fn) => store.onChange(fn),
+    (event) => event.type === "expire",
+  );
+  await store.importEntries([
+    { group: "g", key: "soon", value: "v", expiresAt: clock.now + 20 },
+    { group: "g", key: "later", value: "v", expiresAt: clock.now + 60_000 },
+  ]);
+  clock.advance(20);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const event = await keepAlive(
+    Promise.race([
+      expired,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no expire event")), 5_000);
+      }),
+    ]),
+  ).finally(() => clearTimeout(timer));
+  assert.equal(event.key, "soon");
 });
