@@ -22,7 +22,7 @@
  * @module
  */
 
-const utf8 = new TextDecoder();
+import { decodeUtf8, utf8Length } from "./_utf8.ts";
 
 /**
  * Describes a value for an error message: `null`, `array` and the `typeof`
@@ -173,7 +173,7 @@ export function textColumn(column: string): string {
  * ```
  */
 export function decodeText(value: unknown): string {
-  return typeof value === "string" ? value : utf8.decode(value as Uint8Array);
+  return typeof value === "string" ? value : decodeUtf8(value as Uint8Array);
 }
 
 /**
@@ -200,19 +200,4 @@ export function isWhole(bytes: number, text: string, more = ""): boolean {
   // ASCII, the common case, has one byte per UTF-16 unit.
   return text.length + more.length === bytes ||
     utf8Length(text) + utf8Length(more) === bytes;
-}
-
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff) {
-      // A surrogate pair is one code point of four bytes.
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
 }

@@ -1123,7 +1123,7 @@ Deno.test("executeTemplate() reports wrong function arguments like Go", async (t
   });
 });
 
-Deno.test("parseTemplate() and executeTemplate() reject invalid arguments with TypeError", () => {
+Deno.test("parseTemplate() and executeTemplate() reject invalid arguments with TypeError and RangeError", () => {
   assert.throws(() => parseTemplate(42 as unknown as string), TypeError);
   const data = new Map<string, string>();
   assert.throws(
@@ -1132,7 +1132,11 @@ Deno.test("parseTemplate() and executeTemplate() reject invalid arguments with T
   );
   assert.throws(
     () => executeTemplate(parseTemplate("x"), data, "strict" as MissingKeyMode),
-    TypeError,
+    {
+      name: "RangeError",
+      message:
+        'Cannot render template: missingKey must be "default", "zero" or "error", received "strict"',
+    },
   );
 });
 
