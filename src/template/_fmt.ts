@@ -1,0 +1,830 @@
+/**
+ * Go's `fmt.Sprint`, `fmt.Sprintln` and `fmt.Sprintf`, as `text/template`'s
+ * `print`, `println` and `printf` call them, for the values a template over a
+ * `map[string]string` can hold: strings, `int`, `float64`, `complex128`,
+ * `bool`, `uint8` (what `index` yields on a string), the map itself and nil.
+ *
+ * Output matches current Go (1.22 and later) byte for byte; the printer
+ * follows the structure of Go's `pp.doPrintf` so that the error forms
+ * (`%!d(string=x)`, `%!(EXTRA …)`, `%!(BADINDEX)`, …) come out of the same
+ * places. Go works on UTF-8 bytes and these are UTF-16 strings: widths and
+ * precisions count code points as Go counts runes, `%x` encodes to UTF-8
+ * first, and a lone surrogate stands for U+FFFD, the rune Go would decode.
+ *
+ * @module
+ */
+
+import { formatFloat } from "./_fmt_float.ts";
+
+/** Go `uint8`, the byte `index` yields on a string. */
+export class GoUint8 {
+  /**
+   * @param uint8 The byte, 0 to 255.
+   */
+  constructor(readonly uint8: number) {}
+}
+
+/** Go `complex128`, what an imaginary literal such as `2i` evaluates to. */
+export class GoComplex {
+  /**
+   * @param real The real part.
+   * @param imag The imaginary part.
+   */
+  constructor(readonly real: number, readonly imag: number) {}
+}
+
+/**
+ * One operand: `string`, `boolean` (Go bool), `bigint` (Go int, within the
+ * int64 range), `number` (Go float64), {@linkcode GoUint8},
+ * {@linkcode GoComplex}, a map (Go `map[string]string`) or `null` (Go's nil
+ * interface; a missing map key passed to a function becomes this too).
+ */
+export type FmtArg =
+  | string
+  | boolean
+  | bigint
+  | number
+  | null
+  | GoUint8
+  | GoComplex
+  | ReadonlyMap<string, string>;
+
+/** Go's `fmt.Sprint`: spaces between operands when neither is a string. */
+export function sprint(args: readonly FmtArg[]): string {
+  const p = new Printer();
+  let prevString = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as FmtArg;
+    const isString = typeof arg === "string";
+    if (i > 0 && !isString && !prevString) p.out += " ";
+    p.printArg(arg, V);
+    prevString = isString;
+  }
+  return p.out;
+}
+
+/** Go's `fmt.Sprintln`: spaces between all operands and a final newline. */
+export function sprintln(args: readonly FmtArg[]): string {
+  const p = new Printer();
+  for (let i = 0; i < args.length; i++) {
+    if (i > 0) p.out += " ";
+    p.printArg(args[i] as FmtArg, V);
+  }
+  return p.out + "\n";
+}
+
+/** Go's `fmt.Sprintf`. */
+export function sprintf(format: string, args: readonly FmtArg[]): string {
+  const p = new Printer();
+  p.doPrintf(format, args);
+  return p.out;
+}
+
+/** Go's `reflect.TypeOf(arg).String()` for a non-nil operand. */
+export function goTypeName(arg: FmtArg): string {
+  switch (typeof arg) {
+    case "string":
+      return "string";
+    case "boolean":
+      return "bool";
+    case "bigint":
+      return "int";
+    case "number":
+      return "float64";
+  }
+  if (arg === null) return "<nil>";
+  if (arg instanceof GoUint8) return "uint8";
+  if (arg instanceof GoComplex) return "complex128";
+  return "map[string]string";
+}
+
+// Verbs are code points; these are the ones the printer tests by name.
+const V = 0x76;
+const PERCENT = 0x25;
+const MAX_RUNE = 0x10ffffn;
+const MAX_NUM = 1e6;
+
+/**
+ * Where `%p` of a map points. Go prints the map's heap address, which no
+ * other program can reproduce; a fixed address of the same shape keeps the
+ * output deterministic.
+ */
+const MAP_ADDRESS = 0xc000010000n;
+
+class Printer {
+  out = "";
+  // Go's fmtFlags, wid and prec.
+  widPresent = false;
+  precPresent = false;
+  minus = false;
+  plus = false;
+  sharp = false;
+  space = false;
+  zero = false;
+  plusV = false;
+  sharpV = false;
+  wid = 0;
+  prec = 0;
+  /** The operand being printed, for `%!verb(type=value)`. */
+  arg: FmtArg = null;
+  reordered = false;
+  goodArgNum = true;
+
+  clearFlags(): void {
+    this.widPresent =
+      this.precPresent =
+      this.minus =
+      this.plus =
+        false;
+    this.sharp =
+      this.space =
+      this.zero =
+      this.plusV =
+      this.sharpV =
+        false;
+    this.wid = this.prec = 0;
+  }
+
+  writePadding(n: number): void {
+    if (n <= 0) return;
+    this.out += (this.zero && !this.minus ? "0" : " ").repeat(n);
+  }
+
+  /** Appends `s` padded to the width, counting code points as Go counts runes. */
+  pad(s: string): void {
+    if (!this.widPresent || this.wid === 0) {
+      this.out += s;
+      return;
+    }
+    const n = this.wid - runeCount(s);
+    if (!this.minus) {
+      this.writePadding(n);
+      this.out += s;
+    } else {
+      this.out += s;
+      this.writePadding(n);
+    }
+  }
+
+  truncate(s: string): string {
+    if (!this.precPresent) return s;
+    let n = this.prec;
+    for (let i = 0; i < s.length; i++) {
+      if (--n < 0) return s.slice(0, i);
+      const c = s.charCodeAt(i);
+      if (c >= 0xd800 && c < 0xdc00 && isLow(s.charCodeAt(i + 1))) i++;
+    }
+    return s;
+  }
+
+  fmtS(s: string): void {
+    this.pad(this.truncate(s));
+  }
+
+  badVerb(verb: number): void {
+    this.out += "%!" + runeString(verb) + "(";
+    const arg = this.arg;
+    if (arg === null) {
+      this.out += "<nil>";
+    } else {
+      this.out += goTypeName(arg) + "=";
+      this.printArg(arg, V);
+    }
+    this.out += ")";
+  }
+
+  printArg(arg: FmtArg, verb: number): void {
+    this.arg = arg;
+    if (arg === null) {
+      if (verb === 0x54 || verb === V) this.pad("<nil>");
+      else this.badVerb(verb);
+      return;
+    }
+    if (verb === 0x54) { // T
+      this.fmtS(goTypeName(arg));
+      return;
+    }
+    const isMap = typeof arg === "object" && !(arg instanceof GoUint8) &&
+      !(arg instanceof GoComplex);
+    if (verb === 0x70) { // p: only reference types have an address.
+      if (isMap) this.fmt0x64(MAP_ADDRESS, !this.sharp);
+      else this.badVerb(verb);
+      return;
+    }
+    switch (typeof arg) {
+      case "boolean":
+        if (verb === 0x74 || verb === V) this.pad(arg ? "true" : "false");
+        else this.badVerb(verb);
+        return;
+      case "number":
+        return this.fmtFloat(arg, verb);
+      case "bigint":
+        return this.fmtInteger(BigInt.asUintN(64, arg), true, verb);
+      case "string":
+        return this.fmtString(arg, verb);
+    }
+    if (arg instanceof GoUint8) {
+      return this.fmtInteger(BigInt(arg.uint8 & 0xff), false, verb);
+    }
+    if (arg instanceof GoComplex) return this.fmtComplex(arg, verb);
+    // Go asks a map's methods first, and %w is refused there for the whole map.
+    if (verb === 0x77) return this.badVerb(verb);
+    this.printMap(arg as ReadonlyMap<string, string>, verb);
+  }
+
+  printMap(m: ReadonlyMap<string, string>, verb: number): void {
+    const keys = [...m.keys()].sort(compareUtf8);
+    this.out += this.sharpV ? "map[string]string{" : "map[";
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) this.out += this.sharpV ? ", " : " ";
+      const key = keys[i] as string;
+      this.arg = key;
+      this.fmtString(key, verb);
+      this.out += ":";
+      const value = m.get(key) as string;
+      this.arg = value;
+      this.fmtString(value, verb);
+    }
+    this.out += this.sharpV ? "}" : "]";
+  }
+
+  fmtString(s: string, verb: number): void {
+    switch (verb) {
+      case V:
+        if (this.sharpV) this.fmtQ(s);
+        else this.fmtS(s);
+        return;
+      case 0x73: // s
+        return this.fmtS(s);
+      case 0x78: // x
+        return this.fmtSx(s, false);
+      case 0x58: // X
+        return this.fmtSx(s, true);
+      case 0x71: // q
+        return this.fmtQ(s);
+      default:
+        this.badVerb(verb);
+    }
+  }
+
+  /** Hexadecimal of the UTF-8 bytes, `% x` spaced, `%#x` with 0x. */
+  fmtSx(s: string, upper: boolean): void {
+    const bytes = encoder.encode(s);
+    let length = bytes.length;
+    if (this.precPresent && this.prec < length) length = this.prec;
+    let width = 2 * length;
+    if (width <= 0) {
+      if (this.widPresent) this.writePadding(this.wid);
+      return;
+    }
+    if (this.space) {
+      if (this.sharp) width *= 2;
+      width += length - 1;
+    } else if (this.sharp) {
+      width += 2;
+    }
+    if (this.widPresent && this.wid > width && !this.minus) {
+      this.writePadding(this.wid - width);
+    }
+    const digits = upper ? UPPER_HEX : LOWER_HEX;
+    const prefix = upper ? "0X" : "0x";
+    let out = this.sharp ? prefix : "";
+    for (let i = 0; i < length; i++) {
+      if (this.space && i > 0) out += this.sharp ? " " + prefix : " ";
+      out += digits[bytes[i] as number];
+    }
+    this.out += out;
+    if (this.widPresent && this.wid > width && this.minus) {
+      this.writePadding(this.wid - width);
+    }
+  }
+
+  fmtQ(s: string): void {
+    s = this.truncate(s);
+    if (this.sharp && canBackquote(s)) this.pad("`" + s + "`");
+    else this.pad(quote(s, this.plus));
+  }
+
+  fmtInteger(u: bigint, signed: boolean, verb: number): void {
+    switch (verb) {
+      case V:
+        if (this.sharpV && !signed) this.fmt0x64(u, true);
+        else this.fmtInt(u, 10, signed, verb, false);
+        return;
+      case 0x64: // d
+        return this.fmtInt(u, 10, signed, verb, false);
+      case 0x62: // b
+        return this.fmtInt(u, 2, signed, verb, false);
+      case 0x6f: // o
+      case 0x4f: // O
+        return this.fmtInt(u, 8, signed, verb, false);
+      case 0x78: // x
+        return this.fmtInt(u, 16, signed, verb, false);
+      case 0x58: // X
+        return this.fmtInt(u, 16, signed, verb, true);
+      case 0x63: // c
+        return this.pad(String.fromCodePoint(validRune(u)));
+      case 0x71: // q
+        return this.pad(quoteRune(validRune(u), this.plus));
+      case 0x55: // U
+        return this.fmtUnicode(u);
+      default:
+        this.badVerb(verb);
+    }
+  }
+
+  fmt0x64(u: bigint, leading0x: boolean): void {
+    const sharp = this.sharp;
+    this.sharp = leading0x;
+    this.fmtInt(u, 16, false, V, false);
+    this.sharp = sharp;
+  }
+
+  /** Go's `fmt.fmtInteger`: `u` is the value's 64 bits, two's complement. */
+  fmtInt(
+    u: bigint,
+    base: number,
+    signed: boolean,
+    verb: number,
+    upper: boolean,
+  ): void {
+    const negative = signed && u >= 1n << 63n;
+    if (negative) u = (1n << 64n) - u;
+    let prec = 0;
+    if (this.precPresent) {
+      prec = this.prec;
+      if (prec === 0 && u === 0n) {
+        const zero = this.zero;
+        this.zero = false;
+        this.writePadding(this.wid);
+        this.zero = zero;
+        return;
+      }
+    } else if (this.zero && !this.minus && this.widPresent) {
+      prec = this.wid;
+      if (negative || this.plus || this.space) prec--;
+    }
+    let digits = u.toString(base);
+    if (upper) digits = digits.toUpperCase();
+    if (digits.length < prec) {
+      digits = "0".repeat(prec - digits.length) + digits;
+    }
+    if (this.sharp) {
+      if (base === 2) digits = "0b" + digits;
+      else if (base === 8 && digits[0] !== "0") digits = "0" + digits;
+      else if (base === 16) digits = (upper ? "0X" : "0x") + digits;
+    }
+    if (verb === 0x4f) digits = "0o" + digits;
+    if (negative) digits = "-" + digits;
+    else if (this.plus) digits = "+" + digits;
+    else if (this.space) digits = " " + digits;
+    const zero = this.zero;
+    this.zero = false;
+    this.pad(digits);
+    this.zero = zero;
+  }
+
+  /** `U+0078`, or with `#` `U+0078 'x'` when printable. */
+  fmtUnicode(u: bigint): void {
+    let hex = u.toString(16).toUpperCase();
+    const prec = this.precPresent && this.prec > 4 ? this.prec : 4;
+    if (hex.length < prec) hex = "0".repeat(prec - hex.length) + hex;
+    let s = "U+" + hex;
+    if (this.sharp && u <= MAX_RUNE && isPrint(Number(u))) {
+      s += " '" + String.fromCodePoint(Number(u)) + "'";
+    }
+    const zero = this.zero;
+    this.zero = false;
+    this.pad(s);
+    this.zero = zero;
+  }
+
+  fmtFloat(v: number, verb: number): void {
+    switch (verb) {
+      case V:
+        return this.formatFloat(v, 0x67, -1);
+      case 0x62: // b
+      case 0x67: // g
+      case 0x47: // G
+      case 0x78: // x
+      case 0x58: // X
+        return this.formatFloat(v, verb, -1);
+      case 0x66: // f
+      case 0x65: // e
+      case 0x45: // E
+        return this.formatFloat(v, verb, 6);
+      case 0x46: // F
+        return this.formatFloat(v, 0x66, 6);
+      default:
+        this.badVerb(verb);
+    }
+  }
+
+  fmtComplex(c: GoComplex, verb: number): void {
+    switch (verb) {
+      case V:
+      case 0x62: // b
+      case 0x67: // g
+      case 0x47: // G
+      case 0x78: // x
+      case 0x58: // X
+      case 0x66: // f
+      case 0x46: // F
+      case 0x65: // e
+      case 0x45: { // E
+        const plus = this.plus;
+        this.out += "(";
+        this.fmtFloat(c.real, verb);
+        this.plus = true;
+        this.fmtFloat(c.imag, verb);
+        this.out += "i)";
+        this.plus = plus;
+        return;
+      }
+      default:
+        this.badVerb(verb);
+    }
+  }
+
+  /** Go's `fmt.fmtFloat`: sign, `#`, zero padding and NaN/Inf around strconv. */
+  formatFloat(v: number, verb: number, prec: number): void {
+    if (this.precPresent) prec = this.prec;
+    let num = formatFloat(v, String.fromCharCode(verb), prec);
+    if (num[0] !== "-" && num[0] !== "+") num = "+" + num;
+    if (this.space && num[0] === "+" && !this.plus) num = " " + num.slice(1);
+    if (num[1] === "I" || num[1] === "N") {
+      const zero = this.zero;
+      this.zero = false;
+      if (num[1] === "N" && !this.space && !this.plus) num = num.slice(1);
+      this.pad(num);
+      this.zero = zero;
+      return;
+    }
+    if (this.sharp && verb !== 0x62) num = sharpFloat(num, verb, prec);
+    if (this.plus || num[0] !== "+") {
+      if (
+        this.zero && !this.minus && this.widPresent && this.wid > num.length
+      ) {
+        this.out += num[0];
+        this.writePadding(this.wid - num.length);
+        this.out += num.slice(1);
+        return;
+      }
+      this.pad(num);
+      return;
+    }
+    this.pad(num.slice(1));
+  }
+
+  doPrintf(format: string, args: readonly FmtArg[]): void {
+    const end = format.length;
+    let argNum = 0;
+    let afterIndex = false;
+    this.reordered = false;
+    let i = 0;
+    formatLoop: while (i < end) {
+      this.goodArgNum = true;
+      const next = format.indexOf("%", i);
+      if (next < 0) {
+        this.out += format.slice(i);
+        break;
+      }
+      this.out += format.slice(i, next);
+      i = next + 1;
+      this.clearFlags();
+      for (; i < end; i++) {
+        const c = format.charCodeAt(i);
+        if (c === 0x23) this.sharp = true;
+        else if (c === 0x30) this.zero = true;
+        else if (c === 0x2b) this.plus = true;
+        else if (c === 0x2d) this.minus = true;
+        else if (c === 0x20) this.space = true;
+        else {
+          // The common case of flags and a lower-case verb, nothing else.
+          if (c >= 0x61 && c <= 0x7a && argNum < args.length) {
+            if (c === V || c === 0x77) this.moveSharpPlus();
+            this.printArg(args[argNum] as FmtArg, c);
+            argNum++;
+            i++;
+            continue formatLoop;
+          }
+          break;
+        }
+      }
+      [argNum, i, afterIndex] = this.argNumber(argNum, format, i, args.length);
+      if (i < end && format.charCodeAt(i) === 0x2a) { // *
+        i++;
+        [this.wid, this.widPresent, argNum] = intFromArg(args, argNum);
+        if (!this.widPresent) this.out += "%!(BADWIDTH)";
+        if (this.wid < 0) {
+          this.wid = -this.wid;
+          this.minus = true;
+        }
+        afterIndex = false;
+      } else {
+        [this.wid, this.widPresent, i] = parseNum(format, i, end);
+        if (afterIndex && this.widPresent) this.goodArgNum = false;
+      }
+      if (i + 1 < end && format.charCodeAt(i) === 0x2e) { // .
+        i++;
+        if (afterIndex) this.goodArgNum = false;
+        [argNum, i, afterIndex] = this.argNumber(
+          argNum,
+          format,
+          i,
+          args.length,
+        );
+        if (i < end && format.charCodeAt(i) === 0x2a) {
+          i++;
+          [this.prec, this.precPresent, argNum] = intFromArg(args, argNum);
+          if (this.prec < 0) {
+            this.prec = 0;
+            this.precPresent = false;
+          }
+          if (!this.precPresent) this.out += "%!(BADPREC)";
+          afterIndex = false;
+        } else {
+          [this.prec, this.precPresent, i] = parseNum(format, i, end);
+          if (!this.precPresent) {
+            this.prec = 0;
+            this.precPresent = true;
+          }
+        }
+      }
+      if (!afterIndex) {
+        [argNum, i, afterIndex] = this.argNumber(
+          argNum,
+          format,
+          i,
+          args.length,
+        );
+      }
+      if (i >= end) {
+        this.out += "%!(NOVERB)";
+        break;
+      }
+      const verb = runeAt(format, i);
+      i += verb > 0xffff ? 2 : 1;
+      if (verb === PERCENT) this.out += "%";
+      else if (!this.goodArgNum) {
+        this.out += "%!" + runeString(verb) + "(BADINDEX)";
+      } else if (argNum >= args.length) {
+        this.out += "%!" + runeString(verb) + "(MISSING)";
+      } else {
+        if (verb === V || verb === 0x77) this.moveSharpPlus();
+        this.printArg(args[argNum] as FmtArg, verb);
+        argNum++;
+      }
+    }
+    if (!this.reordered && argNum < args.length) this.extra(args, argNum);
+  }
+
+  /** `%#v` and `%+v` are their own formats: the flags move aside. */
+  moveSharpPlus(): void {
+    this.sharpV = this.sharp;
+    this.sharp = false;
+    this.plusV = this.plus;
+    this.plus = false;
+  }
+
+  extra(args: readonly FmtArg[], from: number): void {
+    this.clearFlags();
+    this.out += "%!(EXTRA ";
+    for (let i = from; i < args.length; i++) {
+      if (i > from) this.out += ", ";
+      const arg = args[i] as FmtArg;
+      if (arg === null) {
+        this.out += "<nil>";
+      } else {
+        this.out += goTypeName(arg) + "=";
+        this.printArg(arg, V);
+      }
+    }
+    this.out += ")";
+  }
+
+  /** An explicit `[n]` index at `i`: the argument number, next `i`, found. */
+  argNumber(
+    argNum: number,
+    format: string,
+    i: number,
+    numArgs: number,
+  ): [number, number, boolean] {
+    if (i >= format.length || format.charCodeAt(i) !== 0x5b) {
+      return [argNum, i, false];
+    }
+    this.reordered = true;
+    const [index, wid, ok] = parseArgNumber(format, i);
+    if (ok && index >= 0 && index < numArgs) return [index, i + wid, true];
+    this.goodArgNum = false;
+    return [argNum, i + wid, ok];
+  }
+}
+
+/** `[n]` at `start`: zero-based index, characters consumed, valid. */
+function parseArgNumber(
+  format: string,
+  start: number,
+): [number, number, boolean] {
+  if (format.length - start < 3) return [0, 1, false];
+  for (let i = start + 1; i < format.length; i++) {
+    if (format.charCodeAt(i) === 0x5d) {
+      const [n, ok, newi] = parseNum(format, start + 1, i);
+      if (!ok || newi !== i) return [0, i - start + 1, false];
+      return [n - 1, i - start + 1, true];
+    }
+  }
+  return [0, 1, false];
+}
+
+/** Go's `parsenum`: a number past 1e6 swallows the rest of the range. */
+function parseNum(
+  s: string,
+  start: number,
+  end: number,
+): [number, boolean, number] {
+  if (start >= end) return [0, false, end];
+  let num = 0;
+  let isNum = false;
+  let i = start;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    if (num > MAX_NUM) return [0, false, end];
+    num = num * 10 + c - 0x30;
+    isNum = true;
+  }
+  return [num, isNum, i];
+}
+
+/** A `*` width or precision: value, whether it is a usable int, next arg. */
+function intFromArg(
+  args: readonly FmtArg[],
+  argNum: number,
+): [number, boolean, number] {
+  if (argNum >= args.length) return [0, false, argNum];
+  const arg = args[argNum];
+  let num = 0;
+  let isInt = false;
+  if (typeof arg === "bigint") {
+    num = Number(BigInt.asIntN(64, arg));
+    isInt = true;
+  } else if (arg instanceof GoUint8) {
+    num = arg.uint8;
+    isInt = true;
+  }
+  if (num > MAX_NUM || num < -MAX_NUM) return [0, false, argNum + 1];
+  return [num, isInt, argNum + 1];
+}
+
+/** `#` on a float: keep a decimal point, and for %g the trailing zeros. */
+function sharpFloat(num: string, verb: number, prec: number): string {
+  let digits = 0;
+  if (verb === 0x67 || verb === 0x47 || verb === 0x78) {
+    digits = prec === -1 ? 6 : prec;
+  }
+  const hexa = verb === 0x78 || verb === 0x58;
+  let tail = "";
+  let hasPoint = false;
+  let sawNonzero = false;
+  for (let i = 1; i < num.length; i++) {
+    const c = num[i] as string;
+    if (c === ".") {
+      hasPoint = true;
+    } else if (c === "p" || c === "P" || (!hexa && (c === "e" || c === "E"))) {
+      tail = num.slice(i);
+      num = num.slice(0, i);
+      break;
+    } else {
+      if (c !== "0") sawNonzero = true;
+      if (sawNonzero) digits--;
+    }
+  }
+  if (!hasPoint) {
+    if (num.length === 2 && num[1] === "0") digits--;
+    num += ".";
+  }
+  if (digits > 0) num += "0".repeat(digits);
+  return num + tail;
+}
+
+const encoder = new TextEncoder();
+const LOWER_HEX: readonly string[] = Array.from(
+  { length: 256 },
+  (_, b) => b.toString(16).padStart(2, "0"),
+);
+const UPPER_HEX: readonly string[] = LOWER_HEX.map((h) => h.toUpperCase());
+
+function isLow(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+/** The code point at `i`, a lone surrogate read as U+FFFD as Go decodes it. */
+function runeAt(s: string, i: number): number {
+  const c = s.codePointAt(i) as number;
+  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
+}
+
+function runeString(r: number): string {
+  return String.fromCodePoint(r >= 0xd800 && r <= 0xdfff ? 0xfffd : r);
+}
+
+/** Code points in `s`, as Go's `utf8.RuneCountInString` of its UTF-8. */
+function runeCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && isLow(s.charCodeAt(i + 1))) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
+/** A `uint64` as a rune for `%c` and `%q`: invalid ones become U+FFFD. */
+function validRune(u: bigint): number {
+  if (u > MAX_RUNE) return 0xfffd;
+  const r = Number(u);
+  return r >= 0xd800 && r <= 0xdfff ? 0xfffd : r;
+}
+
+/** Go's map order for string keys: bytewise UTF-8, which is code point order. */
+function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+const printCache = new Map<number, boolean>();
+
+/** Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols, ' '. */
+export function isPrint(r: number): boolean {
+  if (r <= 0xff) {
+    return (r >= 0x20 && r <= 0x7e) || (r >= 0xa1 && r !== 0xad);
+  }
+  let known = printCache.get(r);
+  if (known === undefined) {
+    known = !(r >= 0xd800 && r <= 0xdfff) &&
+      PRINTABLE.test(String.fromCodePoint(r));
+    printCache.set(r, known);
+  }
+  return known;
+}
+
+const ESCAPES: Readonly<Record<number, string>> = {
+  7: "\\a",
+  8: "\\b",
+  12: "\\f",
+  10: "\\n",
+  13: "\\r",
+  9: "\\t",
+  11: "\\v",
+};
+
+/** Go's `appendEscapedRune` for one valid rune. */
+function escapeRune(r: number, q: number, asciiOnly: boolean): string {
+  if (r === q || r === 0x5c) return "\\" + String.fromCharCode(r);
+  if (asciiOnly ? r < 0x80 && isPrint(r) : isPrint(r)) {
+    return String.fromCodePoint(r);
+  }
+  const named = ESCAPES[r];
+  if (named !== undefined) return named;
+  if (r < 0x20 || r === 0x7f) return "\\x" + LOWER_HEX[r];
+  if (r < 0x10000) return "\\u" + r.toString(16).padStart(4, "0");
+  return "\\U" + r.toString(16).padStart(8, "0");
+}
+
+/** Go's `strconv.Quote`, or `QuoteToASCII` when `asciiOnly`. */
+export function quote(s: string, asciiOnly = false): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const r = runeAt(s, i);
+    if (r > 0xffff) i++;
+    out += escapeRune(r, 0x22, asciiOnly);
+  }
+  return out + '"';
+}
+
+function quoteRune(r: number, asciiOnly: boolean): string {
+  return "'" + escapeRune(r, 0x27, asciiOnly) + "'";
+}
+
+/** Go's `strconv.CanBackquote`. */
+function canBackquote(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      if (c === 0xfeff) return false;
+      continue;
+    }
+    if ((c < 0x20 && c !== 9) || c === 0x60 || c === 0x7f) return false;
+  }
+  return true;
+}

@@ -1,0 +1,244 @@
+/**
+ * Go's `strconv.FormatFloat(v, verb, prec, 64)` for the verbs `fmt` uses:
+ * `b e E f g G x X`, with precision -1 meaning "shortest that round-trips".
+ *
+ * Fixed precisions round the exact binary value (built with `bigint`, so
+ * `%.30f` and `%f` of 1e300 print every digit as Go does), halves to even.
+ * The shortest digits come from the engine's own shortest round-trip
+ * conversion, which picks the same digits as Go's Ryu implementation.
+ *
+ * @module
+ */
+
+/** Decimal digits without leading or trailing zeros, point after `dp` digits. */
+interface Decimal {
+  d: string;
+  dp: number;
+}
+
+const view = new DataView(new ArrayBuffer(8));
+
+/** Sign, unbiased exponent and mantissa (implicit bit added) of a finite float. */
+function decompose(v: number): { neg: boolean; exp: number; mant: bigint } {
+  view.setFloat64(0, v);
+  const bits = view.getBigUint64(0);
+  const neg = bits >> 63n === 1n;
+  let exp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & 0xfffffffffffffn;
+  if (exp === 0) exp++;
+  else mant |= 1n << 52n;
+  return { neg, exp: exp - 1023, mant };
+}
+
+const pow5: bigint[] = [1n];
+function fivePow(n: number): bigint {
+  for (let i = pow5.length; i <= n; i++) {
+    pow5.push((pow5[i - 1] as bigint) * 5n);
+  }
+  return pow5[n] as bigint;
+}
+
+function trim(d: string, dp: number): Decimal {
+  let end = d.length;
+  while (end > 0 && d.charCodeAt(end - 1) === 0x30) end--;
+  return end === 0 ? { d: "", dp: 0 } : { d: d.slice(0, end), dp };
+}
+
+/** The exact decimal value of mant × 2^exp2. */
+function exactDecimal(mant: bigint, exp2: number): Decimal {
+  if (mant === 0n) return { d: "", dp: 0 };
+  if (exp2 >= 0) {
+    const s = (mant << BigInt(exp2)).toString();
+    return trim(s, s.length);
+  }
+  const s = (mant * fivePow(-exp2)).toString();
+  return trim(s, s.length + exp2);
+}
+
+/** The shortest digits that read back as `v` (positive, finite, non-zero). */
+function shortestDecimal(v: number): Decimal {
+  const s = v.toExponential();
+  const e = s.indexOf("e");
+  const digits = s.slice(0, e).replace(".", "");
+  return trim(digits, Number(s.slice(e + 1)) + 1);
+}
+
+/** Rounds to `nd` digits, an exact half to even (Go's `decimal.Round`). */
+function round(a: Decimal, nd: number): Decimal {
+  if (nd < 0 || nd >= a.d.length) return a;
+  const c = a.d.charCodeAt(nd);
+  let up = c >= 0x35;
+  if (c === 0x35 && nd + 1 === a.d.length) {
+    up = nd > 0 && (a.d.charCodeAt(nd - 1) - 0x30) % 2 === 1;
+  }
+  if (!up) return trim(a.d.slice(0, nd), a.dp);
+  let i = nd - 1;
+  while (i >= 0 && a.d[i] === "9") i--;
+  if (i < 0) return { d: "1", dp: a.dp + 1 };
+  return {
+    d: a.d.slice(0, i) + String.fromCharCode(a.d.charCodeAt(i) + 1),
+    dp: a.dp,
+  };
+}
+
+function fmtE(neg: boolean, a: Decimal, prec: number, e: string): string {
+  let out = neg ? "-" : "";
+  out += a.d.length === 0 ? "0" : a.d[0];
+  if (prec > 0) {
+    out += "." + a.d.slice(1, prec + 1);
+    const have = Math.max(Math.min(a.d.length, prec + 1) - 1, 0);
+    out += "0".repeat(prec - have);
+  }
+  let exp = a.d.length === 0 ? 0 : a.dp - 1;
+  out += e;
+  if (exp < 0) {
+    out += "-";
+    exp = -exp;
+  } else {
+    out += "+";
+  }
+  return out + (exp < 10 ? "0" + exp : String(exp));
+}
+
+function fmtF(neg: boolean, a: Decimal, prec: number): string {
+  let out = neg ? "-" : "";
+  if (a.dp > 0) {
+    const int = a.d.slice(0, a.dp);
+    out += int + "0".repeat(a.dp - int.length);
+  } else {
+    out += "0";
+  }
+  if (prec > 0) {
+    out += ".";
+    for (let i = 0; i < prec; i++) {
+      const j = a.dp + i;
+      out += j >= 0 && j < a.d.length ? a.d[j] : "0";
+    }
+  }
+  return out;
+}
+
+function fmtG(
+  neg: boolean,
+  a: Decimal,
+  prec: number,
+  shortest: boolean,
+  e: string,
+): string {
+  const nd = a.d.length;
+  let eprec = prec;
+  if (eprec > nd && nd >= a.dp) eprec = nd;
+  if (shortest) eprec = 6;
+  const exp = a.dp - 1;
+  if (exp < -4 || exp >= eprec) {
+    return fmtE(neg, a, Math.min(prec, nd) - 1, e);
+  }
+  if (prec > a.dp) prec = nd;
+  return fmtF(neg, a, Math.max(prec - a.dp, 0));
+}
+
+/** `%b`: decimal mantissa and binary exponent, `4503599627370496p-52`. */
+function fmtB(neg: boolean, mant: bigint, exp: number): string {
+  const e = exp - 52;
+  return (neg ? "-" : "") + mant + "p" + (e >= 0 ? "+" : "") + e;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+const BIT60 = 1n << 60n;
+
+/** `%x`: hexadecimal mantissa and binary exponent, `0x1.8p+01`. */
+function fmtX(
+  neg: boolean,
+  m: bigint,
+  exp: number,
+  prec: number,
+  upper: boolean,
+): string {
+  let mant = m << 8n;
+  if (m === 0n) exp = 0;
+  while (mant !== 0n && (mant & BIT60) === 0n) {
+    mant <<= 1n;
+    exp--;
+  }
+  if (prec >= 0 && prec < 15) {
+    const shift = BigInt(prec * 4);
+    const extra = (mant << shift) & (BIT60 - 1n);
+    mant >>= 60n - shift;
+    if ((extra | (mant & 1n)) > 1n << 59n) mant++;
+    mant <<= 60n - shift;
+    if ((mant & (1n << 61n)) !== 0n) {
+      mant >>= 1n;
+      exp++;
+    }
+  }
+  const hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  let out = (neg ? "-" : "") + (upper ? "0X" : "0x") + ((mant >> 60n) & 1n);
+  mant = (mant << 4n) & MASK64;
+  if (prec < 0 && mant !== 0n) {
+    out += ".";
+    while (mant !== 0n) {
+      out += hex[Number((mant >> 60n) & 15n)];
+      mant = (mant << 4n) & MASK64;
+    }
+  } else if (prec > 0) {
+    out += ".";
+    for (let i = 0; i < prec; i++) {
+      out += hex[Number((mant >> 60n) & 15n)];
+      mant = (mant << 4n) & MASK64;
+    }
+  }
+  out += upper ? "P" : "p";
+  if (exp < 0) {
+    out += "-";
+    exp = -exp;
+  } else {
+    out += "+";
+  }
+  return out + (exp < 10 ? "0" + exp : String(exp));
+}
+
+/**
+ * Go's `strconv.FormatFloat(v, verb, prec, 64)`.
+ *
+ * @param v The float64 value.
+ * @param verb One of `b e E f g G x X`.
+ * @param prec Digits (after the point for `e f x`, significant for `g`), or
+ *   -1 for the shortest representation that reads back as `v`.
+ * @returns Go's text, `NaN`, `+Inf` and `-Inf` included.
+ */
+export function formatFloat(v: number, verb: string, prec: number): string {
+  if (v !== v) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  const { neg, exp, mant } = decompose(v);
+  if (verb === "b") return fmtB(neg, mant, exp);
+  if (verb === "x" || verb === "X") {
+    return fmtX(neg, mant, exp, prec, verb === "X");
+  }
+  const shortest = prec < 0;
+  let a: Decimal;
+  if (shortest) {
+    a = mant === 0n ? { d: "", dp: 0 } : shortestDecimal(Math.abs(v));
+    const nd = a.d.length;
+    if (verb === "e" || verb === "E") prec = Math.max(nd - 1, 0);
+    else if (verb === "f") prec = Math.max(nd - a.dp, 0);
+    else prec = nd;
+  } else {
+    a = exactDecimal(mant, exp - 52);
+    if (verb === "e" || verb === "E") a = round(a, prec + 1);
+    else if (verb === "f") a = round(a, a.dp + prec);
+    else {
+      if (prec === 0) prec = 1;
+      a = round(a, prec);
+    }
+  }
+  switch (verb) {
+    case "e":
+    case "E":
+      return fmtE(neg, a, prec, verb);
+    case "f":
+      return fmtF(neg, a, prec);
+    default:
+      return fmtG(neg, a, prec, shortest, verb === "G" ? "E" : "e");
+  }
+}
