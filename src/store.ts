@@ -29,7 +29,12 @@ import {
   type Row,
   type RowStatement,
 } from "./schema.ts";
-import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import {
+  executeTemplate,
+  parseTemplate,
+  type Template,
+  TemplateCache,
+} from "./template.ts";
 
 /**
  * Options for {@linkcode Store}.
@@ -146,7 +151,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 // Rows per purge batch: small enough that one batch stays far under the
 // 20 ms event-loop stall budget, large enough to amortise the statement.
 const PURGE_BATCH = 1_000;
-const TEMPLATE_CACHE_SIZE = 256;
 const DEFAULT_CHANGE_POLL_MS = 50;
 const DEFAULT_CHANGE_RETENTION_ROWS = 10_000;
 const DEFAULT_CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -363,7 +367,7 @@ export class Store implements Disposable {
   #hub: EventHub;
   #timer: ReturnType<typeof setInterval> | undefined;
   #purging = false;
-  #templates = new Map<string, Template>();
+  #templates = new TemplateCache<Template>(parseTemplate);
   /** Events of the running transaction, delivered after COMMIT. */
   #pending: StoreEvent[] | undefined;
   #inTransaction = false;
@@ -1486,19 +1490,7 @@ export class Store implements Disposable {
   }
 
   #template(source: string): Template {
-    let tree = this.#templates.get(source);
-    if (tree !== undefined) {
-      // Re-insert to keep the map in least-recently-used order.
-      this.#templates.delete(source);
-    } else {
-      tree = parseTemplate(source);
-      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
-        const oldest = this.#templates.keys().next().value as string;
-        this.#templates.delete(oldest);
-      }
-    }
-    this.#templates.set(source, tree);
-    return tree;
+    return this.#templates.get(source);
   }
 
   /**

@@ -1,20 +1,25 @@
 /**
- * A subset of Go's `text/template` for rendering one group of the store.
+ * Go's `text/template` for rendering a map of strings, with no store: the
+ * SQLite store and any other backend render a group through this module.
  *
- * Templates are shared with Go services, so everything this module accepts
- * renders byte for byte as Go's `text/template` renders it for a
- * `map[string]string`; constructs outside the subset are rejected when
- * parsing instead of being rendered differently. A template is parsed once
- * into a tree, and executing walks that tree without looking at the source
- * text again.
+ * Templates are shared with Go services, so a template renders byte for
+ * byte as Go's `text/template` renders it for a `map[string]string` (the
+ * name of the root template is `"render"`, as go-store names it). `json`
+ * is an extension Go lacks. A template is parsed once into a tree;
+ * executing walks the tree under a budget of steps and output size, so no
+ * template can stall or exhaust the process.
  *
  * @module
  */
 
-import { Executor, MODES } from "./template/_exec.ts";
-import { lex } from "./template/_lexer.ts";
-import { Parser } from "./template/_parser.ts";
+import { TemplateCache } from "./template/_cache.ts";
+import { type Budget, MODES } from "./template/_eval.ts";
+import { Executor } from "./template/_exec.ts";
+import { parse } from "./template/_parser.ts";
 import { Tree } from "./template/_tree.ts";
+import { compareUtf8 } from "./template/_values.ts";
+
+export { TemplateCache };
 
 /**
  * What a field reference such as `{{ .name }}` yields when the key is not in
@@ -24,6 +29,36 @@ import { Tree } from "./template/_tree.ts";
  */
 export type MissingKeyMode = "default" | "zero" | "error";
 
+/** The most bytes of UTF-8 output one execution may produce by default. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The most steps (node evaluations, commands, range iterations, and one per
+ * 64 characters of strings built) one execution may take by default: about
+ * 250 ms on a slow machine for the costliest kind of step.
+ */
+export const DEFAULT_MAX_STEPS = 1_000_000;
+
+/** Limits on one execution. */
+export interface TemplateLimits {
+  /**
+   * The most bytes of UTF-8 output; any single value built during the
+   * execution is held to the same size in UTF-16 units. Default
+   * {@linkcode DEFAULT_MAX_OUTPUT_BYTES} (4 MiB).
+   */
+  maxOutputBytes?: number;
+  /**
+   * The most units of work. Default {@linkcode DEFAULT_MAX_STEPS}.
+   */
+  maxSteps?: number;
+}
+
+/** Options for {@linkcode render}. */
+export interface TemplateRenderOptions extends TemplateLimits {
+  /** What a missing `.key` yields. Default `"default"`. */
+  missingKey?: MissingKeyMode;
+}
+
 /**
  * A parsed template, ready to be executed any number of times with
  * {@linkcode executeTemplate}.
@@ -31,22 +66,17 @@ export type MissingKeyMode = "default" | "zero" | "error";
 export interface Template {
   /** The parsed tree, opaque outside this module. */
   readonly tree: unknown;
+  /** Estimated bytes the parsed template keeps in memory. */
+  readonly size: number;
 }
 
 /**
- * Parses a template written in the supported subset of Go's `text/template`.
- *
- * Supported: text, `{{ pipeline }}` actions, comments, trim markers, `.key`
- * fields, `.`, `$`, variables (`$x := …`, `$x = …`), string literals, decimal
- * integer literals, `true`, `false`, `nil`, parenthesized pipelines, `if` /
- * `else if` / `else`, `with` / `else with` / `else`, `range` (with its `else`,
- * `break` and `continue`), and the functions `html`, `js`, `urlquery`,
- * `json`, `index`, `len`, `not`, `and`, `or`, `eq` and `ne`.
+ * Parses a template in Go's `text/template` language.
  *
  * @param source The template text.
  * @returns The parsed template.
- * @throws {TemplateError} If the source is not a valid template of the
- * subset; `line` and `column` (1-based, UTF-16 units) locate the problem.
+ * @throws {TemplateError} If the source is not a valid template; `line` and
+ * `column` (1-based, UTF-16 units) locate the problem.
  * @throws {TypeError} If `source` is not a string.
  *
  * @example Parse once, then execute
@@ -77,30 +107,31 @@ export function parseTemplate(source: string): Template {
   if (typeof source !== "string") {
     throw new TypeError("Cannot parse template: the source must be a string");
   }
-  const nodes = new Parser(lex(source), source).parse();
-  return Object.freeze({ tree: new Tree(nodes, source) });
+  const tree = parse(source);
+  return Object.freeze({ tree, size: tree.cost });
 }
 
 /**
- * Executes a parsed template against one group of the store, as Go's
- * `Template.Execute` does with a `map[string]string` whose `missingkey`
- * option is `missingKey`.
+ * Executes a parsed template against a map, as Go's `Template.Execute` does
+ * with a `map[string]string` whose `missingkey` option is `missingKey`.
  *
  * `data` must iterate in ascending key order (the byte order of the keys'
  * UTF-8, as Go sorts them): `range` and the printed form of the whole map
  * follow the map's own order instead of sorting it on every execution.
  *
  * @param template A template from {@linkcode parseTemplate}.
- * @param data The group's keys and values; `.key` and `index` look keys up
- * here, and it is the initial `.` and `$`.
+ * @param data The keys and values; `.key` and `index` look keys up here, and
+ * it is the initial `.` and `$`.
  * @param missingKey What a missing `.key` yields.
+ * @param limits The execution's budgets.
  * @returns The rendered text.
  * @throws {TemplateError} If the execution fails, e.g. on a missing key in
- * `"error"` mode or a field of a string; `line` and `column` locate the
- * failing part of the action.
+ * `"error"` mode, a field of a string, or a budget exceeded; `line` and
+ * `column` locate the failing part.
  * @throws {TypeError} If `template` did not come from
  * {@linkcode parseTemplate}.
- * @throws {RangeError} If `missingKey` is not one of the three modes.
+ * @throws {RangeError} If `missingKey` is not one of the three modes or a
+ * limit is not a positive integer.
  *
  * @example Missing keys in each mode
  * ```ts
@@ -115,22 +146,24 @@ export function parseTemplate(source: string): Template {
  * assert.throws(() => executeTemplate(template, data, "error"), TemplateError);
  * ```
  *
- * @example Range over the group in key order
+ * @example A budget stops a runaway template
  * ```ts
  * import { executeTemplate, parseTemplate } from "./template.ts";
+ * import { TemplateError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * const template = parseTemplate(
- *   "{{ range $k, $v := . }}{{ $k }}={{ $v | urlquery }};{{ end }}",
+ * const template = parseTemplate("{{ range 1000000 }}x{{ end }}");
+ * assert.throws(
+ *   () => executeTemplate(template, new Map(), "default", { maxSteps: 1000 }),
+ *   TemplateError,
  * );
- * const data = new Map([["a", "x y"], ["b", "&"]]);
- * assert.equal(executeTemplate(template, data, "default"), "a=x+y;b=%26;");
  * ```
  */
 export function executeTemplate(
   template: Template,
   data: ReadonlyMap<string, string>,
   missingKey: MissingKeyMode,
+  limits: TemplateLimits = {},
 ): string {
   const tree = template?.tree;
   if (!(tree instanceof Tree)) {
@@ -138,26 +171,20 @@ export function executeTemplate(
       "Cannot execute template: it was not made by parseTemplate()",
     );
   }
-  return new Executor(tree.source, modeOf(missingKey)).run(tree.nodes, data);
-}
-
-/** Options for {@linkcode render}. */
-export interface TemplateRenderOptions {
-  /** What a missing `.key` yields. Default `"default"`. */
-  missingKey?: MissingKeyMode;
+  return new Executor(tree, modeOf(missingKey), budgetOf(limits)).run(data);
 }
 
 /**
  * Parses and executes a template in one call, with no store: the data is
- * any map of strings. Keys are sorted as Go sorts a map's keys (by their
- * UTF-8 bytes) before `range` and printing see them.
+ * any map of strings, sorted here as Go sorts a map's keys.
  *
  * @param source The template text.
  * @param data The keys and values `.key`, `index` and `range` see.
- * @param options `missingKey`: what a missing key yields.
+ * @param options `missingKey` and the budgets.
  * @returns The rendered text.
  * @throws {TypeError} If `source` is not a string.
- * @throws {RangeError} If `missingKey` is not one of the three modes.
+ * @throws {RangeError} If `missingKey` is not one of the three modes or a
+ * limit is not a positive integer.
  * @throws {TemplateError} If the template cannot be parsed or executed.
  *
  * @example Render a map
@@ -166,7 +193,10 @@ export interface TemplateRenderOptions {
  * import assert from "node:assert/strict";
  *
  * const data = new Map([["b", "2"], ["a", "1"]]);
- * assert.equal(render("{{ range $k, $v := . }}{{ $k }}={{ $v }} {{ end }}", data), "a=1 b=2 ");
+ * assert.equal(
+ *   render(`{{ range $k, $v := . }}{{ printf "%s=%q " $k $v }}{{ end }}`, data),
+ *   `a="1" b="2" `,
+ * );
  * ```
  */
 export function render(
@@ -175,8 +205,9 @@ export function render(
   options: TemplateRenderOptions = {},
 ): string {
   const mode = modeOf(options.missingKey ?? "default");
+  const budget = budgetOf(options);
   const tree = parseTemplate(source).tree as Tree;
-  return new Executor(tree.source, mode).run(tree.nodes, sortedByUtf8(data));
+  return new Executor(tree, mode, budget).run(sortedByUtf8(data));
 }
 
 /** Checks a missing-key mode, as `Store.render` does. */
@@ -194,38 +225,39 @@ function modeOf(missingKey: unknown): number {
   return mode;
 }
 
-/**
- * The map in Go's key order: by UTF-8 bytes, which differs from JavaScript's
- * UTF-16 order only when a key holds a code point above U+FFFF.
- */
+function budgetOf(limits: TemplateLimits): Budget {
+  return {
+    maxOutputBytes: limit(
+      "maxOutputBytes",
+      limits.maxOutputBytes,
+      DEFAULT_MAX_OUTPUT_BYTES,
+    ),
+    maxSteps: limit("maxSteps", limits.maxSteps, DEFAULT_MAX_STEPS),
+  };
+}
+
+function limit(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot render template: ${name} must be a positive integer, received ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/** The map in Go's key order (by UTF-8 bytes). */
 function sortedByUtf8(
   data: ReadonlyMap<string, string>,
 ): ReadonlyMap<string, string> {
   let previous: string | undefined;
-  let sorted = true;
   for (const key of data.keys()) {
     if (previous !== undefined && compareUtf8(previous, key) >= 0) {
-      sorted = false;
-      break;
+      return new Map([...data].sort((a, b) => compareUtf8(a[0], b[0])));
     }
     previous = key;
   }
-  if (sorted) return data;
-  return new Map([...data].sort((a, b) => compareUtf8(a[0], b[0])));
-}
-
-/** Compares as Go compares strings: by UTF-8 bytes, i.e. by code points. */
-function compareUtf8(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // A surrogate (a code point above U+FFFF) sorts after every BMP unit.
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
+  return data;
 }

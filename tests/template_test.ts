@@ -876,25 +876,7 @@ Deno.test("parseTemplate() counts columns in UTF-16 code units", () => {
   );
 });
 
-Deno.test("parseTemplate() rejects constructs outside the supported subset", () => {
-  assertTemplateError(
-    () => parseTemplate(`{{ define "x" }}{{ end }}`),
-    1,
-    4,
-    "{{define}} is not supported",
-  );
-  assertTemplateError(
-    () => parseTemplate(`{{ template "x" }}`),
-    1,
-    4,
-    "{{template}} is not supported",
-  );
-  assertTemplateError(
-    () => parseTemplate(`{{ printf "%d" 1 }}`),
-    1,
-    4,
-    'function "printf" not defined',
-  );
+Deno.test("parseTemplate() rejects a string literal that is not valid UTF-8", () => {
   // Go would make a string that is not valid UTF-8.
   assertTemplateError(
     () => parseTemplate(`{{ "\\xff" }}`),
@@ -902,14 +884,6 @@ Deno.test("parseTemplate() rejects constructs outside the supported subset", () 
     4,
     String.raw`invalid syntax in string literal "\xff"`,
   );
-  for (const number of ["0x1F", "1.5", "010", "1_000", "'a'", "1e3"]) {
-    assertTemplateError(
-      () => parseTemplate(`{{ ${number} }}`),
-      1,
-      4,
-      `unsupported number ${number}: only decimal integers up to 2^53 are supported`,
-    );
-  }
 });
 
 Deno.test("executeTemplate() reports execution errors at the failing part of the action", async (t) => {
@@ -985,24 +959,6 @@ Deno.test("executeTemplate() reports wrong function arguments like Go", async (t
   const data = { a: "1", b: "2" };
 
   await t.step("the wrong number of arguments", () => {
-    assertTemplateError(
-      () => render("{{ html .a .b }}", data),
-      1,
-      4,
-      "wrong number of args for html: want 1 got 2",
-    );
-    assertTemplateError(
-      () => render("{{ .a | js .b }}", data),
-      1,
-      9,
-      "wrong number of args for js: want 1 got 2",
-    );
-    assertTemplateError(
-      () => render("{{ urlquery }}", data),
-      1,
-      4,
-      "wrong number of args for urlquery: want 1 got 0",
-    );
     assertTemplateError(
       () => render("{{ not }}", data),
       1,
@@ -1127,7 +1083,7 @@ Deno.test("parseTemplate() and executeTemplate() reject invalid arguments with T
   assert.throws(() => parseTemplate(42 as unknown as string), TypeError);
   const data = new Map<string, string>();
   assert.throws(
-    () => executeTemplate({ tree: [] }, data, "default"),
+    () => executeTemplate({ tree: [], size: 0 }, data, "default"),
     TypeError,
   );
   assert.throws(
@@ -1140,16 +1096,24 @@ Deno.test("parseTemplate() and executeTemplate() reject invalid arguments with T
   );
 });
 
-Deno.test("parseTemplate() limits nesting depth", () => {
-  const deep = (n: number) => "{{ if . }}".repeat(n) + "{{ end }}".repeat(n);
+Deno.test("parseTemplate() accepts deep nesting and bounds parenthesized expressions", () => {
+  const deep = (n: number) =>
+    "{{ if . }}".repeat(n) + "x" + "{{ end }}".repeat(n);
   assert.equal(
-    executeTemplate(parseTemplate(deep(1000)), new Map(), "default"),
-    "",
+    executeTemplate(
+      parseTemplate(deep(20_000)),
+      new Map([["a", "1"]]),
+      "default",
+    ),
+    "x",
   );
+  const parens = (n: number) =>
+    "{{ " + "(".repeat(n) + "1" + ")".repeat(n) + " }}";
+  assert.equal(render(parens(400)), "1");
   assertTemplateError(
-    () => parseTemplate(deep(1001)),
+    () => parseTemplate(parens(401)),
     1,
-    10001,
-    "max control nesting depth exceeded",
+    404,
+    "max expression depth exceeded",
   );
 });

@@ -1,522 +1,348 @@
 /**
- * Go's `text/template/exec.go`: walks a parsed tree with data.
+ * Go's `text/template/exec.go` for the structure of a template: walks the
+ * lists of a parsed tree with an explicit stack of frames (no recursion per
+ * nesting level or template call), under a step and output budget.
  *
  * @module
  */
 
 import { utf8Length } from "../_utf8.ts";
-import { type Escaper, ESCAPERS, jsonQuote, quote } from "./_escape.ts";
-import { equals, index, IndexError, numberOf } from "./_funcs.ts";
+import { TemplateError } from "../errors.ts";
+import { type Budget, Evaluator } from "./_eval.ts";
+import { parseFieldAction } from "./_parser.ts";
 import {
-  type Arg,
-  argString,
-  type ChainArg,
-  type Command,
-  type Decl,
-  errorAt,
-  type IdentifierArg,
+  type FieldActionNode,
   type Node,
   type Pipe,
   type RangeNode,
-  type VariableArg,
+  ROOT_NAME,
+  type TemplateNode,
+  type Tree,
 } from "./_tree.ts";
 import {
-  ByteValue,
   formatValue,
+  type GoMap,
+  GoUint8,
   isMap,
   isTrue,
-  typeName,
   type Value,
 } from "./_values.ts";
 
-// Execution: Go's exec.go and funcs.go over the value kinds a
-// map[string]string template can produce.
+/** Go's `maxExecDepth`: nested `{{template}}` calls. */
+const MAX_TEMPLATE_DEPTH = 100_000;
 
-export const MODES: ReadonlyMap<string, number> = new Map([
-  ["default", 0],
-  ["zero", 1],
-  ["error", 2],
-]);
-const MODE_DEFAULT = 0;
-const MODE_ZERO = 1;
+/** The iteration state of one `range`. */
+interface Loop {
+  readonly node: RangeNode;
+  /** Variable count before the range's pipeline, restored at its end. */
+  readonly mark: number;
+  /** Variable count after the pipeline's declarations. */
+  readonly inner: number;
+  readonly entries: Iterator<[string, string]> | null;
+  readonly limit: bigint;
+  readonly uint8: boolean;
+  next: bigint;
+}
 
-/** What walking a list did: ran to its end, or met `break` or `continue`. */
-const DONE = 0;
-const BREAK = 1;
-const CONTINUE = 2;
+/** One list being walked. */
+interface Frame {
+  readonly list: readonly Node[];
+  i: number;
+  dot: Value;
+  /** Variable count to restore when the list ends. */
+  readonly mark: number;
+  /** The caller's variable base, for a template call's frame. */
+  readonly callerBase: number;
+  readonly loop: Loop | null;
+}
 
-const NO_ARGS: readonly Arg[] = [];
+/** Walks a tree with data; one instance per execution. */
+export class Executor extends Evaluator {
+  readonly #tree: Tree;
+  readonly #frames: Frame[] = [];
+  #calls = 0;
 
-export class Executor {
-  readonly #source: string;
-  readonly #mode: number;
-  #out = "";
-  /** Go's variable stack, as two parallel arrays and a length. */
-  readonly #names: string[] = [];
-  readonly #values: Value[] = [];
-  #count = 0;
-
-  constructor(source: string, mode: number) {
-    this.#source = source;
-    this.#mode = mode;
+  constructor(tree: Tree, mode: number, budget: Budget) {
+    super(tree.source, mode, budget);
+    this.#tree = tree;
   }
 
-  run(nodes: readonly Node[], data: ReadonlyMap<string, string>): string {
-    this.#push("$", data);
-    this.#walkList(data, nodes);
-    return this.#out;
-  }
-
-  #fail(pos: number, message: string): never {
-    throw errorAt(this.#source, pos, message);
-  }
-
-  #push(name: string, value: Value): void {
-    this.#names[this.#count] = name;
-    this.#values[this.#count] = value;
-    this.#count++;
-  }
-
-  #varValue(node: VariableArg): Value {
-    for (let i = this.#count - 1; i >= 0; i--) {
-      if (this.#names[i] === node.name) return this.#values[i] as Value;
-    }
-    return this.#fail(node.pos, `undefined variable: ${node.name}`);
-  }
-
-  #setVar(decl: Decl, value: Value): void {
-    for (let i = this.#count - 1; i >= 0; i--) {
-      if (this.#names[i] === decl.name) {
-        this.#values[i] = value;
-        return;
+  run(data: GoMap): string {
+    try {
+      this.push("$", data);
+      this.#enter(this.#tree.templates.get(ROOT_NAME) ?? [], data, -1, null);
+      this.#walk();
+    } catch (error) {
+      if (error instanceof TemplateError || !(error instanceof RangeError)) {
+        throw error;
       }
+      // V8's "Invalid string length" and "Maximum call stack size
+      // exceeded": the template asked for more than this process has.
+      this.fail(this.at, `execution ran out of resources: ${error.message}`);
     }
-    this.#fail(decl.pos, `undefined variable: ${decl.name}`);
+    if (
+      this.out.length * 3 > this.budget.maxOutputBytes &&
+      utf8Length(this.out) > this.budget.maxOutputBytes
+    ) {
+      this.fail(
+        this.at,
+        `output exceeds the budget of ${this.budget.maxOutputBytes} bytes`,
+      );
+    }
+    return this.out;
   }
 
-  #walkList(dot: Value, list: readonly Node[]): number {
-    for (const node of list) {
+  #enter(
+    list: readonly Node[],
+    dot: Value,
+    callerBase: number,
+    loop: Loop | null,
+  ): void {
+    this.#frames.push({ list, i: 0, dot, mark: this.count, callerBase, loop });
+  }
+
+  #walk(): void {
+    const frames = this.#frames;
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1] as Frame;
+      if (frame.i >= frame.list.length) {
+        this.#endList(frame);
+        continue;
+      }
+      const node = frame.list[frame.i++] as Node;
+      if (++this.steps > this.budget.maxSteps) this.step(this.at);
       switch (node.kind) {
         case "text":
-          this.#out += node.text;
+          this.write(node.text);
+          continue;
+        case "field":
+          this.#field(node, frame.dot);
           continue;
         case "action": {
-          if (node.fastKey !== null && isMap(dot)) {
-            const value = dot.get(node.fastKey);
-            if (value !== undefined) {
-              this.#out += node.fastEscape === null
-                ? value
-                : node.fastEscape(value);
-              continue;
-            }
-          }
-          const value = this.#evalPipeline(dot, node.pipe);
-          if (node.pipe.decls.length === 0) this.#out += formatValue(value);
+          const value = this.evalPipeline(frame.dot, node.pipe);
+          if (node.pipe.decls.length === 0) this.#print(value);
           continue;
         }
         case "if":
         case "with": {
-          const mark = this.#count;
-          const value = this.#evalPipeline(dot, node.pipe);
-          let status = DONE;
-          if (isTrue(value)) {
-            status = this.#walkList(
-              node.kind === "with" ? value : dot,
-              node.list,
-            );
-          } else if (node.elseList !== null) {
-            status = this.#walkList(dot, node.elseList);
+          const mark = this.count;
+          const value = this.evalPipeline(frame.dot, node.pipe);
+          const list = isTrue(value) ? node.list : node.elseList;
+          if (list === null) {
+            this.count = mark;
+          } else {
+            const dot = node.kind === "with" && list === node.list
+              ? value
+              : frame.dot;
+            this.#frames.push({
+              list,
+              i: 0,
+              dot,
+              mark,
+              callerBase: -1,
+              loop: null,
+            });
           }
-          this.#count = mark;
-          if (status !== DONE) return status;
           continue;
         }
-        case "range": {
-          const status = this.#walkRange(dot, node);
-          if (status !== DONE) return status;
+        case "range":
+          this.#range(node, frame.dot);
           continue;
-        }
+        case "template":
+          this.#template(node, frame.dot);
+          continue;
         case "break":
-          return BREAK;
         case "continue":
-          return CONTINUE;
+          this.#loopControl(node.kind === "break");
       }
     }
-    return DONE;
   }
 
-  #walkRange(dot: Value, node: RangeNode): number {
-    const mark = this.#count;
-    const value = this.#evalPipeline(dot, node.pipe);
-    const inner = this.#count;
-    let ran = false;
-    if (isMap(value)) {
-      for (const [key, item] of value) {
-        ran = true;
-        this.#setRangeVars(node.pipe, key, item);
-        const status = this.#walkList(item, node.list);
-        this.#count = inner;
-        if (status === BREAK) break;
+  #print(value: Value): void {
+    if (isMap(value)) this.charge(value.size * 64);
+    const text = formatValue(value);
+    if (typeof value !== "string") this.charge(text.length);
+    this.write(text);
+  }
+
+  /** `{{ .key | … }}`: the key's value escaped, or Go's general path. */
+  #field(node: FieldActionNode, dot: Value): void {
+    if (isMap(dot)) {
+      const value = dot.get(node.key);
+      if (value !== undefined) {
+        let text = value;
+        for (const escape of node.escapes) {
+          this.charge(text.length);
+          const escaped = escape(text);
+          this.chargeEscape(text, escaped);
+          text = escaped;
+        }
+        this.write(text);
+        return;
       }
-    } else if (typeof value === "number" || value instanceof ByteValue) {
-      if (node.pipe.decls.length > 1) {
-        this.#fail(
-          (node.pipe.cmds[0] as Command).pos,
+    }
+    node.pipe ??= parseFieldAction(this.source, node);
+    this.#print(this.evalPipeline(dot, node.pipe));
+  }
+
+  /** A list ran to its end: the next iteration of a range, or pop. */
+  #endList(frame: Frame): void {
+    const loop = frame.loop;
+    if (loop !== null) {
+      this.count = loop.inner;
+      if (this.#advance(loop, frame)) return;
+      this.#frames.pop();
+      this.count = loop.mark;
+      return;
+    }
+    this.#frames.pop();
+    this.count = frame.mark;
+    if (frame.callerBase >= 0) {
+      this.base = frame.callerBase;
+      this.#calls--;
+    }
+  }
+
+  #range(node: RangeNode, dot: Value): void {
+    const mark = this.count;
+    const value = this.evalPipeline(dot, node.pipe);
+    const pipe = node.pipe;
+    let entries: Iterator<[string, string]> | null = null;
+    let limit = 0n;
+    const uint8 = value instanceof GoUint8;
+    if (isMap(value)) {
+      entries = value.entries();
+    } else if (typeof value === "bigint" || uint8) {
+      if (pipe.decls.length > 1) {
+        this.fail(
+          firstCommand(pipe),
           `can't use ${
             formatValue(value)
           } to iterate over more than one variable`,
         );
       }
-      const count = numberOf(value);
-      for (let i = 0; i < count; i++) {
-        ran = true;
-        const item = typeof value === "number" ? i : new ByteValue(i);
-        this.#setRangeVars(node.pipe, null, item);
-        const status = this.#walkList(item, node.list);
-        this.#count = inner;
-        if (status === BREAK) break;
-      }
+      limit = uint8 ? BigInt(value.uint8) : value as bigint;
     } else if (value !== null) {
-      this.#fail(
-        (node.pipe.cmds[0] as Command).pos,
+      this.fail(
+        firstCommand(pipe),
         `range can't iterate over ${formatValue(value)}`,
       );
     }
-    let status = DONE;
-    if (!ran && node.elseList !== null) {
-      status = this.#walkList(dot, node.elseList);
+    const loop: Loop = {
+      node,
+      mark,
+      inner: this.count,
+      entries,
+      limit,
+      uint8,
+      next: 0n,
+    };
+    const frame: Frame = {
+      list: node.list,
+      i: 0,
+      dot,
+      mark,
+      callerBase: -1,
+      loop,
+    };
+    if (this.#advance(loop, frame)) {
+      this.#frames.push(frame);
+    } else if (node.elseList !== null) {
+      this.#frames.push({
+        list: node.elseList,
+        i: 0,
+        dot,
+        mark,
+        callerBase: -1,
+        loop: null,
+      });
+    } else {
+      this.count = mark;
     }
-    this.#count = mark;
-    return status;
+  }
+
+  /** Starts the loop's next iteration in `frame`; `false` when done. */
+  #advance(loop: Loop, frame: Frame): boolean {
+    let key: Value;
+    let item: Value;
+    if (loop.entries !== null) {
+      const next = loop.entries.next();
+      if (next.done === true) return false;
+      [key, item] = next.value;
+    } else {
+      if (loop.next >= loop.limit) return false;
+      key = null;
+      item = loop.uint8 ? new GoUint8(Number(loop.next)) : loop.next;
+      loop.next++;
+    }
+    this.step(firstCommand(loop.node.pipe));
+    this.#setRangeVars(loop.node.pipe, key, item);
+    frame.i = 0;
+    frame.dot = item;
+    return true;
   }
 
   /** Go's `oneIteration` variable updates. */
   #setRangeVars(pipe: Pipe, index: Value, item: Value): void {
     const decls = pipe.decls;
     if (decls.length === 0) return;
+    const [first, second] = decls;
     if (pipe.isAssign) {
-      if (decls.length > 1) {
-        this.#setVar(decls[0] as Decl, index);
-        this.#setVar(decls[1] as Decl, item);
+      if (second !== undefined) {
+        this.setVar(first!, index);
+        this.setVar(second, item);
       } else {
-        this.#setVar(decls[0] as Decl, item);
+        this.setVar(first!, item);
       }
       return;
     }
-    this.#values[this.#count - 1] = item;
-    if (decls.length > 1) this.#values[this.#count - 2] = index;
+    this.values[this.count - 1] = item;
+    if (second !== undefined) this.values[this.count - 2] = index;
   }
 
-  #evalPipeline(dot: Value, pipe: Pipe): Value {
-    let value: Value | undefined;
-    for (const cmd of pipe.cmds) value = this.#evalCommand(dot, cmd, value);
-    const result = value as Value;
-    for (const decl of pipe.decls) {
-      if (pipe.isAssign) this.#setVar(decl, result);
-      else this.#push(decl.name, result);
-    }
-    return result;
-  }
-
-  /** `final` is the previous command's result, or `undefined` if none. */
-  #evalCommand(dot: Value, cmd: Command, final: Value | undefined): Value {
-    const first = cmd.args[0] as Arg;
-    switch (first.kind) {
-      case "field":
-        return this.#evalFieldChain(
-          dot,
-          first,
-          first.idents,
-          cmd.args,
-          final,
-        );
-      case "chain":
-        return this.#evalChain(dot, first, cmd.args, final);
-      case "identifier":
-        return this.#evalFunction(dot, first, cmd.rest, final);
-      case "pipe":
-        this.#notAFunction(first, cmd.args, final);
-        return this.#evalPipeline(dot, first.pipe);
-      case "variable":
-        return this.#evalVariable(first, cmd.args, final);
-    }
-    this.#notAFunction(first, cmd.args, final);
-    switch (first.kind) {
-      case "dot":
-        return dot;
-      case "nil":
-        return this.#fail(first.pos, "nil is not a command");
-      case "bool":
-      case "number":
-      case "string":
-        return first.value;
+  /** Unwinds to the innermost range; `break` ends it, `continue` advances. */
+  #loopControl(isBreak: boolean): void {
+    for (;;) {
+      const frame = this.#frames[this.#frames.length - 1] as Frame;
+      const loop = frame.loop;
+      if (loop === null) {
+        this.#frames.pop();
+        this.count = frame.mark;
+        continue;
+      }
+      if (isBreak) {
+        this.#frames.pop();
+        this.count = loop.mark;
+      } else {
+        frame.i = frame.list.length;
+      }
+      return;
     }
   }
 
-  #notAFunction(
-    first: Arg,
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): void {
-    if (args.length > 1 || final !== undefined) {
-      this.#fail(
-        first.pos,
-        `can't give argument to non-function ${argString(first)}`,
+  /** Go's `walkTemplate`: no variables but `$` cross into the call. */
+  #template(node: TemplateNode, dot: Value): void {
+    this.at = node.pos;
+    const list = this.#tree.templates.get(node.name);
+    if (list === undefined) {
+      this.fail(node.pos, `template ${JSON.stringify(node.name)} not defined`);
+    }
+    if (this.#calls >= MAX_TEMPLATE_DEPTH) {
+      this.fail(
+        node.pos,
+        `exceeded maximum template depth (${MAX_TEMPLATE_DEPTH})`,
       );
     }
+    const value = node.pipe === null ? null : this.evalPipeline(dot, node.pipe);
+    const callerBase = this.base;
+    const mark = this.count;
+    this.base = this.count;
+    this.push("$", value);
+    this.#calls++;
+    this.#frames.push({ list, i: 0, dot: value, mark, callerBase, loop: null });
   }
+}
 
-  #evalFieldChain(
-    receiver: Value,
-    node: Arg,
-    idents: readonly string[],
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): Value {
-    const last = idents.length - 1;
-    for (let i = 0; i < last; i++) {
-      receiver = this.#evalField(
-        idents[i] as string,
-        node,
-        NO_ARGS,
-        undefined,
-        receiver,
-      );
-    }
-    return this.#evalField(idents[last] as string, node, args, final, receiver);
-  }
-
-  #evalField(
-    name: string,
-    node: Arg,
-    args: readonly Arg[],
-    final: Value | undefined,
-    receiver: Value,
-  ): Value {
-    if (receiver === null) {
-      if (this.#mode === MODE_DEFAULT || this.#mode === MODE_ZERO) return null;
-      return this.#fail(node.pos, `nil data; no entry for key ${quote(name)}`);
-    }
-    if (isMap(receiver)) {
-      if (args.length > 1 || final !== undefined) {
-        this.#fail(node.pos, `${name} is not a method but has arguments`);
-      }
-      const value = receiver.get(name);
-      if (value !== undefined) return value;
-      if (this.#mode === MODE_DEFAULT) return null;
-      if (this.#mode === MODE_ZERO) return "";
-      return this.#fail(node.pos, `map has no entry for key ${quote(name)}`);
-    }
-    return this.#fail(
-      node.pos,
-      `can't evaluate field ${name} in type ${typeName(receiver)}`,
-    );
-  }
-
-  #evalChain(
-    dot: Value,
-    chain: ChainArg,
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): Value {
-    const receiver = chain.node.kind === "pipe"
-      ? this.#evalPipeline(dot, chain.node.pipe)
-      : this.#evalFunction(dot, chain.node, NO_ARGS, undefined);
-    return this.#evalFieldChain(receiver, chain, chain.fields, args, final);
-  }
-
-  #evalVariable(
-    node: VariableArg,
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): Value {
-    const value = this.#varValue(node);
-    if (node.fields.length === 0) {
-      this.#notAFunction(node, args, final);
-      return value;
-    }
-    return this.#evalFieldChain(value, node, node.fields, args, final);
-  }
-
-  /**
-   * Go's `evalArg` for a parameter of type `any` or `reflect.Value`, which
-   * accept every value as it is.
-   */
-  #evalArg(dot: Value, arg: Arg): Value {
-    switch (arg.kind) {
-      case "dot":
-        return dot;
-      case "nil":
-        return null;
-      case "field":
-        return this.#evalFieldChain(dot, arg, arg.idents, NO_ARGS, undefined);
-      case "variable":
-        return this.#evalVariable(arg, NO_ARGS, undefined);
-      case "pipe":
-        return this.#evalPipeline(dot, arg.pipe);
-      case "identifier":
-        return this.#evalFunction(dot, arg, NO_ARGS, undefined);
-      case "chain":
-        return this.#evalChain(dot, arg, NO_ARGS, undefined);
-      case "bool":
-      case "number":
-      case "string":
-        return arg.value;
-    }
-  }
-
-  /** Go's `evalArg` for a `string` parameter. */
-  #evalStringArg(dot: Value, arg: Arg): string {
-    switch (arg.kind) {
-      case "nil":
-        return this.#fail(arg.pos, "cannot assign nil to string");
-      case "bool":
-      case "number":
-        return this.#fail(arg.pos, `expected string; found ${argString(arg)}`);
-      case "string":
-        return arg.value;
-    }
-    return this.#validateString(this.#evalArg(dot, arg), arg.pos);
-  }
-
-  /** Go's `validateType` for a `string` parameter. */
-  #validateString(value: Value, pos: number): string {
-    if (typeof value === "string") return value;
-    if (value === null) {
-      return this.#fail(pos, "invalid value; expected string");
-    }
-    return this.#fail(
-      pos,
-      `wrong type for value; expected string; got ${typeName(value)}`,
-    );
-  }
-
-  /**
-   * Calls a function with its argument nodes and, when it is not the first
-   * command of a pipeline, the previous command's result as the last
-   * argument. Arity is checked before any argument is evaluated, as in Go.
-   */
-  #evalFunction(
-    dot: Value,
-    fn: IdentifierArg,
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): Value {
-    const name = fn.name;
-    const count = args.length + (final === undefined ? 0 : 1);
-    switch (name) {
-      case "json":
-        this.#checkArity(fn, count, 1);
-        return jsonQuote(
-          args.length === 1
-            ? this.#evalStringArg(dot, args[0] as Arg)
-            : this.#validateString(final as Value, fn.pos),
-        );
-      case "html":
-      case "js":
-      case "urlquery": {
-        this.#checkArity(fn, count, 1);
-        const escape = ESCAPERS.get(name) as Escaper;
-        return escape(formatValue(this.#onlyArg(dot, args, final)));
-      }
-      case "not":
-        this.#checkArity(fn, count, 1);
-        return !isTrue(this.#onlyArg(dot, args, final));
-      case "len":
-        this.#checkArity(fn, count, 1);
-        return this.#len(fn, this.#onlyArg(dot, args, final));
-      case "and":
-      case "or": {
-        this.#checkVariadicArity(fn, count, args.length);
-        // Short-circuits: returns the first argument that decides, else the
-        // last one.
-        const stopOn = name === "or";
-        let value: Value = null;
-        for (const arg of args) {
-          value = this.#evalArg(dot, arg);
-          if (isTrue(value) === stopOn) return value;
-        }
-        return final === undefined ? value : final;
-      }
-      case "eq": {
-        this.#checkVariadicArity(fn, count, args.length);
-        const [first, ...others] = this.#allArgs(dot, args, final);
-        const result = equals(first as Value, others);
-        return typeof result === "string"
-          ? this.#callError(fn, result)
-          : result;
-      }
-      case "ne": {
-        this.#checkArity(fn, count, 2);
-        const [first, second] = this.#allArgs(dot, args, final);
-        const result = equals(first as Value, [second as Value]);
-        return typeof result === "string"
-          ? this.#callError(fn, result)
-          : !result;
-      }
-      case "index": {
-        this.#checkVariadicArity(fn, count, args.length);
-        const [item, ...indexes] = this.#allArgs(dot, args, final);
-        const result = index(item as Value, indexes);
-        return result instanceof IndexError
-          ? this.#callError(fn, result.message)
-          : result;
-      }
-    }
-    // The parser lets only the functions above through.
-    return this.#fail(fn.pos, `${quote(name)} is not a defined function`);
-  }
-
-  #len(fn: IdentifierArg, value: Value): Value {
-    if (typeof value === "string") return utf8Length(value);
-    if (isMap(value)) return value.size;
-    // Go's length() asks an invalid reflect.Value for its type, which
-    // panics; the panic becomes this error.
-    return this.#callError(
-      fn,
-      value === null
-        ? "reflect: call of reflect.Value.Type on zero Value"
-        : `len of type ${typeName(value)}`,
-    );
-  }
-
-  #checkArity(fn: IdentifierArg, count: number, want: number): void {
-    if (count !== want) {
-      this.#fail(
-        fn.pos,
-        `wrong number of args for ${fn.name}: want ${want} got ${count}`,
-      );
-    }
-  }
-
-  /** Go reports the count without the piped value here. */
-  #checkVariadicArity(fn: IdentifierArg, count: number, given: number): void {
-    if (count < 1) {
-      this.#fail(
-        fn.pos,
-        `wrong number of args for ${fn.name}: want at least 1 got ${given}`,
-      );
-    }
-  }
-
-  #onlyArg(dot: Value, args: readonly Arg[], final: Value | undefined): Value {
-    return args.length === 1
-      ? this.#evalArg(dot, args[0] as Arg)
-      : final as Value;
-  }
-
-  #allArgs(
-    dot: Value,
-    args: readonly Arg[],
-    final: Value | undefined,
-  ): Value[] {
-    const values: Value[] = [];
-    for (const arg of args) values.push(this.#evalArg(dot, arg));
-    if (final !== undefined) values.push(final);
-    return values;
-  }
-
-  #callError(fn: IdentifierArg, message: string): never {
-    return this.#fail(fn.pos, `error calling ${fn.name}: ${message}`);
-  }
+function firstCommand(pipe: Pipe): number {
+  return pipe.cmds[0]?.pos ?? pipe.pos;
 }

@@ -250,6 +250,18 @@ export function lex(src: string): TokenList {
   }
 }
 
+/**
+ * The tokens of the one action whose `{{` is at `open`: `{{`, its items,
+ * `}}` and EOF.
+ */
+export function lexActionAt(src: string, open: number): TokenList {
+  const tokens = new TokenList(src);
+  const start = open + (hasLeftTrimMarker(src, open + 2) ? 4 : 2);
+  lexAction(src, tokens, open, start);
+  tokens.push(T.EOF, src.length, src.length);
+  return tokens;
+}
+
 /** Skips a comment; the offset after it, or -1 after an error token. */
 function lexComment(
   src: string,

@@ -7,6 +7,7 @@
 
 import { TemplateError } from "../errors.ts";
 import type { Escaper } from "./_escape.ts";
+import type { GoComplex } from "./_values.ts";
 
 /**
  * Builds the error for a source offset, counting lines as Go does (`\n`) and
@@ -30,21 +31,36 @@ export function errorAt(
   return new TemplateError(message, line, pos - lineStart + 1);
 }
 
-/** A parsed template: its nodes and the source, for error positions. */
+/** The name Go-store gives the template it parses: `template.New("render")`. */
+export const ROOT_NAME = "render";
+
+/**
+ * A parsed template: the named trees (the root under {@linkcode ROOT_NAME},
+ * plus each `define` and `block`) and the source, for error positions.
+ */
 export class Tree {
-  readonly nodes: readonly Node[];
+  readonly templates: ReadonlyMap<string, readonly Node[]>;
   readonly source: string;
-  constructor(nodes: readonly Node[], source: string) {
-    this.nodes = nodes;
+  /** Estimated heap bytes of the nodes, for caches. */
+  readonly cost: number;
+  constructor(
+    templates: ReadonlyMap<string, readonly Node[]>,
+    source: string,
+    cost: number,
+  ) {
+    this.templates = templates;
     this.source = source;
+    this.cost = cost;
   }
 }
 
 export type Node =
   | TextNode
+  | FieldActionNode
   | ActionNode
   | BranchNode
   | RangeNode
+  | TemplateNode
   | LoopControlNode;
 
 export interface TextNode {
@@ -52,16 +68,25 @@ export interface TextNode {
   readonly text: string;
 }
 
+/**
+ * The common `{{ .key }}`, `{{ .key | html }}` or `{{ html .key }}` action,
+ * kept as the key and escaper only, so that a large template costs little.
+ * When the key is missing or dot is not the map, the executor re-parses the
+ * action from `open` (and keeps the result in `pipe`) to take the general
+ * path with Go's exact behaviour.
+ */
+export interface FieldActionNode {
+  readonly kind: "field";
+  readonly key: string;
+  readonly escapes: readonly Escaper[];
+  /** Offset of the action's `{{`. */
+  readonly open: number;
+  pipe: Pipe | null;
+}
+
 export interface ActionNode {
   readonly kind: "action";
   readonly pipe: Pipe;
-  /**
-   * For the common `{{ .key }}`, `{{ .key | html }}` and `{{ html .key }}`
-   * shapes, the key and escaper, so that execution can skip the general
-   * evaluation when the key is present.
-   */
-  readonly fastKey: string | null;
-  readonly fastEscape: Escaper | null;
 }
 
 export interface BranchNode {
@@ -78,19 +103,16 @@ export interface RangeNode {
   readonly elseList: readonly Node[] | null;
 }
 
+/** `{{template "name" pipeline}}`, and the call half of `{{block}}`. */
+export interface TemplateNode {
+  readonly kind: "template";
+  readonly pos: number;
+  readonly name: string;
+  readonly pipe: Pipe | null;
+}
+
 export interface LoopControlNode {
   readonly kind: "break" | "continue";
-}
-
-/** `{{end}}` or `{{else}}`, which end a list rather than belong to it. */
-export interface Marker {
-  readonly kind: "end" | "else";
-  /** Offset of the action's `{{`. */
-  readonly pos: number;
-}
-
-export function isMarker(node: Node | Marker): node is Marker {
-  return node.kind === "end" || node.kind === "else";
 }
 
 export interface Pipe {
@@ -109,8 +131,6 @@ export interface Command {
   readonly pos: number;
   /** Never empty. */
   readonly args: readonly Arg[];
-  /** `args` without the first, i.e. a function's arguments. */
-  readonly rest: readonly Arg[];
 }
 
 export type Arg =
@@ -177,7 +197,10 @@ export interface BoolArg {
 export interface NumberArg {
   readonly kind: "number";
   readonly pos: number;
-  readonly value: number;
+  /** Go's ideal constant: `int`, `float64` or `complex128`. */
+  readonly value: bigint | number | GoComplex;
+  /** Set when Go accepts the literal but fails to use it (`… overflows int`). */
+  readonly error: string | null;
   readonly text: string;
 }
 
