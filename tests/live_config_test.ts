@@ -670,7 +670,7 @@ Deno.test("live config: quotas answer 429 with the limit, and write nothing", as
     const body = await expectError(
       svc.call("PUT", key("h", "a"), "3"),
       429,
-      /maxGroups quota of 1 groups/,
+      /maxGroups quota of 1 group$/,
     );
     assert.equal(body.limit, "maxGroups");
     assert.equal(body.max, 1);
