@@ -60,7 +60,7 @@ export function sprint(args: readonly FmtArg[]): string {
     p.printArg(arg, V);
     prevString = isString;
   }
-  return p.out;
+  return p.out.toWellFormed();
 }
 
 /** Go's `fmt.Sprintln`: spaces between all operands and a final newline. */
@@ -70,14 +70,14 @@ export function sprintln(args: readonly FmtArg[]): string {
     if (i > 0) p.out += " ";
     p.printArg(args[i] as FmtArg, V);
   }
-  return p.out + "\n";
+  return p.out.toWellFormed() + "\n";
 }
 
 /** Go's `fmt.Sprintf`. */
 export function sprintf(format: string, args: readonly FmtArg[]): string {
   const p = new Printer();
   p.doPrintf(format, args);
-  return p.out;
+  return p.out.toWellFormed();
 }
 
 /** Go's `reflect.TypeOf(arg).String()` for a non-nil operand. */
@@ -751,14 +751,14 @@ function validRune(u: bigint): number {
 
 /** Go's map order for string keys: bytewise UTF-8, which is code point order. */
 function compareUtf8(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i) as number;
-    const y = b.codePointAt(i) as number;
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    const x = runeAt(a, i);
+    const y = runeAt(b, j);
     if (x !== y) return x - y;
-    if (x > 0xffff) i++;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
   }
-  return a.length - b.length;
+  return runeCount(a) - runeCount(b);
 }
 
 const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
