@@ -582,3 +582,19 @@ export function fuzzCases(seed: number, count: number): FmtCase[] {
   const gen = new Gen(random(seed));
   return Array.from({ length: count }, () => gen.case());
 }
+
+/** `count` random floats through every float verb at random precisions. */
+export function floatCases(seed: number, count: number): FmtCase[] {
+  const gen = new Gen(random(seed));
+  return Array.from({ length: count }, () => {
+    const prec = gen.int(4) === 0 ? "" : "." + gen.int(gen.int(2) ? 20 : 400);
+    const flags = gen.pick(["", "#", "+", " ", "0", "#0", "-"]);
+    const width = gen.int(3) === 0 ? String(gen.int(30)) : "";
+    const verb = gen.pick([..."veEfFgGxXb"]);
+    return {
+      fn: "printf" as const,
+      format: `%${flags}${width}${prec}${verb}`,
+      args: [gen.float()],
+    };
+  });
+}

@@ -14,6 +14,7 @@ import { sprint, sprintf, sprintln } from "../../src/template/_fmt.ts";
 import {
   describe,
   EDGE_CASES,
+  floatCases,
   type FmtCase,
   fuzzCases,
   gridCases,
@@ -132,7 +133,8 @@ Deno.test({
     );
     const grid = gridCases();
     const fuzz = fuzzCases(fuzzSeed, fuzzCount);
-    const all = [...EDGE_CASES, ...grid, ...fuzz];
+    const floats = floatCases(fuzzSeed, fuzzCount / 4);
+    const all = [...EDGE_CASES, ...grid, ...fuzz, ...floats];
     const goOutputs = await formatWithGo(all);
     const parts = [
       ["hand-picked edge cases", 0, EDGE_CASES.length],
@@ -141,6 +143,11 @@ Deno.test({
         `${fuzzCount} fuzzed cases (seed ${fuzzSeed})`,
         EDGE_CASES.length + grid.length,
         fuzz.length,
+      ],
+      [
+        `${floats.length} random floats at random precisions`,
+        EDGE_CASES.length + grid.length + fuzz.length,
+        floats.length,
       ],
     ] as const;
     for (const [name, from, length] of parts) {
