@@ -14,7 +14,22 @@
  * @module
  */
 
-import { formatFloat } from "./_fmt_float.ts";
+import { formatFloat, sharpFloat } from "./_fmt_float.ts";
+import {
+  canBackquote,
+  compareUtf8,
+  encoder,
+  isLow,
+  isPrint,
+  LOWER_HEX,
+  quote,
+  quoteRune,
+  runeAt,
+  runeCount,
+  runeString,
+  UPPER_HEX,
+  validRune,
+} from "./_fmt_quote.ts";
 
 /** Go `uint8`, the byte `index` yields on a string. */
 export class GoUint8 {
@@ -100,9 +115,17 @@ export function goTypeName(arg: FmtArg): string {
 
 // Verbs are code points; these are the ones the printer tests by name.
 const V = 0x76;
-const PERCENT = 0x25;
 const MAX_RUNE = 0x10ffffn;
 const MAX_NUM = 1e6;
+
+/** The float verbs: strconv's verb and the default precision (-1 shortest). */
+const FLOAT_VERBS: ReadonlyMap<number, readonly [number, number]> = new Map(
+  [..."vbgGxXfFeE"].map((c) => {
+    const verb = c.charCodeAt(0);
+    const conversion = c === "v" ? 0x67 : c === "F" ? 0x66 : verb;
+    return [verb, [conversion, "fFeE".includes(c) ? 6 : -1]];
+  }),
+);
 
 /**
  * Where `%p` of a map points. Go prints the map's heap address, which no
@@ -127,22 +150,28 @@ class Printer {
   prec = 0;
   /** The operand being printed, for `%!verb(type=value)`. */
   arg: FmtArg = null;
+  // Go's doPrintf state: the format, the operands, the position in the
+  // format, the next operand, and what the last directive did.
+  format = "";
+  args: readonly FmtArg[] = [];
+  i = 0;
+  argNum = 0;
+  afterIndex = false;
   reordered = false;
   goodArgNum = true;
 
   clearFlags(): void {
-    this.widPresent =
-      this.precPresent =
-      this.minus =
-      this.plus =
-        false;
-    this.sharp =
-      this.space =
-      this.zero =
-      this.plusV =
-      this.sharpV =
-        false;
-    this.wid = this.prec = 0;
+    this.widPresent = false;
+    this.precPresent = false;
+    this.minus = false;
+    this.plus = false;
+    this.sharp = false;
+    this.space = false;
+    this.zero = false;
+    this.plusV = false;
+    this.sharpV = false;
+    this.wid = 0;
+    this.prec = 0;
   }
 
   writePadding(n: number): void {
@@ -400,50 +429,20 @@ class Printer {
   }
 
   fmtFloat(v: number, verb: number): void {
-    switch (verb) {
-      case V:
-        return this.formatFloat(v, 0x67, -1);
-      case 0x62: // b
-      case 0x67: // g
-      case 0x47: // G
-      case 0x78: // x
-      case 0x58: // X
-        return this.formatFloat(v, verb, -1);
-      case 0x66: // f
-      case 0x65: // e
-      case 0x45: // E
-        return this.formatFloat(v, verb, 6);
-      case 0x46: // F
-        return this.formatFloat(v, 0x66, 6);
-      default:
-        this.badVerb(verb);
-    }
+    const spec = FLOAT_VERBS.get(verb);
+    if (spec === undefined) this.badVerb(verb);
+    else this.formatFloat(v, spec[0], spec[1]);
   }
 
   fmtComplex(c: GoComplex, verb: number): void {
-    switch (verb) {
-      case V:
-      case 0x62: // b
-      case 0x67: // g
-      case 0x47: // G
-      case 0x78: // x
-      case 0x58: // X
-      case 0x66: // f
-      case 0x46: // F
-      case 0x65: // e
-      case 0x45: { // E
-        const plus = this.plus;
-        this.out += "(";
-        this.fmtFloat(c.real, verb);
-        this.plus = true;
-        this.fmtFloat(c.imag, verb);
-        this.out += "i)";
-        this.plus = plus;
-        return;
-      }
-      default:
-        this.badVerb(verb);
-    }
+    if (!FLOAT_VERBS.has(verb)) return this.badVerb(verb);
+    const plus = this.plus;
+    this.out += "(";
+    this.fmtFloat(c.real, verb);
+    this.plus = true; // the imaginary part always has a sign
+    this.fmtFloat(c.imag, verb);
+    this.out += "i)";
+    this.plus = plus;
   }
 
   /** Go's `fmt.fmtFloat`: sign, `#`, zero padding and NaN/Inf around strconv. */
@@ -477,106 +476,122 @@ class Printer {
   }
 
   doPrintf(format: string, args: readonly FmtArg[]): void {
-    const end = format.length;
-    let argNum = 0;
-    let afterIndex = false;
-    this.reordered = false;
-    let i = 0;
-    formatLoop: while (i < end) {
+    this.format = format;
+    this.args = args;
+    this.i = this.argNum = 0;
+    this.afterIndex = this.reordered = false;
+    while (this.i < format.length) {
       this.goodArgNum = true;
-      const next = format.indexOf("%", i);
+      const next = format.indexOf("%", this.i);
       if (next < 0) {
-        this.out += format.slice(i);
+        this.out += format.slice(this.i);
         break;
       }
-      this.out += format.slice(i, next);
-      i = next + 1;
+      this.out += format.slice(this.i, next);
+      this.i = next + 1;
       this.clearFlags();
-      for (; i < end; i++) {
-        const c = format.charCodeAt(i);
-        if (c === 0x23) this.sharp = true;
-        else if (c === 0x30) this.zero = true;
-        else if (c === 0x2b) this.plus = true;
-        else if (c === 0x2d) this.minus = true;
-        else if (c === 0x20) this.space = true;
-        else {
-          // The common case of flags and a lower-case verb, nothing else.
-          if (c >= 0x61 && c <= 0x7a && argNum < args.length) {
-            if (c === V || c === 0x77) this.moveSharpPlus();
-            this.printArg(args[argNum] as FmtArg, c);
-            argNum++;
-            i++;
-            continue formatLoop;
-          }
-          break;
-        }
-      }
-      [argNum, i, afterIndex] = this.argNumber(argNum, format, i, args.length);
-      if (i < end && format.charCodeAt(i) === 0x2a) { // *
-        i++;
-        [this.wid, this.widPresent, argNum] = intFromArg(args, argNum);
-        if (!this.widPresent) this.out += "%!(BADWIDTH)";
-        if (this.wid < 0) {
-          this.wid = -this.wid;
-          this.minus = true;
-        }
-        afterIndex = false;
-      } else {
-        [this.wid, this.widPresent, i] = parseNum(format, i, end);
-        if (afterIndex && this.widPresent) this.goodArgNum = false;
-      }
-      if (i + 1 < end && format.charCodeAt(i) === 0x2e) { // .
-        i++;
-        if (afterIndex) this.goodArgNum = false;
-        [argNum, i, afterIndex] = this.argNumber(
-          argNum,
-          format,
-          i,
-          args.length,
-        );
-        if (i < end && format.charCodeAt(i) === 0x2a) {
-          i++;
-          [this.prec, this.precPresent, argNum] = intFromArg(args, argNum);
-          if (this.prec < 0) {
-            this.prec = 0;
-            this.precPresent = false;
-          }
-          if (!this.precPresent) this.out += "%!(BADPREC)";
-          afterIndex = false;
-        } else {
-          [this.prec, this.precPresent, i] = parseNum(format, i, end);
-          if (!this.precPresent) {
-            this.prec = 0;
-            this.precPresent = true;
-          }
-        }
-      }
-      if (!afterIndex) {
-        [argNum, i, afterIndex] = this.argNumber(
-          argNum,
-          format,
-          i,
-          args.length,
-        );
-      }
-      if (i >= end) {
+      if (this.simpleDirective()) continue;
+      this.argNumber();
+      this.width();
+      this.precision();
+      if (!this.afterIndex) this.argNumber();
+      if (this.i >= format.length) {
         this.out += "%!(NOVERB)";
         break;
       }
-      const verb = runeAt(format, i);
-      i += verb > 0xffff ? 2 : 1;
-      if (verb === PERCENT) this.out += "%";
-      else if (!this.goodArgNum) {
-        this.out += "%!" + runeString(verb) + "(BADINDEX)";
-      } else if (argNum >= args.length) {
-        this.out += "%!" + runeString(verb) + "(MISSING)";
+      this.verb();
+    }
+    if (!this.reordered && this.argNum < args.length) this.extra();
+  }
+
+  /**
+   * Reads the flags; when a lower-case verb follows them directly and an
+   * operand is left (the common case), prints it and returns true.
+   */
+  simpleDirective(): boolean {
+    const { format, args } = this;
+    for (; this.i < format.length; this.i++) {
+      const c = format.charCodeAt(this.i);
+      if (c === 0x23) this.sharp = true;
+      else if (c === 0x30) this.zero = true;
+      else if (c === 0x2b) this.plus = true;
+      else if (c === 0x2d) this.minus = true;
+      else if (c === 0x20) this.space = true;
+      else if (c >= 0x61 && c <= 0x7a && this.argNum < args.length) {
+        if (c === V || c === 0x77) this.moveSharpPlus();
+        this.printArg(args[this.argNum++] as FmtArg, c);
+        this.i++;
+        return true;
       } else {
-        if (verb === V || verb === 0x77) this.moveSharpPlus();
-        this.printArg(args[argNum] as FmtArg, verb);
-        argNum++;
+        return false;
       }
     }
-    if (!this.reordered && argNum < args.length) this.extra(args, argNum);
+    return false;
+  }
+
+  width(): void {
+    if (this.format.charCodeAt(this.i) === 0x2a) { // *
+      this.i++;
+      [this.wid, this.widPresent] = this.intFromArg();
+      if (!this.widPresent) this.out += "%!(BADWIDTH)";
+      if (this.wid < 0) {
+        this.wid = -this.wid;
+        this.minus = true;
+      }
+      this.afterIndex = false;
+    } else {
+      [this.wid, this.widPresent, this.i] = parseNum(
+        this.format,
+        this.i,
+        this.format.length,
+      );
+      if (this.afterIndex && this.widPresent) this.goodArgNum = false;
+    }
+  }
+
+  precision(): void {
+    const format = this.format;
+    if (this.i + 1 >= format.length || format.charCodeAt(this.i) !== 0x2e) {
+      return;
+    }
+    this.i++;
+    if (this.afterIndex) this.goodArgNum = false;
+    this.argNumber();
+    if (format.charCodeAt(this.i) === 0x2a) { // *
+      this.i++;
+      [this.prec, this.precPresent] = this.intFromArg();
+      if (this.prec < 0) {
+        this.prec = 0;
+        this.precPresent = false;
+      }
+      if (!this.precPresent) this.out += "%!(BADPREC)";
+      this.afterIndex = false;
+    } else {
+      [this.prec, this.precPresent, this.i] = parseNum(
+        format,
+        this.i,
+        format.length,
+      );
+      if (!this.precPresent) {
+        this.prec = 0;
+        this.precPresent = true;
+      }
+    }
+  }
+
+  verb(): void {
+    const verb = runeAt(this.format, this.i);
+    this.i += verb > 0xffff ? 2 : 1;
+    if (verb === 0x25) {
+      this.out += "%";
+    } else if (!this.goodArgNum) {
+      this.out += "%!" + runeString(verb) + "(BADINDEX)";
+    } else if (this.argNum >= this.args.length) {
+      this.out += "%!" + runeString(verb) + "(MISSING)";
+    } else {
+      if (verb === V || verb === 0x77) this.moveSharpPlus();
+      this.printArg(this.args[this.argNum++] as FmtArg, verb);
+    }
   }
 
   /** `%#v` and `%+v` are their own formats: the flags move aside. */
@@ -587,12 +602,12 @@ class Printer {
     this.plus = false;
   }
 
-  extra(args: readonly FmtArg[], from: number): void {
+  extra(): void {
     this.clearFlags();
     this.out += "%!(EXTRA ";
-    for (let i = from; i < args.length; i++) {
-      if (i > from) this.out += ", ";
-      const arg = args[i] as FmtArg;
+    for (let i = this.argNum; i < this.args.length; i++) {
+      if (i > this.argNum) this.out += ", ";
+      const arg = this.args[i] as FmtArg;
       if (arg === null) {
         this.out += "<nil>";
       } else {
@@ -603,21 +618,36 @@ class Printer {
     this.out += ")";
   }
 
-  /** An explicit `[n]` index at `i`: the argument number, next `i`, found. */
-  argNumber(
-    argNum: number,
-    format: string,
-    i: number,
-    numArgs: number,
-  ): [number, number, boolean] {
-    if (i >= format.length || format.charCodeAt(i) !== 0x5b) {
-      return [argNum, i, false];
+  /** An explicit `[n]` operand index at `i`. */
+  argNumber(): void {
+    const i = this.i;
+    if (this.format.charCodeAt(i) !== 0x5b) {
+      this.afterIndex = false;
+      return;
     }
     this.reordered = true;
-    const [index, wid, ok] = parseArgNumber(format, i);
-    if (ok && index >= 0 && index < numArgs) return [index, i + wid, true];
-    this.goodArgNum = false;
-    return [argNum, i + wid, ok];
+    const [index, wid, ok] = parseArgNumber(this.format, i);
+    this.i = i + wid;
+    this.afterIndex = ok;
+    if (ok && index >= 0 && index < this.args.length) this.argNum = index;
+    else this.goodArgNum = false;
+  }
+
+  /** A `*` width or precision: its value and whether it is a usable int. */
+  intFromArg(): [number, boolean] {
+    if (this.argNum >= this.args.length) return [0, false];
+    const arg = this.args[this.argNum++];
+    let num = 0;
+    let isInt = false;
+    if (typeof arg === "bigint") {
+      num = Number(BigInt.asIntN(64, arg));
+      isInt = true;
+    } else if (arg instanceof GoUint8) {
+      num = arg.uint8;
+      isInt = true;
+    }
+    if (num > MAX_NUM || num < -MAX_NUM) return [0, false];
+    return [num, isInt];
   }
 }
 
@@ -655,176 +685,4 @@ function parseNum(
     isNum = true;
   }
   return [num, isNum, i];
-}
-
-/** A `*` width or precision: value, whether it is a usable int, next arg. */
-function intFromArg(
-  args: readonly FmtArg[],
-  argNum: number,
-): [number, boolean, number] {
-  if (argNum >= args.length) return [0, false, argNum];
-  const arg = args[argNum];
-  let num = 0;
-  let isInt = false;
-  if (typeof arg === "bigint") {
-    num = Number(BigInt.asIntN(64, arg));
-    isInt = true;
-  } else if (arg instanceof GoUint8) {
-    num = arg.uint8;
-    isInt = true;
-  }
-  if (num > MAX_NUM || num < -MAX_NUM) return [0, false, argNum + 1];
-  return [num, isInt, argNum + 1];
-}
-
-/** `#` on a float: keep a decimal point, and for %g the trailing zeros. */
-function sharpFloat(num: string, verb: number, prec: number): string {
-  let digits = 0;
-  if (verb === 0x67 || verb === 0x47 || verb === 0x78) {
-    digits = prec === -1 ? 6 : prec;
-  }
-  const hexa = verb === 0x78 || verb === 0x58;
-  let tail = "";
-  let hasPoint = false;
-  let sawNonzero = false;
-  for (let i = 1; i < num.length; i++) {
-    const c = num[i] as string;
-    if (c === ".") {
-      hasPoint = true;
-    } else if (c === "p" || c === "P" || (!hexa && (c === "e" || c === "E"))) {
-      tail = num.slice(i);
-      num = num.slice(0, i);
-      break;
-    } else {
-      if (c !== "0") sawNonzero = true;
-      if (sawNonzero) digits--;
-    }
-  }
-  if (!hasPoint) {
-    if (num.length === 2 && num[1] === "0") digits--;
-    num += ".";
-  }
-  if (digits > 0) num += "0".repeat(digits);
-  return num + tail;
-}
-
-const encoder = new TextEncoder();
-const LOWER_HEX: readonly string[] = Array.from(
-  { length: 256 },
-  (_, b) => b.toString(16).padStart(2, "0"),
-);
-const UPPER_HEX: readonly string[] = LOWER_HEX.map((h) => h.toUpperCase());
-
-function isLow(c: number): boolean {
-  return c >= 0xdc00 && c <= 0xdfff;
-}
-
-/** The code point at `i`, a lone surrogate read as U+FFFD as Go decodes it. */
-function runeAt(s: string, i: number): number {
-  const c = s.codePointAt(i) as number;
-  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
-}
-
-function runeString(r: number): string {
-  return String.fromCodePoint(r >= 0xd800 && r <= 0xdfff ? 0xfffd : r);
-}
-
-/** Code points in `s`, as Go's `utf8.RuneCountInString` of its UTF-8. */
-function runeCount(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c < 0xdc00 && isLow(s.charCodeAt(i + 1))) {
-      n--;
-      i++;
-    }
-  }
-  return n;
-}
-
-/** A `uint64` as a rune for `%c` and `%q`: invalid ones become U+FFFD. */
-function validRune(u: bigint): number {
-  if (u > MAX_RUNE) return 0xfffd;
-  const r = Number(u);
-  return r >= 0xd800 && r <= 0xdfff ? 0xfffd : r;
-}
-
-/** Go's map order for string keys: bytewise UTF-8, which is code point order. */
-function compareUtf8(a: string, b: string): number {
-  for (let i = 0, j = 0; i < a.length && j < b.length;) {
-    const x = runeAt(a, i);
-    const y = runeAt(b, j);
-    if (x !== y) return x - y;
-    i += x > 0xffff ? 2 : 1;
-    j += y > 0xffff ? 2 : 1;
-  }
-  return runeCount(a) - runeCount(b);
-}
-
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
-const printCache = new Map<number, boolean>();
-
-/** Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols, ' '. */
-export function isPrint(r: number): boolean {
-  if (r <= 0xff) {
-    return (r >= 0x20 && r <= 0x7e) || (r >= 0xa1 && r !== 0xad);
-  }
-  let known = printCache.get(r);
-  if (known === undefined) {
-    known = !(r >= 0xd800 && r <= 0xdfff) &&
-      PRINTABLE.test(String.fromCodePoint(r));
-    printCache.set(r, known);
-  }
-  return known;
-}
-
-const ESCAPES: Readonly<Record<number, string>> = {
-  7: "\\a",
-  8: "\\b",
-  12: "\\f",
-  10: "\\n",
-  13: "\\r",
-  9: "\\t",
-  11: "\\v",
-};
-
-/** Go's `appendEscapedRune` for one valid rune. */
-function escapeRune(r: number, q: number, asciiOnly: boolean): string {
-  if (r === q || r === 0x5c) return "\\" + String.fromCharCode(r);
-  if (asciiOnly ? r < 0x80 && isPrint(r) : isPrint(r)) {
-    return String.fromCodePoint(r);
-  }
-  const named = ESCAPES[r];
-  if (named !== undefined) return named;
-  if (r < 0x20 || r === 0x7f) return "\\x" + LOWER_HEX[r];
-  if (r < 0x10000) return "\\u" + r.toString(16).padStart(4, "0");
-  return "\\U" + r.toString(16).padStart(8, "0");
-}
-
-/** Go's `strconv.Quote`, or `QuoteToASCII` when `asciiOnly`. */
-export function quote(s: string, asciiOnly = false): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const r = runeAt(s, i);
-    if (r > 0xffff) i++;
-    out += escapeRune(r, 0x22, asciiOnly);
-  }
-  return out + '"';
-}
-
-function quoteRune(r: number, asciiOnly: boolean): string {
-  return "'" + escapeRune(r, 0x27, asciiOnly) + "'";
-}
-
-/** Go's `strconv.CanBackquote`. */
-function canBackquote(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) {
-      if (c === 0xfeff) return false;
-      continue;
-    }
-    if ((c < 0x20 && c !== 9) || c === 0x60 || c === 0x7f) return false;
-  }
-  return true;
 }

@@ -242,3 +242,42 @@ export function formatFloat(v: number, verb: string, prec: number): string {
       return fmtG(neg, a, prec, shortest, verb === "G" ? "E" : "e");
   }
 }
+
+/**
+ * Go's `#` flag on a formatted float (`fmt.fmtFloat`): keeps a decimal
+ * point and, for `%g` and `%x`, trailing zeros up to the precision.
+ *
+ * @param num The formatted number, with its sign first.
+ * @param verb The verb's code point.
+ * @param prec The precision, -1 when none was given.
+ * @returns The number with the point and zeros.
+ */
+export function sharpFloat(num: string, verb: number, prec: number): string {
+  let digits = 0;
+  if (verb === 0x67 || verb === 0x47 || verb === 0x78) {
+    digits = prec === -1 ? 6 : prec;
+  }
+  const hexa = verb === 0x78 || verb === 0x58;
+  let tail = "";
+  let hasPoint = false;
+  let sawNonzero = false;
+  for (let i = 1; i < num.length; i++) {
+    const c = num[i] as string;
+    if (c === ".") {
+      hasPoint = true;
+    } else if (c === "p" || c === "P" || (!hexa && (c === "e" || c === "E"))) {
+      tail = num.slice(i);
+      num = num.slice(0, i);
+      break;
+    } else {
+      if (c !== "0") sawNonzero = true;
+      if (sawNonzero) digits--;
+    }
+  }
+  if (!hasPoint) {
+    if (num.length === 2 && num[1] === "0") digits--;
+    num += ".";
+  }
+  if (digits > 0) num += "0".repeat(digits);
+  return num + tail;
+}
