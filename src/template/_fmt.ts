@@ -4,7 +4,9 @@
  * `map[string]string` can hold: strings, `int`, `float64`, `complex128`,
  * `bool`, `uint8` (what `index` yields on a string), the map itself and nil.
  *
- * Output matches current Go (1.22 and later) byte for byte; the printer
+ * Output matches current Go byte for byte (the differential test runs it
+ * against Debian's Go 1.19, which differs only in `%#w` and `%+w`), except
+ * that `%p` of the map prints a fixed address of Go's shape. The printer
  * follows the structure of Go's `pp.doPrintf` so that the error forms
  * (`%!d(string=x)`, `%!(EXTRA …)`, `%!(BADINDEX)`, …) come out of the same
  * places. Go works on UTF-8 bytes and these are UTF-16 strings: widths and
@@ -64,7 +66,13 @@ export type FmtArg =
   | GoComplex
   | ReadonlyMap<string, string>;
 
-/** Go's `fmt.Sprint`: spaces between operands when neither is a string. */
+/**
+ * Go's `fmt.Sprint`, which `text/template` also uses to print a value.
+ *
+ * @param args The operands.
+ * @returns Each operand as `%v` prints it, with a space between two
+ *   operands when neither is a string.
+ */
 export function sprint(args: readonly FmtArg[]): string {
   const p = new Printer();
   let prevString = false;
@@ -78,7 +86,13 @@ export function sprint(args: readonly FmtArg[]): string {
   return p.out.toWellFormed();
 }
 
-/** Go's `fmt.Sprintln`: spaces between all operands and a final newline. */
+/**
+ * Go's `fmt.Sprintln`.
+ *
+ * @param args The operands.
+ * @returns Each operand as `%v` prints it, separated by spaces, and a
+ *   newline.
+ */
 export function sprintln(args: readonly FmtArg[]): string {
   const p = new Printer();
   for (let i = 0; i < args.length; i++) {
@@ -88,14 +102,29 @@ export function sprintln(args: readonly FmtArg[]): string {
   return p.out.toWellFormed() + "\n";
 }
 
-/** Go's `fmt.Sprintf`. */
+/**
+ * Go's `fmt.Sprintf`. Never throws: a directive that does not fit its
+ * operand prints Go's error form instead (`%!d(string=x)`, `%!d(MISSING)`,
+ * `%!(EXTRA int=1)`, `%!(BADINDEX)`, `%!(BADWIDTH)`, `%!(NOVERB)`, …).
+ * Widths and precisions are capped as Go caps them, at about ten million.
+ *
+ * @param format The format, with `%` directives.
+ * @param args The operands.
+ * @returns The formatted text.
+ */
 export function sprintf(format: string, args: readonly FmtArg[]): string {
   const p = new Printer();
   p.doPrintf(format, args);
   return p.out.toWellFormed();
 }
 
-/** Go's `reflect.TypeOf(arg).String()` for a non-nil operand. */
+/**
+ * The operand's Go type as `%T` prints it.
+ *
+ * @param arg The operand.
+ * @returns `string`, `int`, `float64`, `bool`, `uint8`, `complex128`,
+ *   `map[string]string`, or `<nil>` for `null`.
+ */
 export function goTypeName(arg: FmtArg): string {
   switch (typeof arg) {
     case "string":
