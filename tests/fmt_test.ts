@@ -323,6 +323,29 @@ const ROWS: Row[] = [
     "a b 1 <nil> map[a:1 b:2] 1e+21\n",
   ],
   ["println", "", [], "\n"],
+  // Lone surrogates (which the store refuses) read as U+FFFD, as Go decodes
+  // the bytes they become.
+  ["printf", "%s|%q|%+q|%x|%5s|%.1s|", [
+    "a\ud800b",
+    "\ud800",
+    "\udc00",
+    "\udc00",
+    "\ud800",
+    "\ud800\ud800",
+  ], 'a\ufffdb|"\ufffd"|"\\ufffd"|efbfbd|    \ufffd|\ufffd|'],
+  [
+    "printf",
+    "%c %q %U %#U",
+    [0xd800n, 0xdfffn, 0xd800n, 0xd800n],
+    "\ufffd '\ufffd' U+D800 U+D800",
+  ],
+  ["print", "", ["\ud800", 1n], "\ufffd1"],
+  [
+    "printf",
+    "%v",
+    [new Map([["\ud800", "x"], ["\uffff", "y"]])],
+    "map[\ufffd:x \uffff:y]",
+  ],
 ];
 
 Deno.test("sprintf, sprint and sprintln print what Go's fmt prints", async (t) => {
