@@ -76,7 +76,7 @@ function isMap(a: unknown): boolean {
 async function formatWithGo(cases: readonly FmtCase[]): Promise<string[]> {
   const dir = new URL("./fmt/", import.meta.url).pathname;
   const child = new Deno.Command("go", {
-    args: ["run", "main.go"],
+    args: ["run", "."],
     cwd: dir,
     stdin: "piped",
     stdout: "piped",
