@@ -370,3 +370,11 @@ Deno.test("sprintf accepts widths up to ten million runes, as Go's parsenum does
   assert.equal(sprintf("%10000010d", [1n]), "%!(NOVERB)%!(EXTRA int=1)");
   assert.equal(sprintf("%.10000010d", [1n]), "%!(NOVERB)%!(EXTRA int=1)");
 });
+
+Deno.test("sprintf fills the largest precisions without work per digit", () => {
+  // Ten million digits each: a loop per digit would take seconds here.
+  assert.equal(sprintf("%.10000009f", [1 / 3]).length, 10_000_011);
+  assert.equal(sprintf("%.10000009x", [1 / 3]).length, 10_000_017);
+  assert.equal(sprintf("%.10000009e", [1 / 3]).length, 10_000_015);
+  assert.equal(sprintf("%.10000009d", [5n]).length, 10_000_009);
+});

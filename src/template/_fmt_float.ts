@@ -106,11 +106,12 @@ function fmtF(neg: boolean, a: Decimal, prec: number): string {
     out += "0";
   }
   if (prec > 0) {
-    out += ".";
-    for (let i = 0; i < prec; i++) {
-      const j = a.dp + i;
-      out += j >= 0 && j < a.d.length ? a.d[j] : "0";
-    }
+    // The fraction's digits sit at a.dp, a.dp + 1, …: zeros before a.d
+    // starts and after it ends.
+    const lead = Math.min(Math.max(-a.dp, 0), prec);
+    const start = Math.max(a.dp, 0);
+    const frac = "0".repeat(lead) + a.d.slice(start, start + prec - lead);
+    out += "." + frac + "0".repeat(prec - frac.length);
   }
   return out;
 }
@@ -179,10 +180,12 @@ function fmtX(
     }
   } else if (prec > 0) {
     out += ".";
-    for (let i = 0; i < prec; i++) {
+    let i = 0;
+    for (; i < prec && mant !== 0n; i++) {
       out += hex[Number((mant >> 60n) & 15n)];
       mant = (mant << 4n) & MASK64;
     }
+    out += "0".repeat(prec - i);
   }
   out += upper ? "P" : "p";
   if (exp < 0) {
