@@ -378,3 +378,14 @@ Deno.test("sprintf fills the largest precisions without work per digit", () => {
   assert.equal(sprintf("%.10000009e", [1 / 3]).length, 10_000_015);
   assert.equal(sprintf("%.10000009d", [5n]).length, 10_000_009);
 });
+
+Deno.test("sprintf, sprint and sprintln stop at maxLength with a RangeError", () => {
+  const wide = new Map(Array.from({ length: 1000 }, (_, i) => [`k${i}`, "v"]));
+  assert.throws(
+    () => sprintf("%10000000v", [wide], 50_000_000),
+    RangeError,
+  );
+  assert.throws(() => sprint(["x".repeat(11)], 10), RangeError);
+  assert.throws(() => sprintln([1n, 2n, 3n], 3), RangeError);
+  assert.equal(sprintf("%5d", [1n], 5), "    1");
+});

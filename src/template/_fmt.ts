@@ -21,15 +21,14 @@ import {
   canBackquote,
   compareUtf8,
   encoder,
+  hexBytes,
   isLow,
   isPrint,
-  LOWER_HEX,
   quote,
   quoteRune,
   runeAt,
   runeCount,
   runeString,
-  UPPER_HEX,
   validRune,
 } from "./_fmt_quote.ts";
 
@@ -70,11 +69,16 @@ export type FmtArg =
  * Go's `fmt.Sprint`, which `text/template` also uses to print a value.
  *
  * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units.
  * @returns Each operand as `%v` prints it, with a space between two
  *   operands when neither is a string.
+ * @throws {RangeError} When the output grows past `maxLength`.
  */
-export function sprint(args: readonly FmtArg[]): string {
-  const p = new Printer();
+export function sprint(
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   let prevString = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as FmtArg;
@@ -90,11 +94,16 @@ export function sprint(args: readonly FmtArg[]): string {
  * Go's `fmt.Sprintln`.
  *
  * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units.
  * @returns Each operand as `%v` prints it, separated by spaces, and a
  *   newline.
+ * @throws {RangeError} When the output grows past `maxLength`.
  */
-export function sprintln(args: readonly FmtArg[]): string {
-  const p = new Printer();
+export function sprintln(
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   for (let i = 0; i < args.length; i++) {
     if (i > 0) p.out += " ";
     p.printArg(args[i] as FmtArg, V);
@@ -103,17 +112,26 @@ export function sprintln(args: readonly FmtArg[]): string {
 }
 
 /**
- * Go's `fmt.Sprintf`. Never throws: a directive that does not fit its
- * operand prints Go's error form instead (`%!d(string=x)`, `%!d(MISSING)`,
- * `%!(EXTRA int=1)`, `%!(BADINDEX)`, `%!(BADWIDTH)`, `%!(NOVERB)`, …).
- * Widths and precisions are capped as Go caps them, at about ten million.
+ * Go's `fmt.Sprintf`. A directive that does not fit its operand prints Go's
+ * error form (`%!d(string=x)`, `%!d(MISSING)`, `%!(EXTRA int=1)`,
+ * `%!(BADINDEX)`, `%!(BADWIDTH)`, `%!(NOVERB)`, …) instead of throwing.
+ * Widths and precisions are capped as Go caps them, at about ten million,
+ * and the output as a whole at `maxLength`: a map printed with a width of
+ * ten million per entry could otherwise outgrow memory.
  *
  * @param format The format, with `%` directives.
  * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units,
+ *   checked after each operand (one operand may overshoot it by its width).
  * @returns The formatted text.
+ * @throws {RangeError} When the output grows past `maxLength`.
  */
-export function sprintf(format: string, args: readonly FmtArg[]): string {
-  const p = new Printer();
+export function sprintf(
+  format: string,
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   p.doPrintf(format, args);
   return p.out.toWellFormed();
 }
@@ -147,6 +165,14 @@ const V = 0x76;
 const MAX_RUNE = 0x10ffffn;
 const MAX_NUM = 1e6;
 
+/** The integer verbs that print digits, and their bases. */
+const INT_BASES: ReadonlyMap<number, number> = new Map(
+  [..."vdboOxX"].map((
+    c,
+    i,
+  ) => [c.charCodeAt(0), [10, 10, 2, 8, 8, 16, 16][i]!]),
+);
+
 /** The float verbs: strconv's verb and the default precision (-1 shortest). */
 const FLOAT_VERBS: ReadonlyMap<number, readonly [number, number]> = new Map(
   [..."vbgGxXfFeE"].map((c) => {
@@ -165,6 +191,7 @@ const MAP_ADDRESS = 0xc000010000n;
 
 class Printer {
   out = "";
+  readonly maxLength: number;
   // Go's fmtFlags, wid and prec.
   widPresent = false;
   precPresent = false;
@@ -188,6 +215,19 @@ class Printer {
   afterIndex = false;
   reordered = false;
   goodArgNum = true;
+
+  constructor(maxLength: number) {
+    this.maxLength = maxLength;
+  }
+
+  /** Stops the output from growing past the caller's budget. */
+  checkLength(): void {
+    if (this.out.length > this.maxLength) {
+      throw new RangeError(
+        `Cannot format: the output is longer than ${this.maxLength} characters`,
+      );
+    }
+  }
 
   clearFlags(): void {
     this.widPresent = false;
@@ -252,6 +292,11 @@ class Printer {
   }
 
   printArg(arg: FmtArg, verb: number): void {
+    this.printOperand(arg, verb);
+    this.checkLength();
+  }
+
+  printOperand(arg: FmtArg, verb: number): void {
     this.arg = arg;
     if (arg === null) {
       if (verb === 0x54 || verb === V) this.pad("<nil>");
@@ -302,6 +347,7 @@ class Printer {
       const value = m.get(key) as string;
       this.arg = value;
       this.fmtString(value, verb);
+      this.checkLength();
     }
     this.out += this.sharpV ? "}" : "]";
   }
@@ -328,33 +374,10 @@ class Printer {
   /** Hexadecimal of the UTF-8 bytes, `% x` spaced, `%#x` with 0x. */
   fmtSx(s: string, upper: boolean): void {
     const bytes = encoder.encode(s);
-    let length = bytes.length;
-    if (this.precPresent && this.prec < length) length = this.prec;
-    let width = 2 * length;
-    if (width <= 0) {
-      if (this.widPresent) this.writePadding(this.wid);
-      return;
-    }
-    if (this.space) {
-      if (this.sharp) width *= 2;
-      width += length - 1;
-    } else if (this.sharp) {
-      width += 2;
-    }
-    if (this.widPresent && this.wid > width && !this.minus) {
-      this.writePadding(this.wid - width);
-    }
-    const digits = upper ? UPPER_HEX : LOWER_HEX;
-    const prefix = upper ? "0X" : "0x";
-    let out = this.sharp ? prefix : "";
-    for (let i = 0; i < length; i++) {
-      if (this.space && i > 0) out += this.sharp ? " " + prefix : " ";
-      out += digits[bytes[i] as number];
-    }
-    this.out += out;
-    if (this.widPresent && this.wid > width && this.minus) {
-      this.writePadding(this.wid - width);
-    }
+    const n = this.precPresent
+      ? Math.min(this.prec, bytes.length)
+      : bytes.length;
+    this.pad(hexBytes(bytes, n, this.sharp, this.space, upper));
   }
 
   fmtQ(s: string): void {
@@ -364,31 +387,14 @@ class Printer {
   }
 
   fmtInteger(u: bigint, signed: boolean, verb: number): void {
-    switch (verb) {
-      case V:
-        if (this.sharpV && !signed) this.fmt0x64(u, true);
-        else this.fmtInt(u, 10, signed, verb, false);
-        return;
-      case 0x64: // d
-        return this.fmtInt(u, 10, signed, verb, false);
-      case 0x62: // b
-        return this.fmtInt(u, 2, signed, verb, false);
-      case 0x6f: // o
-      case 0x4f: // O
-        return this.fmtInt(u, 8, signed, verb, false);
-      case 0x78: // x
-        return this.fmtInt(u, 16, signed, verb, false);
-      case 0x58: // X
-        return this.fmtInt(u, 16, signed, verb, true);
-      case 0x63: // c
-        return this.pad(String.fromCodePoint(validRune(u)));
-      case 0x71: // q
-        return this.pad(quoteRune(validRune(u), this.plus));
-      case 0x55: // U
-        return this.fmtUnicode(u);
-      default:
-        this.badVerb(verb);
-    }
+    const base = INT_BASES.get(verb);
+    if (verb === V && this.sharpV && !signed) this.fmt0x64(u, true);
+    else if (base !== undefined) {
+      this.fmtInt(u, base, signed, verb, verb === 0x58);
+    } else if (verb === 0x63) this.pad(String.fromCodePoint(validRune(u))); // c
+    else if (verb === 0x71) this.pad(quoteRune(validRune(u), this.plus)); // q
+    else if (verb === 0x55) this.fmtUnicode(u); // U
+    else this.badVerb(verb);
   }
 
   fmt0x64(u: bigint, leading0x: boolean): void {

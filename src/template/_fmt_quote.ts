@@ -17,6 +17,29 @@ export const UPPER_HEX: readonly string[] = LOWER_HEX.map((h) =>
   h.toUpperCase()
 );
 
+/**
+ * The first `n` bytes in hexadecimal, as `%x` prints a string: `#` adds
+ * 0x (before each byte when `space` separates them); nothing at all for
+ * no bytes.
+ */
+export function hexBytes(
+  bytes: Uint8Array,
+  n: number,
+  sharp: boolean,
+  space: boolean,
+  upper: boolean,
+): string {
+  if (n === 0) return "";
+  const digits = upper ? UPPER_HEX : LOWER_HEX;
+  const prefix = upper ? "0X" : "0x";
+  let out = sharp ? prefix : "";
+  for (let i = 0; i < n; i++) {
+    if (space && i > 0) out += sharp ? " " + prefix : " ";
+    out += digits[bytes[i] as number];
+  }
+  return out;
+}
+
 export function isLow(c: number): boolean {
   return c >= 0xdc00 && c <= 0xdfff;
 }
