@@ -89,7 +89,12 @@ export function compareUtf8(a: string, b: string): number {
 const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
 const printCache = new Map<number, boolean>();
 
-/** Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols, ' '. */
+/**
+ * Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and
+ * ' '. The engine's Unicode tables decide (V8 in Deno 2.9: Unicode 16.0);
+ * Go's are older (1.21 and later: 15.0, Debian's 1.19: 13.0), so for a rune
+ * assigned since, `%q` escapes it in Go and prints it here.
+ */
 export function isPrint(r: number): boolean {
   if (r <= 0xff) {
     return (r >= 0x20 && r <= 0x7e) || (r >= 0xa1 && r !== 0xad);
