@@ -22,6 +22,7 @@
  */
 
 export {
+  type ChangeRetention,
   type ListOptions,
   type ListPage,
   type RenderOptions,
@@ -30,7 +31,6 @@ export {
   type Transaction,
   type WatchOptions,
 } from "./src/store.ts";
-export type { ChangeRetention } from "./src/feed.ts";
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
 export {

@@ -117,24 +117,78 @@ const CREATE_CHANGE_FEED = [
     OLD.grp, OLD.key, NULL, NULL, ${NOW_MS}); END`,
 ];
 
+// Whoever writes (a store with the feed off, the Go sibling, the shell), the
+// log trims itself: every 64th row drops the rows more than the file's
+// retention behind it. Stores with the feed on also trim by age on a timer.
+const CREATE_CHANGE_TRIM = [
+  `CREATE TABLE IF NOT EXISTS kv_changes_config (
+  max_rows INTEGER NOT NULL
+)`,
+  `CREATE TRIGGER IF NOT EXISTS kv_changes_trim AFTER INSERT ON kv_changes
+  WHEN NEW.seq % 64 = 0
+  BEGIN
+    DELETE FROM kv_changes
+    WHERE seq <= NEW.seq - max((SELECT max_rows FROM kv_changes_config LIMIT 1), 1);
+  END`,
+];
+
 const CHANGE_FEED_OBJECTS = [
   "kv_changes",
   "kv_changes_insert",
   "kv_changes_update",
   "kv_changes_delete",
+  "kv_changes_config",
+  "kv_changes_trim",
 ];
 
 /**
- * Adds the change log table and its triggers to a file, once; later opens
- * find them without taking the write lock.
+ * Adds the change log table and its triggers to a file, once, and sets the
+ * file's row retention; later opens with the same retention find everything
+ * in place without taking the write lock.
+ *
+ * @param db An open connection to a file store.
+ * @param maxRows The most rows the log keeps, whoever writes.
+ */
+export function enableChangeFeed(db: DatabaseSync, maxRows: number): void {
+  if (hasObjects(db, CHANGE_FEED_OBJECTS)) {
+    const row = db.prepare("SELECT max_rows FROM kv_changes_config").get();
+    if (row?.max_rows === maxRows) return;
+  }
+  inWriteTransaction(db, () => {
+    for (const statement of CREATE_CHANGE_FEED) db.exec(statement);
+    for (const statement of CREATE_CHANGE_TRIM) db.exec(statement);
+    db.exec("DELETE FROM kv_changes_config");
+    db.prepare("INSERT INTO kv_changes_config (max_rows) VALUES (?)").run(
+      maxRows,
+    );
+  });
+}
+
+/**
+ * Removes the change log and its triggers from a file, so that no writer
+ * logs changes any more.
  *
  * @param db An open connection to a file store.
  */
-export function enableChangeFeed(db: DatabaseSync): void {
-  if (hasObjects(db, CHANGE_FEED_OBJECTS)) return;
+export function disableChangeFeed(db: DatabaseSync): void {
+  inWriteTransaction(db, () => {
+    for (
+      const trigger of [
+        "kv_changes_insert",
+        "kv_changes_update",
+        "kv_changes_delete",
+        "kv_changes_trim",
+      ]
+    ) db.exec(`DROP TRIGGER IF EXISTS ${trigger}`);
+    db.exec("DROP TABLE IF EXISTS kv_changes");
+    db.exec("DROP TABLE IF EXISTS kv_changes_config");
+  });
+}
+
+function inWriteTransaction(db: DatabaseSync, fn: () => void): void {
   db.exec("BEGIN IMMEDIATE");
   try {
-    for (const statement of CREATE_CHANGE_FEED) db.exec(statement);
+    fn();
     db.exec("COMMIT");
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK");

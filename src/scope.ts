@@ -5,18 +5,19 @@
  * @module
  */
 
-import { assertText, assertTTL, describe } from "./codec.ts";
+import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import { coreOf, type StoreCore } from "./_core.ts";
+import { assertNamespace, namespacePrefix } from "./_namespace.ts";
+import { transactionView } from "./_tx_view.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
-import {
-  type ListOptions,
-  type ListPage,
-  type RenderOptions,
+import type {
+  ListOptions,
+  ListPage,
+  RenderOptions,
   Store,
-  type StoreInternals,
-  storeInternals,
-  type Transaction,
-  transactionView,
+  Transaction,
+  WatchOptions,
 } from "./store.ts";
 
 /**
@@ -28,8 +29,6 @@ export interface QuotaConfig {
   /** The most groups holding a live key the namespace may have. */
   maxGroups?: number;
 }
-
-const NAMESPACE = /^[A-Za-z0-9-]+$/;
 
 /**
  * A namespaced view of a store: every group `g` is stored as
@@ -67,7 +66,7 @@ export class ScopedStore {
   #prefix: string;
   #maxKeys: number;
   #maxGroups: number;
-  #internals: StoreInternals;
+  #core: StoreCore;
 
   /**
    * Creates a view of `store` limited to `namespace`.
@@ -79,36 +78,27 @@ export class ScopedStore {
    * `namespace` is not a valid namespace.
    * @throws {RangeError} When a quota is not a non-negative integer.
    */
-  constructor(store: Store, namespace: string, quota: QuotaConfig = {}) {
-    if (!(store instanceof Store)) {
+  constructor(store: Store, namespace: string, quota?: QuotaConfig) {
+    const op = "create scoped store";
+    const core = coreOf(store);
+    if (core === undefined) {
       throw new TypeError(
-        `Cannot create scoped store: store must be a Store, received ${
-          describe(store)
-        }`,
+        `Cannot ${op}: store must be a Store, received ${describe(store)}`,
       );
     }
-    if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
-      throw new TypeError(
-        `Cannot create scoped store: namespace must match /^[A-Za-z0-9-]+$/, received ${
-          typeof namespace === "string"
-            ? JSON.stringify(namespace)
-            : describe(namespace)
-        }`,
-      );
-    }
+    assertNamespace(op, namespace);
+    quota ??= {};
     if (typeof quota !== "object" || quota === null) {
       throw new TypeError(
-        `Cannot create scoped store: quota must be an object, received ${
-          describe(quota)
-        }`,
+        `Cannot ${op}: quota must be an object, received ${describe(quota)}`,
       );
     }
     this.store = store;
     this.namespace = namespace;
-    this.#prefix = `${namespace}:`;
+    this.#prefix = namespacePrefix(namespace);
     this.#maxKeys = quotaValue("maxKeys", quota.maxKeys);
     this.#maxGroups = quotaValue("maxGroups", quota.maxGroups);
-    this.#internals = storeInternals(store);
+    this.#core = core;
   }
 
   /**
@@ -133,7 +123,10 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   get(group: string, key: string): string | undefined {
-    return this.store.get(this.#group("get value", group), key);
+    const op = "get value";
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    return this.#core.get(op, stored, key);
   }
 
   /**
@@ -161,10 +154,7 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   set(group: string, key: string, value: string): void {
-    const op = "set value";
-    const stored = this.#group(op, group);
-    assertText(op, "value", value);
-    this.#write(op, stored, key, () => this.store.set(stored, key, value));
+    this.#set("set value", group, key, value);
   }
 
   /**
@@ -195,16 +185,7 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
-    const op = "set value with TTL";
-    const stored = this.#group(op, group);
-    assertText(op, "value", value);
-    assertTTL(op, ttlMs);
-    this.#write(
-      op,
-      stored,
-      key,
-      () => this.store.setWithTTL(stored, key, value, ttlMs),
-    );
+    this.#set("set value with TTL", group, key, value, [ttlMs]);
   }
 
   /**
@@ -228,7 +209,14 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   delete(group: string, key: string): boolean {
-    return this.store.delete(this.#group("delete key", group), key);
+    const op = "delete key";
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    const core = this.#core;
+    const [deleted] = core.write(op, core.now(op), [
+      { kind: "delete", group: stored, key },
+    ]);
+    return deleted === 1;
   }
 
   /**
@@ -251,7 +239,13 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   deleteGroup(group: string): number {
-    return this.store.deleteGroup(this.#group("delete group", group));
+    const op = "delete group";
+    const stored = this.#group(op, group);
+    const core = this.#core;
+    const [removed = 0] = core.write(op, core.now(op), [
+      { kind: "deleteGroup", group: stored },
+    ]);
+    return removed;
   }
 
   /**
@@ -274,7 +268,8 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   count(group: string): number {
-    return this.store.count(this.#group("count keys", group));
+    const op = "count keys";
+    return this.#core.count(op, this.#group(op, group));
   }
 
   /**
@@ -298,7 +293,8 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   getAll(group: string): Map<string, string> {
-    return this.store.getAll(this.#group("get all values", group));
+    const op = "get all values";
+    return this.#core.getAll(op, this.#group(op, group));
   }
 
   /**
@@ -324,11 +320,10 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   render(template: string, group: string, options?: RenderOptions): string {
-    return this.store.render(
-      template,
-      this.#group("render template", group),
-      options,
-    );
+    const op = "render template";
+    assertText(op, "template", template);
+    const stored = this.#group(op, group);
+    return this.#core.render(op, template, stored, options?.missingKey);
   }
 
   /**
@@ -352,7 +347,10 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   exists(group: string, key: string): boolean {
-    return this.store.exists(this.#group("check key", group), key);
+    const op = "check key";
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    return this.#core.ttl(op, stored, key) !== undefined;
   }
 
   /**
@@ -378,7 +376,10 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   ttl(group: string, key: string): number | undefined {
-    return this.store.ttl(this.#group("read TTL", group), key);
+    const op = "read TTL";
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    return this.#core.ttl(op, stored, key);
   }
 
   /**
@@ -406,7 +407,11 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
-    return this.store.expire(this.#group("set expiry", group), key, ttlMs);
+    const op = "set expiry";
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    if (ttlMs !== null) assertTTL(op, ttlMs);
+    return this.#core.expire(op, stored, key, ttlMs);
   }
 
   /**
@@ -434,7 +439,8 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   list(group: string, options?: ListOptions): ListPage {
-    return this.store.list(this.#group("list keys", group), options);
+    const op = "list keys";
+    return this.#core.list(op, this.#group(op, group), options ?? {});
   }
 
   /**
@@ -457,7 +463,9 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   countAll(): number {
-    return this.store.countAll(this.#prefix);
+    const op = "count all keys";
+    this.#core.open(op);
+    return this.#core.countAll(op, this.#prefix);
   }
 
   /**
@@ -479,8 +487,10 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   groups(): string[] {
+    const op = "list groups";
+    this.#core.open(op);
     const start = this.#prefix.length;
-    return this.store.groups(this.#prefix).map((group) => group.slice(start));
+    return this.#core.groups(op, this.#prefix).map((g) => g.slice(start));
   }
 
   /**
@@ -514,16 +524,12 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   transaction<T>(fn: (tx: Transaction) => T): T {
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot run transaction: fn must be a function, received ${
-          describe(fn)
-        }`,
-      );
-    }
+    const op = "run transaction";
+    this.#core.open(op);
+    assertFunction(op, "fn", fn);
     const { tx, end } = transactionView(this);
     try {
-      return this.store.transaction(() => fn(tx));
+      return this.#core.transaction(op, () => fn(tx));
     } finally {
       end();
     }
@@ -553,17 +559,24 @@ export class ScopedStore {
    *
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
+   * @param options As for `Store.prototype.watch`: `since` resumes after a
+   * change-log seq (needs the store's `changeFeed` option).
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
    */
-  watch(group: string, key: string): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
+    this.#core.open(op);
     assertText(op, "group", group);
+    assertText(op, "key", key);
     if (group === "*") {
-      return this.#internals.watchNamespace(op, this.namespace, key);
+      return this.#core.watch(op, `${this.#prefix}*`, key, {
+        namespace: this.namespace,
+        since: options?.since,
+      });
     }
-    return this.store.watch(this.#prefix + group, key);
+    return this.#core.watch(op, this.#prefix + group, key, options ?? {});
   }
 
   /**
@@ -590,14 +603,13 @@ export class ScopedStore {
    * @throws {StoreClosedError} After the store is closed.
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
-    return this.#internals.onNamespaceChange(
-      "register change callback",
-      this.namespace,
-      fn,
-    );
+    const op = "register change callback";
+    this.#core.open(op);
+    return this.#core.onChange(fn, this.namespace);
   }
 
   #group(op: string, group: string): string {
+    this.#core.open(op);
     assertText(op, "group", group);
     return this.#prefix + group;
   }
@@ -605,12 +617,25 @@ export class ScopedStore {
   // Every write that could add a key funnels through here: without quotas it
   // is the plain store write; with them, the check and the write share one
   // write transaction.
-  #write(op: string, stored: string, key: string, write: () => void): void {
-    if (this.#maxKeys === 0 && this.#maxGroups === 0) return write();
+  #set(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    ttl?: [ttlMs: number],
+  ): void {
+    const stored = this.#group(op, group);
     assertText(op, "key", key);
-    this.#internals.atomic(op, () => {
+    assertText(op, "value", value);
+    if (ttl !== undefined) assertTTL(op, ttl[0]);
+    const ttlMs = ttl?.[0];
+    const core = this.#core;
+    if (this.#maxKeys === 0 && this.#maxGroups === 0) {
+      return core.set(op, stored, key, value, ttlMs);
+    }
+    core.atomic(op, () => {
       this.#checkQuota(op, stored, key);
-      write();
+      core.set(op, stored, key, value, ttlMs);
     });
   }
 
@@ -619,12 +644,14 @@ export class ScopedStore {
   // quota the live counts are too. Only at the quota does it look closer:
   // it purges the namespace's expired rows and counts its rows afresh.
   #checkQuota(op: string, stored: string, key: string): void {
-    const internals = this.#internals;
-    if (this.#within(internals.namespaceStats(op, this.namespace))) return;
+    const core = this.#core;
+    const engine = core.engine;
+    if (this.#within(engine.namespaceStats(op, this.namespace))) return;
     // Overwriting a live key adds neither a key nor a group.
-    if (this.store.exists(stored, key)) return;
-    internals.purgeExpiredIn(op, this.#prefix);
-    const [keys, groups] = internals.recountNamespace(op, this.namespace);
+    if (core.ttl(op, stored, key) !== undefined) return;
+    const now = core.now(op);
+    core.write(op, now, [{ kind: "purge", prefix: this.#prefix }]);
+    const [keys, groups] = engine.recountNamespace(op, this.namespace);
     if (this.#maxKeys > 0 && keys >= this.#maxKeys) {
       throw new QuotaExceededError(
         op,
@@ -635,7 +662,7 @@ export class ScopedStore {
     }
     if (
       this.#maxGroups > 0 && groups >= this.#maxGroups &&
-      !internals.groupHasLive(op, stored)
+      !engine.groupHasLive(op, stored, now)
     ) {
       throw new QuotaExceededError(
         op,

@@ -6,30 +6,14 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
-import {
-  assertText,
-  assertTTL,
-  decodeText,
-  describe,
-  isWhole,
-  textColumn,
-} from "./codec.ts";
-import { StoreClosedError, StoreError } from "./errors.ts";
-import { EventHub, type StoreEvent, type Watcher } from "./events.ts";
-import { ChangeFeed, type ChangeRetention } from "./feed.ts";
-import {
-  createTables,
-  enableChangeFeed,
-  isBusy,
-  MEMORY_PATH,
-  openDatabase,
-  prepareRows,
-  retryBusy,
-  type Row,
-  type RowStatement,
-} from "./schema.ts";
-import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import { assertFunction, assertText, assertTTL } from "./_check.ts";
+import { registerCore, StoreCore } from "./_core.ts";
+import type { ChangeRetention } from "./_feed.ts";
+import { resolveOptions } from "./_options.ts";
+import { transactionView } from "./_tx_view.ts";
+import type { StoreEvent, Watcher } from "./events.ts";
+
+export type { ChangeRetention };
 
 /**
  * Options for {@linkcode Store}.
@@ -134,78 +118,6 @@ export interface ListPage {
   cursor: string | undefined;
 }
 
-const DEFAULT_PURGE_INTERVAL_MS = 60_000;
-const DEFAULT_LIST_LIMIT = 100;
-const MAX_LIST_LIMIT = 10_000;
-// In SQLite's ordering every BLOB sorts after every TEXT, so an empty BLOB is
-// an upper bound above any key while keeping the query an index range scan.
-const ABOVE_ALL_TEXT = new Uint8Array(0);
-const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-// setInterval stores the delay in 32 bits; a larger one fires at once.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-// Rows per purge batch: small enough that one batch stays far under the
-// 20 ms event-loop stall budget, large enough to amortise the statement.
-const PURGE_BATCH = 1_000;
-const TEMPLATE_CACHE_SIZE = 256;
-const DEFAULT_CHANGE_POLL_MS = 50;
-const DEFAULT_CHANGE_RETENTION_ROWS = 10_000;
-const DEFAULT_CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000;
-
-const LIVE = "(expires_at IS NULL OR expires_at > ?)";
-const VALUE = textColumn("value");
-const KEY = textColumn("key");
-const GRP = textColumn("grp");
-
-const SQL = {
-  // get and getAll read plain text with its byte length (see codec.ts).
-  get:
-    "SELECT value, expires_at, octet_length(value) FROM kv WHERE grp = ? AND key = ?",
-  getBytes: "SELECT CAST(value AS BLOB) FROM kv WHERE grp = ? AND key = ?",
-  expireOne:
-    "DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?",
-  set: `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-  expiry: "SELECT expires_at FROM kv WHERE grp = ? AND key = ?",
-  delete: "DELETE FROM kv WHERE grp = ? AND key = ? RETURNING expires_at",
-  deleteGroup: "DELETE FROM kv WHERE grp = ?",
-  count: `SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`,
-  getAll:
-    `SELECT key, value, octet_length(key) + octet_length(value) FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
-  getAllBytes:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND ${LIVE} ORDER BY key`,
-  // Prefix scans bind ABOVE_ALL_TEXT as the end when the prefix has none.
-  countPrefix: `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
-  groupHasLive: `SELECT 1 FROM kv WHERE grp = ? AND ${LIVE} LIMIT 1`,
-  namespaceStats: "SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?",
-  recountNamespace: `INSERT INTO kv_namespace_stats (ns, keys, groups)
-    SELECT ?1, count(*), count(DISTINCT grp) FROM kv WHERE grp >= ?2 AND grp < ?3
-    ON CONFLICT (ns) DO UPDATE SET keys = excluded.keys, groups = excluded.groups
-    RETURNING keys, groups`,
-  purgeRange:
-    `DELETE FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL AND expires_at <= ? AND grp >= ? AND grp < ? RETURNING ${GRP}, ${KEY}`,
-  groupsPrefix:
-    `SELECT DISTINCT ${GRP} FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
-  setExpiry: `UPDATE kv SET expires_at = ? WHERE grp = ? AND key = ? AND ${LIVE}
-    RETURNING ${VALUE}`,
-  listFrom:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
-  listAfter:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key > ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
-  listFromReverse:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  listBeforeReverse:
-    `SELECT ${KEY}, ${VALUE} FROM kv WHERE grp = ? AND key >= ? AND key < ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  begin: "BEGIN IMMEDIATE",
-  commit: "COMMIT",
-  rollback: "ROLLBACK",
-  purge:
-    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH})`,
-  purgeReturning:
-    `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${PURGE_BATCH}) RETURNING ${GRP}, ${KEY}`,
-} as const;
-
-type Statements = Record<keyof typeof SQL, RowStatement>;
-
 /**
  * The view of a store inside {@linkcode Store.prototype.transaction}: the
  * same methods with the same semantics, all running inside one SQLite write
@@ -249,86 +161,6 @@ export interface Transaction {
   exists(group: string, key: string): boolean;
 }
 
-const TRANSACTION_METHODS = [
-  "get",
-  "set",
-  "setWithTTL",
-  "delete",
-  "deleteGroup",
-  "count",
-  "getAll",
-  "exists",
-] as const satisfies readonly (keyof Transaction)[];
-
-/**
- * Builds a {@linkcode Transaction} whose methods call `target`'s until
- * `end()` is called, after which they throw {@linkcode StoreError}. Shared by
- * the store and the scoped view, whose transactions differ only in the
- * target.
- */
-export function transactionView(
-  target: Transaction,
-): { tx: Transaction; end(): void } {
-  let live = true;
-  const view = {} as Record<keyof Transaction, unknown>;
-  for (const name of TRANSACTION_METHODS) {
-    const method = target[name] as (...args: unknown[]) => unknown;
-    view[name] = (...args: unknown[]) => {
-      if (!live) {
-        throw new StoreError(
-          `Cannot use transaction: it ended when its function returned`,
-        );
-      }
-      return method.apply(target, args);
-    };
-  }
-  return { tx: view as unknown as Transaction, end: () => live = false };
-}
-
-/** Store operations the scoped view needs that are not public API. */
-export interface StoreInternals {
-  /**
-   * Runs `fn` inside a write transaction: the running one if there is one,
-   * else a new `BEGIN IMMEDIATE` transaction committed when `fn` returns.
-   */
-  atomic<T>(op: string, fn: () => T): T;
-  /** Whether `group` holds a live key. */
-  groupHasLive(op: string, group: string): boolean;
-  /**
-   * Rows and non-empty groups of a namespace, expired rows included, as the
-   * schema's triggers count them: constant time, whatever its size.
-   */
-  namespaceStats(op: string, namespace: string): [number, number];
-  /** Deletes the expired rows of groups starting with `prefix` (non-empty). */
-  purgeExpiredIn(op: string, prefix: string): void;
-  /**
-   * Counts a namespace's rows and groups afresh (a range scan) and stores
-   * the result, correcting any drift, such as an `INSERT OR REPLACE` by hand
-   * (a replace fires no delete trigger).
-   */
-  recountNamespace(op: string, namespace: string): [number, number];
-  /** Watches `key` (or `"*"`) in every group of a namespace. */
-  watchNamespace(op: string, namespace: string, key: string): Watcher;
-  /** Registers a callback for the events of a namespace only. */
-  onNamespaceChange(
-    op: string,
-    namespace: string,
-    fn: (event: StoreEvent) => void,
-  ): () => void;
-}
-
-let internalsOf!: (store: Store) => StoreInternals;
-
-/**
- * Reaches the {@linkcode StoreInternals} of a store; for `scope.ts` only.
- *
- * @param store An open or closed store.
- * @returns Its internal operations.
- */
-export function storeInternals(store: Store): StoreInternals {
-  return internalsOf(store);
-}
-
 /**
  * An embedded key-value store on the runtime's built-in SQLite. Values are
  * strings, organised by group and key; a key may expire. Files are
@@ -356,88 +188,7 @@ export class Store implements Disposable {
   /** The file path given to the constructor, or `":memory:"`. */
   readonly path: string;
 
-  #db: DatabaseSync | undefined;
-  #stmt: Statements;
-  #clock: () => number;
-  #busyTimeoutMs: number;
-  #hub: EventHub;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #purging = false;
-  #templates = new Map<string, Template>();
-  /** Events of the running transaction, delivered after COMMIT. */
-  #pending: StoreEvent[] | undefined;
-  #inTransaction = false;
-  #feed: ChangeFeed | undefined;
-  #feedTimer: ReturnType<typeof setInterval> | undefined;
-  /** Events committed and not yet handed to the hub, in commit order. */
-  #outbox: StoreEvent[] = [];
-  #draining = false;
-  /** Where in the outbox the event being handed out is. */
-  #handing = 0;
-  /** With the change feed: the seq of the last event handed to the hub. */
-  #handedSeq = 0;
-
-  static {
-    internalsOf = (store) => ({
-      atomic: (op, fn) => {
-        store.#open(op);
-        return store.#atomic(op, fn);
-      },
-      groupHasLive: (op, group) => {
-        const now = store.#now(op);
-        return store.#run(
-          op,
-          () => store.#stmt.groupHasLive.get(group, now),
-        ) !==
-          undefined;
-      },
-      namespaceStats: (op, namespace) => {
-        const row = store.#run(
-          op,
-          () => store.#stmt.namespaceStats.get(namespace),
-        ) as [number, number] | undefined;
-        return row ?? [0, 0];
-      },
-      recountNamespace: (op, namespace) => {
-        const prefix = `${namespace}:`;
-        const end = prefixEnd(prefix) as string;
-        const row = store.#run(
-          op,
-          () => store.#stmt.recountNamespace.get(namespace, prefix, end),
-        ) as [number, number];
-        return [row[0], row[1]];
-      },
-      purgeExpiredIn: (op, prefix) => {
-        const now = store.#now(op);
-        const end = prefixEnd(prefix) as string;
-        store.#feed?.markStatement();
-        const rows = store.#run(
-          op,
-          () => store.#stmt.purgeRange.all(now, prefix, end),
-        ) as [unknown, unknown][];
-        for (const row of rows) {
-          store.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
-        }
-      },
-      watchNamespace: (op, namespace, key) => {
-        store.#open(op);
-        assertText(op, "key", key);
-        store.#catchUp();
-        return store.#hub.watch(`${namespace}:*`, key, {
-          namespace,
-          skip: store.#committedBefore(),
-        });
-      },
-      onNamespaceChange: (op, namespace, fn) => {
-        store.#open(op);
-        store.#catchUp();
-        return store.#hub.onChange(fn, {
-          namespace,
-          skip: store.#committedBefore(),
-        });
-      },
-    });
-  }
+  #core: StoreCore;
 
   /**
    * Opens the store at `path`, creating the file and its table when missing.
@@ -466,128 +217,12 @@ export class Store implements Disposable {
    * @throws {RangeError} When a numeric option is out of range.
    * @throws {StoreError} When the file cannot be opened or is not a store.
    */
-  constructor(path: string = MEMORY_PATH, options: StoreOptions = {}) {
-    assertText("open store", "path", path);
-    if (path === "") {
-      throw new TypeError(
-        'Cannot open store: path must be a file path or ":memory:", received an empty string',
-      );
-    }
-    const purgeIntervalMs = integer(
-      "purgeIntervalMs",
-      options.purgeIntervalMs,
-      DEFAULT_PURGE_INTERVAL_MS,
-      MAX_TIMER_MS,
-    );
-    const busyTimeoutMs = integer(
-      "busyTimeoutMs",
-      options.busyTimeoutMs,
-      DEFAULT_BUSY_TIMEOUT_MS,
-      MAX_TIMER_MS,
-    );
-    const durability = options.durability ?? "normal";
-    if (durability !== "normal" && durability !== "full") {
-      throw new TypeError(
-        `Cannot open store: durability must be "normal" or "full", received ${
-          JSON.stringify(durability)
-        }`,
-      );
-    }
-    const clock = options.clock ?? Date.now;
-    if (typeof clock !== "function") {
-      throw new TypeError(
-        `Cannot open store: clock must be a function, received ${
-          describe(clock)
-        }`,
-      );
-    }
-    const onCallbackError = options.onCallbackError;
-    if (
-      onCallbackError !== undefined && typeof onCallbackError !== "function"
-    ) {
-      throw new TypeError(
-        `Cannot open store: onCallbackError must be a function, received ${
-          describe(onCallbackError)
-        }`,
-      );
-    }
-
-    const changeFeed = options.changeFeed ?? false;
-    if (typeof changeFeed !== "boolean") {
-      throw new TypeError(
-        `Cannot open store: changeFeed must be a boolean, received ${
-          describe(changeFeed)
-        }`,
-      );
-    }
-    if (changeFeed && path === MEMORY_PATH) {
-      throw new TypeError(
-        "Cannot open store: changeFeed needs a file; an in-memory store has no other connections to hear from",
-      );
-    }
-    const changePollMs = integer(
-      "changePollMs",
-      options.changePollMs,
-      DEFAULT_CHANGE_POLL_MS,
-      MAX_TIMER_MS,
-    );
-    const retention = {
-      maxRows: integer(
-        "changeRetention.maxRows",
-        options.changeRetention?.maxRows,
-        DEFAULT_CHANGE_RETENTION_ROWS,
-      ),
-      maxAgeMs: integer(
-        "changeRetention.maxAgeMs",
-        options.changeRetention?.maxAgeMs,
-        DEFAULT_CHANGE_RETENTION_MS,
-      ),
-    };
-
-    this.path = path;
-    this.#clock = clock;
-    this.#busyTimeoutMs = busyTimeoutMs;
-    // A clock that cannot tell the time is refused now rather than at the
-    // first expiry decision, which may be on a timer with nobody to tell.
-    this.#now("open store");
-    const db = openDatabase(path, { busyTimeoutMs, durability });
-    this.#db = db;
-    try {
-      this.#stmt = prepareRows(db, SQL);
-    } catch (error) {
-      db.close();
-      throw new StoreError(
-        `Cannot open store at ${path}: ${
-          error instanceof Error ? error.message : error
-        }`,
-        { cause: error },
-      );
-    }
-    if (changeFeed) {
-      try {
-        retryBusy(busyTimeoutMs, () => enableChangeFeed(db));
-        this.#feed = new ChangeFeed(db, retention);
-      } catch (error) {
-        db.close();
-        throw new StoreError(
-          `Cannot open store at ${path}: cannot set up the change feed: ${
-            error instanceof Error ? error.message : error
-          }`,
-          { cause: error },
-        );
-      }
-      if (changePollMs > 0) {
-        this.#feedTimer = setInterval(() => this.#pollFeed(), changePollMs);
-        unrefTimer(this.#feedTimer);
-      }
-    }
-    this.#hub = new EventHub(
-      onCallbackError === undefined ? {} : { onCallbackError },
-    );
-    if (purgeIntervalMs > 0) {
-      this.#timer = setInterval(() => this.#backgroundPurge(), purgeIntervalMs);
-      unrefTimer(this.#timer);
-    }
+  constructor(path?: string, options?: StoreOptions) {
+    const file = path ?? ":memory:";
+    const resolved = resolveOptions(file, options ?? {});
+    this.path = file;
+    this.#core = new StoreCore(file, resolved);
+    registerCore(this, this.#core);
   }
 
   /**
@@ -615,36 +250,10 @@ export class Store implements Disposable {
    */
   get(group: string, key: string): string | undefined {
     const op = "get value";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const read = () => this.#stmt.get.get(group, key);
-    let row: Row | undefined;
-    try {
-      row = read();
-    } catch (error) {
-      row = this.#recover(op, error, read);
-    }
-    if (row === undefined) return undefined;
-    const expiresAt = row[1] as number | null;
-    if (expiresAt !== null) {
-      const now = this.#now(op);
-      if (expiresAt <= now) {
-        return this.#write(op, () => {
-          this.#feed?.markStatement();
-          const { changes } = this.#run(
-            op,
-            () => this.#stmt.expireOne.run(group, key, now),
-          );
-          if (changes > 0) this.#emit("expire", group, key, now);
-          return undefined;
-        });
-      }
-    }
-    const value = row[0] as string;
-    if (isWhole(row[2] as number, value)) return value;
-    const bytes = this.#run(op, () => this.#stmt.getBytes.get(group, key));
-    return decodeText(bytes?.[0]);
+    return core.get(op, group, key);
   }
 
   /**
@@ -674,24 +283,11 @@ export class Store implements Disposable {
    */
   set(group: string, key: string, value: string): void {
     const op = "set value";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertText(op, "value", value);
-    // The clock is read only for an event somebody would receive.
-    const now = this.#hub.wants(group, key) ? this.#now(op) : 0;
-    this.#write(op, () => {
-      try {
-        this.#stmt.set.run(group, key, value, null);
-      } catch (error) {
-        this.#recover(
-          op,
-          error,
-          () => this.#stmt.set.run(group, key, value, null),
-        );
-      }
-      this.#emit("set", group, key, now, value);
-    });
+    core.set(op, group, key, value, undefined);
   }
 
   /**
@@ -726,17 +322,12 @@ export class Store implements Disposable {
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
     const op = "set value with TTL";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
-    const now = this.#now(op);
-    const expiresAt = this.#expiry(op, now, ttlMs);
-    this.#write(op, () => {
-      this.#run(op, () => this.#stmt.set.run(group, key, value, expiresAt));
-      this.#emit("set", group, key, now, value, expiresAt);
-    });
+    core.set(op, group, key, value, ttlMs);
   }
 
   /**
@@ -763,24 +354,13 @@ export class Store implements Disposable {
    */
   delete(group: string, key: string): boolean {
     const op = "delete key";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const now = this.#now(op);
-    return this.#write(op, () => {
-      this.#feed?.markStatement();
-      const row = this.#run(op, () => this.#stmt.delete.get(group, key)) as
-        | [number | null]
-        | undefined;
-      if (row === undefined) return false;
-      const expiresAt = row[0];
-      if (expiresAt !== null && expiresAt <= now) {
-        this.#emit("expire", group, key, now);
-        return false;
-      }
-      this.#emit("delete", group, key, now);
-      return true;
-    });
+    const [deleted] = core.write(op, core.now(op), [
+      { kind: "delete", group, key },
+    ]);
+    return deleted === 1;
   }
 
   /**
@@ -806,18 +386,12 @@ export class Store implements Disposable {
    */
   deleteGroup(group: string): number {
     const op = "delete group";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
-    const now = this.#now(op);
-    return this.#write(op, () => {
-      this.#feed?.markStatement();
-      const { changes } = this.#run(
-        op,
-        () => this.#stmt.deleteGroup.run(group),
-      );
-      if (changes > 0) this.#emit("delete_group", group, "", now);
-      return Number(changes);
-    });
+    const [removed = 0] = core.write(op, core.now(op), [
+      { kind: "deleteGroup", group },
+    ]);
+    return removed;
   }
 
   /**
@@ -845,7 +419,11 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails.
    */
   exists(group: string, key: string): boolean {
-    return this.#ttl("check key", group, key) !== undefined;
+    const op = "check key";
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return core.ttl(op, group, key) !== undefined;
   }
 
   /**
@@ -892,135 +470,13 @@ export class Store implements Disposable {
    */
   transaction<T>(fn: (tx: Transaction) => T): T {
     const op = "run transaction";
-    this.#open(op);
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot ${op}: fn must be a function, received ${describe(fn)}`,
-      );
-    }
-    if (this.#inTransaction) {
-      throw new StoreError(
-        `Cannot ${op}: a transaction is already running on this store; transactions do not nest`,
-      );
-    }
+    const core = this.#open(op);
+    assertFunction(op, "fn", fn);
     const { tx, end } = transactionView(this);
     try {
-      return this.#atomic(op, () => fn(tx));
+      return core.transaction(op, () => fn(tx));
     } finally {
       end();
-    }
-  }
-
-  #atomic<T>(op: string, fn: () => T): T {
-    if (this.#inTransaction) return fn();
-    this.#run(op, () => this.#stmt.begin.run());
-    this.#inTransaction = true;
-    const pending: StoreEvent[] = [];
-    this.#pending = pending;
-    const feed = this.#feed;
-    let result: T;
-    try {
-      if (feed !== undefined) this.#run(op, () => feed.beginTransaction());
-      result = fn();
-      if (isThenable(result)) {
-        // Keep a late rejection of the abandoned promise from surfacing as
-        // an unhandled one; the TypeError below is the caller's error.
-        Promise.resolve(result).catch(() => {});
-        throw new TypeError(
-          `Cannot ${op}: the function returned a promise; transactions must be synchronous, so nothing it wrote was kept`,
-        );
-      }
-      if (feed !== undefined) this.#run(op, () => feed.endTransaction());
-      this.#run(op, () => this.#stmt.commit.run());
-      feed?.committed();
-    } catch (error) {
-      if (this.#db?.isTransaction) this.#stmt.rollback.run();
-      throw error;
-    } finally {
-      this.#inTransaction = false;
-      this.#pending = undefined;
-    }
-    this.#deliver(pending);
-    if (feed !== undefined) this.#deliverFeed();
-    return result;
-  }
-
-  // With the change feed on, every write is a transaction, so that the log
-  // rows it adds are known to be this store's own (nobody else writes while
-  // it holds the lock), and delivered, from the log like everyone else's,
-  // right after it commits.
-  #write<T>(op: string, fn: () => T): T {
-    return this.#feed === undefined ? fn() : this.#atomic(op, fn);
-  }
-
-  // Delivers the logged changes not yet delivered, in seq order: other
-  // connections' commits and this store's own. With nobody listening it
-  // reads nothing; #catchUp skips what was missed when someone registers.
-  #deliverFeed(): void {
-    const feed = this.#feed;
-    if (feed === undefined || this.#db === undefined || !this.#hub.active) {
-      return;
-    }
-    try {
-      const now = this.#now("deliver changes");
-      this.#deliver(feed.readNew(true, now));
-    } catch (error) {
-      // The write has committed; its caller must not see it fail. The next
-      // poll reads the log again.
-      if (!isBusy(error)) reportError(error);
-    }
-  }
-
-  #pollFeed(): void {
-    if (this.#db === undefined || this.#inTransaction) return;
-    try {
-      if (this.#feed?.changedElsewhere()) this.#deliverFeed();
-    } catch (error) {
-      if (!isBusy(error)) reportError(error);
-    }
-  }
-
-  // The events still to be handed out, which committed before a listener
-  // registering now: it must not receive them.
-  #committedBefore(): StoreEvent[] {
-    return this.#draining ? this.#outbox.slice(this.#handing + 1) : [];
-  }
-
-  // A listener registered now hears only what commits from now on, unless
-  // it asks to replay: what is pending goes to those already listening, or
-  // is skipped when there are none. Inside a transaction only what committed
-  // before it counts; its own rows are delivered after its COMMIT.
-  #catchUp(): void {
-    const feed = this.#feed;
-    if (feed === undefined) return;
-    const op = "catch up with the change log";
-    const active = this.#hub.active;
-    const now = active ? this.#now(op) : 0;
-    const events = this.#run(
-      op,
-      () => feed.readNew(active, now, this.#inTransaction),
-    );
-    this.#deliver(events);
-  }
-
-  // Hands events to the hub one at a time, in order. A callback that writes
-  // (or a delivery that reads more of the change log) while events are
-  // being handed out queues behind them instead of overtaking them.
-  #deliver(events: readonly StoreEvent[]): void {
-    if (events.length === 0) return;
-    this.#outbox.push(...events);
-    if (this.#draining) return;
-    this.#draining = true;
-    try {
-      for (let i = 0; i < this.#outbox.length; i++) {
-        this.#handing = i;
-        const event = this.#outbox[i] as StoreEvent;
-        if (event.seq !== undefined) this.#handedSeq = event.seq;
-        this.#hub.emit(event);
-      }
-    } finally {
-      this.#outbox.length = 0;
-      this.#draining = false;
     }
   }
 
@@ -1049,14 +505,9 @@ export class Store implements Disposable {
    */
   count(group: string): number {
     const op = "count keys";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
-    const now = this.#now(op);
-    const row = this.#run(
-      op,
-      () => this.#stmt.count.get(group, now),
-    ) as [number];
-    return row[0];
+    return core.count(op, group);
   }
 
   /**
@@ -1082,41 +533,9 @@ export class Store implements Disposable {
    */
   getAll(group: string): Map<string, string> {
     const op = "get all values";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
-    return this.#getAll(op, group);
-  }
-
-  #getAll(op: string, group: string): Map<string, string> {
-    const now = this.#now(op);
-    const read = () => this.#stmt.getAll.all(group, now);
-    let rows: Row[];
-    try {
-      rows = read();
-    } catch (error) {
-      rows = this.#recover(op, error, read);
-    }
-    const entries = new Map<string, string>();
-    for (const row of rows) {
-      const key = row[0] as string;
-      const value = row[1] as string;
-      if (!isWhole(row[2] as number, key, value)) {
-        return this.#getAllBytes(op, group, now);
-      }
-      entries.set(key, value);
-    }
-    return entries;
-  }
-
-  // The slow path for a group holding a NUL somewhere: every row through
-  // textColumn(), so no string comes back cut.
-  #getAllBytes(op: string, group: string, now: number): Map<string, string> {
-    const rows = this.#run(op, () => this.#stmt.getAllBytes.all(group, now));
-    const entries = new Map<string, string>();
-    for (const row of rows) {
-      entries.set(decodeText(row[0]), decodeText(row[1]));
-    }
-    return entries;
+    return core.getAll(op, group);
   }
 
   /**
@@ -1146,21 +565,11 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails.
    */
   ttl(group: string, key: string): number | undefined {
-    return this.#ttl("read TTL", group, key);
-  }
-
-  // What is left of a key's life: Infinity without expiry, undefined when it
-  // is missing or expired. Reads the expiry only, never the value.
-  #ttl(op: string, group: string, key: string): number | undefined {
-    this.#open(op);
+    const op = "read TTL";
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const now = this.#now(op);
-    const row = this.#run(op, () => this.#stmt.expiry.get(group, key));
-    if (row === undefined) return undefined;
-    const expiresAt = row[0] as number | null;
-    if (expiresAt === null) return Infinity;
-    return expiresAt > now ? expiresAt - now : undefined;
+    return core.ttl(op, group, key);
   }
 
   /**
@@ -1197,28 +606,11 @@ export class Store implements Disposable {
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
     const op = "set expiry";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
     if (ttlMs !== null) assertTTL(op, ttlMs);
-    const now = this.#now(op);
-    const expiresAt = ttlMs === null ? null : this.#expiry(op, now, ttlMs);
-    return this.#write(op, () => {
-      const row = this.#run(
-        op,
-        () => this.#stmt.setExpiry.get(expiresAt, group, key, now),
-      );
-      if (row === undefined) return false;
-      this.#emit(
-        "set",
-        group,
-        key,
-        now,
-        decodeText(row[0]),
-        expiresAt ?? undefined,
-      );
-      return true;
-    });
+    return core.expire(op, group, key, ttlMs);
   }
 
   /**
@@ -1248,61 +640,11 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    * @throws {StoreError} When SQLite fails.
    */
-  list(group: string, options: ListOptions = {}): ListPage {
+  list(group: string, options?: ListOptions): ListPage {
     const op = "list keys";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
-    const { cursor, prefix = "", reverse = false } = options;
-    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-    if (typeof limit !== "number") {
-      throw new TypeError(
-        `Cannot ${op}: limit must be a number, received ${describe(limit)}`,
-      );
-    }
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new RangeError(
-        `Cannot ${op}: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${limit}`,
-      );
-    }
-    if (cursor !== undefined) assertText(op, "cursor", cursor);
-    assertText(op, "prefix", prefix);
-    if (typeof reverse !== "boolean") {
-      throw new TypeError(
-        `Cannot ${op}: reverse must be a boolean, received ${
-          describe(reverse)
-        }`,
-      );
-    }
-    const now = this.#now(op);
-    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
-    // One row more than the page tells whether another page follows.
-    const rows = this.#run(op, () => {
-      const stmt = this.#stmt;
-      if (!reverse) {
-        return cursor === undefined
-          ? stmt.listFrom.all(group, prefix, end, now, limit + 1)
-          : stmt.listAfter.all(group, cursor, prefix, end, now, limit + 1);
-      }
-      return cursor === undefined
-        ? stmt.listFromReverse.all(group, prefix, end, now, limit + 1)
-        : stmt.listBeforeReverse.all(
-          group,
-          prefix,
-          end,
-          cursor,
-          now,
-          limit + 1,
-        );
-    }) as [unknown, unknown][];
-    const more = rows.length > limit;
-    if (more) rows.pop();
-    const entries = rows.map((
-      row,
-    ): [string, string] => [decodeText(row[0]), decodeText(row[1])]);
-    return {
-      entries,
-      cursor: more ? entries[entries.length - 1]?.[0] : undefined,
-    };
+    return core.list(op, group, options ?? {});
   }
 
   /**
@@ -1335,27 +677,16 @@ export class Store implements Disposable {
    */
   backup(path: string): void {
     const op = "back up store";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "path", path);
-    if (path === "" || path === MEMORY_PATH) {
+    if (path === "" || path === ":memory:") {
       throw new TypeError(
         `Cannot ${op}: path must be a file path, received ${
           JSON.stringify(path)
         }`,
       );
     }
-    if (this.#inTransaction) {
-      throw new StoreError(
-        `Cannot ${op}: a transaction is running; back up after it commits`,
-      );
-    }
-    if (this.#run(op, () => pathExists(path))) {
-      throw new StoreError(
-        `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,
-      );
-    }
-    const source = this.#db as DatabaseSync;
-    this.#run(op, () => copyInto(source, path));
+    core.backup(op, path);
   }
 
   /**
@@ -1383,17 +714,12 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    * @throws {StoreError} When SQLite fails.
    */
-  countAll(prefix = ""): number {
+  countAll(prefix?: string): number {
     const op = "count all keys";
-    this.#open(op);
-    assertText(op, "prefix", prefix);
-    const now = this.#now(op);
-    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
-    const row = this.#run(
-      op,
-      () => this.#stmt.countPrefix.get(prefix, end, now),
-    ) as [number];
-    return row[0];
+    const core = this.#open(op);
+    const from = prefix === undefined ? "" : prefix;
+    assertText(op, "prefix", from);
+    return core.countAll(op, from);
   }
 
   /**
@@ -1419,17 +745,12 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    * @throws {StoreError} When SQLite fails.
    */
-  groups(prefix = ""): string[] {
+  groups(prefix?: string): string[] {
     const op = "list groups";
-    this.#open(op);
-    assertText(op, "prefix", prefix);
-    const now = this.#now(op);
-    const end = prefixEnd(prefix) ?? ABOVE_ALL_TEXT;
-    const rows = this.#run(
-      op,
-      () => this.#stmt.groupsPrefix.all(prefix, end, now),
-    ) as [unknown][];
-    return rows.map((row) => decodeText(row[0]));
+    const core = this.#open(op);
+    const from = prefix === undefined ? "" : prefix;
+    assertText(op, "prefix", from);
+    return core.groups(op, from);
   }
 
   /**
@@ -1465,40 +786,12 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    * @throws {StoreError} When SQLite fails.
    */
-  render(template: string, group: string, options: RenderOptions = {}): string {
+  render(template: string, group: string, options?: RenderOptions): string {
     const op = "render template";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "template", template);
     assertText(op, "group", group);
-    const missingKey = options.missingKey ?? "default";
-    if (
-      missingKey !== "default" && missingKey !== "zero" &&
-      missingKey !== "error"
-    ) {
-      throw new RangeError(
-        `Cannot ${op}: missingKey must be "default", "zero" or "error", received ${
-          JSON.stringify(missingKey)
-        }`,
-      );
-    }
-    const tree = this.#template(template);
-    return executeTemplate(tree, this.#getAll(op, group), missingKey);
-  }
-
-  #template(source: string): Template {
-    let tree = this.#templates.get(source);
-    if (tree !== undefined) {
-      // Re-insert to keep the map in least-recently-used order.
-      this.#templates.delete(source);
-    } else {
-      tree = parseTemplate(source);
-      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
-        const oldest = this.#templates.keys().next().value as string;
-        this.#templates.delete(oldest);
-      }
-    }
-    this.#templates.set(source, tree);
-    return tree;
+    return core.render(op, template, group, options?.missingKey);
   }
 
   /**
@@ -1524,64 +817,7 @@ export class Store implements Disposable {
    */
   purgeExpired(): number {
     const op = "purge expired keys";
-    this.#open(op);
-    const now = this.#now(op);
-    let total = 0;
-    for (;;) {
-      const removed = this.#purgeBatch(op, now);
-      total += removed;
-      if (removed < PURGE_BATCH) return total;
-    }
-  }
-
-  // One bounded batch, so that the background purge can yield to the event
-  // loop between batches however large the backlog.
-  #purgeBatch(op: string, now: number): number {
-    return this.#write(op, () => {
-      // Local events need each row; the change log records them itself.
-      if (this.#feed !== undefined || !this.#hub.active) {
-        this.#feed?.markStatement();
-        const { changes } = this.#run(op, () => this.#stmt.purge.run(now));
-        if (changes > 0) this.#feed?.retype("expire");
-        return Number(changes);
-      }
-      const rows = this.#run(
-        op,
-        () => this.#stmt.purgeReturning.all(now),
-      ) as [unknown, unknown][];
-      for (const row of rows) {
-        this.#emit("expire", decodeText(row[0]), decodeText(row[1]), now);
-      }
-      return rows.length;
-    });
-  }
-
-  async #backgroundPurge(): Promise<void> {
-    if (this.#purging) return;
-    this.#purging = true;
-    try {
-      const op = "purge expired keys";
-      // A clock that stopped telling the time fails every foreground call
-      // that needs it; the timer has nobody to tell, so it skips the tick.
-      if (!Number.isFinite(this.#safeClock())) return;
-      while (this.#db !== undefined) {
-        const removed = this.#purgeBatch(op, this.#now(op));
-        if (removed < PURGE_BATCH) break;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-      const feed = this.#feed;
-      if (feed !== undefined && this.#db !== undefined) {
-        this.#run(op, () => feed.trim());
-      }
-    } catch (error) {
-      // Another connection holding the write lock past busyTimeoutMs is
-      // routine for a shared file: the next tick of the timer retries. Any
-      // other failure (a broken clock, a damaged file) must not pass
-      // silently.
-      if (!isBusy(error)) reportError(error);
-    } finally {
-      this.#purging = false;
-    }
+    return this.#open(op).purgeExpired(op);
   }
 
   /**
@@ -1618,45 +854,12 @@ export class Store implements Disposable {
    * `since` (it was trimmed by the retention limits).
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    */
-  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    this.#open(op);
+    const core = this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const since = options.since;
-    if (since !== undefined) {
-      if (this.#feed === undefined) {
-        throw new TypeError(
-          `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
-        );
-      }
-      if (typeof since !== "number") {
-        throw new TypeError(
-          `Cannot ${op}: since must be a number, received ${describe(since)}`,
-        );
-      }
-      if (!Number.isSafeInteger(since) || since < 0) {
-        throw new RangeError(
-          `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-        );
-      }
-    }
-    this.#catchUp();
-    const feed = this.#feed;
-    if (feed === undefined || since === undefined) {
-      return this.#hub.watch(group, key, { skip: this.#committedBefore() });
-    }
-    const now = this.#now(op);
-    // While events are being handed out, those not handed yet reach the
-    // new watcher live: the replay stops before them.
-    const upTo = this.#draining ? this.#handedSeq : undefined;
-    const backlog = this.#run(
-      op,
-      () => feed.replay(since, { group, key }, now, upTo),
-    );
-    // A resumed watcher wants everything after `since`: the events still
-    // being handed out reach it live, after its replay.
-    return this.#hub.watch(group, key, { backlog });
+    return core.watch(op, group, key, options ?? {});
   }
 
   /**
@@ -1680,7 +883,7 @@ export class Store implements Disposable {
    * @param watcher A watcher from {@linkcode Store.prototype.watch}.
    */
   unwatch(watcher: Watcher): void {
-    this.#hub.unwatch(watcher);
+    this.#core.unwatch(watcher);
   }
 
   /**
@@ -1709,9 +912,37 @@ export class Store implements Disposable {
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
-    this.#open("register change callback");
-    this.#catchUp();
-    return this.#hub.onChange(fn, { skip: this.#committedBefore() });
+    return this.#open("register change callback").onChange(fn);
+  }
+
+  /**
+   * Turns the change feed off for the file for good: removes the change log
+   * and the triggers that fill it, so that no writer (this store, other
+   * processes, the Go sibling) logs changes any more. While any store keeps
+   * the `changeFeed` option, the log stays, trimmed to that store's
+   * `changeRetention.maxRows` by a trigger whoever writes; stop those stores
+   * first, as their watchers stop hearing changes.
+   *
+   * @example Remove the log of a file that once had the feed on
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const path = `${await Deno.makeTempDir()}/app.db`;
+   * new Store(path, { changeFeed: true }).close();
+   * using store = new Store(path);
+   * store.disableChangeFeed();
+   * store.set("g", "k", "v");
+   * assert.equal(store.get("g", "k"), "v");
+   * ```
+   *
+   * @throws {StoreError} When this store has the `changeFeed` option, a
+   * transaction is running, or SQLite fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  disableChangeFeed(): void {
+    const op = "disable the change feed";
+    this.#open(op).disableChangeFeed(op);
   }
 
   /**
@@ -1731,15 +962,7 @@ export class Store implements Disposable {
    * ```
    */
   close(): void {
-    const db = this.#db;
-    if (db === undefined) return;
-    this.#db = undefined;
-    clearInterval(this.#timer);
-    clearInterval(this.#feedTimer);
-    this.#timer = this.#feedTimer = undefined;
-    this.#hub.close();
-    this.#templates.clear();
-    db.close();
+    this.#core.close();
   }
 
   /**
@@ -1763,214 +986,8 @@ export class Store implements Disposable {
     this.close();
   }
 
-  // Whole milliseconds, as the Go sibling stores them, rounded up so a key
-  // never expires before its TTL has passed.
-  #expiry(op: string, now: number, ttlMs: number): number {
-    const at = Math.ceil(now + ttlMs);
-    // A TTL too small to move a large clock still leaves the key live now.
-    const expiresAt = at > now ? at : Math.floor(now) + 1;
-    if (!Number.isSafeInteger(expiresAt)) {
-      throw new RangeError(
-        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-      );
-    }
-    return expiresAt;
+  #open(op: string): StoreCore {
+    this.#core.open(op);
+    return this.#core;
   }
-
-  #open(op: string): void {
-    if (this.#db === undefined) throw new StoreClosedError(op);
-  }
-
-  #safeClock(): number {
-    try {
-      return this.#clock();
-    } catch {
-      return NaN;
-    }
-  }
-
-  #now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
-  }
-
-  // SQLite failures become StoreError naming the operation; the original is
-  // kept as the cause.
-  #run<T>(op: string, fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      return this.#recover(op, error, fn);
-    }
-  }
-
-  // The catch of every statement: another connection's lock is waited out
-  // (bounded by busyTimeoutMs) by running the statement again; anything else
-  // becomes a StoreError naming the operation.
-  #recover<T>(op: string, error: unknown, fn: () => T): T {
-    // The module's own errors already name the operation.
-    if (
-      error instanceof StoreError || error instanceof RangeError ||
-      error instanceof TypeError
-    ) throw error;
-    if (isBusy(error)) {
-      try {
-        return retryBusy(this.#busyTimeoutMs, fn);
-      } catch (again) {
-        error = again;
-      }
-    }
-    throw new StoreError(
-      `Cannot ${op}: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
-  }
-
-  #emit(
-    type: StoreEvent["type"],
-    group: string,
-    key: string,
-    timestamp: number,
-    value?: string,
-    expiresAt?: number,
-  ): void {
-    const feed = this.#feed;
-    if (feed !== undefined) {
-      // Events come from the log; make it say what this store did.
-      if (type === "delete" || type === "expire") feed.retype(type);
-      else if (type === "delete_group") feed.logGroupDelete(group);
-      return;
-    }
-    if (!this.#hub.wants(group, key)) return;
-    const event: StoreEvent = { type, group, key, timestamp, origin: "local" };
-    if (value !== undefined) event.value = value;
-    if (expiresAt !== undefined) event.expiresAt = expiresAt;
-    if (this.#pending !== undefined) this.#pending.push(event);
-    else this.#deliver([event]);
-  }
-}
-
-const BACKUP_SELECT = `SELECT ${GRP}, ${KEY}, ${VALUE}, expires_at FROM kv`;
-const BACKUP_INSERT =
-  "INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)";
-
-// Both sides in one transaction each: the read one pins a snapshot of the
-// source, the write one makes the copy appear whole or not at all.
-function copyInto(source: DatabaseSync, path: string): void {
-  const target = new DatabaseSync(path);
-  let created = false;
-  let complete = false;
-  try {
-    const pages = target.prepare("PRAGMA page_count").get();
-    if (pages?.page_count !== 0) {
-      throw new Error(`${path} appeared while the backup started`);
-    }
-    created = true;
-    target.exec("BEGIN IMMEDIATE");
-    createTables(target);
-    const insert = target.prepare(BACKUP_INSERT);
-    const { select } = prepareRows(source, { select: BACKUP_SELECT });
-    source.exec("BEGIN");
-    try {
-      for (const row of select.iterate()) {
-        insert.run(
-          decodeText(row[0]),
-          decodeText(row[1]),
-          decodeText(row[2]),
-          row[3] as number | null,
-        );
-      }
-    } finally {
-      source.exec("COMMIT");
-    }
-    target.exec("COMMIT");
-    complete = true;
-  } finally {
-    target.close();
-    if (created && !complete) removeQuietly(path);
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch {
-    // Nothing to undo when the file was never created.
-  }
-}
-
-function pathExists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-function isThenable(value: unknown): boolean {
-  return (typeof value === "object" || typeof value === "function") &&
-    value !== null && typeof (value as { then?: unknown }).then === "function";
-}
-
-// A non-negative integer option; timers take at most MAX_TIMER_MS.
-function integer(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot open store: ${name} must be a number, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new RangeError(
-      `Cannot open store: ${name} must be ${
-        max === Number.MAX_SAFE_INTEGER
-          ? "a non-negative integer"
-          : `an integer from 0 to ${max}`
-      }, received ${value}`,
-    );
-  }
-  return value;
-}
-
-// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
-// Deno.unrefTimer() only knows the numeric ids of older releases.
-function unrefTimer(timer: ReturnType<typeof setInterval>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
-}
-
-/**
- * The smallest string greater than every string starting with `prefix`, in
- * SQLite's BINARY order (UTF-8 bytes, which is code point order), so that
- * `grp >= prefix AND grp < end` is an index range scan; `undefined` when no
- * such string exists (the prefix is all U+10FFFF).
- */
-function prefixEnd(prefix: string): string | undefined {
-  let rest = prefix;
-  while (rest.length > 0) {
-    const unit = rest.charCodeAt(rest.length - 1);
-    const width = unit >= 0xdc00 && unit <= 0xdfff ? 2 : 1;
-    const point = rest.codePointAt(rest.length - width) as number;
-    rest = rest.slice(0, rest.length - width);
-    if (point < 0x10ffff) {
-      return rest + String.fromCodePoint(point === 0xd7ff ? 0xe000 : point + 1);
-    }
-  }
-  return undefined;
 }

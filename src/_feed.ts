@@ -1,7 +1,7 @@
 /**
- * The cross-process change feed: reading the `kv_changes` log that triggers
- * append to in every writer's transaction, and telling this store's own rows
- * from everyone else's. The store decides when; this file knows the SQL.
+ * The cross-process change feed: the `kv_changes` log that triggers append
+ * to in every writer's transaction, read in seq order. The engine decides
+ * when; this file knows the log's SQL.
  *
  * @module
  */
@@ -9,8 +9,9 @@
 import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
-import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 import type { EventType, StoreEvent } from "./events.ts";
+import { namespaceOf } from "./_namespace.ts";
+import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
 export interface ChangeRetention {
@@ -22,14 +23,15 @@ export interface ChangeRetention {
 
 /** What a watcher replaying the log wants to see. */
 export interface ReplayFilter {
-  /** A group, or `"*"`. */
+  /** A group, or `"*"`; ignored with `namespace`. */
   group: string;
   /** A key, or `"*"`. */
   key: string;
+  /** Every group of this namespace instead of `group`. */
+  namespace?: string | undefined;
 }
 
-// Rows read per statement while catching up, so a large backlog is read in
-// bounded steps.
+// Rows read per statement, so a large backlog is read in bounded steps.
 const READ_BATCH = 1_000;
 
 const SQL = {
@@ -40,7 +42,7 @@ const SQL = {
     textColumn("value")
   }, expires_at
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
-  retype: "UPDATE kv_changes SET type = ? WHERE seq > ?",
+  retype: "UPDATE kv_changes SET type = ?1 WHERE seq > ?2 AND type <> ?1",
   dropSince: "DELETE FROM kv_changes WHERE seq > ?",
   logGroupDelete:
     `INSERT INTO kv_changes (type, grp, key, timestamp) VALUES ('delete_group', ?, '', ${NOW_MS})`,
@@ -52,23 +54,19 @@ const SQL = {
 } as const;
 
 /**
- * One store's view of the change log of its file.
+ * One store's view of the change log of its file: what it has delivered,
+ * and which rows it wrote itself.
  */
 export class ChangeFeed {
   readonly #stmt: Record<keyof typeof SQL, RowStatement>;
   readonly #maxRows: number;
   readonly #maxAgeMs: number;
-  /** The last seq delivered to this store's listeners. */
+  /** The last seq read (delivered or skipped). */
   #delivered: number;
   #dataVersion: unknown;
-  /** The last seq before the running transaction, and before its statement. */
-  #txStart = 0;
-  #txEnd = 0;
-  #mark = 0;
-  #retyped = -1;
   /**
    * The seq ranges `[from, to]` this store committed, oldest first, adjacent
-   * ones merged; pruned as the log is trimmed.
+   * ones merged; pruned as the log is trimmed. Replays tell own rows by them.
    */
   #own: [number, number][] = [];
 
@@ -87,7 +85,7 @@ export class ChangeFeed {
   }
 
   /**
-   * The newest seq the log has handed out (0 for none yet).
+   * The newest seq in the log (0 for none yet).
    *
    * @returns The last seq in the file.
    */
@@ -95,51 +93,48 @@ export class ChangeFeed {
     return (this.#stmt.lastSeq.get()?.[0] as number | undefined) ?? 0;
   }
 
-  /** Notes where the running transaction starts in the log. */
-  beginTransaction(): void {
-    this.#txStart = this.#mark = this.lastSeq();
-    this.#retyped = -1;
-  }
-
-  /** Notes where the next statement's log rows will start. */
-  markStatement(): void {
-    this.#mark = this.lastSeq();
-  }
-
   /**
-   * Gives the rows of the last marked statement the type the store knows
-   * they have (the triggers can only guess between delete and expire).
+   * Gives the rows after `after` the type the store knows they have: the
+   * triggers can only guess between delete and expire, by SQLite's clock.
    *
+   * @param after The last seq before the statement.
    * @param type `"delete"` or `"expire"`.
    */
-  retype(type: EventType): void {
-    // A purge reports every row of its statement; one update covers them.
-    if (this.#retyped === this.#mark) return;
-    this.#stmt.retype.run(type, this.#mark);
-    this.#retyped = this.#mark;
+  retype(after: number, type: EventType): void {
+    this.#stmt.retype.run(type, after);
   }
 
   /**
-   * Replaces the per-row deletes of the last marked statement by one
-   * `delete_group` row, as the store reports a group deletion.
+   * Replaces the per-row deletes after `after` by one `delete_group` row,
+   * which takes the first freed seq, so seqs stay contiguous.
    *
+   * @param after The last seq before the group deletion.
    * @param group The deleted group.
    */
-  logGroupDelete(group: string): void {
-    // The new row takes the first freed seq, so seqs stay contiguous.
-    this.#stmt.dropSince.run(this.#mark);
+  collapseGroupDelete(after: number, group: string): void {
+    this.#stmt.dropSince.run(after);
     this.#stmt.logGroupDelete.run(group);
   }
 
-  /** Notes where the running transaction ends, just before COMMIT. */
-  endTransaction(): void {
-    this.#txEnd = this.lastSeq();
+  /**
+   * The rows after `after`, as this store's own events.
+   *
+   * @param after The last seq before the statement.
+   * @param to The last seq of the statement.
+   * @param now The events' timestamp.
+   * @returns The events, in seq order.
+   */
+  rows(after: number, to: number, now: number): StoreEvent[] {
+    return this.#read(after, to, now, true);
   }
 
-  /** Records the committed transaction's rows as this store's own. */
-  committed(): void {
-    const from = this.#txStart + 1;
-    const to = this.#txEnd;
+  /**
+   * Records a committed range of seqs as this store's own.
+   *
+   * @param from The first seq of the range.
+   * @param to The last seq of the range.
+   */
+  recordOwn(from: number, to: number): void {
     if (to < from) return;
     const last = this.#own.at(-1);
     if (last !== undefined && last[1] === from - 1) last[1] = to;
@@ -160,16 +155,19 @@ export class ChangeFeed {
   }
 
   /**
-   * Reads the rows committed after the last delivered one, in seq order.
+   * Reads the rows after the last one read, up to `upTo`, in seq order.
    *
+   * @param upTo The last seq to read; default the newest.
+   * @param now The events' timestamp.
    * @param wanted `false` when nobody listens: the rows are skipped.
-   * @param now The store clock, the events' timestamp.
-   * @param inTransaction `true` inside this store's running transaction,
-   * whose own rows are not committed yet: only the rows before it are read.
    * @returns The new events.
    */
-  readNew(wanted: boolean, now: number, inTransaction = false): StoreEvent[] {
-    const last = inTransaction ? this.#txStart : this.lastSeq();
+  readNew(
+    upTo: number | undefined,
+    now: number,
+    wanted: boolean,
+  ): StoreEvent[] {
+    const last = upTo ?? this.lastSeq();
     if (last <= this.#delivered) return [];
     // Advanced only once the rows are read, so a failed read (a busy
     // database) is read again by the next delivery.
@@ -179,26 +177,29 @@ export class ChangeFeed {
   }
 
   /**
-   * The logged events after `since`, up to what was last delivered, for a
-   * watcher that resumes.
+   * Marks every row up to `seq` as read, such as this store's own rows
+   * delivered straight from its write.
+   *
+   * @param seq The last seq read.
+   */
+  skipTo(seq: number): void {
+    if (seq > this.#delivered) this.#delivered = seq;
+  }
+
+  /**
+   * The logged events after `since` up to the last one read, for a watcher
+   * that resumes.
    *
    * @param since The last seq the watcher's owner saw.
    * @param filter The group and key watched.
-   * @param now The store clock, the events' timestamp.
-   * @param upTo The last seq already handed to listeners: later ones reach
-   * the new watcher live. Default: the last seq read.
+   * @param now The events' timestamp.
    * @returns The matching events, in seq order.
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(
-    since: number,
-    filter: ReplayFilter,
-    now: number,
-    upTo = this.#delivered,
-  ): StoreEvent[] {
-    const last = upTo;
+  replay(since: number, filter: ReplayFilter, now: number): StoreEvent[] {
+    const last = this.#delivered;
     if (since > last) {
       throw new RangeError(
         `Cannot watch: since ${since} is after the newest change, seq ${last}`,
@@ -214,9 +215,12 @@ export class ChangeFeed {
         }`,
       );
     }
+    const { group, key, namespace } = filter;
     return this.#read(since, last, now).filter((event) =>
-      (filter.group === "*" || event.group === filter.group) &&
-      (filter.key === "*" || event.key === filter.key)
+      (namespace !== undefined
+        ? namespaceOf(event.group) === namespace
+        : group === "*" || event.group === group) &&
+      (key === "*" || event.key === key)
     );
   }
 
@@ -245,18 +249,18 @@ export class ChangeFeed {
     return false;
   }
 
-  #read(from: number, to: number, now: number): StoreEvent[] {
+  #read(from: number, to: number, now: number, own = false): StoreEvent[] {
     const events: StoreEvent[] = [];
     for (let after = from; after < to;) {
       const rows = this.#stmt.read.all(after, to);
-      for (const row of rows) events.push(this.#event(row, now));
+      for (const row of rows) events.push(this.#event(row, now, own));
       if (rows.length < READ_BATCH) break;
       after = rows[rows.length - 1]?.[0] as number;
     }
     return events;
   }
 
-  #event(row: Row, now: number): StoreEvent {
+  #event(row: Row, now: number, own: boolean): StoreEvent {
     const type = row[1] as EventType;
     const seq = row[0] as number;
     const event: StoreEvent = {
@@ -264,7 +268,7 @@ export class ChangeFeed {
       group: decodeText(row[2]),
       key: decodeText(row[3]),
       timestamp: now,
-      origin: this.#isOwn(seq) ? "local" : "remote",
+      origin: own || this.#isOwn(seq) ? "local" : "remote",
       seq,
     };
     if (type === "set") event.value = decodeText(row[4]);

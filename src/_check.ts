@@ -1,0 +1,208 @@
+/**
+ * Argument checks shared by every public entry point, so that one rule has
+ * one message wherever it applies: `Cannot <operation>: <name> must be …,
+ * received …`.
+ *
+ * @module
+ */
+
+/**
+ * Names the type of a value the way the error messages do: `null`, `array`,
+ * or its `typeof`.
+ *
+ * @param value Anything a caller passed.
+ * @returns A short type name.
+ */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+/**
+ * Asserts that an argument is a well-formed string: one with a lone
+ * surrogate cannot be stored unaltered (SQLite would keep U+FFFD instead).
+ *
+ * @param operation What the caller was doing, e.g. `"set value"`.
+ * @param name The argument's name.
+ * @param value The argument.
+ * @throws {TypeError} When `value` is not a string or holds a lone surrogate.
+ */
+export function assertText(
+  operation: string,
+  name: string,
+  value: unknown,
+): asserts value is string {
+  if (typeof value !== "string") {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be a string, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!value.isWellFormed()) {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} contains a lone surrogate at index ${
+        loneSurrogateIndex(value)
+      }, which cannot be stored unaltered`,
+    );
+  }
+}
+
+function loneSurrogateIndex(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+      return i;
+    }
+    if (unit >= 0xdc00 && unit <= 0xdfff) return i;
+  }
+  return -1;
+}
+
+/**
+ * Asserts that a time to live is a positive finite number of milliseconds.
+ *
+ * @param operation What the caller was doing.
+ * @param ttlMs The argument.
+ * @throws {TypeError} When `ttlMs` is not a number.
+ * @throws {RangeError} When it is not positive and finite.
+ */
+export function assertTTL(
+  operation: string,
+  ttlMs: unknown,
+): asserts ttlMs is number {
+  if (typeof ttlMs !== "number") {
+    throw new TypeError(
+      `Cannot ${operation}: ttlMs must be a number, received ${
+        describe(ttlMs)
+      }`,
+    );
+  }
+  if (!(ttlMs > 0) || ttlMs === Infinity) {
+    throw new RangeError(
+      `Cannot ${operation}: ttlMs must be a positive finite number, received ${ttlMs}`,
+    );
+  }
+}
+
+/**
+ * Reads an optional integer argument or option.
+ *
+ * @param operation What the caller was doing.
+ * @param name The argument's name.
+ * @param value The argument; `undefined` takes `fallback`.
+ * @param fallback The default.
+ * @param min The smallest accepted value.
+ * @param max The largest accepted value.
+ * @returns The integer.
+ * @throws {TypeError} When `value` is not a number.
+ * @throws {RangeError} When it is not an integer from `min` to `max`.
+ */
+export function integerArg(
+  operation: string,
+  name: string,
+  value: unknown,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be a number, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = min === 0 && max === Number.MAX_SAFE_INTEGER
+      ? "a non-negative integer"
+      : `an integer from ${min} to ${max}`;
+    throw new RangeError(
+      `Cannot ${operation}: ${name} must be ${range}, received ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Asserts that an argument is a function.
+ *
+ * @param operation What the caller was doing.
+ * @param name The argument's name.
+ * @param value The argument.
+ * @throws {TypeError} When `value` is not a function.
+ */
+export function assertFunction(
+  operation: string,
+  name: string,
+  value: unknown,
+): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be a function, received ${
+        describe(value)
+      }`,
+    );
+  }
+}
+
+/**
+ * Asserts that an argument is a boolean.
+ *
+ * @param operation What the caller was doing.
+ * @param name The argument's name.
+ * @param value The argument.
+ * @throws {TypeError} When `value` is not a boolean.
+ */
+export function assertBoolean(
+  operation: string,
+  name: string,
+  value: unknown,
+): asserts value is boolean {
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be a boolean, received ${
+        describe(value)
+      }`,
+    );
+  }
+}
+
+/**
+ * Reads an optional argument that must be one of a few strings.
+ *
+ * @param operation What the caller was doing.
+ * @param name The argument's name.
+ * @param value The argument; `undefined` takes the first choice.
+ * @param choices The accepted values, the default first.
+ * @param ErrorClass `RangeError` for a mode, `TypeError` where the
+ * published API has always thrown one.
+ * @returns The chosen value.
+ * @throws {RangeError | TypeError} When `value` is not one of `choices`.
+ */
+export function oneOf<const T extends string>(
+  operation: string,
+  name: string,
+  value: unknown,
+  choices: readonly [T, ...T[]],
+  ErrorClass: typeof RangeError | typeof TypeError = RangeError,
+): T {
+  if (value === undefined) return choices[0];
+  if ((choices as readonly unknown[]).includes(value)) return value as T;
+  const names = choices.map((c) => JSON.stringify(c));
+  const list = names.length === 2
+    ? `${names[0]} or ${names[1]}`
+    : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+  throw new ErrorClass(
+    `Cannot ${operation}: ${name} must be ${list}, received ${
+      typeof value === "string" ? JSON.stringify(value) : describe(value)
+    }`,
+  );
+}

@@ -1,0 +1,657 @@
+/**
+ * What a {@linkcode Store} and its scoped views share: the engine, the event
+ * hub, the clock and the timers. Every method takes arguments already
+ * checked by the public class that calls it, so each argument is checked
+ * once, and every write goes through {@linkcode StoreCore.prototype.write}.
+ *
+ * @module
+ */
+
+import {
+  assertBoolean,
+  assertText,
+  describe,
+  integerArg,
+  oneOf,
+} from "./_check.ts";
+import { StoreClosedError, StoreError } from "./errors.ts";
+import type { StoreEvent, Watcher } from "./events.ts";
+import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
+import { EventHub } from "./_hub.ts";
+import type { ResolvedOptions } from "./_options.ts";
+import { scanEnd } from "./_sql.ts";
+import { isBusy } from "./schema.ts";
+import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+
+/** Options of a watch, checked by the caller except for `since`. */
+export interface CoreWatchOptions {
+  /** Watch every group of this namespace instead of `group`. */
+  namespace?: string | undefined;
+  /** Resume after this change-log seq. */
+  since?: unknown;
+}
+
+/** Options of a listing, not yet checked. */
+export interface CoreListOptions {
+  limit?: unknown;
+  cursor?: unknown;
+  prefix?: unknown;
+  reverse?: unknown;
+}
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 10_000;
+const TEMPLATE_CACHE_SIZE = 256;
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === "object" || typeof value === "function") &&
+    value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
+// Deno.unrefTimer() only knows the numeric ids of older releases.
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  if (typeof timer === "number") Deno.unrefTimer(timer);
+  else (timer as { unref(): void }).unref();
+}
+
+/** The shared machinery of one open store. */
+export class StoreCore {
+  readonly #engine: Engine;
+  readonly #hub: EventHub;
+  readonly #clock: () => number;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #purging = false;
+  #templates = new Map<string, Template>();
+
+  /**
+   * Opens the engine and starts the timers.
+   *
+   * @param path The store's path.
+   * @param options Checked options.
+   */
+  constructor(path: string, options: ResolvedOptions) {
+    this.#clock = options.clock;
+    // A clock that cannot tell the time is refused now rather than at the
+    // first expiry decision, which may be on a timer with nobody to tell.
+    this.now("open store");
+    const onCallbackError = options.onCallbackError;
+    this.#hub = new EventHub(onCallbackError ? { onCallbackError } : {});
+    this.#engine = new Engine(path, {
+      ...options,
+      listening: () => this.#hub.active,
+    });
+    if (options.changeFeed && options.changePollMs > 0) {
+      this.#every(options.changePollMs, () => this.#pollFeed());
+    }
+    if (options.purgeIntervalMs > 0) {
+      this.#every(options.purgeIntervalMs, () => this.#backgroundPurge());
+    }
+  }
+
+  #every(ms: number, fn: () => unknown): void {
+    const timer = setInterval(fn, ms);
+    unrefTimer(timer);
+    this.#timers.push(timer);
+  }
+
+  /**
+   * Throws when the store is closed.
+   *
+   * @param op The operation, for the message.
+   * @throws {StoreClosedError} After close.
+   */
+  open(op: string): void {
+    if (this.#engine.closed) throw new StoreClosedError(op);
+  }
+
+  /**
+   * Reads the clock.
+   *
+   * @param op The operation, for the message.
+   * @returns The time, in milliseconds.
+   * @throws {RangeError} When the clock returns no finite number.
+   */
+  now(op: string): number {
+    const now = this.#clock();
+    if (typeof now !== "number" || !Number.isFinite(now)) {
+      throw new RangeError(
+        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
+          typeof now === "number" ? now : describe(now)
+        }`,
+      );
+    }
+    return now;
+  }
+
+  /**
+   * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
+   * sibling stores them, rounded up so a key never expires early.
+   *
+   * @param op The operation, for the message.
+   * @param now The clock.
+   * @param ttlMs A checked time to live.
+   * @returns The expiry, ms epoch.
+   * @throws {RangeError} When it is past the largest safe integer.
+   */
+  expiryAt(op: string, now: number, ttlMs: number): number {
+    const at = Math.ceil(now + ttlMs);
+    // A TTL too small to move a large clock still leaves the key live now.
+    const expiresAt = at > now ? at : Math.floor(now) + 1;
+    if (!Number.isSafeInteger(expiresAt)) {
+      throw new RangeError(
+        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
+      );
+    }
+    return expiresAt;
+  }
+
+  /**
+   * The one write path: applies mutations as one transaction and hands the
+   * events of what committed to the listeners.
+   *
+   * @param op The operation, for error messages.
+   * @param now The clock.
+   * @param mutations What to change.
+   * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
+   */
+  write(op: string, now: number, mutations: readonly Mutation[]): number[] {
+    const applied = this.#engine.apply(op, now, mutations, this.#hub.active);
+    this.#hub.publish(applied.events);
+    return applied.counts;
+  }
+
+  /**
+   * Stores a value, with an expiry `ttlMs` from now or none.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs A checked time to live, or `undefined` for none.
+   */
+  set(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    ttlMs: number | undefined,
+  ): void {
+    const now = this.now(op);
+    const expiresAt = ttlMs === undefined
+      ? null
+      : this.expiryAt(op, now, ttlMs);
+    this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
+  }
+
+  /**
+   * Changes the expiry of a live key.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @param ttlMs A checked time to live, or `null` for none.
+   * @returns Whether the key was live.
+   */
+  expire(
+    op: string,
+    group: string,
+    key: string,
+    ttlMs: number | null,
+  ): boolean {
+    const now = this.now(op);
+    const expiresAt = ttlMs === null ? null : this.expiryAt(op, now, ttlMs);
+    const [changed] = this.write(op, now, [
+      { kind: "setExpiry", group, key, expiresAt },
+    ]);
+    return changed === 1;
+  }
+
+  /**
+   * Runs `fn` in one transaction; events follow its COMMIT.
+   *
+   * @param op The operation, for error messages.
+   * @param fn The work.
+   * @returns What `fn` returned.
+   * @throws {StoreError} When a transaction is already running, or SQLite
+   * fails.
+   * @throws {TypeError} When `fn` returns a promise; nothing is kept.
+   */
+  transaction<T>(op: string, fn: () => T): T {
+    if (this.#engine.inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: a transaction is already running on this store; transactions do not nest`,
+      );
+    }
+    const now = this.#engine.hasFeed ? this.now(op) : 0;
+    const { result, events } = this.#engine.transaction(op, now, () => {
+      const result = fn();
+      if (isThenable(result)) {
+        // Keep a late rejection of the abandoned promise from surfacing as
+        // an unhandled one; the TypeError below is the caller's error.
+        Promise.resolve(result).catch(() => {});
+        throw new TypeError(
+          `Cannot ${op}: the function returned a promise; transactions must be synchronous, so nothing it wrote was kept`,
+        );
+      }
+      return result;
+    });
+    this.#hub.publish(events);
+    return result;
+  }
+
+  /**
+   * Runs `fn` inside the running transaction, or in a new one.
+   *
+   * @param op The operation, for error messages.
+   * @param fn The work.
+   * @returns What `fn` returned.
+   */
+  atomic<T>(op: string, fn: () => T): T {
+    return this.#engine.inTransaction ? fn() : this.transaction(op, fn);
+  }
+
+  /** @returns Whether a transaction is running. */
+  get inTransaction(): boolean {
+    return this.#engine.inTransaction;
+  }
+
+  /** @returns The engine, for reads. */
+  get engine(): Engine {
+    return this.#engine;
+  }
+
+  /**
+   * Whether an event of `group` and `key` could reach a listener.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `false` when nobody could receive it.
+   */
+  wants(group: string, key: string): boolean {
+    return this.#hub.wants(group, key);
+  }
+
+  /**
+   * The value of a live key; an expired one is deleted, with its event.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined`.
+   */
+  get(op: string, group: string, key: string): string | undefined {
+    const row = this.#engine.read(op, group, key);
+    if (row === undefined) return undefined;
+    const [value, expiresAt] = row;
+    if (expiresAt !== null) {
+      const now = this.now(op);
+      if (expiresAt <= now) {
+        this.write(op, now, [{ kind: "expireKey", group, key }]);
+        return undefined;
+      }
+    }
+    return value;
+  }
+
+  /**
+   * What is left of a key's life.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @returns `Infinity` without expiry, `undefined` when missing or expired.
+   */
+  ttl(op: string, group: string, key: string): number | undefined {
+    const now = this.now(op);
+    const expiresAt = this.#engine.expiry(op, group, key);
+    if (expiresAt === undefined) return undefined;
+    if (expiresAt === null) return Infinity;
+    return expiresAt > now ? expiresAt - now : undefined;
+  }
+
+  /**
+   * The live entries of a group.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @returns The entries, in key order.
+   */
+  getAll(op: string, group: string): Map<string, string> {
+    return this.#engine.getAll(op, group, this.now(op));
+  }
+
+  /**
+   * Counts the live keys of one group.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @returns The count.
+   */
+  count(op: string, group: string): number {
+    return this.#engine.number(op, "count", group, this.now(op));
+  }
+
+  /**
+   * Counts the live keys of every group starting with `prefix`.
+   *
+   * @param op The operation, for error messages.
+   * @param prefix A literal prefix.
+   * @returns The count.
+   */
+  countAll(op: string, prefix: string): number {
+    const now = this.now(op);
+    return this.#engine.number(op, "countPrefix", prefix, scanEnd(prefix), now);
+  }
+
+  /**
+   * The groups starting with `prefix` that hold a live key.
+   *
+   * @param op The operation, for error messages.
+   * @param prefix A literal prefix.
+   * @returns The groups, in order.
+   */
+  groups(op: string, prefix: string): string[] {
+    const now = this.now(op);
+    return this.#engine.texts(op, "groupsPrefix", prefix, scanEnd(prefix), now)
+      .map((row) => row[0] as string);
+  }
+
+  /**
+   * One page of a group's live entries.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param options Unchecked paging options.
+   * @returns The entries and the next cursor.
+   */
+  list(
+    op: string,
+    group: string,
+    options: CoreListOptions,
+  ): { entries: [string, string][]; cursor: string | undefined } {
+    const { cursor, prefix = "", reverse = false } = options;
+    const limit = integerArg(
+      op,
+      "limit",
+      options.limit,
+      DEFAULT_LIST_LIMIT,
+      1,
+      MAX_LIST_LIMIT,
+    );
+    if (cursor !== undefined) assertText(op, "cursor", cursor);
+    assertText(op, "prefix", prefix);
+    assertBoolean(op, "reverse", reverse);
+    const now = this.now(op);
+    const end = scanEnd(prefix);
+    const e = this.#engine;
+    // One row more than the page tells whether another page follows.
+    const n = limit + 1;
+    const rows = reverse
+      ? cursor === undefined
+        ? e.texts(op, "listFromReverse", group, prefix, end, now, n)
+        : e.texts(op, "listBeforeReverse", group, prefix, end, cursor, now, n)
+      : cursor === undefined
+      ? e.texts(op, "listFrom", group, prefix, end, now, n)
+      : e.texts(op, "listAfter", group, cursor, prefix, end, now, n);
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    const entries = rows as [string, string][];
+    return { entries, cursor: more ? entries.at(-1)?.[0] : undefined };
+  }
+
+  /**
+   * Renders a template against a group's live entries.
+   *
+   * @param op The operation, for error messages.
+   * @param template The template source.
+   * @param group The group.
+   * @param missingKey The unchecked `missingKey` option.
+   * @returns The rendered text.
+   */
+  render(
+    op: string,
+    template: string,
+    group: string,
+    missingKey: unknown,
+  ): string {
+    const mode = oneOf(op, "missingKey", missingKey, [
+      "default",
+      "zero",
+      "error",
+    ]);
+    const tree = this.#template(template);
+    return executeTemplate(tree, this.getAll(op, group), mode);
+  }
+
+  #template(source: string): Template {
+    let tree = this.#templates.get(source);
+    if (tree !== undefined) {
+      // Re-insert to keep the map in least-recently-used order.
+      this.#templates.delete(source);
+    } else {
+      tree = parseTemplate(source);
+      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
+        const oldest = this.#templates.keys().next().value as string;
+        this.#templates.delete(oldest);
+      }
+    }
+    this.#templates.set(source, tree);
+    return tree;
+  }
+
+  /**
+   * Deletes every expired key, in bounded batches.
+   *
+   * @param op The operation, for error messages.
+   * @returns How many keys were deleted.
+   */
+  purgeExpired(op: string): number {
+    const now = this.now(op);
+    let total = 0;
+    for (;;) {
+      const [removed = 0] = this.write(op, now, [{ kind: "purge" }]);
+      total += removed;
+      if (removed < PURGE_BATCH) return total;
+    }
+  }
+
+  async #backgroundPurge(): Promise<void> {
+    if (this.#purging) return;
+    this.#purging = true;
+    const op = "purge expired keys";
+    try {
+      // A clock that stopped telling the time fails every foreground call
+      // that needs it; the timer has nobody to tell, so it skips the tick.
+      if (!Number.isFinite(this.#safeClock())) return;
+      while (!this.#engine.closed) {
+        const [removed = 0] = this.write(op, this.now(op), [{ kind: "purge" }]);
+        if (removed < PURGE_BATCH) break;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      if (!this.#engine.closed) this.#engine.trimFeed(op);
+    } catch (error) {
+      // Another connection holding the write lock past busyTimeoutMs is
+      // routine for a shared file: the next tick retries. Any other failure
+      // (a broken clock, a damaged file) must not pass silently.
+      if (!isBusy(error)) reportError(error);
+    } finally {
+      this.#purging = false;
+    }
+  }
+
+  #safeClock(): number {
+    try {
+      return this.#clock();
+    } catch {
+      return NaN;
+    }
+  }
+
+  /**
+   * Registers a watcher, after delivering what other connections logged
+   * (it committed before the watcher exists).
+   *
+   * @param op The operation, for error messages.
+   * @param group The group, or `"*"`; a label with a namespace.
+   * @param key The key, or `"*"`.
+   * @param options A namespace, and an unchecked `since`.
+   * @returns The watcher.
+   */
+  watch(
+    op: string,
+    group: string,
+    key: string,
+    options: CoreWatchOptions,
+  ): Watcher {
+    const { namespace, since } = options;
+    if (since !== undefined) checkSince(op, since, this.#engine.hasFeed);
+    this.#catchUp();
+    const hubOptions = namespace === undefined ? {} : { namespace };
+    if (since === undefined) return this.#hub.watch(group, key, hubOptions);
+    const now = this.now(op);
+    const backlog = this.#engine.replay(
+      op,
+      since as number,
+      { group, key, namespace },
+      now,
+    );
+    return this.#hub.watch(group, key, { ...hubOptions, backlog });
+  }
+
+  /**
+   * Registers a change callback, after delivering what other connections
+   * logged.
+   *
+   * @param fn The callback (checked by the hub).
+   * @param namespace Only the events of this namespace.
+   * @returns The unregister function.
+   */
+  onChange(
+    fn: (event: StoreEvent) => void,
+    namespace?: string,
+  ): () => void {
+    this.#catchUp();
+    return this.#hub.onChange(
+      fn,
+      namespace === undefined ? {} : { namespace },
+    );
+  }
+
+  /**
+   * Unregisters a watcher. Idempotent.
+   *
+   * @param watcher The watcher.
+   */
+  unwatch(watcher: Watcher): void {
+    this.#hub.unwatch(watcher);
+  }
+
+  // A listener registered now hears only what commits from now on: what is
+  // unread in the log goes to those already listening, or is skipped.
+  #catchUp(): void {
+    if (!this.#engine.hasFeed) return;
+    const op = "catch up with the change log";
+    const active = this.#hub.active;
+    const now = active ? this.now(op) : 0;
+    this.#hub.publish(this.#engine.readFeed(op, now, active));
+  }
+
+  #pollFeed(): void {
+    const engine = this.#engine;
+    if (engine.closed || engine.inTransaction || !this.#hub.active) return;
+    try {
+      if (engine.changedElsewhere()) this.#catchUp();
+    } catch (error) {
+      if (!isBusy(error)) reportError(error);
+    }
+  }
+
+  /**
+   * Copies the store into a new file.
+   *
+   * @param op The operation, for error messages.
+   * @param path The new file.
+   * @throws {StoreError} Inside a transaction, or when the copy fails.
+   */
+  backup(op: string, path: string): void {
+    if (this.#engine.inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: a transaction is running; back up after it commits`,
+      );
+    }
+    this.#engine.backup(op, path);
+  }
+
+  /**
+   * Removes the change log from the file.
+   *
+   * @param op The operation, for error messages.
+   * @throws {StoreError} When this store reads the feed or a transaction
+   * is running.
+   */
+  disableChangeFeed(op: string): void {
+    if (this.#engine.hasFeed || this.#engine.inTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: ${
+          this.#engine.hasFeed
+            ? "this store was opened with the changeFeed option"
+            : "a transaction is running"
+        }`,
+      );
+    }
+    this.#engine.dropFeed(op);
+  }
+
+  /** Stops the timers, ends the listeners and closes the engine. */
+  close(): void {
+    if (this.#engine.closed) return;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.#hub.close();
+    this.#templates.clear();
+    this.#engine.close();
+  }
+}
+
+function checkSince(op: string, since: unknown, hasFeed: boolean): void {
+  if (!hasFeed) {
+    throw new TypeError(
+      `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
+    );
+  }
+  if (typeof since !== "number") {
+    throw new TypeError(
+      `Cannot ${op}: since must be a number, received ${describe(since)}`,
+    );
+  }
+  if (!Number.isSafeInteger(since) || since < 0) {
+    throw new RangeError(
+      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
+    );
+  }
+}
+
+const registry = new WeakMap<object, StoreCore>();
+
+/**
+ * Links a public store object to its core, for scoped views.
+ *
+ * @param store The public object.
+ * @param core Its core.
+ */
+export function registerCore(store: object, core: StoreCore): void {
+  registry.set(store, core);
+}
+
+/**
+ * The core behind a public store object.
+ *
+ * @param store A store.
+ * @returns Its core, or `undefined` for anything else.
+ */
+export function coreOf(store: unknown): StoreCore | undefined {
+  return typeof store === "object" && store !== null
+    ? registry.get(store)
+    : undefined;
+}

@@ -1,0 +1,691 @@
+/**
+ * The SQLite engine under a store: one connection, its statements, the reads,
+ * and the one write path. Every mutation, whatever API asked for it, is a
+ * {@linkcode Mutation} applied by {@linkcode Engine.prototype.apply} inside
+ * one transaction with one busy-retry policy, and comes back as the events
+ * of what committed. Nothing here knows about listeners or timers.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+import { decodeText, isWhole } from "./codec.ts";
+import { StoreError } from "./errors.ts";
+import type { EventType, StoreEvent } from "./events.ts";
+import {
+  ChangeFeed,
+  type ChangeRetention,
+  type ReplayFilter,
+} from "./_feed.ts";
+import {
+  dataSql,
+  type DataStatement,
+  KV_TABLE,
+  PURGE_BATCH,
+  scanEnd,
+} from "./_sql.ts";
+import {
+  disableChangeFeed,
+  enableChangeFeed,
+  isBusy,
+  openDatabase,
+  prepareRows,
+  retryBusy,
+  type Row,
+  type RowStatement,
+} from "./schema.ts";
+import { copyInto } from "./_backup.ts";
+
+/** One change a write asks for. */
+export type Mutation =
+  | {
+    kind: "set";
+    group: string;
+    key: string;
+    value: string;
+    expiresAt: number | null;
+  }
+  | { kind: "setExpiry"; group: string; key: string; expiresAt: number | null }
+  | { kind: "delete"; group: string; key: string }
+  | { kind: "deleteGroup"; group: string }
+  | { kind: "expireKey"; group: string; key: string }
+  | { kind: "purge"; prefix?: string };
+
+/** What {@linkcode Engine.prototype.apply} did. */
+export interface Applied {
+  /**
+   * Per mutation: 1 when a set, expiry change or delete took effect on a
+   * live key (else 0), the rows removed by a group delete or a purge.
+   */
+  counts: number[];
+  /**
+   * The events of what committed, in commit order; empty inside a
+   * transaction, whose events come with its commit.
+   */
+  events: StoreEvent[];
+}
+
+/** How the engine opens its file; every field is already validated. */
+export interface EngineOptions {
+  /** How long a write waits for another connection's lock. */
+  busyTimeoutMs: number;
+  /** `PRAGMA synchronous` of a file. */
+  durability: "normal" | "full";
+  /** Whether to keep and read the change log. */
+  changeFeed: boolean;
+  /** How much of the change log to keep. */
+  retention: Required<ChangeRetention>;
+  /** Whether anyone listens, so that unread log rows may be skipped. */
+  listening: () => boolean;
+}
+
+/** A running explicit transaction. */
+interface Tx {
+  /** Own events so far. */
+  readonly events: StoreEvent[];
+  /** With the feed: the last seq before the transaction. */
+  readonly start: number;
+  /** With the feed: the last seq of its last statement. */
+  mark: number;
+}
+
+type Statements = Record<DataStatement, RowStatement>;
+
+function event(
+  type: EventType,
+  group: string,
+  key: string,
+  timestamp: number,
+): StoreEvent {
+  return { type, group, key, timestamp, origin: "local" };
+}
+
+function setEvent(
+  group: string,
+  key: string,
+  timestamp: number,
+  value: string,
+  expiresAt: number | null,
+): StoreEvent {
+  const e = event("set", group, key, timestamp);
+  e.value = value;
+  if (expiresAt !== null) e.expiresAt = expiresAt;
+  return e;
+}
+
+/** One connection to a store's database. */
+export class Engine {
+  /** The path the connection was opened with. */
+  readonly path: string;
+  #db: DatabaseSync | undefined;
+  #stmt: Statements;
+  #busyTimeoutMs: number;
+  #feed: ChangeFeed | undefined;
+  #listening: () => boolean;
+  #tx: Tx | undefined;
+
+  /**
+   * Opens (or creates) the database at `path`.
+   *
+   * @param path A file path or `":memory:"`.
+   * @param options Validated settings.
+   * @throws {StoreError} When the file cannot be opened or is not a store.
+   */
+  constructor(path: string, options: EngineOptions) {
+    this.path = path;
+    this.#busyTimeoutMs = options.busyTimeoutMs;
+    this.#listening = options.listening;
+    const db = openDatabase(path, options);
+    this.#db = db;
+    try {
+      this.#stmt = prepareRows(db, dataSql(KV_TABLE));
+      if (options.changeFeed) {
+        retryBusy(
+          options.busyTimeoutMs,
+          () => enableChangeFeed(db, options.retention.maxRows),
+        );
+        this.#feed = new ChangeFeed(db, options.retention);
+      }
+    } catch (error) {
+      db.close();
+      const what = options.changeFeed ? "cannot set up the change feed: " : "";
+      throw new StoreError(
+        `Cannot open store at ${path}: ${what}${message(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** @returns Whether {@linkcode Engine.prototype.close} was called. */
+  get closed(): boolean {
+    return this.#db === undefined;
+  }
+
+  /** @returns Whether an explicit transaction is running. */
+  get inTransaction(): boolean {
+    return this.#tx !== undefined;
+  }
+
+  /** @returns Whether the change feed is on. */
+  get hasFeed(): boolean {
+    return this.#feed !== undefined;
+  }
+
+  /**
+   * Runs a statement (or a few that may run again) under the busy-retry
+   * policy: another connection's lock is waited out, up to busyTimeoutMs,
+   * by running it again; any other SQLite failure becomes a
+   * {@linkcode StoreError} naming the operation, with the original as its
+   * cause.
+   *
+   * @param op The operation, for the message.
+   * @param fn The statement.
+   * @returns What `fn` returned.
+   */
+  run<T>(op: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      return this.#recover(op, error, fn);
+    }
+  }
+
+  #recover<T>(op: string, error: unknown, fn: () => T): T {
+    // The module's own errors already name the operation.
+    if (
+      error instanceof StoreError || error instanceof RangeError ||
+      error instanceof TypeError
+    ) throw error;
+    if (isBusy(error)) {
+      try {
+        return retryBusy(this.#busyTimeoutMs, fn);
+      } catch (again) {
+        error = again;
+      }
+    }
+    const why = isBusy(error)
+      ? `database is locked: another connection held ${this.path} for longer than busyTimeoutMs (${this.#busyTimeoutMs} ms)`
+      : message(error);
+    throw new StoreError(`Cannot ${op}: ${why}`, { cause: error });
+  }
+
+  // ---------------------------------------------------------------------
+  // The write path
+
+  /**
+   * Applies mutations as one transaction: SQLite's own for a single
+   * statement, `BEGIN IMMEDIATE … COMMIT` for more (and for every write
+   * with the change feed, whose log rows must be known as this store's), or
+   * the running explicit transaction. Nothing is reported done that did not
+   * commit: every failure, COMMIT's included, throws.
+   *
+   * @param op The operation, for error messages.
+   * @param now The store clock: what is expired, and the events' timestamp.
+   * @param mutations What to change, in order.
+   * @param report `false` when nobody could receive the events, so that a
+   * purge need not read back the rows it removed.
+   * @returns The counts, and the events of what committed.
+   * @throws {StoreError} When SQLite fails; nothing is written.
+   */
+  apply(
+    op: string,
+    now: number,
+    mutations: readonly Mutation[],
+    report = true,
+  ): Applied {
+    const tx = this.#tx;
+    if (tx !== undefined) {
+      return {
+        counts: this.#applyAll(op, now, mutations, tx, report),
+        events: [],
+      };
+    }
+    if (mutations.length === 1 && this.#feed === undefined) {
+      const events: StoreEvent[] = [];
+      const m = mutations[0] as Mutation;
+      // A failed statement changed nothing, so running it again is safe.
+      const count = this.run(op, () => {
+        events.length = 0;
+        return this.#execute(m, now, events, report);
+      });
+      return { counts: [count], events };
+    }
+    let counts: number[] = [];
+    const { events } = this.transaction(op, now, (t) => {
+      counts = this.#applyAll(op, now, mutations, t, report);
+    });
+    return { counts, events };
+  }
+
+  /**
+   * Runs `fn` inside one `BEGIN IMMEDIATE` transaction, committed when it
+   * returns and rolled back when it throws; mutations applied meanwhile join
+   * it. Transactions do not nest.
+   *
+   * @param op The operation, for error messages.
+   * @param now The store clock, for the events read from the change log.
+   * @param fn The work; it must be synchronous.
+   * @returns What `fn` returned, and the events of what committed: first
+   * other connections' logged changes that committed before it (with the
+   * feed), then its own.
+   * @throws {StoreError} When SQLite fails, COMMIT included; nothing is
+   * written.
+   */
+  transaction<T>(
+    op: string,
+    now: number,
+    fn: (tx: Tx) => T,
+  ): { result: T; events: StoreEvent[] } {
+    const db = this.#db as DatabaseSync;
+    const feed = this.#feed;
+    const start = this.run(op, () => {
+      this.#stmt.begin.run();
+      try {
+        return feed?.lastSeq() ?? 0;
+      } catch (error) {
+        this.#stmt.rollback.run();
+        throw error;
+      }
+    });
+    const tx: Tx = { events: [], start, mark: start };
+    this.#tx = tx;
+    let result: T;
+    try {
+      result = fn(tx);
+      this.run(op, () => this.#stmt.commit.run());
+    } catch (error) {
+      if (db.isTransaction) this.#stmt.rollback.run();
+      throw error;
+    } finally {
+      this.#tx = undefined;
+    }
+    if (feed === undefined) return { result, events: tx.events };
+    feed.recordOwn(start + 1, tx.mark);
+    let events = tx.events;
+    try {
+      // Rows other connections committed before this one come first.
+      const before = feed.readNew(start, now, this.#listening());
+      if (before.length > 0) events = before.concat(events);
+    } catch (error) {
+      // Committed: the caller must not see a failure. Those rows are read
+      // again with the next delivery; ours are delivered now.
+      if (!isBusy(error)) reportError(error);
+      return { result, events };
+    }
+    feed.skipTo(tx.mark);
+    return { result, events };
+  }
+
+  #applyAll(
+    op: string,
+    now: number,
+    mutations: readonly Mutation[],
+    tx: Tx,
+    report: boolean,
+  ): number[] {
+    const counts: number[] = [];
+    for (const m of mutations) {
+      const from = tx.events.length;
+      counts.push(this.run(op, () => {
+        tx.events.length = from;
+        return this.#execute(m, now, tx.events, report);
+      }));
+      if (this.#feed !== undefined) this.#logged(op, m, now, tx, from, report);
+    }
+    return counts;
+  }
+
+  #execute(
+    m: Mutation,
+    now: number,
+    out: StoreEvent[],
+    report: boolean,
+  ): number {
+    const s = this.#stmt;
+    switch (m.kind) {
+      case "set":
+        s.set.run(m.group, m.key, m.value, m.expiresAt);
+        out.push(setEvent(m.group, m.key, now, m.value, m.expiresAt));
+        return 1;
+      case "setExpiry": {
+        const row = s.setExpiry.all(m.expiresAt, m.group, m.key, now)[0];
+        if (row === undefined) return 0;
+        out.push(
+          setEvent(m.group, m.key, now, decodeText(row[0]), m.expiresAt),
+        );
+        return 1;
+      }
+      case "delete": {
+        const row = s.delete.all(m.group, m.key)[0];
+        if (row === undefined) return 0;
+        const expiresAt = row[0] as number | null;
+        const expired = expiresAt !== null && expiresAt <= now;
+        out.push(event(expired ? "expire" : "delete", m.group, m.key, now));
+        return expired ? 0 : 1;
+      }
+      case "deleteGroup": {
+        const changes = Number(s.deleteGroup.run(m.group).changes);
+        if (changes > 0) out.push(event("delete_group", m.group, "", now));
+        return changes;
+      }
+      case "expireKey": {
+        const { changes } = s.expireOne.run(m.group, m.key, now);
+        if (changes === 0) return 0;
+        out.push(event("expire", m.group, m.key, now));
+        return 1;
+      }
+      case "purge":
+        return this.#purge(m.prefix, now, out, report);
+    }
+  }
+
+  #purge(
+    prefix: string | undefined,
+    now: number,
+    out: StoreEvent[],
+    report: boolean,
+  ): number {
+    const s = this.#stmt;
+    let rows: Row[];
+    if (prefix !== undefined) {
+      rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
+    } else if (!report || this.#feed !== undefined) {
+      // The log names the rows itself; without listeners nobody needs them.
+      return Number(s.purge.run(now).changes);
+    } else {
+      rows = s.purgeReturning.all(now);
+    }
+    for (const row of rows) {
+      out.push(event("expire", decodeText(row[0]), decodeText(row[1]), now));
+    }
+    return rows.length;
+  }
+
+  // With the feed: makes the log say what this store did, and numbers the
+  // events with their seqs.
+  #logged(
+    op: string,
+    m: Mutation,
+    now: number,
+    tx: Tx,
+    from: number,
+    report: boolean,
+  ): void {
+    const feed = this.#feed as ChangeFeed;
+    const events = tx.events;
+    const mark = tx.mark;
+    this.run(op, () => {
+      const first = events[from];
+      if (m.kind === "deleteGroup" && first !== undefined) {
+        feed.collapseGroupDelete(mark, m.group);
+      } else if (m.kind === "purge") {
+        feed.retype(mark, "expire");
+      } else if (first !== undefined && first.type !== "set") {
+        feed.retype(mark, first.type);
+      }
+      tx.mark = feed.lastSeq();
+    });
+    const logged = tx.mark - mark;
+    if (m.kind === "purge" || logged !== events.length - from) {
+      // Rows without a one-to-one event (a purge, or a trigger of someone
+      // else's): the log itself says which rows and in which order.
+      events.length = from;
+      if (report) {
+        const rows = this.run(op, () => feed.rows(mark, tx.mark, now));
+        for (const e of rows) events.push(e);
+      }
+      return;
+    }
+    for (let i = from; i < events.length; i++) {
+      (events[i] as StoreEvent).seq = mark + 1 + i - from;
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // The change feed
+
+  /**
+   * Reads what other connections logged since the last read; inside a
+   * transaction only what committed before it.
+   *
+   * @param op The operation, for error messages.
+   * @param now The events' timestamp.
+   * @param wanted `false` to skip the rows (nobody listens).
+   * @returns The events, in seq order; none without the feed.
+   */
+  readFeed(op: string, now: number, wanted: boolean): StoreEvent[] {
+    const feed = this.#feed;
+    if (feed === undefined) return [];
+    const upTo = this.#tx?.start;
+    return this.run(op, () => feed.readNew(upTo, now, wanted));
+  }
+
+  /**
+   * Whether another connection committed since the last call.
+   *
+   * @returns `false` without the feed.
+   */
+  changedElsewhere(): boolean {
+    return this.#feed?.changedElsewhere() ?? false;
+  }
+
+  /**
+   * The logged events after `since`, for a watcher that resumes.
+   *
+   * @param op The operation, for error messages.
+   * @param since The last seq seen.
+   * @param filter What the watcher watches.
+   * @param now The events' timestamp.
+   * @returns The events, in seq order.
+   */
+  replay(
+    op: string,
+    since: number,
+    filter: ReplayFilter,
+    now: number,
+  ): StoreEvent[] {
+    const feed = this.#feed as ChangeFeed;
+    return this.run(op, () => feed.replay(since, filter, now));
+  }
+
+  /**
+   * Trims the change log to its retention.
+   *
+   * @param op The operation, for error messages.
+   */
+  trimFeed(op: string): void {
+    const feed = this.#feed;
+    if (feed !== undefined) this.run(op, () => feed.trim());
+  }
+
+  // ---------------------------------------------------------------------
+  // Reads
+
+  /**
+   * Reads a key's value and expiry.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @returns The value and expiry, or `undefined` when there is no row.
+   */
+  read(
+    op: string,
+    group: string,
+    key: string,
+  ): [value: string, expiresAt: number | null] | undefined {
+    const row = this.run(op, () => this.#stmt.get.get(group, key));
+    if (row === undefined) return undefined;
+    const value = row[0] as string;
+    const expiresAt = row[1] as number | null;
+    if (isWhole(row[2] as number, value)) return [value, expiresAt];
+    const bytes = this.run(op, () => this.#stmt.getBytes.get(group, key));
+    return [decodeText(bytes?.[0]), expiresAt];
+  }
+
+  /**
+   * Reads a key's expiry only.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param key The key.
+   * @returns `null` for no expiry, `undefined` when there is no row.
+   */
+  expiry(op: string, group: string, key: string): number | null | undefined {
+    const row = this.run(op, () => this.#stmt.expiry.get(group, key));
+    return row === undefined ? undefined : row[0] as number | null;
+  }
+
+  /**
+   * The live entries of a group, in key order.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param now The store clock.
+   * @returns The entries.
+   */
+  getAll(op: string, group: string, now: number): Map<string, string> {
+    const rows = this.run(op, () => this.#stmt.getAll.all(group, now));
+    const entries = new Map<string, string>();
+    for (const row of rows) {
+      const key = row[0] as string;
+      const value = row[1] as string;
+      if (!isWhole(row[2] as number, key, value)) {
+        return this.#getAllBytes(op, group, now);
+      }
+      entries.set(key, value);
+    }
+    return entries;
+  }
+
+  // The slow path for a group holding a NUL somewhere: every row through
+  // textColumn(), so no string comes back cut.
+  #getAllBytes(op: string, group: string, now: number): Map<string, string> {
+    const rows = this.run(op, () => this.#stmt.getAllBytes.all(group, now));
+    const entries = new Map<string, string>();
+    for (const row of rows) {
+      entries.set(decodeText(row[0]), decodeText(row[1]));
+    }
+    return entries;
+  }
+
+  /**
+   * Runs a statement that returns one number (a count).
+   *
+   * @param op The operation, for error messages.
+   * @param name The statement.
+   * @param params Its parameters.
+   * @returns The first column of the first row, or 0.
+   */
+  number(
+    op: string,
+    name: "count" | "countPrefix",
+    ...params: (string | number | Uint8Array)[]
+  ): number {
+    const row = this.run(op, () => this.#stmt[name].get(...params));
+    return (row?.[0] as number | undefined) ?? 0;
+  }
+
+  /**
+   * Runs a statement that returns rows of text.
+   *
+   * @param op The operation, for error messages.
+   * @param name The statement.
+   * @param params Its parameters.
+   * @returns The rows, every column decoded.
+   */
+  texts(
+    op: string,
+    name:
+      | "groupsPrefix"
+      | "listFrom"
+      | "listAfter"
+      | "listFromReverse"
+      | "listBeforeReverse",
+    ...params: (string | number | Uint8Array)[]
+  ): string[][] {
+    const rows = this.run(op, () => this.#stmt[name].all(...params));
+    return rows.map((row) => row.map(decodeText));
+  }
+
+  /**
+   * Whether a group holds a live key.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @param now The store clock.
+   * @returns `true` when it does.
+   */
+  groupHasLive(op: string, group: string, now: number): boolean {
+    const row = this.run(op, () => this.#stmt.groupHasLive.get(group, now));
+    return row !== undefined;
+  }
+
+  /**
+   * A namespace's rows and non-empty groups, expired rows included, as the
+   * schema's triggers count them: constant time, whatever its size.
+   *
+   * @param op The operation, for error messages.
+   * @param namespace The namespace.
+   * @returns `[rows, groups]`.
+   */
+  namespaceStats(op: string, namespace: string): [number, number] {
+    const row = this.run(op, () => this.#stmt.namespaceStats.get(namespace));
+    return row === undefined ? [0, 0] : [row[0] as number, row[1] as number];
+  }
+
+  /**
+   * Counts a namespace's rows and groups afresh (a range scan) and stores
+   * the result, correcting any drift, such as an `INSERT OR REPLACE` by hand
+   * (a replace fires no delete trigger).
+   *
+   * @param op The operation, for error messages.
+   * @param namespace The namespace.
+   * @returns `[rows, groups]`.
+   */
+  recountNamespace(op: string, namespace: string): [number, number] {
+    const prefix = `${namespace}:`;
+    const row = this.run(
+      op,
+      () =>
+        this.#stmt.recountNamespace.all(namespace, prefix, scanEnd(prefix))[0],
+    ) as Row;
+    return [row[0] as number, row[1] as number];
+  }
+
+  /**
+   * Copies a snapshot of the database into a new file.
+   *
+   * @param op The operation, for error messages.
+   * @param path Where the copy goes; must not exist.
+   */
+  backup(op: string, path: string): void {
+    const db = this.#db as DatabaseSync;
+    this.run(op, () => copyInto(db, path));
+  }
+
+  /**
+   * Removes the change log and its triggers from the file.
+   *
+   * @param op The operation, for error messages.
+   */
+  dropFeed(op: string): void {
+    const db = this.#db as DatabaseSync;
+    this.run(op, () => disableChangeFeed(db));
+  }
+
+  /** Closes the connection. Idempotent. */
+  close(): void {
+    const db = this.#db;
+    if (db === undefined) return;
+    this.#db = undefined;
+    db.close();
+  }
+}
+
+/** Rows per purge batch, re-exported for the purge loop. */
+export { PURGE_BATCH };
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,57 @@
+/**
+ * Namespaces: a group `acme:users` belongs to namespace `acme`, the part
+ * before its first `:`. Scoped stores, namespace watchers and the quota
+ * counts all follow this one rule.
+ *
+ * @module
+ */
+
+import { describe } from "./_check.ts";
+
+/** What a namespace may be made of; it never contains `:`. */
+export const NAMESPACE_PATTERN: RegExp = /^[A-Za-z0-9-]+$/;
+
+/**
+ * Asserts that `namespace` is a valid namespace name.
+ *
+ * @param operation What the caller was doing.
+ * @param namespace The argument.
+ * @throws {TypeError} When it is not a string matching
+ * {@linkcode NAMESPACE_PATTERN}.
+ */
+export function assertNamespace(
+  operation: string,
+  namespace: unknown,
+): asserts namespace is string {
+  if (typeof namespace !== "string" || !NAMESPACE_PATTERN.test(namespace)) {
+    throw new TypeError(
+      `Cannot ${operation}: namespace must match ${NAMESPACE_PATTERN}, received ${
+        typeof namespace === "string"
+          ? JSON.stringify(namespace)
+          : describe(namespace)
+      }`,
+    );
+  }
+}
+
+/**
+ * The namespace a group belongs to.
+ *
+ * @param group Any group.
+ * @returns The part before the first `:`, or `undefined` when the group has
+ * no `:` after at least one character.
+ */
+export function namespaceOf(group: string): string | undefined {
+  const colon = group.indexOf(":");
+  return colon > 0 ? group.slice(0, colon) : undefined;
+}
+
+/**
+ * The prefix every group of a namespace starts with.
+ *
+ * @param namespace A valid namespace.
+ * @returns `${namespace}:`.
+ */
+export function namespacePrefix(namespace: string): string {
+  return `${namespace}:`;
+}

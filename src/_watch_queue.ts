@@ -1,0 +1,79 @@
+/**
+ * The bounded queue behind one {@linkcode Watcher}: a `ReadableStream` that
+ * never makes a writer wait. Kept apart from the public class so that the
+ * hub drives it through ordinary methods.
+ *
+ * @module
+ */
+
+import type { StoreEvent } from "./events.ts";
+
+/** Unread events a watcher holds before it starts dropping. */
+export const WATCHER_CAPACITY = 16;
+
+/** One watcher's queue, as the hub sees it. */
+export class WatchQueue {
+  /** The events, oldest first. */
+  readonly stream: ReadableStream<StoreEvent>;
+  /** Unread events held before new ones are dropped. */
+  readonly capacity: number;
+  /** Events dropped because the queue was full. */
+  dropped = 0;
+  /** Called when the reader cancels the stream. */
+  onCancel: () => void = () => {};
+  #controller: ReadableStreamDefaultController<StoreEvent>;
+  #ended = false;
+
+  /** @param capacity Unread events held before new ones are dropped. */
+  constructor(capacity = WATCHER_CAPACITY) {
+    this.capacity = capacity;
+    let controller!: ReadableStreamDefaultController<StoreEvent>;
+    this.stream = new ReadableStream<StoreEvent>(
+      {
+        start: (c) => {
+          controller = c;
+        },
+        cancel: () => {
+          // The stream is already closed; end() must not close it again.
+          this.#ended = true;
+          this.onCancel();
+        },
+      },
+      new CountQueuingStrategy({ highWaterMark: capacity }),
+    );
+    // `start` runs synchronously inside the ReadableStream constructor.
+    this.#controller = controller;
+  }
+
+  /**
+   * Queues a live event, or counts it as dropped when the reader is
+   * `capacity` events behind.
+   *
+   * @param event The event.
+   */
+  offer(event: StoreEvent): void {
+    if (this.#ended) return;
+    // desiredSize is null only for an errored stream, which we never cause.
+    if ((this.#controller.desiredSize ?? 0) > 0) {
+      this.#controller.enqueue(event);
+    } else {
+      this.dropped++;
+    }
+  }
+
+  /**
+   * Queues an event that must not be dropped (a replay before live events).
+   *
+   * @param event The event.
+   */
+  force(event: StoreEvent): void {
+    if (!this.#ended) this.#controller.enqueue(event);
+  }
+
+  /** Ends the stream once the queued events are read. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#controller.close();
+  }
+}
