@@ -4,7 +4,9 @@
  * `map[string]string` can hold: strings, `int`, `float64`, `complex128`,
  * `bool`, `uint8` (what `index` yields on a string), the map itself and nil.
  *
- * Output matches current Go (1.22 and later) byte for byte; the printer
+ * Output matches current Go byte for byte (the differential test runs it
+ * against Debian's Go 1.19, which differs only in `%#w` and `%+w`), except
+ * that `%p` of the map prints a fixed address of Go's shape. The printer
  * follows the structure of Go's `pp.doPrintf` so that the error forms
  * (`%!d(string=x)`, `%!(EXTRA …)`, `%!(BADINDEX)`, …) come out of the same
  * places. Go works on UTF-8 bytes and these are UTF-16 strings: widths and
@@ -14,7 +16,21 @@
  * @module
  */
 
-import { formatFloat } from "./_fmt_float.ts";
+import { formatFloat, sharpFloat } from "./_fmt_float.ts";
+import {
+  canBackquote,
+  compareUtf8,
+  encoder,
+  hexBytes,
+  isLow,
+  isPrint,
+  quote,
+  quoteRune,
+  runeAt,
+  runeCount,
+  runeString,
+  validRune,
+} from "./_fmt_quote.ts";
 
 /** Go `uint8`, the byte `index` yields on a string. */
 export class GoUint8 {
@@ -49,9 +65,20 @@ export type FmtArg =
   | GoComplex
   | ReadonlyMap<string, string>;
 
-/** Go's `fmt.Sprint`: spaces between operands when neither is a string. */
-export function sprint(args: readonly FmtArg[]): string {
-  const p = new Printer();
+/**
+ * Go's `fmt.Sprint`, which `text/template` also uses to print a value.
+ *
+ * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units.
+ * @returns Each operand as `%v` prints it, with a space between two
+ *   operands when neither is a string.
+ * @throws {RangeError} When the output grows past `maxLength`.
+ */
+export function sprint(
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   let prevString = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as FmtArg;
@@ -60,27 +87,62 @@ export function sprint(args: readonly FmtArg[]): string {
     p.printArg(arg, V);
     prevString = isString;
   }
-  return p.out;
+  return p.out.toWellFormed();
 }
 
-/** Go's `fmt.Sprintln`: spaces between all operands and a final newline. */
-export function sprintln(args: readonly FmtArg[]): string {
-  const p = new Printer();
+/**
+ * Go's `fmt.Sprintln`.
+ *
+ * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units.
+ * @returns Each operand as `%v` prints it, separated by spaces, and a
+ *   newline.
+ * @throws {RangeError} When the output grows past `maxLength`.
+ */
+export function sprintln(
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   for (let i = 0; i < args.length; i++) {
     if (i > 0) p.out += " ";
     p.printArg(args[i] as FmtArg, V);
   }
-  return p.out + "\n";
+  return p.out.toWellFormed() + "\n";
 }
 
-/** Go's `fmt.Sprintf`. */
-export function sprintf(format: string, args: readonly FmtArg[]): string {
-  const p = new Printer();
+/**
+ * Go's `fmt.Sprintf`. A directive that does not fit its operand prints Go's
+ * error form (`%!d(string=x)`, `%!d(MISSING)`, `%!(EXTRA int=1)`,
+ * `%!(BADINDEX)`, `%!(BADWIDTH)`, `%!(NOVERB)`, …) instead of throwing.
+ * Widths and precisions are capped as Go caps them, at about ten million,
+ * and the output as a whole at `maxLength`: a map printed with a width of
+ * ten million per entry could otherwise outgrow memory.
+ *
+ * @param format The format, with `%` directives.
+ * @param args The operands.
+ * @param maxLength The longest output allowed, in UTF-16 code units,
+ *   checked after each operand (one operand may overshoot it by its width).
+ * @returns The formatted text.
+ * @throws {RangeError} When the output grows past `maxLength`.
+ */
+export function sprintf(
+  format: string,
+  args: readonly FmtArg[],
+  maxLength = Infinity,
+): string {
+  const p = new Printer(maxLength);
   p.doPrintf(format, args);
-  return p.out;
+  return p.out.toWellFormed();
 }
 
-/** Go's `reflect.TypeOf(arg).String()` for a non-nil operand. */
+/**
+ * The operand's Go type as `%T` prints it.
+ *
+ * @param arg The operand.
+ * @returns `string`, `int`, `float64`, `bool`, `uint8`, `complex128`,
+ *   `map[string]string`, or `<nil>` for `null`.
+ */
 export function goTypeName(arg: FmtArg): string {
   switch (typeof arg) {
     case "string":
@@ -100,9 +162,25 @@ export function goTypeName(arg: FmtArg): string {
 
 // Verbs are code points; these are the ones the printer tests by name.
 const V = 0x76;
-const PERCENT = 0x25;
 const MAX_RUNE = 0x10ffffn;
 const MAX_NUM = 1e6;
+
+/** The integer verbs that print digits, and their bases. */
+const INT_BASES: ReadonlyMap<number, number> = new Map(
+  [..."vdboOxX"].map((
+    c,
+    i,
+  ) => [c.charCodeAt(0), [10, 10, 2, 8, 8, 16, 16][i]!]),
+);
+
+/** The float verbs: strconv's verb and the default precision (-1 shortest). */
+const FLOAT_VERBS: ReadonlyMap<number, readonly [number, number]> = new Map(
+  [..."vbgGxXfFeE"].map((c) => {
+    const verb = c.charCodeAt(0);
+    const conversion = c === "v" ? 0x67 : c === "F" ? 0x66 : verb;
+    return [verb, [conversion, "fFeE".includes(c) ? 6 : -1]];
+  }),
+);
 
 /**
  * Where `%p` of a map points. Go prints the map's heap address, which no
@@ -113,6 +191,7 @@ const MAP_ADDRESS = 0xc000010000n;
 
 class Printer {
   out = "";
+  readonly maxLength: number;
   // Go's fmtFlags, wid and prec.
   widPresent = false;
   precPresent = false;
@@ -127,22 +206,41 @@ class Printer {
   prec = 0;
   /** The operand being printed, for `%!verb(type=value)`. */
   arg: FmtArg = null;
+  // Go's doPrintf state: the format, the operands, the position in the
+  // format, the next operand, and what the last directive did.
+  format = "";
+  args: readonly FmtArg[] = [];
+  i = 0;
+  argNum = 0;
+  afterIndex = false;
   reordered = false;
   goodArgNum = true;
 
+  constructor(maxLength: number) {
+    this.maxLength = maxLength;
+  }
+
+  /** Stops the output from growing past the caller's budget. */
+  checkLength(): void {
+    if (this.out.length > this.maxLength) {
+      throw new RangeError(
+        `Cannot format: the output is longer than ${this.maxLength} characters`,
+      );
+    }
+  }
+
   clearFlags(): void {
-    this.widPresent =
-      this.precPresent =
-      this.minus =
-      this.plus =
-        false;
-    this.sharp =
-      this.space =
-      this.zero =
-      this.plusV =
-      this.sharpV =
-        false;
-    this.wid = this.prec = 0;
+    this.widPresent = false;
+    this.precPresent = false;
+    this.minus = false;
+    this.plus = false;
+    this.sharp = false;
+    this.space = false;
+    this.zero = false;
+    this.plusV = false;
+    this.sharpV = false;
+    this.wid = 0;
+    this.prec = 0;
   }
 
   writePadding(n: number): void {
@@ -194,6 +292,11 @@ class Printer {
   }
 
   printArg(arg: FmtArg, verb: number): void {
+    this.printOperand(arg, verb);
+    this.checkLength();
+  }
+
+  printOperand(arg: FmtArg, verb: number): void {
     this.arg = arg;
     if (arg === null) {
       if (verb === 0x54 || verb === V) this.pad("<nil>");
@@ -244,6 +347,7 @@ class Printer {
       const value = m.get(key) as string;
       this.arg = value;
       this.fmtString(value, verb);
+      this.checkLength();
     }
     this.out += this.sharpV ? "}" : "]";
   }
@@ -270,33 +374,10 @@ class Printer {
   /** Hexadecimal of the UTF-8 bytes, `% x` spaced, `%#x` with 0x. */
   fmtSx(s: string, upper: boolean): void {
     const bytes = encoder.encode(s);
-    let length = bytes.length;
-    if (this.precPresent && this.prec < length) length = this.prec;
-    let width = 2 * length;
-    if (width <= 0) {
-      if (this.widPresent) this.writePadding(this.wid);
-      return;
-    }
-    if (this.space) {
-      if (this.sharp) width *= 2;
-      width += length - 1;
-    } else if (this.sharp) {
-      width += 2;
-    }
-    if (this.widPresent && this.wid > width && !this.minus) {
-      this.writePadding(this.wid - width);
-    }
-    const digits = upper ? UPPER_HEX : LOWER_HEX;
-    const prefix = upper ? "0X" : "0x";
-    let out = this.sharp ? prefix : "";
-    for (let i = 0; i < length; i++) {
-      if (this.space && i > 0) out += this.sharp ? " " + prefix : " ";
-      out += digits[bytes[i] as number];
-    }
-    this.out += out;
-    if (this.widPresent && this.wid > width && this.minus) {
-      this.writePadding(this.wid - width);
-    }
+    const n = this.precPresent
+      ? Math.min(this.prec, bytes.length)
+      : bytes.length;
+    this.pad(hexBytes(bytes, n, this.sharp, this.space, upper));
   }
 
   fmtQ(s: string): void {
@@ -306,31 +387,14 @@ class Printer {
   }
 
   fmtInteger(u: bigint, signed: boolean, verb: number): void {
-    switch (verb) {
-      case V:
-        if (this.sharpV && !signed) this.fmt0x64(u, true);
-        else this.fmtInt(u, 10, signed, verb, false);
-        return;
-      case 0x64: // d
-        return this.fmtInt(u, 10, signed, verb, false);
-      case 0x62: // b
-        return this.fmtInt(u, 2, signed, verb, false);
-      case 0x6f: // o
-      case 0x4f: // O
-        return this.fmtInt(u, 8, signed, verb, false);
-      case 0x78: // x
-        return this.fmtInt(u, 16, signed, verb, false);
-      case 0x58: // X
-        return this.fmtInt(u, 16, signed, verb, true);
-      case 0x63: // c
-        return this.pad(String.fromCodePoint(validRune(u)));
-      case 0x71: // q
-        return this.pad(quoteRune(validRune(u), this.plus));
-      case 0x55: // U
-        return this.fmtUnicode(u);
-      default:
-        this.badVerb(verb);
-    }
+    const base = INT_BASES.get(verb);
+    if (verb === V && this.sharpV && !signed) this.fmt0x64(u, true);
+    else if (base !== undefined) {
+      this.fmtInt(u, base, signed, verb, verb === 0x58);
+    } else if (verb === 0x63) this.pad(String.fromCodePoint(validRune(u))); // c
+    else if (verb === 0x71) this.pad(quoteRune(validRune(u), this.plus)); // q
+    else if (verb === 0x55) this.fmtUnicode(u); // U
+    else this.badVerb(verb);
   }
 
   fmt0x64(u: bigint, leading0x: boolean): void {
@@ -400,50 +464,20 @@ class Printer {
   }
 
   fmtFloat(v: number, verb: number): void {
-    switch (verb) {
-      case V:
-        return this.formatFloat(v, 0x67, -1);
-      case 0x62: // b
-      case 0x67: // g
-      case 0x47: // G
-      case 0x78: // x
-      case 0x58: // X
-        return this.formatFloat(v, verb, -1);
-      case 0x66: // f
-      case 0x65: // e
-      case 0x45: // E
-        return this.formatFloat(v, verb, 6);
-      case 0x46: // F
-        return this.formatFloat(v, 0x66, 6);
-      default:
-        this.badVerb(verb);
-    }
+    const spec = FLOAT_VERBS.get(verb);
+    if (spec === undefined) this.badVerb(verb);
+    else this.formatFloat(v, spec[0], spec[1]);
   }
 
   fmtComplex(c: GoComplex, verb: number): void {
-    switch (verb) {
-      case V:
-      case 0x62: // b
-      case 0x67: // g
-      case 0x47: // G
-      case 0x78: // x
-      case 0x58: // X
-      case 0x66: // f
-      case 0x46: // F
-      case 0x65: // e
-      case 0x45: { // E
-        const plus = this.plus;
-        this.out += "(";
-        this.fmtFloat(c.real, verb);
-        this.plus = true;
-        this.fmtFloat(c.imag, verb);
-        this.out += "i)";
-        this.plus = plus;
-        return;
-      }
-      default:
-        this.badVerb(verb);
-    }
+    if (!FLOAT_VERBS.has(verb)) return this.badVerb(verb);
+    const plus = this.plus;
+    this.out += "(";
+    this.fmtFloat(c.real, verb);
+    this.plus = true; // the imaginary part always has a sign
+    this.fmtFloat(c.imag, verb);
+    this.out += "i)";
+    this.plus = plus;
   }
 
   /** Go's `fmt.fmtFloat`: sign, `#`, zero padding and NaN/Inf around strconv. */
@@ -477,106 +511,122 @@ class Printer {
   }
 
   doPrintf(format: string, args: readonly FmtArg[]): void {
-    const end = format.length;
-    let argNum = 0;
-    let afterIndex = false;
-    this.reordered = false;
-    let i = 0;
-    formatLoop: while (i < end) {
+    this.format = format;
+    this.args = args;
+    this.i = this.argNum = 0;
+    this.afterIndex = this.reordered = false;
+    while (this.i < format.length) {
       this.goodArgNum = true;
-      const next = format.indexOf("%", i);
+      const next = format.indexOf("%", this.i);
       if (next < 0) {
-        this.out += format.slice(i);
+        this.out += format.slice(this.i);
         break;
       }
-      this.out += format.slice(i, next);
-      i = next + 1;
+      this.out += format.slice(this.i, next);
+      this.i = next + 1;
       this.clearFlags();
-      for (; i < end; i++) {
-        const c = format.charCodeAt(i);
-        if (c === 0x23) this.sharp = true;
-        else if (c === 0x30) this.zero = true;
-        else if (c === 0x2b) this.plus = true;
-        else if (c === 0x2d) this.minus = true;
-        else if (c === 0x20) this.space = true;
-        else {
-          // The common case of flags and a lower-case verb, nothing else.
-          if (c >= 0x61 && c <= 0x7a && argNum < args.length) {
-            if (c === V || c === 0x77) this.moveSharpPlus();
-            this.printArg(args[argNum] as FmtArg, c);
-            argNum++;
-            i++;
-            continue formatLoop;
-          }
-          break;
-        }
-      }
-      [argNum, i, afterIndex] = this.argNumber(argNum, format, i, args.length);
-      if (i < end && format.charCodeAt(i) === 0x2a) { // *
-        i++;
-        [this.wid, this.widPresent, argNum] = intFromArg(args, argNum);
-        if (!this.widPresent) this.out += "%!(BADWIDTH)";
-        if (this.wid < 0) {
-          this.wid = -this.wid;
-          this.minus = true;
-        }
-        afterIndex = false;
-      } else {
-        [this.wid, this.widPresent, i] = parseNum(format, i, end);
-        if (afterIndex && this.widPresent) this.goodArgNum = false;
-      }
-      if (i + 1 < end && format.charCodeAt(i) === 0x2e) { // .
-        i++;
-        if (afterIndex) this.goodArgNum = false;
-        [argNum, i, afterIndex] = this.argNumber(
-          argNum,
-          format,
-          i,
-          args.length,
-        );
-        if (i < end && format.charCodeAt(i) === 0x2a) {
-          i++;
-          [this.prec, this.precPresent, argNum] = intFromArg(args, argNum);
-          if (this.prec < 0) {
-            this.prec = 0;
-            this.precPresent = false;
-          }
-          if (!this.precPresent) this.out += "%!(BADPREC)";
-          afterIndex = false;
-        } else {
-          [this.prec, this.precPresent, i] = parseNum(format, i, end);
-          if (!this.precPresent) {
-            this.prec = 0;
-            this.precPresent = true;
-          }
-        }
-      }
-      if (!afterIndex) {
-        [argNum, i, afterIndex] = this.argNumber(
-          argNum,
-          format,
-          i,
-          args.length,
-        );
-      }
-      if (i >= end) {
+      if (this.simpleDirective()) continue;
+      this.argNumber();
+      this.width();
+      this.precision();
+      if (!this.afterIndex) this.argNumber();
+      if (this.i >= format.length) {
         this.out += "%!(NOVERB)";
         break;
       }
-      const verb = runeAt(format, i);
-      i += verb > 0xffff ? 2 : 1;
-      if (verb === PERCENT) this.out += "%";
-      else if (!this.goodArgNum) {
-        this.out += "%!" + runeString(verb) + "(BADINDEX)";
-      } else if (argNum >= args.length) {
-        this.out += "%!" + runeString(verb) + "(MISSING)";
+      this.verb();
+    }
+    if (!this.reordered && this.argNum < args.length) this.extra();
+  }
+
+  /**
+   * Reads the flags; when a lower-case verb follows them directly and an
+   * operand is left (the common case), prints it and returns true.
+   */
+  simpleDirective(): boolean {
+    const { format, args } = this;
+    for (; this.i < format.length; this.i++) {
+      const c = format.charCodeAt(this.i);
+      if (c === 0x23) this.sharp = true;
+      else if (c === 0x30) this.zero = true;
+      else if (c === 0x2b) this.plus = true;
+      else if (c === 0x2d) this.minus = true;
+      else if (c === 0x20) this.space = true;
+      else if (c >= 0x61 && c <= 0x7a && this.argNum < args.length) {
+        if (c === V || c === 0x77) this.moveSharpPlus();
+        this.printArg(args[this.argNum++] as FmtArg, c);
+        this.i++;
+        return true;
       } else {
-        if (verb === V || verb === 0x77) this.moveSharpPlus();
-        this.printArg(args[argNum] as FmtArg, verb);
-        argNum++;
+        return false;
       }
     }
-    if (!this.reordered && argNum < args.length) this.extra(args, argNum);
+    return false;
+  }
+
+  width(): void {
+    if (this.format.charCodeAt(this.i) === 0x2a) { // *
+      this.i++;
+      [this.wid, this.widPresent] = this.intFromArg();
+      if (!this.widPresent) this.out += "%!(BADWIDTH)";
+      if (this.wid < 0) {
+        this.wid = -this.wid;
+        this.minus = true;
+      }
+      this.afterIndex = false;
+    } else {
+      [this.wid, this.widPresent, this.i] = parseNum(
+        this.format,
+        this.i,
+        this.format.length,
+      );
+      if (this.afterIndex && this.widPresent) this.goodArgNum = false;
+    }
+  }
+
+  precision(): void {
+    const format = this.format;
+    if (this.i + 1 >= format.length || format.charCodeAt(this.i) !== 0x2e) {
+      return;
+    }
+    this.i++;
+    if (this.afterIndex) this.goodArgNum = false;
+    this.argNumber();
+    if (format.charCodeAt(this.i) === 0x2a) { // *
+      this.i++;
+      [this.prec, this.precPresent] = this.intFromArg();
+      if (this.prec < 0) {
+        this.prec = 0;
+        this.precPresent = false;
+      }
+      if (!this.precPresent) this.out += "%!(BADPREC)";
+      this.afterIndex = false;
+    } else {
+      [this.prec, this.precPresent, this.i] = parseNum(
+        format,
+        this.i,
+        format.length,
+      );
+      if (!this.precPresent) {
+        this.prec = 0;
+        this.precPresent = true;
+      }
+    }
+  }
+
+  verb(): void {
+    const verb = runeAt(this.format, this.i);
+    this.i += verb > 0xffff ? 2 : 1;
+    if (verb === 0x25) {
+      this.out += "%";
+    } else if (!this.goodArgNum) {
+      this.out += "%!" + runeString(verb) + "(BADINDEX)";
+    } else if (this.argNum >= this.args.length) {
+      this.out += "%!" + runeString(verb) + "(MISSING)";
+    } else {
+      if (verb === V || verb === 0x77) this.moveSharpPlus();
+      this.printArg(this.args[this.argNum++] as FmtArg, verb);
+    }
   }
 
   /** `%#v` and `%+v` are their own formats: the flags move aside. */
@@ -587,12 +637,12 @@ class Printer {
     this.plus = false;
   }
 
-  extra(args: readonly FmtArg[], from: number): void {
+  extra(): void {
     this.clearFlags();
     this.out += "%!(EXTRA ";
-    for (let i = from; i < args.length; i++) {
-      if (i > from) this.out += ", ";
-      const arg = args[i] as FmtArg;
+    for (let i = this.argNum; i < this.args.length; i++) {
+      if (i > this.argNum) this.out += ", ";
+      const arg = this.args[i] as FmtArg;
       if (arg === null) {
         this.out += "<nil>";
       } else {
@@ -603,21 +653,36 @@ class Printer {
     this.out += ")";
   }
 
-  /** An explicit `[n]` index at `i`: the argument number, next `i`, found. */
-  argNumber(
-    argNum: number,
-    format: string,
-    i: number,
-    numArgs: number,
-  ): [number, number, boolean] {
-    if (i >= format.length || format.charCodeAt(i) !== 0x5b) {
-      return [argNum, i, false];
+  /** An explicit `[n]` operand index at `i`. */
+  argNumber(): void {
+    const i = this.i;
+    if (this.format.charCodeAt(i) !== 0x5b) {
+      this.afterIndex = false;
+      return;
     }
     this.reordered = true;
-    const [index, wid, ok] = parseArgNumber(format, i);
-    if (ok && index >= 0 && index < numArgs) return [index, i + wid, true];
-    this.goodArgNum = false;
-    return [argNum, i + wid, ok];
+    const [index, wid, ok] = parseArgNumber(this.format, i);
+    this.i = i + wid;
+    this.afterIndex = ok;
+    if (ok && index >= 0 && index < this.args.length) this.argNum = index;
+    else this.goodArgNum = false;
+  }
+
+  /** A `*` width or precision: its value and whether it is a usable int. */
+  intFromArg(): [number, boolean] {
+    if (this.argNum >= this.args.length) return [0, false];
+    const arg = this.args[this.argNum++];
+    let num = 0;
+    let isInt = false;
+    if (typeof arg === "bigint") {
+      num = Number(BigInt.asIntN(64, arg));
+      isInt = true;
+    } else if (arg instanceof GoUint8) {
+      num = arg.uint8;
+      isInt = true;
+    }
+    if (num > MAX_NUM || num < -MAX_NUM) return [0, false];
+    return [num, isInt];
   }
 }
 
@@ -655,176 +720,4 @@ function parseNum(
     isNum = true;
   }
   return [num, isNum, i];
-}
-
-/** A `*` width or precision: value, whether it is a usable int, next arg. */
-function intFromArg(
-  args: readonly FmtArg[],
-  argNum: number,
-): [number, boolean, number] {
-  if (argNum >= args.length) return [0, false, argNum];
-  const arg = args[argNum];
-  let num = 0;
-  let isInt = false;
-  if (typeof arg === "bigint") {
-    num = Number(BigInt.asIntN(64, arg));
-    isInt = true;
-  } else if (arg instanceof GoUint8) {
-    num = arg.uint8;
-    isInt = true;
-  }
-  if (num > MAX_NUM || num < -MAX_NUM) return [0, false, argNum + 1];
-  return [num, isInt, argNum + 1];
-}
-
-/** `#` on a float: keep a decimal point, and for %g the trailing zeros. */
-function sharpFloat(num: string, verb: number, prec: number): string {
-  let digits = 0;
-  if (verb === 0x67 || verb === 0x47 || verb === 0x78) {
-    digits = prec === -1 ? 6 : prec;
-  }
-  const hexa = verb === 0x78 || verb === 0x58;
-  let tail = "";
-  let hasPoint = false;
-  let sawNonzero = false;
-  for (let i = 1; i < num.length; i++) {
-    const c = num[i] as string;
-    if (c === ".") {
-      hasPoint = true;
-    } else if (c === "p" || c === "P" || (!hexa && (c === "e" || c === "E"))) {
-      tail = num.slice(i);
-      num = num.slice(0, i);
-      break;
-    } else {
-      if (c !== "0") sawNonzero = true;
-      if (sawNonzero) digits--;
-    }
-  }
-  if (!hasPoint) {
-    if (num.length === 2 && num[1] === "0") digits--;
-    num += ".";
-  }
-  if (digits > 0) num += "0".repeat(digits);
-  return num + tail;
-}
-
-const encoder = new TextEncoder();
-const LOWER_HEX: readonly string[] = Array.from(
-  { length: 256 },
-  (_, b) => b.toString(16).padStart(2, "0"),
-);
-const UPPER_HEX: readonly string[] = LOWER_HEX.map((h) => h.toUpperCase());
-
-function isLow(c: number): boolean {
-  return c >= 0xdc00 && c <= 0xdfff;
-}
-
-/** The code point at `i`, a lone surrogate read as U+FFFD as Go decodes it. */
-function runeAt(s: string, i: number): number {
-  const c = s.codePointAt(i) as number;
-  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
-}
-
-function runeString(r: number): string {
-  return String.fromCodePoint(r >= 0xd800 && r <= 0xdfff ? 0xfffd : r);
-}
-
-/** Code points in `s`, as Go's `utf8.RuneCountInString` of its UTF-8. */
-function runeCount(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c < 0xdc00 && isLow(s.charCodeAt(i + 1))) {
-      n--;
-      i++;
-    }
-  }
-  return n;
-}
-
-/** A `uint64` as a rune for `%c` and `%q`: invalid ones become U+FFFD. */
-function validRune(u: bigint): number {
-  if (u > MAX_RUNE) return 0xfffd;
-  const r = Number(u);
-  return r >= 0xd800 && r <= 0xdfff ? 0xfffd : r;
-}
-
-/** Go's map order for string keys: bytewise UTF-8, which is code point order. */
-function compareUtf8(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i) as number;
-    const y = b.codePointAt(i) as number;
-    if (x !== y) return x - y;
-    if (x > 0xffff) i++;
-  }
-  return a.length - b.length;
-}
-
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
-const printCache = new Map<number, boolean>();
-
-/** Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols, ' '. */
-export function isPrint(r: number): boolean {
-  if (r <= 0xff) {
-    return (r >= 0x20 && r <= 0x7e) || (r >= 0xa1 && r !== 0xad);
-  }
-  let known = printCache.get(r);
-  if (known === undefined) {
-    known = !(r >= 0xd800 && r <= 0xdfff) &&
-      PRINTABLE.test(String.fromCodePoint(r));
-    printCache.set(r, known);
-  }
-  return known;
-}
-
-const ESCAPES: Readonly<Record<number, string>> = {
-  7: "\\a",
-  8: "\\b",
-  12: "\\f",
-  10: "\\n",
-  13: "\\r",
-  9: "\\t",
-  11: "\\v",
-};
-
-/** Go's `appendEscapedRune` for one valid rune. */
-function escapeRune(r: number, q: number, asciiOnly: boolean): string {
-  if (r === q || r === 0x5c) return "\\" + String.fromCharCode(r);
-  if (asciiOnly ? r < 0x80 && isPrint(r) : isPrint(r)) {
-    return String.fromCodePoint(r);
-  }
-  const named = ESCAPES[r];
-  if (named !== undefined) return named;
-  if (r < 0x20 || r === 0x7f) return "\\x" + LOWER_HEX[r];
-  if (r < 0x10000) return "\\u" + r.toString(16).padStart(4, "0");
-  return "\\U" + r.toString(16).padStart(8, "0");
-}
-
-/** Go's `strconv.Quote`, or `QuoteToASCII` when `asciiOnly`. */
-export function quote(s: string, asciiOnly = false): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const r = runeAt(s, i);
-    if (r > 0xffff) i++;
-    out += escapeRune(r, 0x22, asciiOnly);
-  }
-  return out + '"';
-}
-
-function quoteRune(r: number, asciiOnly: boolean): string {
-  return "'" + escapeRune(r, 0x27, asciiOnly) + "'";
-}
-
-/** Go's `strconv.CanBackquote`. */
-function canBackquote(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) {
-      if (c === 0xfeff) return false;
-      continue;
-    }
-    if ((c < 0x20 && c !== 9) || c === 0x60 || c === 0x7f) return false;
-  }
-  return true;
 }

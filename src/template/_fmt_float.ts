@@ -57,10 +57,7 @@ function exactDecimal(mant: bigint, exp2: number): Decimal {
 
 /** The shortest digits that read back as `v` (positive, finite, non-zero). */
 function shortestDecimal(v: number): Decimal {
-  const s = v.toExponential();
-  const e = s.indexOf("e");
-  const digits = s.slice(0, e).replace(".", "");
-  return trim(digits, Number(s.slice(e + 1)) + 1);
+  return parseDecimal(String(v));
 }
 
 /** Rounds to `nd` digits, an exact half to even (Go's `decimal.Round`). */
@@ -109,11 +106,12 @@ function fmtF(neg: boolean, a: Decimal, prec: number): string {
     out += "0";
   }
   if (prec > 0) {
-    out += ".";
-    for (let i = 0; i < prec; i++) {
-      const j = a.dp + i;
-      out += j >= 0 && j < a.d.length ? a.d[j] : "0";
-    }
+    // The fraction's digits sit at a.dp, a.dp + 1, …: zeros before a.d
+    // starts and after it ends.
+    const lead = Math.min(Math.max(-a.dp, 0), prec);
+    const start = Math.max(a.dp, 0);
+    const frac = "0".repeat(lead) + a.d.slice(start, start + prec - lead);
+    out += "." + frac + "0".repeat(prec - frac.length);
   }
   return out;
 }
@@ -182,10 +180,12 @@ function fmtX(
     }
   } else if (prec > 0) {
     out += ".";
-    for (let i = 0; i < prec; i++) {
+    let i = 0;
+    for (; i < prec && mant !== 0n; i++) {
       out += hex[Number((mant >> 60n) & 15n)];
       mant = (mant << 4n) & MASK64;
     }
+    out += "0".repeat(prec - i);
   }
   out += upper ? "P" : "p";
   if (exp < 0) {
@@ -210,27 +210,23 @@ export function formatFloat(v: number, verb: string, prec: number): string {
   if (v !== v) return "NaN";
   if (v === Infinity) return "+Inf";
   if (v === -Infinity) return "-Inf";
-  const { neg, exp, mant } = decompose(v);
-  if (verb === "b") return fmtB(neg, mant, exp);
-  if (verb === "x" || verb === "X") {
+  if (verb === "b" || verb === "x" || verb === "X") {
+    const { neg, exp, mant } = decompose(v);
+    if (verb === "b") return fmtB(neg, mant, exp);
     return fmtX(neg, mant, exp, prec, verb === "X");
   }
+  const neg = v < 0 || Object.is(v, -0);
   const shortest = prec < 0;
   let a: Decimal;
   if (shortest) {
-    a = mant === 0n ? { d: "", dp: 0 } : shortestDecimal(Math.abs(v));
+    a = v === 0 ? { d: "", dp: 0 } : shortestDecimal(Math.abs(v));
     const nd = a.d.length;
     if (verb === "e" || verb === "E") prec = Math.max(nd - 1, 0);
     else if (verb === "f") prec = Math.max(nd - a.dp, 0);
     else prec = nd;
   } else {
-    a = exactDecimal(mant, exp - 52);
-    if (verb === "e" || verb === "E") a = round(a, prec + 1);
-    else if (verb === "f") a = round(a, a.dp + prec);
-    else {
-      if (prec === 0) prec = 1;
-      a = round(a, prec);
-    }
+    if ((verb === "g" || verb === "G") && prec === 0) prec = 1;
+    a = roundedDecimal(Math.abs(v), verb, prec);
   }
   switch (verb) {
     case "e":
@@ -241,4 +237,119 @@ export function formatFloat(v: number, verb: string, prec: number): string {
     default:
       return fmtG(neg, a, prec, shortest, verb === "G" ? "E" : "e");
   }
+}
+
+/**
+ * `v` (positive or zero) rounded as `%.{prec}{verb}` rounds it. The engine's
+ * `toFixed` and `toExponential` round the exact value too, but an exact half
+ * away from zero where Go rounds it to even, so a possible half goes through
+ * the exact digits instead.
+ */
+function roundedDecimal(v: number, verb: string, prec: number): Decimal {
+  const frac = fractionDigits(v);
+  if (verb === "f") {
+    if (prec <= 100 && v < 1e21 && frac !== prec + 1) {
+      return parseDecimal(v.toFixed(prec));
+    }
+  } else {
+    const digits = verb === "e" || verb === "E" ? prec + 1 : prec;
+    if (digits <= 101 && !mayBeHalf(v, frac, digits)) {
+      return parseDecimal(v.toExponential(digits - 1));
+    }
+  }
+  const { exp, mant } = decompose(v);
+  const a = exactDecimal(mant, exp - 52);
+  if (verb === "f") return round(a, a.dp + prec);
+  return round(a, verb === "e" || verb === "E" ? prec + 1 : prec);
+}
+
+/**
+ * Digits after the decimal point in the exact value of `v`: the fraction
+ * of a binary float ends in 5 after as many digits as it has bits.
+ */
+function fractionDigits(v: number): number {
+  view.setFloat64(0, v);
+  const hi = view.getUint32(0);
+  const lo = view.getUint32(4);
+  const exp = (hi >>> 20) & 0x7ff;
+  const m = (hi & 0xfffff) | (exp === 0 ? 0 : 0x100000);
+  if (m === 0 && lo === 0) return 0;
+  const tz = lo !== 0 ? ctz(lo) : 32 + ctz(m);
+  return Math.max(0, 1075 - (exp === 0 ? 1 : exp) - tz);
+}
+
+function ctz(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+/**
+ * Whether rounding `v` to `digits` significant digits may meet an exact
+ * half: its exact value has `digits + 1` significant digits, the last a 5.
+ * Errs towards yes, which only costs the exact path.
+ */
+function mayBeHalf(v: number, frac: number, digits: number): boolean {
+  if (v === 0) return false;
+  if (frac === 0) {
+    if (v >= 2 ** 53) return true;
+    const s = String(v).replace(/0+$/, "");
+    return s.length === digits + 1 && s.endsWith("5");
+  }
+  const significant = frac + Math.floor(Math.log10(v)) + 1;
+  return Math.abs(significant - (digits + 1)) <= 1;
+}
+
+/** Digits of `toFixed` or `toExponential` output (no sign) as a Decimal. */
+function parseDecimal(s: string): Decimal {
+  const e = s.indexOf("e");
+  const mantissa = e < 0 ? s : s.slice(0, e);
+  const point = mantissa.indexOf(".");
+  const digits = point < 0 ? mantissa : mantissa.slice(0, point) +
+    mantissa.slice(point + 1);
+  let dp = (point < 0 ? mantissa.length : point) +
+    (e < 0 ? 0 : Number(s.slice(e + 1)));
+  let start = 0;
+  while (start < digits.length && digits.charCodeAt(start) === 0x30) {
+    start++;
+    dp--;
+  }
+  return trim(digits.slice(start), dp);
+}
+
+/**
+ * Go's `#` flag on a formatted float (`fmt.fmtFloat`): keeps a decimal
+ * point and, for `%g` and `%x`, trailing zeros up to the precision.
+ *
+ * @param num The formatted number, with its sign first.
+ * @param verb The verb's code point.
+ * @param prec The precision, -1 when none was given.
+ * @returns The number with the point and zeros.
+ */
+export function sharpFloat(num: string, verb: number, prec: number): string {
+  let digits = 0;
+  if (verb === 0x67 || verb === 0x47 || verb === 0x78) {
+    digits = prec === -1 ? 6 : prec;
+  }
+  const hexa = verb === 0x78 || verb === 0x58;
+  let tail = "";
+  let hasPoint = false;
+  let sawNonzero = false;
+  for (let i = 1; i < num.length; i++) {
+    const c = num[i] as string;
+    if (c === ".") {
+      hasPoint = true;
+    } else if (c === "p" || c === "P" || (!hexa && (c === "e" || c === "E"))) {
+      tail = num.slice(i);
+      num = num.slice(0, i);
+      break;
+    } else {
+      if (c !== "0") sawNonzero = true;
+      if (sawNonzero) digits--;
+    }
+  }
+  if (!hasPoint) {
+    if (num.length === 2 && num[1] === "0") digits--;
+    num += ".";
+  }
+  if (digits > 0) num += "0".repeat(digits);
+  return num + tail;
 }
