@@ -430,11 +430,15 @@ export class Evaluator {
         return output;
       }
       case "print":
-        return sprint(values);
+        return sprint(values, this.budget.maxOutputBytes);
       case "println":
-        return sprintln(values);
+        return sprintln(values, this.budget.maxOutputBytes);
       case "printf":
-        return sprintf(a as string, values.slice(1));
+        return sprintf(
+          a as string,
+          values.slice(1),
+          this.budget.maxOutputBytes,
+        );
       case "json": {
         const output = jsonQuote(a as string);
         this.chargeEscape(a as string, output);
