@@ -440,7 +440,6 @@ export class StoreCore {
     return this.#templates.get(source);
   }
 
-
   /**
    * Deletes every expired key, in bounded batches.
    *
