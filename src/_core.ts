@@ -196,6 +196,38 @@ export class StoreCore {
   }
 
   /**
+   * Stores imported entries, with their own expiries, in one transaction;
+   * those that have expired by the clock are skipped.
+   *
+   * @param op The operation, for error messages.
+   * @param entries Checked entries; `expiresAt` in ms since the epoch.
+   * @returns How many were written.
+   */
+  setEntries(
+    op: string,
+    entries: readonly {
+      group: string;
+      key: string;
+      value: string;
+      expiresAt: number | null;
+    }[],
+  ): number {
+    this.open(op);
+    const now = this.now(op);
+    const live = entries.filter((e) =>
+      e.expiresAt === null || e.expiresAt > now
+    );
+    if (live.length === 0) return 0;
+    this.write(op, now, live.map((e) => ({ kind: "set", ...e })));
+    let earliest = Infinity;
+    for (const { expiresAt } of live) {
+      if (expiresAt !== null && expiresAt < earliest) earliest = expiresAt;
+    }
+    if (earliest !== Infinity) this.#noteDeadline(earliest);
+    return live.length;
+  }
+
+  /**
    * Changes the expiry of a live key.
    *
    * @param op The operation, for error messages.

@@ -35,6 +35,7 @@ import {
   type RowStatement,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
 export type Mutation =
@@ -309,7 +310,8 @@ export class Engine {
     let events = tx.events;
     try {
       // Rows other connections committed before this one come first.
-      const before = feed.readNew(start, now, this.#listening());
+      const wanted = this.#listening();
+      const before = this.run(op, () => feed.readNew(start, now, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
@@ -678,6 +680,21 @@ export class Engine {
   backup(op: string, path: string): void {
     const db = this.#db as DatabaseSync;
     this.run(op, () => copyInto(db, path));
+  }
+
+  /**
+   * Opens one snapshot of the live entries for an export.
+   *
+   * @param op The operation, for error messages.
+   * @param prefix Only groups starting with it.
+   * @param now The clock: what is live is decided once.
+   * @returns The cursor; close it when done.
+   */
+  exportCursor(op: string, prefix: string, now: number): ExportCursor {
+    const db = this.#db as DatabaseSync;
+    const busyTimeoutMs = this.#busyTimeoutMs;
+    const source = { db, path: this.path, busyTimeoutMs, names: KV_TABLE };
+    return openCursor(op, source, prefix, now);
   }
 
   /**
