@@ -70,7 +70,7 @@ Deno.test("render() holds every value built to the output budget, printed or not
   assertBudgetError(
     () =>
       render(`{{ $x := printf "%s%s" .a .a }}`, data, { maxOutputBytes: 1500 }),
-    /a value of 2000 characters exceeds the output budget of 1500 bytes/,
+    /a value built by printf exceeds the output budget of 1500 bytes/,
   );
 });
 
@@ -194,4 +194,23 @@ Deno.test("TemplateCache passes parse errors through and caches nothing for them
   const cache = new TemplateCache(parseTemplate);
   assert.throws(() => cache.get("{{ .a"), TemplateError);
   assert.equal(cache.size, 0);
+});
+
+Deno.test("render() holds printf's width to the output budget", () => {
+  assertBudgetError(
+    () =>
+      render(`{{ printf "%900000d" 1 }}`, new Map(), { maxOutputBytes: 1000 }),
+    /a value built by printf exceeds the output budget of 1000 bytes/,
+  );
+});
+
+Deno.test("render() needs no store and ranges in Go's key order (UTF-8 bytes)", () => {
+  // UTF-16 order puts U+1F389 (a surrogate pair) before U+FFFF; Go's
+  // byte order puts it after.
+  const data = new Map([["🎉", "b"], ["\uffff", "a"], ["z", "0"]]);
+  assert.equal(render("{{ range . }}{{ . }}{{ end }}", data), "0ab");
+  assert.equal(
+    render("{{ . }}", new Map([["b", "2"], ["a", "1"]])),
+    "map[a:1 b:2]",
+  );
 });

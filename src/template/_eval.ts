@@ -412,6 +412,22 @@ export class Evaluator {
     return final === undefined ? value : final;
   }
 
+  /** Go's `fmt` printers, held to the output budget. */
+  #fmt(name: string, values: Value[]): string {
+    const max = this.budget.maxOutputBytes;
+    try {
+      if (name === "print") return sprint(values, max);
+      if (name === "println") return sprintln(values, max);
+      return sprintf(values[0] as string, values.slice(1), max);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      return this.fail(
+        this.at,
+        `a value built by ${name} exceeds the output budget of ${max} bytes`,
+      );
+    }
+  }
+
   #call(name: string, values: Value[]): Value | CallError {
     for (const value of values) {
       if (typeof value === "string") this.charge(value.length);
@@ -430,15 +446,9 @@ export class Evaluator {
         return output;
       }
       case "print":
-        return sprint(values, this.budget.maxOutputBytes);
       case "println":
-        return sprintln(values, this.budget.maxOutputBytes);
       case "printf":
-        return sprintf(
-          a as string,
-          values.slice(1),
-          this.budget.maxOutputBytes,
-        );
+        return this.#fmt(name, values);
       case "json": {
         const output = jsonQuote(a as string);
         this.chargeEscape(a as string, output);
