@@ -171,6 +171,8 @@ export class TokenList {
   #ends = new Int32Array(64);
   #length = 0;
   #error = "";
+  #lastAt = -1;
+  #last: Token | null = null;
 
   constructor(src: string) {
     this.#src = src;
@@ -211,12 +213,16 @@ export class TokenList {
   }
 
   at(i: number): Token {
+    // The parser peeks and backs up: the same token is asked for again.
+    if (i === this.#lastAt) return this.#last as Token;
     const type = this.#types[i] as TokenType;
     const pos = this.#starts[i] as number;
     const val = type === T.Error
       ? this.#error
       : this.#src.slice(pos, this.#ends[i]);
-    return { type, pos, val };
+    this.#lastAt = i;
+    this.#last = { type, pos, val };
+    return this.#last;
   }
 }
 

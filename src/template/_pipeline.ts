@@ -74,9 +74,9 @@ export class Cursor {
   }
 
   nextNonSpace(): Token {
-    let token: Token;
-    do token = this.next(); while (token.type === T.Space);
-    return token;
+    const last = this.#lastIndex;
+    while (this.tokens.type(Math.min(this.i, last)) === T.Space) this.i++;
+    return this.next();
   }
 
   peekNonSpace(): Token {
