@@ -21,7 +21,12 @@ import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
-import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import {
+  executeTemplate,
+  parseTemplate,
+  type Template,
+  TemplateCache,
+} from "./template.ts";
 
 /** Options of a watch, checked by the caller except for `since`. */
 export interface CoreWatchOptions {
@@ -41,7 +46,6 @@ export interface CoreListOptions {
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 10_000;
-const TEMPLATE_CACHE_SIZE = 256;
 // setTimeout stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -64,7 +68,7 @@ export class StoreCore {
   readonly #clock: () => number;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
-  #templates = new Map<string, Template>();
+  #templates = new TemplateCache<Template>(parseTemplate);
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -465,19 +469,7 @@ export class StoreCore {
   }
 
   #template(source: string): Template {
-    let tree = this.#templates.get(source);
-    if (tree !== undefined) {
-      // Re-insert to keep the map in least-recently-used order.
-      this.#templates.delete(source);
-    } else {
-      tree = parseTemplate(source);
-      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
-        const oldest = this.#templates.keys().next().value as string;
-        this.#templates.delete(oldest);
-      }
-    }
-    this.#templates.set(source, tree);
-    return tree;
+    return this.#templates.get(source);
   }
 
   /**
