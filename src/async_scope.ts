@@ -6,7 +6,7 @@
  */
 
 import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
-import { assertNamespace } from "./_namespace.ts";
+import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import type { AsyncStore } from "./async.ts";
@@ -94,21 +94,11 @@ export class AsyncScopedStore {
       );
     }
     assertNamespace("create scoped store", namespace);
-    quota ??= {};
-    if (typeof quota !== "object" || quota === null) {
-      throw new TypeError(
-        `Cannot create scoped store: quota must be an object, received ${
-          describe(quota)
-        }`,
-      );
-    }
+    const limits = readQuota("create scoped store", quota);
     this.store = store;
     this.namespace = namespace;
     this.#prefix = `${namespace}:`;
-    this.#quota = {
-      maxKeys: quotaValue("maxKeys", quota.maxKeys),
-      maxGroups: quotaValue("maxGroups", quota.maxGroups),
-    };
+    this.#quota = limits;
     this.#hooks = hooks;
   }
 
@@ -684,16 +674,4 @@ export class AsyncScopedStore {
       throw new QuotaExceededError(op, this.namespace, "maxGroups", maxGroups);
     }
   }
-}
-
-function quotaValue(name: string, value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create scoped store: quota ${name} must be a non-negative integer, received ${
-        typeof value === "number" ? value : describe(value)
-      }`,
-    );
-  }
-  return value;
 }
