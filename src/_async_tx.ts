@@ -11,6 +11,7 @@
 
 import { assertText, assertTTL, describe } from "./_check.ts";
 import { StoreError } from "./errors.ts";
+import { expiryOf } from "./_time.ts";
 
 /** A live value as a transaction sees it. */
 export interface TxEntry {
@@ -84,27 +85,6 @@ export interface UsageTransaction extends AsyncTransaction {
 }
 
 const MAX_ATTEMPTS = 64;
-
-/**
- * An expiry in whole milliseconds, rounded up so a key never expires before
- * its TTL has passed, as the local store computes it.
- *
- * @param op The operation, for the error message.
- * @param now The clock.
- * @param ttlMs A checked TTL.
- * @returns The expiry, ms epoch.
- * @throws {RangeError} When the expiry is past the largest safe integer.
- */
-export function expiryOf(op: string, now: number, ttlMs: number): number {
-  const at = Math.ceil(now + ttlMs);
-  const expiresAt = at > now ? at : Math.floor(now) + 1;
-  if (!Number.isSafeInteger(expiresAt)) {
-    throw new RangeError(
-      `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-    );
-  }
-  return expiresAt;
-}
 
 /**
  * Runs `fn` optimistically until one attempt commits without conflict.

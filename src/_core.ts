@@ -21,6 +21,7 @@ import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
+import { expiryOf, readClock } from "./_time.ts";
 import {
   executeTemplate,
   parseTemplate,
@@ -123,37 +124,7 @@ export class StoreCore {
    * @throws {RangeError} When the clock returns no finite number.
    */
   now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
-  }
-
-  /**
-   * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
-   * sibling stores them, rounded up so a key never expires early.
-   *
-   * @param op The operation, for the message.
-   * @param now The clock.
-   * @param ttlMs A checked time to live.
-   * @returns The expiry, ms epoch.
-   * @throws {RangeError} When it is past the largest safe integer.
-   */
-  expiryAt(op: string, now: number, ttlMs: number): number {
-    const at = Math.ceil(now + ttlMs);
-    // A TTL too small to move a large clock still leaves the key live now.
-    const expiresAt = at > now ? at : Math.floor(now) + 1;
-    if (!Number.isSafeInteger(expiresAt)) {
-      throw new RangeError(
-        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-      );
-    }
-    return expiresAt;
+    return readClock(op, this.#clock);
   }
 
   /**
@@ -188,9 +159,7 @@ export class StoreCore {
     ttlMs: number | undefined,
   ): void {
     const now = this.now(op);
-    const expiresAt = ttlMs === undefined
-      ? null
-      : this.expiryAt(op, now, ttlMs);
+    const expiresAt = ttlMs === undefined ? null : expiryOf(op, now, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
   }
@@ -243,7 +212,7 @@ export class StoreCore {
     ttlMs: number | null,
   ): boolean {
     const now = this.now(op);
-    const expiresAt = ttlMs === null ? null : this.expiryAt(op, now, ttlMs);
+    const expiresAt = ttlMs === null ? null : expiryOf(op, now, ttlMs);
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);

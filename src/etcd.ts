@@ -30,12 +30,12 @@ import type { AsyncStore } from "./async.ts";
 import {
   type AsyncTransaction,
   compareText,
-  expiryOf,
   runOptimistic,
 } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertText, assertTTL, describe } from "./_check.ts";
+import { assertText, assertTTL } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
+import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import type {
@@ -900,15 +900,7 @@ export class EtcdStore implements AsyncStore {
   }
 
   #now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
+    return readClock(op, this.#clock);
   }
 
   #expired(op: string, entry: Entry): boolean {

@@ -8,7 +8,7 @@
 
 import { QuotaExceededError, StoreError } from "../errors.ts";
 import type { TxAttempt, TxEntry, TxPlan } from "../_async_tx.ts";
-import { expiryOf } from "../_async_tx.ts";
+import { expiryOf } from "../_time.ts";
 import type { Quota } from "../_async_hooks.ts";
 import type { Json } from "./_client.ts";
 import { utf8 } from "./_keys.ts";
