@@ -7,13 +7,7 @@
  * @module
  */
 
-import {
-  assertBoolean,
-  assertText,
-  describe,
-  integerArg,
-  oneOf,
-} from "./_check.ts";
+import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
@@ -683,16 +677,7 @@ function checkSince(op: string, since: unknown, hasFeed: boolean): void {
       `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
     );
   }
-  if (typeof since !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: since must be a number, received ${describe(since)}`,
-    );
-  }
-  if (!Number.isSafeInteger(since) || since < 0) {
-    throw new RangeError(
-      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-    );
-  }
+  integerArg(op, "since", since, 0);
 }
 
 const registry = new WeakMap<object, StoreCore>();
