@@ -26,7 +26,13 @@ import {
   type WatchOptions,
 } from "./store.ts";
 import { describe } from "./_check.ts";
-import type { ExportOptions, ImportOptions, ImportSource } from "./transfer.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
 
 export type { AsyncTransaction } from "./_async_tx.ts";
@@ -34,12 +40,10 @@ export type { AsyncTransaction } from "./_async_tx.ts";
 /**
  * The store API with promises: every {@linkcode Store} method under the same
  * name and with the same arguments, resolving to the same result and
- * rejecting with the same errors. Two exceptions keep event code identical
- * to the local store's: {@linkcode AsyncStore.watch} returns its
- * {@linkcode Watcher} at once and {@linkcode AsyncStore.onChange} its
- * unsubscribe function. `exportEntries` and `importEntries` are the
- * {@linkcode Store}'s own signatures, which already return a stream (at once)
- * and a promise.
+ * rejecting with the same errors. Three exceptions keep stream and event code
+ * identical to the local store's: {@linkcode AsyncStore.watch} returns its
+ * {@linkcode Watcher} at once, {@linkcode AsyncStore.onChange} its
+ * unsubscribe function and {@linkcode AsyncStore.exportEntries} its stream.
  *
  * {@linkcode AsyncStore.transaction} is optimistic: `fn` runs against a
  * private view (its reads see its own writes), and the writes commit only if
@@ -63,8 +67,7 @@ export type { AsyncTransaction } from "./_async_tx.ts";
  * assert.equal(await greet(store, "Ada"), "Hello, Ada!");
  * ```
  */
-export interface AsyncStore
-  extends AsyncDisposable, Pick<Store, "exportEntries" | "importEntries"> {
+export interface AsyncStore extends AsyncDisposable {
   /** As {@linkcode Store.prototype.get}. */
   get(group: string, key: string): Promise<string | undefined>;
   /** As {@linkcode Store.prototype.set}. */
@@ -97,6 +100,16 @@ export interface AsyncStore
   expire(group: string, key: string, ttlMs: number | null): Promise<boolean>;
   /** As {@linkcode Store.prototype.list}. */
   list(group: string, options?: ListOptions): Promise<ListPage>;
+  /**
+   * As {@linkcode Store.prototype.exportEntries}: returns the stream at
+   * once (argument errors are thrown), one snapshot of the live entries.
+   */
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord>;
+  /** As {@linkcode Store.prototype.importEntries}. */
+  importEntries(
+    source: ImportSource,
+    options?: ImportOptions,
+  ): Promise<ImportResult>;
   /** As {@linkcode Store.prototype.backup}. */
   backup(path: string): Promise<void>;
   /** As {@linkcode Store.prototype.countAll}. */
@@ -237,7 +250,7 @@ class LocalAsyncStore implements AsyncStore {
   async list(group: string, options?: ListOptions) {
     return await this.#store.list(group, options);
   }
-  exportEntries(options?: ExportOptions) {
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
     return this.#store.exportEntries(options);
   }
   async importEntries(source: ImportSource, options?: ImportOptions) {
