@@ -61,13 +61,7 @@ import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
 import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
 import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 import {
   checkList,
   checkOpen,
@@ -575,7 +569,9 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When `prefix` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    */
-  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+  exportEntries(
+    options: transfer.ExportOptions = {},
+  ): ReadableStream<transfer.ExportRecord> {
     const op = "export entries";
     this.#open(op);
     return exportStream(this.#kv, () => this.#now(op), options.prefix ?? "");
@@ -599,9 +595,9 @@ export class EtcdStore implements AsyncStore {
    * @throws {StoreError} When no member answers within `requestTimeoutMs`.
    */
   async importEntries(
-    source: ImportSource,
-    options: ImportOptions = {},
-  ): Promise<ImportResult> {
+    source: transfer.ImportSource,
+    options: transfer.ImportOptions = {},
+  ): Promise<transfer.ImportResult> {
     const op = "import entries";
     this.#open(op);
     return await importRecords(

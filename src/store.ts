@@ -13,13 +13,7 @@ import { resolveOptions } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { transactionView } from "./_tx_view.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 
 export type { ChangeRetention };
 
@@ -675,7 +669,9 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails; the stream errors with it when
    * reading fails later.
    */
-  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+  exportEntries(
+    options?: transfer.ExportOptions,
+  ): ReadableStream<transfer.ExportRecord> {
     const op = "export entries";
     const core = this.#open(op);
     return exportRecords(
@@ -717,9 +713,9 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails; that batch is rolled back.
    */
   async importEntries(
-    source: ImportSource,
-    options?: ImportOptions,
-  ): Promise<ImportResult> {
+    source: transfer.ImportSource,
+    options?: transfer.ImportOptions,
+  ): Promise<transfer.ImportResult> {
     const op = "import entries";
     const core = this.#open(op);
     return await importRecords(
