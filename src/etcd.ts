@@ -38,13 +38,13 @@ import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
-import type {
-  ListOptions,
-  ListPage,
-  RenderOptions,
-  WatchOptions,
+import {
+  type ListOptions,
+  type ListPage,
+  type RenderOptions,
+  Store,
+  type WatchOptions,
 } from "./store.ts";
-import { Store } from "./store.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 import { EtcdClient } from "./etcd/_client.ts";
 import { EventPump } from "./etcd/_events.ts";
@@ -69,21 +69,23 @@ import {
   checkSince,
 } from "./etcd/_options.ts";
 
-export type { AsyncStore, AsyncTransaction } from "./async.ts";
-export type { EventType, StoreEvent, Watcher } from "./events.ts";
+// The types this entry's API names, for callers that import only it.
 export type {
+  AsyncStore,
+  AsyncTransaction,
+  EventType,
   ExportOptions,
   ExportRecord,
   ImportOptions,
   ImportResult,
   ImportSource,
-} from "./transfer.ts";
-export type {
   ListOptions,
   ListPage,
   RenderOptions,
+  StoreEvent,
+  Watcher,
   WatchOptions,
-} from "./store.ts";
+} from "../mod.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
 export interface EtcdStoreOptions {
