@@ -33,7 +33,7 @@ import {
   runOptimistic,
 } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertText, assertTTL } from "./_check.ts";
+import { assertFilePath, assertText, assertTTL } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -620,14 +620,7 @@ export class EtcdStore implements AsyncStore {
   async backup(path: string): Promise<void> {
     const op = "back up store";
     this.#open(op);
-    assertText(op, "path", path);
-    if (path === "" || path === ":memory:") {
-      throw new TypeError(
-        `Cannot ${op}: path must be a file path, received ${
-          JSON.stringify(path)
-        }`,
-      );
-    }
+    assertFilePath(op, path);
     if (await exists(path)) {
       throw new StoreError(
         `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL } from "./_check.ts";
+import {
+  assertFilePath,
+  assertFunction,
+  assertText,
+  assertTTL,
+} from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import { resolveOptions } from "./_options.ts";
@@ -756,14 +761,7 @@ export class Store implements Disposable {
   backup(path: string): void {
     const op = "back up store";
     const core = this.#open(op);
-    assertText(op, "path", path);
-    if (path === "" || path === ":memory:") {
-      throw new TypeError(
-        `Cannot ${op}: path must be a file path, received ${
-          JSON.stringify(path)
-        }`,
-      );
-    }
+    assertFilePath(op, path);
     core.backup(op, path);
   }
 
