@@ -57,7 +57,7 @@ import {
   toBase64,
   utf8,
 } from "./etcd/_keys.ts";
-import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
+import { type Entry, Kv, modEquals, type Put } from "./etcd/_kv.ts";
 import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
 import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
@@ -275,7 +275,7 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertText(op, "value", value);
-    await this.#put(op, group, key, value, undefined, undefined);
+    await this.#put(op, { group, key, value });
   }
 
   /**
@@ -305,27 +305,16 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     const expiresAt = expiryOf(op, this.#now(op), ttlMs);
-    await this.#put(op, group, key, value, expiresAt, ttlMs);
+    await this.#put(op, { group, key, value, expiresAt, ttlMs });
   }
 
   async #put(
     op: string,
-    group: string,
-    key: string,
-    value: string,
-    expiresAt: number | undefined,
-    ttlMs: number | undefined,
+    entry: Put,
     compare: unknown[] = [],
   ): Promise<boolean> {
     for (let attempt = 0;; attempt++) {
-      const put = await this.#kv.putRequest(
-        op,
-        group,
-        key,
-        value,
-        expiresAt,
-        ttlMs,
-      );
+      const put = await this.#kv.putRequest(op, entry);
       try {
         const { succeeded } = await this.#kv.write(
           op,
@@ -521,8 +510,8 @@ export class EtcdStore implements AsyncStore {
       if (entry === undefined || this.#expiredAt(entry, now)) return false;
       const compare = [modEquals(entry.bytes, entry.modRevision)];
       const value = entry.stored.value;
-      const ttl = ttlMs ?? undefined;
-      if (await this.#put(op, group, key, value, expiresAt, ttl, compare)) {
+      const put = { group, key, value, expiresAt, ttlMs: ttlMs ?? undefined };
+      if (await this.#put(op, put, compare)) {
         return true;
       }
     }

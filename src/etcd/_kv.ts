@@ -20,6 +20,17 @@ import {
 } from "./_keys.ts";
 import type { EventPump } from "./_events.ts";
 
+/** A value to write, with its deadline and the TTL that gave it. */
+export interface Put {
+  readonly group: string;
+  readonly key: string;
+  readonly value: string;
+  /** The deadline, ms epoch, if any. */
+  readonly expiresAt?: number | undefined;
+  /** The time to live that gave the deadline, for the lease. */
+  readonly ttlMs?: number | undefined;
+}
+
 /** A live or expired entry as read, with its revision. */
 export interface Entry {
   readonly group: string;
@@ -264,20 +275,12 @@ export class Kv {
    * A put request of a value with its deadline.
    *
    * @param op The operation.
-   * @param group The group.
-   * @param key The key.
-   * @param value The value.
-   * @param expiresAt The deadline, if any.
-   * @param ttlMs The time to live that gave it, for the lease.
+   * @param put What to write.
    * @returns The request and the stored bytes.
    */
   async putRequest(
     op: string,
-    group: string,
-    key: string,
-    value: string,
-    expiresAt: number | undefined,
-    ttlMs: number | undefined,
+    { group, key, value, expiresAt, ttlMs }: Put,
   ): Promise<{ request: Json; key: Uint8Array; bytes: Uint8Array }> {
     const keyBytes = this.keys.key(group, key);
     const bytes = encodeValue(value, expiresAt, this.tag());

@@ -95,14 +95,7 @@ export class EtcdAttempt implements TxAttempt {
           ops.push({ request_delete_range: { key: toBase64(k) } });
           continue;
         }
-        const put = await kv.putRequest(
-          OP,
-          group,
-          key,
-          entry.value,
-          entry.expiresAt,
-          entry.ttlMs,
-        );
+        const put = await kv.putRequest(OP, { group, key, ...entry });
         bytes += put.key.length + put.bytes.length;
         check ??= put;
         ops.push({ request_put: put.request });
@@ -258,7 +251,13 @@ export async function quotaWrite(
     const expiresAt = ttlMs === undefined
       ? undefined
       : expiryOf(op, time, ttlMs);
-    const put = await kv.putRequest(op, group, key, value, expiresAt, ttlMs);
+    const put = await kv.putRequest(op, {
+      group,
+      key,
+      value,
+      expiresAt,
+      ttlMs,
+    });
     const { succeeded } = await kv.write(
       op,
       { compare, success: [{ request_put: put.request }] },
