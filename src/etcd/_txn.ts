@@ -251,13 +251,7 @@ export async function quotaWrite(
     const expiresAt = ttlMs === undefined
       ? undefined
       : expiryOf(op, time, ttlMs);
-    const put = await kv.putRequest(op, {
-      group,
-      key,
-      value,
-      expiresAt,
-      ttlMs,
-    });
+    const put = await kv.putRequest(op, { ...args, expiresAt });
     const { succeeded } = await kv.write(
       op,
       { compare, success: [{ request_put: put.request }] },
