@@ -146,11 +146,8 @@ export class AsyncScopedStore {
    * @throws {QuotaExceededError} When the write would exceed a quota.
    * @throws {StoreClosedError} After the store is closed.
    */
-  async set(group: string, key: string, value: string): Promise<void> {
-    const op = "set value";
-    const stored = this.#key(op, group, key);
-    assertText(op, "value", value);
-    await this.#write(op, stored, key, value, undefined);
+  set(group: string, key: string, value: string): Promise<void> {
+    return this.#set("set value", group, key, value, []);
   }
 
   /**
@@ -176,17 +173,27 @@ export class AsyncScopedStore {
    * @throws {QuotaExceededError} When the write would exceed a quota.
    * @throws {StoreClosedError} After the store is closed.
    */
-  async setWithTTL(
+  setWithTTL(
     group: string,
     key: string,
     value: string,
     ttlMs: number,
   ): Promise<void> {
-    const op = "set value with TTL";
+    return this.#set("set value with TTL", group, key, value, [ttlMs]);
+  }
+
+  // `ttl` is empty for `set`, so that `setWithTTL` checks even an absent TTL.
+  async #set(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    ttl: [] | [number],
+  ): Promise<void> {
     const stored = this.#key(op, group, key);
     assertText(op, "value", value);
-    assertTTL(op, ttlMs);
-    await this.#write(op, stored, key, value, ttlMs);
+    if (ttl.length === 1) assertTTL(op, ttl[0]);
+    await this.#write(op, stored, key, value, ttl[0]);
   }
 
   /**
@@ -388,9 +395,8 @@ export class AsyncScopedStore {
     key: string,
     ttlMs: number | null,
   ): Promise<boolean> {
-    const op = "set expiry";
-    const stored = this.#key(op, group, key);
-    if (ttlMs !== null) assertTTL(op, ttlMs);
+    // The store checks ttlMs, with the same message.
+    const stored = this.#key("set expiry", group, key);
     return await this.store.expire(stored, key, ttlMs);
   }
 
