@@ -152,10 +152,18 @@ export class StoreCore {
     value: string,
     ttlMs: number | undefined,
   ): void {
-    const now = this.now(op);
-    const expiresAt = ttlMs === undefined ? null : expiryOf(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
+  }
+
+  // The clock, and the expiry a TTL gives from it (`null`: no TTL).
+  #stamp(
+    op: string,
+    ttlMs: number | null | undefined,
+  ): [now: number, expiresAt: number | null] {
+    const now = this.now(op);
+    return [now, ttlMs == null ? null : expiryOf(op, now, ttlMs)];
   }
 
   /**
@@ -205,8 +213,7 @@ export class StoreCore {
     key: string,
     ttlMs: number | null,
   ): boolean {
-    const now = this.now(op);
-    const expiresAt = ttlMs === null ? null : expiryOf(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
