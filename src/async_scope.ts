@@ -553,9 +553,7 @@ export class AsyncScopedStore {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    this.#hooks.open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const stored = this.#key(op, group, key);
     if (group === "*") {
       return this.#hooks.watchNamespace(
         op,
@@ -564,7 +562,7 @@ export class AsyncScopedStore {
         options?.since,
       );
     }
-    return this.store.watch(this.#prefix + group, key, options);
+    return this.store.watch(stored, key, options);
   }
 
   /**
