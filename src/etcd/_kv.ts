@@ -20,6 +20,12 @@ import {
 } from "./_keys.ts";
 import type { EventPump } from "./_events.ts";
 
+/** Entries read at one revision. */
+export interface Scan {
+  entries: Entry[];
+  revision: number;
+}
+
 /** A value to write, with its deadline and the TTL that gave it. */
 export interface Put {
   readonly group: string;
@@ -165,7 +171,7 @@ export class Kv {
     op: string,
     start: Uint8Array,
     end: Uint8Array,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  ): Promise<Scan> {
     const entries: Entry[] = [];
     let from = start;
     let revision: number | undefined;
@@ -195,10 +201,7 @@ export class Kv {
    * @param group The group.
    * @returns Its entries, in key order, and the revision.
    */
-  scanGroup(
-    op: string,
-    group: string,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  scanGroup(op: string, group: string): Promise<Scan> {
     const start = this.keys.groupStart(group);
     return this.scan(op, start, prefixEnd(start));
   }
@@ -210,10 +213,7 @@ export class Kv {
    * @param prefix A group prefix.
    * @returns The entries, in group then key order, and the revision.
    */
-  scanGroups(
-    op: string,
-    prefix: string,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  scanGroups(op: string, prefix: string): Promise<Scan> {
     const start = this.keys.groupsStart(prefix);
     return this.scan(op, start, prefixEnd(start));
   }
