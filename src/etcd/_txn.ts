@@ -12,7 +12,7 @@ import { expiryOf } from "../_time.ts";
 import type { Quota } from "../_async_hooks.ts";
 import type { Json } from "./_client.ts";
 import { utf8 } from "./_keys.ts";
-import { toBase64 } from "./_keys.ts";
+import { prefixEnd, toBase64 } from "./_keys.ts";
 import {
   type Entry,
   type Kv,
@@ -43,15 +43,10 @@ export class EtcdAttempt implements TxAttempt {
   }
 
   async getAll(group: string): Promise<Map<string, TxEntry>> {
-    const { entries, revision } = await this.#kv.scanGroup(
-      "get all values",
-      group,
-    );
     // New keys change the range's newest revision; deleted ones only their
     // own: both are compared.
-    this.#compares.push(
-      unchangedSince(this.#kv.keys.groupStart(group), revision),
-    );
+    const start = this.#kv.keys.groupStart(group);
+    const entries = await this.#scanUnchanged("get all values", start);
     const out = new Map<string, TxEntry>();
     for (const entry of entries) {
       this.#compare(entry.bytes, entry.modRevision);
@@ -62,15 +57,22 @@ export class EtcdAttempt implements TxAttempt {
   }
 
   async usage(prefix: string): Promise<Map<string, number>> {
-    const { entries, revision } = await this.#kv.scanGroups(
-      "count all keys",
-      prefix,
-    );
     // Quotas only care about keys added meanwhile.
-    this.#compares.push(
-      unchangedSince(this.#kv.keys.groupsStart(prefix), revision),
-    );
+    const start = this.#kv.keys.groupsStart(prefix);
+    const entries = await this.#scanUnchanged("count all keys", start);
     return liveUsage(entries, this.#now());
+  }
+
+  // Reads the keys starting with `start`; the commit requires that none of
+  // them has changed since (added or rewritten keys; deleted ones vanish).
+  async #scanUnchanged(op: string, start: Uint8Array): Promise<Entry[]> {
+    const { entries, revision } = await this.#kv.scan(
+      op,
+      start,
+      prefixEnd(start),
+    );
+    this.#compares.push(unchangedSince(start, revision));
+    return entries;
   }
 
   async commit(plan: TxPlan): Promise<boolean> {
