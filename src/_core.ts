@@ -525,6 +525,8 @@ export class StoreCore {
   // is armed for the earliest deadline in the file and re-armed by writes.
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
+    // A callback may have closed the store in the middle of a write or tick.
+    if (this.#engine.closed) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 

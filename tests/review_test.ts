@@ -1,0 +1,92 @@
+/**
+ * Defects found by an adversarial review of the core (engine, hub, feed,
+ * timers), each pinned by the test that showed it.
+ */
+
+import assert from "node:assert/strict";
+import { Store, type StoreEvent } from "@core/store";
+import { keepAlive, tempDir } from "./_helpers.ts";
+
+/** Collects what reaches `reportError()` while `fn` runs. */
+async function reported(fn: () => Promise<void>): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  const listener = (event: ErrorEvent) => {
+    event.preventDefault();
+    errors.push(event.error);
+  };
+  globalThis.addEventListener("error", listener);
+  try {
+    await fn();
+  } finally {
+    globalThis.removeEventListener("error", listener);
+  }
+  return errors;
+}
+
+Deno.test("Store survives a change callback that closes it", async (t) => {
+  await t.step("on an event the change-feed poll delivered", async () => {
+    using dir = tempDir();
+    const path = dir.file("poll.db");
+    const store = new Store(path, {
+      changeFeed: true,
+      changePollMs: 5,
+      purgeIntervalMs: 0,
+    });
+    using writer = new Store(path, { purgeIntervalMs: 0 });
+    const errors = await reported(async () => {
+      const closed = new Promise<StoreEvent>((resolve) => {
+        store.onChange((event) => {
+          store.close();
+          resolve(event);
+        });
+      });
+      writer.set("g", "k", "v");
+      const event = await keepAlive(closed);
+      assert.equal(event.origin, "remote");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    assert.deepEqual(errors, []);
+  });
+
+  await t.step("on an expire event the expiry timer delivered", async () => {
+    using dir = tempDir();
+    const store = new Store(dir.file("timer.db"), {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 0,
+    });
+    const errors = await reported(async () => {
+      const expired = new Promise<void>((resolve) => {
+        store.onChange((event) => {
+          if (event.type !== "expire") return;
+          store.close();
+          resolve();
+        });
+      });
+      store.setWithTTL("g", "k", "v", 20);
+      await keepAlive(expired);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    assert.deepEqual(errors, []);
+  });
+
+  await t.step("on the event of its own write with a TTL", () => {
+    using dir = tempDir();
+    let reads = 0;
+    const store = new Store(dir.file("ttl.db"), {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 0,
+      clock: () => (reads++, Date.now()),
+    });
+    let atClose = -1;
+    store.onChange(() => {
+      store.close();
+      atClose = reads;
+    });
+    store.setWithTTL("g", "k", "v", 3_600_000);
+    // Arming the expiry timer reads the clock: a closed store arms none.
+    assert.equal(reads, atClose);
+    assert.throws(() => store.watch("g", "k"), { name: "StoreClosedError" });
+  });
+});
