@@ -300,7 +300,8 @@ export class Engine {
       result = fn(tx);
       this.run(op, () => this.#stmt.commit.run());
     } catch (error) {
-      if (db.isTransaction) this.#stmt.rollback.run();
+      // fn may have closed the store, which ended the transaction with it.
+      if (!this.closed && db.isTransaction) this.#stmt.rollback.run();
       throw error;
     } finally {
       this.#tx = undefined;

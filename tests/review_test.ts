@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Store, type StoreEvent } from "@core/store";
+import { Store, StoreError, type StoreEvent } from "@core/store";
 import { keepAlive, tempDir } from "./_helpers.ts";
 
 /** Collects what reaches `reportError()` while `fn` runs. */
@@ -89,4 +89,26 @@ Deno.test("Store survives a change callback that closes it", async (t) => {
     assert.equal(reads, atClose);
     assert.throws(() => store.watch("g", "k"), { name: "StoreClosedError" });
   });
+});
+
+Deno.test("Store.transaction throws StoreError when its function closes the store", async (t) => {
+  for (const changeFeed of [false, true]) {
+    await t.step(changeFeed ? "with the change feed" : "without", () => {
+      using dir = tempDir();
+      const path = dir.file("closed.db");
+      const store = new Store(path, { changeFeed, purgeIntervalMs: 0 });
+      assert.throws(
+        () =>
+          store.transaction((tx) => {
+            tx.set("g", "k", "v");
+            store.close();
+          }),
+        (error) =>
+          error instanceof StoreError &&
+          error.message.startsWith("Cannot run transaction: "),
+      );
+      using reopened = new Store(path, { purgeIntervalMs: 0 });
+      assert.equal(reopened.get("g", "k"), undefined);
+    });
+  }
 });
