@@ -331,6 +331,13 @@ export class Engine {
     tx: Tx,
     report: boolean,
   ): number[] {
+    // Some failures (SQLITE_FULL, a trigger's RAISE(ROLLBACK)) end the whole
+    // transaction: what follows would commit on its own, outside it.
+    if (!(this.#db as DatabaseSync).isTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: SQLite rolled the transaction back after an earlier statement failed; nothing it wrote is kept`,
+      );
+    }
     const counts: number[] = [];
     for (const m of mutations) {
       const from = tx.events.length;

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Store, StoreError, type StoreEvent } from "@core/store";
-import { keepAlive, tempDir } from "./_helpers.ts";
+import { keepAlive, rawQuery, tempDir } from "./_helpers.ts";
 
 /** Collects what reaches `reportError()` while `fn` runs. */
 async function reported(fn: () => Promise<void>): Promise<unknown[]> {
@@ -109,6 +109,46 @@ Deno.test("Store.transaction throws StoreError when its function closes the stor
       );
       using reopened = new Store(path, { purgeIntervalMs: 0 });
       assert.equal(reopened.get("g", "k"), undefined);
+    });
+  }
+});
+
+Deno.test("Store.transaction keeps nothing once SQLite rolled it back after a failed statement", async (t) => {
+  for (const changeFeed of [false, true]) {
+    await t.step(changeFeed ? "with the change feed" : "without", () => {
+      using dir = tempDir();
+      const path = dir.file("rolled.db");
+      using store = new Store(path, { changeFeed, purgeIntervalMs: 0 });
+      // A statement error that ends the whole transaction, as SQLITE_FULL
+      // may: a trigger an operator added, refusing one key.
+      rawQuery(
+        path,
+        "CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'bad' BEGIN SELECT RAISE(ROLLBACK, 'refused'); END",
+      );
+      const events: StoreEvent[] = [];
+      store.onChange((event) => events.push(event));
+      const inner: unknown[] = [];
+      assert.throws(
+        () =>
+          store.transaction((tx) => {
+            tx.set("g", "before", "1");
+            try {
+              tx.set("g", "bad", "x");
+            } catch (error) {
+              inner.push(error);
+            }
+            try {
+              tx.set("g", "after", "2");
+            } catch (error) {
+              inner.push(error);
+            }
+          }),
+        StoreError,
+      );
+      assert.equal(inner.length, 2);
+      assert.ok(inner.every((error) => error instanceof StoreError));
+      assert.deepEqual(rawQuery(path, "SELECT key FROM kv"), []);
+      assert.deepEqual(events, []);
     });
   }
 });
