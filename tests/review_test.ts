@@ -152,3 +152,50 @@ Deno.test("Store.transaction keeps nothing once SQLite rolled it back after a fa
     });
   }
 });
+
+/** A store on `path` with the change feed, read only when asked to. */
+function feedStore(path: string, maxRows: number): Store {
+  return new Store(path, {
+    changeFeed: true,
+    changePollMs: 0,
+    purgeIntervalMs: 0,
+    changeRetention: { maxRows },
+  });
+}
+
+/** Makes `store` read the change log now (registering a listener does). */
+function catchUp(store: Store): void {
+  store.watch("*", "*")[Symbol.dispose]();
+}
+
+const brief = (e: StoreEvent) => `${e.seq} ${e.origin} ${e.type} ${e.group}`;
+
+Deno.test("Store.deleteGroup of more keys than the change log keeps numbers its event after the last seq", () => {
+  using dir = tempDir();
+  const path = dir.file("group.db");
+  using store = feedStore(path, 100);
+  using reader = feedStore(path, 100);
+  const own: StoreEvent[] = [];
+  const heard: StoreEvent[] = [];
+  store.onChange((event) => own.push(event));
+  reader.onChange((event) => heard.push(event));
+  store.transaction(() => {
+    for (let i = 0; i < 300; i++) store.set("big", `k${i}`, "v");
+  });
+  catchUp(reader);
+  const last = heard.at(-1)?.seq as number;
+  assert.equal(last, 300);
+  own.length = 0;
+  heard.length = 0;
+  assert.equal(store.deleteGroup("big"), 300);
+  store.set("small", "k", "v");
+  catchUp(reader);
+  assert.deepEqual(own.map(brief), [
+    "301 local delete_group big",
+    "302 local set small",
+  ]);
+  assert.deepEqual(heard.map(brief), [
+    "301 remote delete_group big",
+    "302 remote set small",
+  ]);
+});
