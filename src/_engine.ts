@@ -404,8 +404,8 @@ export class Engine {
     let rows: Row[];
     if (prefix !== undefined) {
       rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
-    } else if (!report || this.#feed !== undefined) {
-      // The log names the rows itself; without listeners nobody needs them.
+    } else if (!report) {
+      // Without listeners nobody needs the rows.
       return Number(s.purge.run(now).changes);
     } else {
       rows = s.purgeReturning.all(now);
@@ -444,11 +444,19 @@ export class Engine {
     if (m.kind === "purge" || logged !== events.length - from) {
       // Rows without a one-to-one event (a purge, or a trigger of someone
       // else's): the log itself says which rows and in which order.
-      events.length = from;
-      if (report) {
-        const rows = this.run(op, () => feed.rows(mark, tx.mark, now));
-        for (const e of rows) events.push(e);
+      const returned = events.splice(from);
+      if (!report) return;
+      let rows = this.run(op, () => feed.rows(mark, tx.mark, now));
+      if (rows.length < logged && returned.length === logged) {
+        // The trim trigger cut this very statement's first rows (it logged
+        // more than the retention keeps): number the rows it returned,
+        // which SQLite yields in the order it logged them.
+        rows = returned;
+        for (let i = 0; i < rows.length; i++) {
+          (rows[i] as StoreEvent).seq = mark + 1 + i;
+        }
       }
+      for (const e of rows) events.push(e);
       return;
     }
     for (let i = from; i < events.length; i++) {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Store, StoreError, type StoreEvent } from "@core/store";
+import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
 import { keepAlive, rawQuery, tempDir } from "./_helpers.ts";
 
 /** Collects what reaches `reportError()` while `fn` runs. */
@@ -198,4 +198,64 @@ Deno.test("Store.deleteGroup of more keys than the change log keeps numbers its 
     "301 remote delete_group big",
     "302 remote set small",
   ]);
+});
+
+Deno.test("Store delivers every expire event of a purge that logs more rows than the change log keeps", async (t) => {
+  await t.step("purgeExpired", () => {
+    using dir = tempDir();
+    let now = 1_000;
+    using store = new Store(dir.file("purge.db"), {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 0,
+      changeRetention: { maxRows: 100 },
+      clock: () => now,
+    });
+    store.transaction(() => {
+      for (let i = 0; i < 500; i++) {
+        store.setWithTTL("g", `k${(i * 7) % 500}`, "v", 10);
+      }
+    });
+    const events: StoreEvent[] = [];
+    store.onChange((event) => events.push(event));
+    now = 2_000;
+    assert.equal(store.purgeExpired(), 500);
+    assert.equal(events.length, 500);
+    assert.ok(events.every((e) => e.type === "expire" && e.origin === "local"));
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      Array.from({ length: 500 }, (_, i) => 501 + i),
+    );
+    // The rows the log kept say the same as the events numbered alike.
+    const kept = rawQuery(
+      dir.file("purge.db"),
+      "SELECT seq, key FROM kv_changes WHERE type = 'expire' ORDER BY seq",
+    );
+    assert.ok(kept.length > 0);
+    for (const { seq, key } of kept) {
+      assert.equal(events.find((e) => e.seq === seq)?.key, key);
+    }
+  });
+
+  await t.step("a quota check's purge of its namespace", () => {
+    using dir = tempDir();
+    let now = 1_000;
+    using store = new Store(dir.file("quota.db"), {
+      changeFeed: true,
+      changePollMs: 0,
+      purgeIntervalMs: 0,
+      changeRetention: { maxRows: 100 },
+      clock: () => now,
+    });
+    const tenant = new ScopedStore(store, "t", { maxKeys: 300 });
+    tenant.transaction(() => {
+      for (let i = 0; i < 300; i++) tenant.setWithTTL("g", `k${i}`, "v", 10);
+    });
+    const events: StoreEvent[] = [];
+    store.onChange((event) => events.push(event));
+    now = 2_000;
+    tenant.set("g", "new", "v");
+    assert.equal(events.filter((e) => e.type === "expire").length, 300);
+    assert.deepEqual(events.at(-1)?.key, "new");
+  });
 });
