@@ -414,7 +414,7 @@ export class StoreCore {
     const limit = integerArg(
       op,
       "limit",
-      options.limit,
+      options.limit ?? undefined,
       DEFAULT_LIST_LIMIT,
       1,
       MAX_LIST_LIMIT,
@@ -455,7 +455,7 @@ export class StoreCore {
     group: string,
     missingKey: unknown,
   ): string {
-    const mode = oneOf(op, "missingKey", missingKey, [
+    const mode = oneOf(op, "missingKey", missingKey ?? undefined, [
       "default",
       "zero",
       "error",

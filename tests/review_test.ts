@@ -259,3 +259,66 @@ Deno.test("Store delivers every expire event of a purge that logs more rows than
     assert.deepEqual(events.at(-1)?.key, "new");
   });
 });
+
+Deno.test("Store and ScopedStore treat null options as they did before the core split", async (t) => {
+  await t.step("a null path is refused, not taken for :memory:", () => {
+    assert.throws(() => new Store(null as unknown as string), {
+      name: "TypeError",
+      message: "Cannot open store: path must be a string, received null",
+    });
+  });
+
+  await t.step("a null durability means the default", () => {
+    using dir = tempDir();
+    using store = new Store(dir.file("d.db"), {
+      durability: null as unknown as "full",
+      purgeIntervalMs: 0,
+    });
+    store.set("g", "k", "v");
+    assert.equal(store.get("g", "k"), "v");
+  });
+
+  await t.step("a null limit or missingKey means the default", () => {
+    using store = new Store(":memory:", { purgeIntervalMs: 0 });
+    store.set("g", "k", "v");
+    const tenant = new ScopedStore(store, "t");
+    tenant.set("g", "k", "v");
+    for (const s of [store, tenant]) {
+      assert.deepEqual(s.list("g", { limit: null as unknown as number }), {
+        entries: [["k", "v"]],
+        cursor: undefined,
+      });
+      const missingKey = null as unknown as "zero";
+      assert.equal(s.render("{{.k}}", "g", { missingKey }), "v");
+    }
+  });
+
+  await t.step("a null quota is refused", () => {
+    using store = new Store(":memory:", { purgeIntervalMs: 0 });
+    assert.throws(() => new ScopedStore(store, "t", null as never), {
+      name: "TypeError",
+      message:
+        "Cannot create scoped store: quota must be an object, received null",
+    });
+  });
+
+  await t.step("a number where a mode belongs is named by its value", () => {
+    assert.throws(
+      () => new Store(":memory:", { durability: 5 as unknown as "full" }),
+      {
+        name: "TypeError",
+        message:
+          'Cannot open store: durability must be "normal" or "full", received 5',
+      },
+    );
+    using store = new Store(":memory:", { purgeIntervalMs: 0 });
+    assert.throws(
+      () => store.render("x", "g", { missingKey: 5 as unknown as "zero" }),
+      {
+        name: "RangeError",
+        message:
+          'Cannot render template: missingKey must be "default", "zero" or "error", received 5',
+      },
+    );
+  });
+});
