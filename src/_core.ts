@@ -68,6 +68,8 @@ export class StoreCore {
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The least wait of the expiry timer, while the clock lags real time. */
+  #backoff = 0;
 
   /**
    * Opens the engine and starts the timers.
@@ -545,18 +547,29 @@ export class StoreCore {
   #arm(at: number): void {
     clearTimeout(this.#expiryTimer);
     this.#armedAt = at;
-    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    const wait = Math.min(
+      Math.max(at - this.#safeClock(), this.#backoff, 0),
+      MAX_TIMER_MS,
+    );
     this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
     unrefTimer(this.#expiryTimer);
   }
 
   #onDeadline(): void {
+    const due = this.#armedAt;
     this.#expiryTimer = undefined;
     this.#armedAt = Infinity;
     if (this.#engine.closed || !this.#deadlinesMatter()) return;
     const op = "expire keys on time";
     try {
-      if (!Number.isFinite(this.#safeClock())) return;
+      const clock = this.#safeClock();
+      if (!Number.isFinite(clock)) return;
+      // Fired before the store's clock reached the deadline: that clock
+      // runs behind real time (a fake one, say). Back off, so that a clock
+      // standing still costs no timer firing every millisecond.
+      this.#backoff = clock < due
+        ? Math.min(Math.max(2 * this.#backoff, 1), 1_000)
+        : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
       this.write(op, this.now(op), [{ kind: "purge" }]);

@@ -322,3 +322,26 @@ Deno.test("Store and ScopedStore treat null options as they did before the core 
     );
   });
 });
+
+Deno.test("Store's expiry timer backs off while a fake clock stands before the deadline", async () => {
+  let now = 1_700_000_000_000;
+  let reads = 0;
+  using store = new Store(":memory:", {
+    purgeIntervalMs: 0,
+    clock: () => (reads++, now),
+  });
+  const expired = new Promise<StoreEvent>((resolve) => {
+    store.onChange((event) => {
+      if (event.type === "expire") resolve(event);
+    });
+  });
+  store.setWithTTL("g", "k", "v", 1);
+  reads = 0;
+  await keepAlive(new Promise((resolve) => setTimeout(resolve, 300)));
+  // Re-armed for the same millisecond each time, it fired ~300 times.
+  assert.ok(reads < 60, `the clock was read ${reads} times in 300 ms`);
+  now += 1;
+  const started = Date.now();
+  assert.equal((await keepAlive(expired)).key, "k");
+  assert.ok(Date.now() - started < 1_500);
+});
