@@ -222,7 +222,8 @@ export class ChangeFeed {
       (namespace !== undefined
         ? namespaceOf(event.group) === namespace
         : group === "*" || event.group === group) &&
-      (key === "*" || event.key === key)
+      // A group deletion is no event of any one key, not even of "".
+      (key === "*" || (event.key === key && event.type !== "delete_group"))
     );
   }
 

@@ -345,3 +345,19 @@ Deno.test("Store's expiry timer backs off while a fake clock stands before the d
   assert.equal((await keepAlive(expired)).key, "k");
   assert.ok(Date.now() - started < 1_500);
 });
+
+Deno.test('Store.watch of the key "" replays no group deletion, as it receives none live', async () => {
+  using dir = tempDir();
+  using store = feedStore(dir.file("empty-key.db"), 1_000);
+  store.set("g", "", "v");
+  const since = 1;
+  store.deleteGroup("g");
+  store.set("g", "", "w");
+  const watcher = store.watch("g", "", { since });
+  store.deleteGroup("g");
+  store.set("g", "", "x");
+  store.unwatch(watcher);
+  const seen: string[] = [];
+  for await (const event of watcher) seen.push(`${event.type} ${event.seq}`);
+  assert.deepEqual(seen, ["set 3", "set 5"]);
+});
