@@ -266,6 +266,15 @@ export class StoreCore {
       );
     }
     const now = this.#engine.hasFeed ? this.now(op) : 0;
+    const held = this.#hub.hold();
+    try {
+      return this.#transaction(op, now, fn);
+    } finally {
+      if (held) this.#hub.release();
+    }
+  }
+
+  #transaction<T>(op: string, now: number, fn: () => T): T {
     const { result, events } = this.#engine.transaction(op, now, () => {
       const result = fn();
       if (isThenable(result)) {

@@ -361,3 +361,62 @@ Deno.test('Store.watch of the key "" replays no group deletion, as it receives n
   for await (const event of watcher) seen.push(`${event.type} ${event.seq}`);
   assert.deepEqual(seen, ["set 3", "set 5"]);
 });
+
+Deno.test("Store hands events to callbacks after a transaction, not inside it", async (t) => {
+  await t.step(
+    "a callback's write is not rolled back with the transaction",
+    () => {
+      using dir = tempDir();
+      const path = dir.file("inside.db");
+      using store = feedStore(path, 1_000);
+      using writer = new Store(path, { purgeIntervalMs: 0 });
+      store.onChange((event) => {
+        if (event.group === "g") store.set("seen", event.key, event.origin);
+      });
+      writer.set("g", "remote", "v");
+      let watcher: ReturnType<Store["watch"]> | undefined;
+      assert.throws(
+        () =>
+          store.transaction((tx) => {
+            tx.set("g", "mine", "v");
+            // Registering reads the log: the remote set reaches the callback.
+            watcher = store.watch("g", "*");
+            throw new Error("abort");
+          }),
+        /abort/,
+      );
+      assert.equal(store.get("seen", "remote"), "remote");
+      assert.equal(store.get("g", "mine"), undefined);
+      assert.equal(store.get("seen", "mine"), undefined);
+      store.unwatch(watcher as ReturnType<Store["watch"]>);
+    },
+  );
+
+  await t.step(
+    "a listener registered inside still hears only what follows",
+    async () => {
+      using dir = tempDir();
+      const path = dir.file("order.db");
+      using store = feedStore(path, 1_000);
+      using writer = new Store(path, { purgeIntervalMs: 0 });
+      const heard: string[] = [];
+      store.onChange((e) => heard.push(`early ${e.origin} ${e.key}`));
+      writer.set("g", "remote", "v");
+      const watcher = store.transaction((tx) => {
+        const w = store.watch("g", "*");
+        store.onChange((e) => heard.push(`late ${e.origin} ${e.key}`));
+        tx.set("g", "mine", "v");
+        return w;
+      });
+      store.unwatch(watcher);
+      const seen: string[] = [];
+      for await (const e of watcher) seen.push(`${e.origin} ${e.key}`);
+      assert.deepEqual(seen, ["local mine"]);
+      assert.deepEqual(heard, [
+        "early remote remote",
+        "early local mine",
+        "late local mine",
+      ]);
+    },
+  );
+});
