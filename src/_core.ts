@@ -164,7 +164,10 @@ export class StoreCore {
    * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
    */
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
-    const applied = this.#engine.apply(op, now, mutations, this.#hub.active);
+    // Inside a transaction a listener may still register before the COMMIT
+    // that delivers these events.
+    const report = this.#hub.active || this.#engine.inTransaction;
+    const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
     return applied.counts;
   }

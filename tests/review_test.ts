@@ -420,3 +420,26 @@ Deno.test("Store hands events to callbacks after a transaction, not inside it", 
     },
   );
 });
+
+Deno.test("Store.onChange registered in a transaction hears the expiries purged earlier in it", async (t) => {
+  for (const changeFeed of [false, true]) {
+    await t.step(changeFeed ? "with the change feed" : "without", () => {
+      using dir = tempDir();
+      let now = 1_000;
+      using store = new Store(dir.file("late.db"), {
+        changeFeed,
+        changePollMs: 0,
+        purgeIntervalMs: 0,
+        clock: () => now,
+      });
+      store.setWithTTL("g", "k", "v", 10);
+      now = 2_000;
+      const heard: string[] = [];
+      store.transaction(() => {
+        store.purgeExpired();
+        store.onChange((e) => heard.push(`${e.type} ${e.key}`));
+      });
+      assert.deepEqual(heard, ["expire k"]);
+    });
+  }
+});
