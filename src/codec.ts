@@ -21,7 +21,8 @@
  * @module
  */
 
-// ignoreBOM: a value may start with U+FEFF, which must read back as written.
+// A leading U+FEFF is part of the stored string, not a byte order mark: the
+// default decoder would drop it.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
@@ -56,6 +57,8 @@ export function textColumn(column: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(decodeText(new Uint8Array([97, 0, 98])), "a\0b");
+ * // A leading U+FEFF is kept, not taken for a byte order mark.
+ * assert.equal(decodeText(new Uint8Array([0xef, 0xbb, 0xbf, 0])), "\uFEFF\0");
  * assert.equal(decodeText("plain"), "plain");
  * ```
  */

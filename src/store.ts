@@ -226,7 +226,6 @@ export class Store implements Disposable {
    * @throws {StoreError} When the file cannot be opened or is not a store.
    */
   constructor(path?: string, options?: StoreOptions) {
-    // Only a missing path means :memory:; null is refused as before.
     const file = path === undefined ? ":memory:" : path;
     const resolved = resolveOptions(file, options ?? {});
     this.path = file;
