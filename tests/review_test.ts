@@ -123,7 +123,7 @@ Deno.test("Store.transaction keeps nothing once SQLite rolled it back after a fa
       // may: a trigger an operator added, refusing one key.
       rawQuery(
         path,
-        "CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'bad' BEGIN SELECT RAISE(ROLLBACK, 'refused'); END",
+        "CREATE TRIGGER refuse BEFORE INSERT ON entries WHEN NEW.entry_key = 'bad' BEGIN SELECT RAISE(ROLLBACK, 'refused'); END",
       );
       const events: StoreEvent[] = [];
       store.onChange((event) => events.push(event));
@@ -147,7 +147,7 @@ Deno.test("Store.transaction keeps nothing once SQLite rolled it back after a fa
       );
       assert.equal(inner.length, 2);
       assert.ok(inner.every((error) => error instanceof StoreError));
-      assert.deepEqual(rawQuery(path, "SELECT key FROM kv"), []);
+      assert.deepEqual(rawQuery(path, "SELECT entry_key FROM entries"), []);
       assert.deepEqual(events, []);
     });
   }
