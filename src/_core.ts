@@ -646,10 +646,13 @@ export class StoreCore {
     const engine = this.#engine;
     if (engine.closed || engine.inTransaction) return;
     try {
+      // Polled with nobody listening too: noticing another program's commit
+      // also puts the log's triggers back on a data table it moved (see
+      // Engine.changedElsewhere), and keys other processes wrote expire on
+      // time here too.
       if (engine.changedElsewhere()) {
-        this.#catchUp();
-        // Keys other processes wrote expire on time here too.
-        if (!this.#hub.active) this.#armForNext("poll the change log");
+        if (this.#hub.active) this.#catchUp();
+        else this.#armForNext("poll the change log");
       }
     } catch (error) {
       if (!isBusy(error)) reportError(error);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ENTRIES_TABLE, KV_TABLE } from "./_sql.ts";
 import { DatabaseSync } from "node:sqlite";
 
 /** Figures about one database file. */
@@ -30,11 +31,12 @@ export interface FileStats {
 }
 
 const TABLES = ["entries", "kv"] as const;
-const FEED_OBJECTS = [
+// The log, and its triggers on whichever table holds the entries.
+const feedObjects = (table: string) => [
   "kv_changes",
-  "kv_changes_insert",
-  "kv_changes_update",
-  "kv_changes_delete",
+  `${table}_changes_insert`,
+  `${table}_changes_update`,
+  `${table}_changes_delete`,
 ];
 
 /**
@@ -55,17 +57,18 @@ export function fileStats(path: string, now: number): FileStats {
       ),
     );
     const table = TABLES.find((name) => names.has(name)) ?? "kv";
+    const grp = (table === "kv" ? KV_TABLE : ENTRIES_TABLE).group;
     const live = "(expires_at IS NULL OR expires_at > ?)";
     const counts = db.prepare(
       `SELECT
         count(*) FILTER (WHERE ${live}) AS keys,
         count(*) FILTER (WHERE NOT ${live}) AS expired,
-        count(DISTINCT grp) FILTER (WHERE ${live}) AS groups,
-        count(DISTINCT substr(grp, 1, instr(grp, ':') - 1))
-          FILTER (WHERE instr(grp, ':') > 1 AND ${live}) AS namespaces
+        count(DISTINCT ${grp}) FILTER (WHERE ${live}) AS groups,
+        count(DISTINCT substr(${grp}, 1, instr(${grp}, ':') - 1))
+          FILTER (WHERE instr(${grp}, ':') > 1 AND ${live}) AS namespaces
       FROM ${table}`,
     ).get(now, now, now, now) as Record<string, number>;
-    const changeFeed = FEED_OBJECTS.every((name) => names.has(name));
+    const changeFeed = feedObjects(table).every((name) => names.has(name));
     const changeLogRows = changeFeed
       ? Number(db.prepare("SELECT count(*) AS n FROM kv_changes").get()?.n)
       : 0;

@@ -262,7 +262,9 @@ function run<T>(op: string, fn: () => T): T {
  * Writes one batch of checked records in one transaction, skipping those
  * already expired by the store's clock; returns how many it wrote.
  */
-export type BatchWriter = (records: readonly ExportRecord[]) => number;
+export type BatchWriter = (
+  records: readonly ExportRecord[],
+) => number | Promise<number>;
 
 /**
  * Imports records in transactions of `batchSize`. Each record is checked
@@ -301,10 +303,10 @@ export async function importRecords(
   }
   const result: ImportResult = { imported: 0, skipped: 0 };
   let pending: ExportRecord[] = [];
-  const flush = () => {
+  const flush = async () => {
     const records = pending;
     pending = [];
-    const written = records.length === 0 ? 0 : batch(records);
+    const written = records.length === 0 ? 0 : await batch(records);
     result.imported += written;
     result.skipped += records.length - written;
   };
@@ -316,7 +318,7 @@ export async function importRecords(
       pending.push(checkRecord(item));
       if (pending.length >= batchSize) {
         writing = true;
-        flush();
+        await flush();
         writing = false;
       }
     }
@@ -334,7 +336,7 @@ export async function importRecords(
       { cause: error },
     );
   }
-  flush();
+  await flush();
   return result;
 }
 

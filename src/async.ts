@@ -26,6 +26,13 @@ import {
   type WatchOptions,
 } from "./store.ts";
 import { describe } from "./_check.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
 
 export type { AsyncTransaction } from "./_async_tx.ts";
@@ -33,10 +40,10 @@ export type { AsyncTransaction } from "./_async_tx.ts";
 /**
  * The store API with promises: every {@linkcode Store} method under the same
  * name and with the same arguments, resolving to the same result and
- * rejecting with the same errors. Two exceptions keep event code identical
- * to the local store's: {@linkcode AsyncStore.watch} returns its
- * {@linkcode Watcher} at once and {@linkcode AsyncStore.onChange} its
- * unsubscribe function.
+ * rejecting with the same errors. Three exceptions keep stream and event code
+ * identical to the local store's: {@linkcode AsyncStore.watch} returns its
+ * {@linkcode Watcher} at once, {@linkcode AsyncStore.onChange} its
+ * unsubscribe function and {@linkcode AsyncStore.exportEntries} its stream.
  *
  * {@linkcode AsyncStore.transaction} is optimistic: `fn` runs against a
  * private view (its reads see its own writes), and the writes commit only if
@@ -93,6 +100,16 @@ export interface AsyncStore extends AsyncDisposable {
   expire(group: string, key: string, ttlMs: number | null): Promise<boolean>;
   /** As {@linkcode Store.prototype.list}. */
   list(group: string, options?: ListOptions): Promise<ListPage>;
+  /**
+   * As {@linkcode Store.prototype.exportEntries}: returns the stream at
+   * once (argument errors are thrown), one snapshot of the live entries.
+   */
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord>;
+  /** As {@linkcode Store.prototype.importEntries}. */
+  importEntries(
+    source: ImportSource,
+    options?: ImportOptions,
+  ): Promise<ImportResult>;
   /** As {@linkcode Store.prototype.backup}. */
   backup(path: string): Promise<void>;
   /** As {@linkcode Store.prototype.countAll}. */
@@ -232,6 +249,12 @@ class LocalAsyncStore implements AsyncStore {
   }
   async list(group: string, options?: ListOptions) {
     return await this.#store.list(group, options);
+  }
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+    return this.#store.exportEntries(options);
+  }
+  async importEntries(source: ImportSource, options?: ImportOptions) {
+    return await this.#store.importEntries(source, options);
   }
   async backup(path: string) {
     return await this.#store.backup(path);

@@ -51,6 +51,8 @@ interface Context {
   args: string[];
   options: Map<string, string>;
   io: Required<Omit<MainOptions, "signal">> & { signal?: AbortSignal };
+  /** Whether stdin is the process's own and a terminal. */
+  interactive: boolean;
 }
 
 interface Command {
@@ -187,14 +189,22 @@ const COMMANDS: Record<string, Command> = {
     usage: "<db> < records.ndjson",
     arity: [1, 1],
     creates: true,
-    run: ({ db, io }) =>
-      withStore(db, async (store) => {
+    run: ({ db, io, interactive }) => {
+      // Waiting for a terminal to type NDJSON is never what was meant.
+      if (interactive) {
+        throw new UsageError(
+          "import reads NDJSON from stdin: redirect a file or a pipe",
+          "import",
+        );
+      }
+      return withStore(db, async (store) => {
         const result = await store.importEntries(
           io.stdin.pipeThrough(fromNdjson()),
         );
         await write(io.stdout, `${JSON.stringify(result)}\n`);
         return OK;
-      }),
+      });
+    },
   },
   backup: {
     usage: "<db> <dest>",
@@ -269,7 +279,9 @@ export async function main(
     return OK;
   }
   try {
-    const command = name === undefined ? undefined : COMMANDS[name];
+    const command = name !== undefined && Object.hasOwn(COMMANDS, name)
+      ? COMMANDS[name]
+      : undefined;
     if (name === undefined || command === undefined) {
       throw new UsageError(
         name === undefined
@@ -283,7 +295,14 @@ export async function main(
       throw new UsageError("<db> must be a file path", name);
     }
     if (!command.creates) assertExists(name, db);
-    return await command.run({ db, args: more, options, io: streams });
+    const interactive = io.stdin === undefined && Deno.stdin.isTerminal();
+    return await command.run({
+      db,
+      args: more,
+      options,
+      io: streams,
+      interactive,
+    });
   } catch (error) {
     return await report(streams.stderr, error);
   }

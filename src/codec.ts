@@ -55,6 +55,8 @@ export function textColumn(column: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(decodeText(new Uint8Array([97, 0, 98])), "a\0b");
+ * // A leading U+FEFF is kept, not taken for a byte order mark.
+ * assert.equal(decodeText(new Uint8Array([0xef, 0xbb, 0xbf, 0])), "\uFEFF\0");
  * assert.equal(decodeText("plain"), "plain");
  * ```
  */

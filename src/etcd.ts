@@ -59,6 +59,15 @@ import {
 } from "./etcd/_keys.ts";
 import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
 import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
+import { exportStream, importBatch } from "./etcd/_transfer.ts";
+import { importRecords } from "./_transfer.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 import {
   checkList,
   checkOpen,
@@ -68,6 +77,13 @@ import {
 
 export type { AsyncStore, AsyncTransaction } from "./async.ts";
 export type { EventType, StoreEvent, Watcher } from "./events.ts";
+export type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 export type {
   ListOptions,
   ListPage,
@@ -155,6 +171,20 @@ export class EtcdStore implements AsyncStore {
   /**
    * Connects to a cluster: checks the options, reaches a member and learns
    * the current revision.
+   *
+   * @example Two instances of a service on one cluster
+   * ```ts ignore
+   * import { EtcdStore } from "@core/store/etcd";
+   * import assert from "node:assert/strict";
+   *
+   * const endpoints = ["http://127.0.0.1:2379"];
+   * await using a = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * await using b = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * const heard = new Promise((resolve) => b.onChange(resolve));
+   * await a.set("config", "theme", "dark");
+   * assert.equal(((await heard) as { origin: string }).origin, "remote");
+   * assert.equal(await b.get("config", "theme"), "dark");
+   * ```
    *
    * @param options Endpoints, prefix, clock, timeouts and credentials.
    * @returns The open store.
@@ -332,6 +362,8 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     const k = this.#kv.keys.key(group, key);
+    // A delete whose answer was lost is sent again: it then finds nothing
+    // and answers false, though the key went (and its event was sent).
     const { responses } = await this.#kv.write(op, {
       compare: [],
       success: [{ request_delete_range: { key: toBase64(k), prev_kv: true } }],
@@ -530,6 +562,53 @@ export class EtcdStore implements AsyncStore {
       entries: page,
       cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
     };
+  }
+
+  /**
+   * Streams the live entries of the groups starting with `prefix`, in group
+   * and key order, all read at one etcd revision (one snapshot), page by
+   * page, as `Store.prototype.exportEntries`.
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of records; it errors with `StoreError` when etcd
+   * fails while it is read (or when the revision was compacted meanwhile).
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    this.#open(op);
+    return exportStream(this.#kv, () => this.#now(op), options.prefix ?? "");
+  }
+
+  /**
+   * Writes records, as `Store.prototype.importEntries`: each record keeps
+   * its exact `expiresAt`, an expired one is skipped. A batch commits in
+   * etcd transactions of at most 128 records, so a batch larger than that
+   * is not all-or-nothing.
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records read before writing (default
+   * 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async importEntries(
+    source: ImportSource,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    const op = "import entries";
+    this.#open(op);
+    return await importRecords(
+      source,
+      options,
+      (records) => importBatch(this.#kv, this.#now(op), records),
+    );
   }
 
   /**

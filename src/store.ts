@@ -226,7 +226,7 @@ export class Store implements Disposable {
    * @throws {StoreError} When the file cannot be opened or is not a store.
    */
   constructor(path?: string, options?: StoreOptions) {
-    const file = path ?? ":memory:";
+    const file = path === undefined ? ":memory:" : path;
     const resolved = resolveOptions(file, options ?? {});
     this.path = file;
     this.#core = new StoreCore(file, resolved);

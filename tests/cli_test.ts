@@ -91,7 +91,10 @@ Deno.test("cli main set --ttl writes an expiry that many milliseconds ahead", as
   );
   assert.equal((await cli(["set", db, "g", "b", "v", "--ttl=1500"])).code, 0);
   const after = Date.now();
-  const rows = rawQuery(db, "SELECT key, expires_at FROM kv ORDER BY key");
+  const rows = rawQuery(
+    db,
+    "SELECT entry_key AS key, expires_at FROM entries ORDER BY entry_key",
+  );
   const [a, b] = rows.map((row) => Number(row.expires_at));
   assert.ok(a !== undefined && a >= before + 60_000 && a <= after + 60_000);
   assert.ok(b !== undefined && b >= before + 1_500 && b <= after + 1_500);
@@ -102,6 +105,12 @@ Deno.test("cli main reports usage errors with exit code 2 and a usage line", asy
   const db = dir.file("app.db");
   const cases: [string, string[], RegExp, RegExp][] = [
     ["no command", [], /no command given/, /usage: cli <command> <db>/],
+    [
+      "a name inherited by every object",
+      ["constructor", db],
+      /unknown command "constructor"/,
+      /cli stats <db>/,
+    ],
     [
       "an unknown command",
       ["frob", db],
@@ -303,7 +312,7 @@ Deno.test("cli main export and import round-trip every live entry exactly", asyn
   const rows = (path: string) =>
     rawQuery(
       path,
-      "SELECT hex(grp) g, hex(key) k, hex(value) v, expires_at e FROM kv WHERE grp <> 'short' ORDER BY grp, key",
+      "SELECT hex(group_name) g, hex(entry_key) k, hex(entry_value) v, expires_at e FROM entries WHERE group_name <> 'short' ORDER BY group_name, entry_key",
     );
   assert.deepEqual(rows(target), rows(source));
   const prefixed = await cli(["export", source, "--prefix", "ttl:"]);
@@ -322,7 +331,7 @@ Deno.test("cli main import stops at a malformed line with its number, writing no
   const result = await cli(["import", db], { stdin: input });
   assert.equal(result.code, 3);
   assert.match(result.err, /record 4: unknown field "expires"/);
-  assert.equal(rawQuery(db, "SELECT count(*) AS n FROM kv")[0]?.n, 0);
+  assert.equal(rawQuery(db, "SELECT count(*) AS n FROM entries")[0]?.n, 0);
   const ok = await cli(["import", db], {
     stdin: input.split("\n").slice(0, 3).join("\n"),
   });
@@ -370,7 +379,7 @@ Deno.test("cli main stats reports keys, groups, namespaces, sizes, table and fee
       namespaces: 2,
       fileBytes: true,
       walBytes: "number",
-      table: "kv",
+      table: "entries",
       changeFeed: false,
       changeLogRows: 0,
     },

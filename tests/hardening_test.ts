@@ -27,7 +27,7 @@ Deno.test("Store keeps a file's change log within its retention whoever writes",
       .close();
     const raw = new DatabaseSync(path);
     const insert = raw.prepare(
-      "INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('g', ?, 'v')",
+      "INSERT OR REPLACE INTO entries (group_name, entry_key, entry_value) VALUES ('g', ?, 'v')",
     );
     for (let i = 0; i < 300; i++) insert.run(`k${i}`);
     raw.close();

@@ -9,7 +9,13 @@ import {
   type StoreEvent,
   toNdjson,
 } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
+import {
+  FakeClock,
+  keepAlive,
+  nextValue,
+  rawQuery,
+  tempDir,
+} from "./_helpers.ts";
 
 // Strings the file must keep exactly: NUL anywhere, a leading U+FEFF (which
 // a UTF-8 decoder strips by default), astral characters, line breaks, the
@@ -50,7 +56,7 @@ function sortRecords(records: ExportRecord[]): ExportRecord[] {
 function rawRows(path: string): string[] {
   return rawQuery(
     path,
-    "SELECT hex(grp) AS g, hex(key) AS k, hex(value) AS v, expires_at AS e FROM kv ORDER BY grp, key",
+    "SELECT hex(group_name) AS g, hex(entry_key) AS k, hex(entry_value) AS v, expires_at AS e FROM entries ORDER BY group_name, entry_key",
   ).map((row) => `${row.g} ${row.k} ${row.v} ${row.e}`);
 }
 
@@ -151,7 +157,7 @@ Deno.test("Store.exportEntries refuses text that is not UTF-8 instead of alterin
   new Store(path).close();
   const db = new DatabaseSync(path);
   db.exec(
-    "INSERT INTO kv (grp, key, value) VALUES ('g', 'k', CAST(X'61FF0062' AS TEXT))",
+    "INSERT INTO entries (group_name, entry_key, entry_value) VALUES ('g', 'k', CAST(X'61FF0062' AS TEXT))",
   );
   db.close();
   using store = new Store(path);
@@ -495,4 +501,28 @@ Deno.test("Store export then import into an empty file reproduces every live row
   );
   assert.equal(expected.length, HOSTILE.length * 4);
   assert.deepEqual(rawRows(target), expected);
+});
+
+Deno.test("Store.importEntries arms the expiry timer for the keys it writes", async () => {
+  const clock = new FakeClock();
+  using store = new Store(":memory:", { clock: clock.fn });
+  const expired = nextValue<StoreEvent>(
+    (fn) => store.onChange(fn),
+    (event) => event.type === "expire",
+  );
+  await store.importEntries([
+    { group: "g", key: "soon", value: "v", expiresAt: clock.now + 20 },
+    { group: "g", key: "later", value: "v", expiresAt: clock.now + 60_000 },
+  ]);
+  clock.advance(20);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const event = await keepAlive(
+    Promise.race([
+      expired,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no expire event")), 5_000);
+      }),
+    ]),
+  ).finally(() => clearTimeout(timer));
+  assert.equal(event.key, "soon");
 });

@@ -331,6 +331,8 @@ export class EtcdClient {
       });
       if (!response.ok || response.body === null) {
         await response.body?.cancel();
+        // An expired auth token is one reason: sign in again next time.
+        this.#token = undefined;
         throw new Error(`watch refused with HTTP ${response.status}`);
       }
       let buffer = "";
@@ -344,6 +346,7 @@ export class EtcdClient {
           if (line === "") continue;
           const message = JSON.parse(line);
           if (message.error !== undefined) {
+            this.#token = undefined;
             throw new Error(String(message.error.message ?? message.error));
           }
           await onMessage(message.result ?? {});

@@ -207,6 +207,23 @@ export class Kv {
     return this.scan(op, start, prefixEnd(start));
   }
 
+  /**
+   * The data entries among raw pairs.
+   *
+   * @param kvs Pairs of a range.
+   * @returns Their entries, in order; other keys are left out.
+   */
+  entries(kvs: readonly KeyValue[]): Entry[] {
+    const out: Entry[] = [];
+    for (const kv of kvs) {
+      const parsed = this.keys.parse(kv.key);
+      if (parsed === undefined) continue;
+      const entry = this.#entry(kv, parsed[0], parsed[1]);
+      if (entry !== undefined) out.push(entry);
+    }
+    return out;
+  }
+
   #entry(kv: KeyValue, group: string, key: string): Entry | undefined {
     const stored = decodeValue(kv.value);
     if (stored === undefined) return undefined;

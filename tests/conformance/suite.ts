@@ -342,6 +342,66 @@ export function conformance(backend: Backend): void {
     }
   });
 
+  test(
+    "exportEntries and importEntries move entries to and from a local store",
+    async (store, clock) => {
+      await store.set("app:config", "theme", "dark\0x");
+      await store.setWithTTL("app:session", "s1", "ada", 500);
+      await store.setWithTTL("app:gone", "k", "v", 10);
+      await store.set("other", "k", "v");
+      clock.advance(10);
+      const records = await Array.fromAsync(
+        store.exportEntries({ prefix: "app:" }),
+      );
+      assert.deepEqual(records, [
+        {
+          group: "app:config",
+          key: "theme",
+          value: "dark\0x",
+          expiresAt: null,
+        },
+        {
+          group: "app:session",
+          key: "s1",
+          value: "ada",
+          expiresAt: clock.now - 10 + 500,
+        },
+      ]);
+      // Into a local store and back, expiry exact.
+      using local = new Store(":memory:", { clock: clock.fn });
+      assert.deepEqual(await local.importEntries(store.exportEntries()), {
+        imported: 3,
+        skipped: 0,
+      });
+      assert.equal(local.ttl("app:session", "s1"), 490);
+      local.set("from-local", "k", "v");
+      local.setWithTTL("from-local", "old", "v", 1);
+      const back = [...await Array.fromAsync(local.exportEntries())];
+      clock.advance(1);
+      assert.deepEqual(
+        await store.importEntries(back, { batchSize: 2 }),
+        { imported: 4, skipped: 1 },
+      );
+      assert.equal(await store.get("from-local", "k"), "v");
+      assert.equal(await store.ttl("app:session", "s1"), 489);
+      const bad = [{ group: "g", key: "k", value: "v", expiresAt: null }, {
+        group: "g",
+        nope: 1,
+      }];
+      let expected: unknown;
+      await local.importEntries(bad).catch((e) => expected = e);
+      await assert.rejects(store.importEntries(bad), (error: unknown) => {
+        assert.equal((error as Error).name, (expected as Error).name);
+        assert.equal((error as Error).message, (expected as Error).message);
+        return true;
+      });
+      assert.throws(
+        () => store.exportEntries({ prefix: 1 as unknown as string }),
+        TypeError,
+      );
+    },
+  );
+
   test("a closed store refuses every call", async (store) => {
     await store.close();
     await store.close();

@@ -198,7 +198,11 @@ Deno.test("EtcdStore.open fails with StoreError within requestTimeoutMs when nob
 Deno.test("EtcdStore signs in with username and password on a cluster with auth on", async () => {
   const state = await Deno.makeTempDir({ prefix: "core-store-etcd-auth-" });
   const script = new URL("./cluster.sh", import.meta.url).pathname;
-  const env = { ETCD_BASE_PORT: "23990" };
+  // Tokens expire after a second, so that signing in again is exercised.
+  const env = {
+    ETCD_BASE_PORT: "23990",
+    ETCD_EXTRA_FLAGS: "--auth-token-ttl 1",
+  };
   const run = (cmd: string, args: string[]) =>
     new Deno.Command(cmd, { args, env, stdout: "null", stderr: "inherit" })
       .output();
@@ -229,10 +233,13 @@ Deno.test("EtcdStore signs in with username and password on a cluster with auth 
         password: "apppw",
         purgeIntervalMs: 0,
       });
-      const heard = nextEvents(store, 1);
+      const heard = nextEvents(store, 2);
       await store.set("g", "k", "v");
       assert.equal(await store.get("g", "k"), "v");
-      assert.equal((await heard)[0]?.value, "v");
+      await new Promise((r) => setTimeout(r, 2_500));
+      await store.set("g", "k", "w");
+      assert.equal(await store.get("g", "k"), "w");
+      assert.deepEqual((await heard).map((e) => e.value), ["v", "w"]);
     }
     await assert.rejects(
       EtcdStore.open({

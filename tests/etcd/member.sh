@@ -4,6 +4,8 @@
 # it bootstraps a new cluster; with `existing` it rejoins with its data.
 #
 #   tests/etcd/member.sh <state-dir> <i> new|existing
+#
+# ETCD_EXTRA_FLAGS adds flags (word-split), such as "--auth-token-ttl 1".
 set -euo pipefail
 state=$1
 i=$2
@@ -20,5 +22,6 @@ etcd --name "m$i" --data-dir "$state/m$i.data" \
   --initial-cluster-token core-store-test \
   --initial-cluster-state "$mode" \
   --heartbeat-interval 50 --election-timeout 500 \
+  ${ETCD_EXTRA_FLAGS:-} \
   >>"$state/m$i.log" 2>&1 &
 echo "$!" >"$state/member-$i.pid"

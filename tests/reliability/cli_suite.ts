@@ -22,7 +22,7 @@ function seed(path: string, keys: number): void {
   try {
     db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-      INSERT INTO kv (grp, key, value, expires_at)
+      INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
       SELECT 'group-' || (i % 1000), 'key-' || i, 'value ' || i || ' ' || ?,
         CASE WHEN i % 10 = 0 THEN 4102444800000 END
       FROM n`,
@@ -92,7 +92,8 @@ Deno.test("cli export streams 1,000,000 keys in bounded memory", async () => {
   const run = await exportIn(large);
   // The export runs at a steady pace, so the samples' halves are its first
   // and second 500,000 records: memory that grew with the data would be
-  // some 50 MiB higher in the second.
+  // some 50 MiB higher in the second (and with the heap capped, records held
+  // in JavaScript would end the process).
   const half = Math.floor(run.samples.length / 2);
   const first = Math.max(...run.samples.slice(0, half));
   const second = Math.max(...run.samples.slice(half));
@@ -108,7 +109,7 @@ Deno.test("cli export streams 1,000,000 keys in bounded memory", async () => {
   assert.equal(run.code, 0);
   assert.equal(run.lines, 1_000_000);
   assert.ok(run.samples.length >= 10, `${run.samples.length} samples`);
-  assert.ok(second - first < 16, `RSS grew from ${first} to ${second} MiB`);
+  assert.ok(second - first < 24, `RSS grew from ${first} to ${second} MiB`);
   assert.ok(
     run.peakMiB - baseline.peakMiB < 96,
     `peak RSS ${run.peakMiB.toFixed(1)} MiB`,
