@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { RenderLimits, RenderOptions } from "./store.ts";
 import {
   assertBoolean,
   assertText,
@@ -66,6 +67,7 @@ export class StoreCore {
   readonly #engine: Engine;
   readonly #hub: EventHub;
   readonly #clock: () => number;
+  readonly #renderLimits: Required<RenderLimits>;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
   #templates = new TemplateCache<Template>(parseTemplate);
@@ -81,6 +83,7 @@ export class StoreCore {
    */
   constructor(path: string, options: ResolvedOptions) {
     this.#clock = options.clock;
+    this.#renderLimits = options.renderLimits;
     // A clock that cannot tell the time is refused now rather than at the
     // first expiry decision, which may be on a timer with nobody to tell.
     this.now("open store");
@@ -445,27 +448,35 @@ export class StoreCore {
   }
 
   /**
-   * Renders a template against a group's live entries.
+   * Renders a template against a group's live entries, under the store's
+   * budgets unless the call sets its own.
    *
    * @param op The operation, for error messages.
    * @param template The template source.
    * @param group The group.
-   * @param missingKey The unchecked `missingKey` option.
+   * @param options The call's unchecked `missingKey` and budgets.
    * @returns The rendered text.
    */
   render(
     op: string,
     template: string,
     group: string,
-    missingKey: unknown,
+    options: RenderOptions,
   ): string {
-    const mode = oneOf(op, "missingKey", missingKey, [
+    const mode = oneOf(op, "missingKey", options.missingKey, [
       "default",
       "zero",
       "error",
     ]);
+    const { maxOutputBytes, maxSteps } = options;
+    const limits = {
+      maxOutputBytes: maxOutputBytes === undefined
+        ? this.#renderLimits.maxOutputBytes
+        : maxOutputBytes,
+      maxSteps: maxSteps === undefined ? this.#renderLimits.maxSteps : maxSteps,
+    };
     const tree = this.#template(template);
-    return executeTemplate(tree, this.getAll(op, group), mode);
+    return executeTemplate(tree, this.getAll(op, group), mode, limits);
   }
 
   #template(source: string): Template {
