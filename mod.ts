@@ -34,6 +34,23 @@ export {
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
 export {
+  type ExportOptions,
+  type ExportRecord,
+  fromNdjson,
+  type FromNdjsonOptions,
+  type ImportOptions,
+  type ImportResult,
+  type ImportSource,
+  toNdjson,
+} from "./src/transfer.ts";
+export {
+  type AsyncStore,
+  type AsyncTransaction,
+  toAsync,
+} from "./src/async.ts";
+export { AsyncScopedStore } from "./src/async_scope.ts";
+export {
+  ImportError,
   QuotaExceededError,
   StoreClosedError,
   StoreError,

@@ -42,6 +42,8 @@ export interface CoreListOptions {
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 10_000;
 const TEMPLATE_CACHE_SIZE = 256;
+// setTimeout stores the delay in 32 bits; a larger one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function isThenable(value: unknown): boolean {
   return (typeof value === "object" || typeof value === "function") &&
@@ -63,6 +65,9 @@ export class StoreCore {
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
   #templates = new Map<string, Template>();
+  /** The deadline the expiry timer is armed for; Infinity when unarmed. */
+  #armedAt = Infinity;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Opens the engine and starts the timers.
@@ -87,6 +92,7 @@ export class StoreCore {
     if (options.purgeIntervalMs > 0) {
       this.#every(options.purgeIntervalMs, () => this.#backgroundPurge());
     }
+    if (options.changeFeed) this.#armForNext("open store");
   }
 
   #every(ms: number, fn: () => unknown): void {
@@ -182,6 +188,39 @@ export class StoreCore {
       ? null
       : this.expiryAt(op, now, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
+    if (expiresAt !== null) this.#noteDeadline(expiresAt);
+  }
+
+  /**
+   * Stores imported entries, with their own expiries, in one transaction;
+   * those that have expired by the clock are skipped.
+   *
+   * @param op The operation, for error messages.
+   * @param entries Checked entries; `expiresAt` in ms since the epoch.
+   * @returns How many were written.
+   */
+  setEntries(
+    op: string,
+    entries: readonly {
+      group: string;
+      key: string;
+      value: string;
+      expiresAt: number | null;
+    }[],
+  ): number {
+    this.open(op);
+    const now = this.now(op);
+    const live = entries.filter((e) =>
+      e.expiresAt === null || e.expiresAt > now
+    );
+    if (live.length === 0) return 0;
+    this.write(op, now, live.map((e) => ({ kind: "set", ...e })));
+    let earliest = Infinity;
+    for (const { expiresAt } of live) {
+      if (expiresAt !== null && expiresAt < earliest) earliest = expiresAt;
+    }
+    if (earliest !== Infinity) this.#noteDeadline(earliest);
+    return live.length;
   }
 
   /**
@@ -204,6 +243,7 @@ export class StoreCore {
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
+    if (expiresAt !== null && changed === 1) this.#noteDeadline(expiresAt);
     return changed === 1;
   }
 
@@ -480,6 +520,52 @@ export class StoreCore {
     }
   }
 
+  // Expiry on time: while anyone could hear an `expire` event (a listener,
+  // or other processes through this store's change feed), one unref'd timer
+  // is armed for the earliest deadline in the file and re-armed by writes.
+  // With nobody to tell, no timer runs and writes pay one comparison.
+  #deadlinesMatter(): boolean {
+    return this.#hub.active || this.#engine.hasFeed;
+  }
+
+  #noteDeadline(expiresAt: number): void {
+    if (expiresAt < this.#armedAt && this.#deadlinesMatter()) {
+      this.#arm(expiresAt);
+    }
+  }
+
+  #armForNext(op: string): void {
+    if (!this.#deadlinesMatter()) return;
+    const next = this.#engine.nextExpiry(op);
+    if (next !== undefined && next < this.#armedAt) this.#arm(next);
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#expiryTimer);
+    this.#armedAt = at;
+    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
+    unrefTimer(this.#expiryTimer);
+  }
+
+  #onDeadline(): void {
+    this.#expiryTimer = undefined;
+    this.#armedAt = Infinity;
+    if (this.#engine.closed || !this.#deadlinesMatter()) return;
+    const op = "expire keys on time";
+    try {
+      if (!Number.isFinite(this.#safeClock())) return;
+      // A transaction's own writes wait for its COMMIT; look again soon.
+      if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
+      this.write(op, this.now(op), [{ kind: "purge" }]);
+      this.#armForNext(op);
+    } catch (error) {
+      if (!isBusy(error)) reportError(error);
+      // Busy: another connection holds the lock; try again shortly.
+      else this.#arm(this.#safeClock() + 5);
+    }
+  }
+
   #safeClock(): number {
     try {
       return this.#clock();
@@ -507,6 +593,7 @@ export class StoreCore {
     const { namespace, since } = options;
     if (since !== undefined) checkSince(op, since, this.#engine.hasFeed);
     this.#catchUp();
+    this.#armForNext(op);
     const hubOptions = namespace === undefined ? {} : { namespace };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
     const now = this.now(op);
@@ -532,10 +619,12 @@ export class StoreCore {
     namespace?: string,
   ): () => void {
     this.#catchUp();
-    return this.#hub.onChange(
+    const off = this.#hub.onChange(
       fn,
       namespace === undefined ? {} : { namespace },
     );
+    this.#armForNext("register change callback");
+    return off;
   }
 
   /**
@@ -554,7 +643,11 @@ export class StoreCore {
     const op = "catch up with the change log";
     const active = this.#hub.active;
     const now = active ? this.now(op) : 0;
-    this.#hub.publish(this.#engine.readFeed(op, now, active));
+    const events = this.#engine.readFeed(op, now, active);
+    this.#hub.publish(events);
+    for (const event of events) {
+      if (event.expiresAt !== undefined) this.#noteDeadline(event.expiresAt);
+    }
   }
 
   #pollFeed(): void {
@@ -563,9 +656,12 @@ export class StoreCore {
     try {
       // Polled with nobody listening too: noticing another program's commit
       // also puts the log's triggers back on a data table it moved (see
-      // Engine.changedElsewhere), so that a listener resuming later misses
-      // none of its writes.
-      if (engine.changedElsewhere() && this.#hub.active) this.#catchUp();
+      // Engine.changedElsewhere), and keys other processes wrote expire on
+      // time here too.
+      if (engine.changedElsewhere()) {
+        if (this.#hub.active) this.#catchUp();
+        else this.#armForNext("poll the change log");
+      }
     } catch (error) {
       if (!isBusy(error)) reportError(error);
     }
@@ -612,6 +708,8 @@ export class StoreCore {
     if (this.#engine.closed) return;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
     this.#hub.close();
     this.#templates.clear();
     this.#engine.close();

@@ -37,6 +37,7 @@ import {
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
 export type Mutation =
@@ -290,11 +291,16 @@ export class Engine {
     if (mutations.length === 1 && this.#feed === undefined) {
       const events: StoreEvent[] = [];
       const m = mutations[0] as Mutation;
-      // A failed statement changed nothing, so running it again is safe.
-      const count = this.run(op, () => {
-        events.length = 0;
-        return this.#execute(m, now, events, report);
-      });
+      let count: number;
+      try {
+        count = this.#execute(m, now, events, report);
+      } catch (error) {
+        // A failed statement changed nothing, so running it again is safe.
+        count = this.#recover(op, error, () => {
+          events.length = 0;
+          return this.#execute(m, now, events, report);
+        });
+      }
       return { counts: [count], events };
     }
     let counts: number[] = [];
@@ -351,7 +357,8 @@ export class Engine {
     let events = tx.events;
     try {
       // Rows other connections committed before this one come first.
-      const before = feed.readNew(start, now, this.#listening());
+      const wanted = this.#listening();
+      const before = this.run(op, () => feed.readNew(start, now, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
@@ -591,6 +598,17 @@ export class Engine {
   }
 
   /**
+   * The earliest expiry of any row, expired or not.
+   *
+   * @param op The operation, for error messages.
+   * @returns The expiry, ms epoch, or `undefined` when no row has one.
+   */
+  nextExpiry(op: string): number | undefined {
+    const row = this.run(op, () => this.#stmt.nextExpiry.get());
+    return (row?.[0] as number | null | undefined) ?? undefined;
+  }
+
+  /**
    * The live entries of a group, in key order.
    *
    * @param op The operation, for error messages.
@@ -716,6 +734,21 @@ export class Engine {
   backup(op: string, path: string): void {
     const db = this.#db as DatabaseSync;
     this.run(op, () => copyInto(db, this.#schema, path));
+  }
+
+  /**
+   * Opens one snapshot of the live entries for an export.
+   *
+   * @param op The operation, for error messages.
+   * @param prefix Only groups starting with it.
+   * @param now The clock: what is live is decided once.
+   * @returns The cursor; close it when done.
+   */
+  exportCursor(op: string, prefix: string, now: number): ExportCursor {
+    const db = this.#db as DatabaseSync;
+    const busyTimeoutMs = this.#busyTimeoutMs;
+    const source = { db, path: this.path, busyTimeoutMs, names: this.#schema };
+    return openCursor(op, source, prefix, now);
   }
 
   /**

@@ -10,8 +10,16 @@ import { assertFunction, assertText, assertTTL } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import { resolveOptions } from "./_options.ts";
+import { exportRecords, importRecords } from "./_transfer.ts";
 import { transactionView } from "./_tx_view.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 
 export type { ChangeRetention };
 
@@ -218,7 +226,7 @@ export class Store implements Disposable {
    * @throws {StoreError} When the file cannot be opened or is not a store.
    */
   constructor(path?: string, options?: StoreOptions) {
-    const file = path ?? ":memory:";
+    const file = path === undefined ? ":memory:" : path;
     const resolved = resolveOptions(file, options ?? {});
     this.path = file;
     this.#core = new StoreCore(file, resolved);
@@ -250,9 +258,7 @@ export class Store implements Disposable {
    */
   get(group: string, key: string): string | undefined {
     const op = "get value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.get(op, group, key);
   }
 
@@ -283,9 +289,7 @@ export class Store implements Disposable {
    */
   set(group: string, key: string, value: string): void {
     const op = "set value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     core.set(op, group, key, value, undefined);
   }
@@ -322,9 +326,7 @@ export class Store implements Disposable {
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
     const op = "set value with TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     core.set(op, group, key, value, ttlMs);
@@ -354,9 +356,7 @@ export class Store implements Disposable {
    */
   delete(group: string, key: string): boolean {
     const op = "delete key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     const [deleted] = core.write(op, core.now(op), [
       { kind: "delete", group, key },
     ]);
@@ -420,9 +420,7 @@ export class Store implements Disposable {
    */
   exists(group: string, key: string): boolean {
     const op = "check key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key) !== undefined;
   }
 
@@ -566,9 +564,7 @@ export class Store implements Disposable {
    */
   ttl(group: string, key: string): number | undefined {
     const op = "read TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key);
   }
 
@@ -606,9 +602,7 @@ export class Store implements Disposable {
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
     const op = "set expiry";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     if (ttlMs !== null) assertTTL(op, ttlMs);
     return core.expire(op, group, key, ttlMs);
   }
@@ -645,6 +639,94 @@ export class Store implements Disposable {
     const core = this.#open(op);
     assertText(op, "group", group);
     return core.list(op, group, options ?? {});
+  }
+
+  /**
+   * Streams the live entries of one snapshot, taken now: in storage order,
+   * or with a prefix in group and key order. A file store is read through a second, read-only connection
+   * holding a read transaction until the stream ends or is cancelled (read
+   * it to the end or cancel it); writes meanwhile are not seen, and memory
+   * stays bounded whatever the size. An in-memory store is copied into
+   * memory at once instead. Encode with {@linkcode toNdjson} for NDJSON.
+   *
+   * @example Export a group prefix
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 1_000;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.set("app:config", "theme", "dark");
+   * store.setWithTTL("app:session", "s1", "ada", 500);
+   * store.set("other", "k", "v");
+   * const records = await Array.fromAsync(
+   *   store.exportEntries({ prefix: "app:" }),
+   * );
+   * assert.deepEqual(records, [
+   *   { group: "app:config", key: "theme", value: "dark", expiresAt: null },
+   *   { group: "app:session", key: "s1", value: "ada", expiresAt: 1_500 },
+   * ]);
+   * ```
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of {@linkcode ExportRecord}s.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; the stream errors with it when
+   * reading fails later.
+   */
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    const core = this.#open(op);
+    return exportRecords(
+      options ?? {},
+      (prefix) => core.engine.exportCursor(op, prefix, core.now(op)),
+    );
+  }
+
+  /**
+   * Writes records (as {@linkcode Store.prototype.exportEntries} yields, or
+   * parsed by {@linkcode fromNdjson}) in transactions of `batchSize`, so
+   * watchers and callbacks see each batch after it commits. A record whose
+   * `expiresAt`
+   * has passed is skipped; the others keep their exact `expiresAt`. A
+   * malformed record stops the import: its batch is not written, the
+   * batches before it stay.
+   *
+   * @example Copy one store into another
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using source = new Store();
+   * using target = new Store();
+   * source.set("g", "k", "v\0w");
+   * const result = await target.importEntries(source.exportEntries());
+   * assert.deepEqual(result, { imported: 1, skipped: 0 });
+   * assert.equal(target.get("g", "k"), "v\0w");
+   * ```
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records per transaction (default 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; that batch is rolled back.
+   */
+  async importEntries(
+    source: ImportSource,
+    options?: ImportOptions,
+  ): Promise<ImportResult> {
+    const op = "import entries";
+    const core = this.#open(op);
+    return await importRecords(
+      source,
+      options ?? {},
+      (records) => core.setEntries(op, records),
+    );
   }
 
   /**
@@ -856,9 +938,7 @@ export class Store implements Disposable {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.watch(op, group, key, options ?? {});
   }
 
@@ -984,6 +1064,13 @@ export class Store implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #keyed(op: string, group: string, key: string): StoreCore {
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return core;
   }
 
   #open(op: string): StoreCore {
