@@ -6,6 +6,7 @@
  * @module
  */
 
+import { decodeUtf8 } from "./_utf8.ts";
 import { DatabaseSync } from "node:sqlite";
 import { assertText, describe, integerArg } from "./_check.ts";
 import type { TableNames } from "./_sql.ts";
@@ -53,8 +54,6 @@ const EXPORT_HIGH_WATER_MARK = 1_024;
 const DEFAULT_BATCH_SIZE = 1_000;
 const MAX_BATCH_SIZE = 1_000_000;
 const RECORD_FIELDS = new Set(["group", "key", "value", "expiresAt"]);
-
-const exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Where an export reads from. */
 export interface SnapshotSource {
@@ -237,7 +236,7 @@ function toRecord(op: string, row: Row): ExportRecord {
 function text(op: string, column: unknown, what: string): string {
   if (typeof column === "string") return column;
   try {
-    return exact.decode(column as Uint8Array);
+    return decodeUtf8(column as Uint8Array, true);
   } catch (error) {
     throw new StoreError(
       `Cannot ${op}: ${what} in the file is not valid UTF-8, so it cannot be exported unaltered`,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { decodeUtf8 } from "./_utf8.ts";
 import { integerArg } from "./_check.ts";
 
 /**
@@ -156,7 +157,6 @@ export function fromNdjson(
     DEFAULT_MAX_LINE_BYTES,
     1,
   );
-  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let parts: Uint8Array[] = [];
   let partBytes = 0;
   let line = 0;
@@ -164,7 +164,7 @@ export function fromNdjson(
     line++;
     let text: string;
     try {
-      text = decoder.decode(bytes);
+      text = decodeUtf8(bytes, true);
     } catch (error) {
       throw lineError(line, "is not valid UTF-8", error);
     }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { decodeUtf8 } from "../_utf8.ts";
 import type { EventHub } from "../_hub.ts";
 import { namespaceOf } from "../_namespace.ts";
 import { WatchQueue } from "../_watch_queue.ts";
@@ -377,5 +378,5 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function text(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return decodeUtf8(bytes);
 }

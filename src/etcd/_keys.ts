@@ -21,8 +21,9 @@
  * @module
  */
 
+import { decodeUtf8 } from "../_utf8.ts";
+
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The layout of one store prefix. */
 export class KeySpace {
@@ -90,8 +91,8 @@ export class KeySpace {
     if (i >= bytes.length) return undefined;
     try {
       return [
-        decoder.decode(new Uint8Array(group)),
-        decoder.decode(bytes.subarray(i + 1)),
+        decodeUtf8(new Uint8Array(group), true),
+        decodeUtf8(bytes.subarray(i + 1), true),
       ];
     } catch {
       return undefined;
@@ -131,7 +132,7 @@ export function encodeValue(
 export function decodeValue(bytes: Uint8Array): StoredValue | undefined {
   let text: string;
   try {
-    text = decoder.decode(bytes);
+    text = decodeUtf8(bytes, true);
   } catch {
     return undefined;
   }
