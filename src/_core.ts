@@ -74,6 +74,8 @@ export class StoreCore {
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The least wait of the expiry timer, while the clock lags real time. */
+  #backoff = 0;
 
   /**
    * Opens the engine and starts the timers.
@@ -169,7 +171,10 @@ export class StoreCore {
    * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
    */
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
-    const applied = this.#engine.apply(op, now, mutations, this.#hub.active);
+    // Inside a transaction a listener may still register before the COMMIT
+    // that delivers these events.
+    const report = this.#hub.active || this.#engine.inTransaction;
+    const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
     return applied.counts;
   }
@@ -271,6 +276,15 @@ export class StoreCore {
       );
     }
     const now = this.#engine.hasFeed ? this.now(op) : 0;
+    const held = this.#hub.hold();
+    try {
+      return this.#transaction(op, now, fn);
+    } finally {
+      if (held) this.#hub.release();
+    }
+  }
+
+  #transaction<T>(op: string, now: number, fn: () => T): T {
     const { result, events } = this.#engine.transaction(op, now, () => {
       const result = fn();
       if (isThenable(result)) {
@@ -421,7 +435,7 @@ export class StoreCore {
     const limit = integerArg(
       op,
       "limit",
-      options.limit,
+      options.limit ?? undefined,
       DEFAULT_LIST_LIMIT,
       1,
       MAX_LIST_LIMIT,
@@ -463,7 +477,7 @@ export class StoreCore {
     group: string,
     options: RenderOptions,
   ): string {
-    const mode = oneOf(op, "missingKey", options.missingKey, [
+    const mode = oneOf(op, "missingKey", options.missingKey ?? undefined, [
       "default",
       "zero",
       "error",
@@ -528,6 +542,8 @@ export class StoreCore {
   // is armed for the earliest deadline in the file and re-armed by writes.
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
+    // A callback may have closed the store in the middle of a write or tick.
+    if (this.#engine.closed) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 
@@ -546,18 +562,29 @@ export class StoreCore {
   #arm(at: number): void {
     clearTimeout(this.#expiryTimer);
     this.#armedAt = at;
-    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    const wait = Math.min(
+      Math.max(at - this.#safeClock(), this.#backoff, 0),
+      MAX_TIMER_MS,
+    );
     this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
     unrefTimer(this.#expiryTimer);
   }
 
   #onDeadline(): void {
+    const due = this.#armedAt;
     this.#expiryTimer = undefined;
     this.#armedAt = Infinity;
     if (this.#engine.closed || !this.#deadlinesMatter()) return;
     const op = "expire keys on time";
     try {
-      if (!Number.isFinite(this.#safeClock())) return;
+      const clock = this.#safeClock();
+      if (!Number.isFinite(clock)) return;
+      // Fired before the store's clock reached the deadline: that clock
+      // runs behind real time (a fake one, say). Back off, so that a clock
+      // standing still costs no timer firing every millisecond.
+      this.#backoff = clock < due
+        ? Math.min(Math.max(2 * this.#backoff, 1), 1_000)
+        : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
       this.write(op, this.now(op), [{ kind: "purge" }]);

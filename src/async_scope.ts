@@ -94,7 +94,7 @@ export class AsyncScopedStore {
       );
     }
     assertNamespace("create scoped store", namespace);
-    quota ??= {};
+    if (quota === undefined) quota = {};
     if (typeof quota !== "object" || quota === null) {
       throw new TypeError(
         `Cannot create scoped store: quota must be an object, received ${

@@ -87,7 +87,7 @@ export class ScopedStore {
       );
     }
     assertNamespace(op, namespace);
-    quota ??= {};
+    if (quota === undefined) quota = {};
     if (typeof quota !== "object" || quota === null) {
       throw new TypeError(
         `Cannot ${op}: quota must be an object, received ${describe(quota)}`,
