@@ -25,6 +25,7 @@ export {
   type ChangeRetention,
   type ListOptions,
   type ListPage,
+  type RenderLimits,
   type RenderOptions,
   Store,
   type StoreOptions,

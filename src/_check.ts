@@ -228,7 +228,11 @@ export function oneOf<const T extends string>(
     : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
   throw new ErrorClass(
     `Cannot ${operation}: ${name} must be ${list}, received ${
-      typeof value === "string" ? JSON.stringify(value) : describe(value)
+      typeof value === "string"
+        ? JSON.stringify(value)
+        : typeof value === "number" || typeof value === "boolean"
+        ? String(value)
+        : describe(value)
     }`,
   );
 }

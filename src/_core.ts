@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { RenderLimits, RenderOptions } from "./store.ts";
 import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -61,12 +62,15 @@ export class StoreCore {
   readonly #engine: Engine;
   readonly #hub: EventHub;
   readonly #clock: () => number;
+  readonly #renderLimits: Required<RenderLimits>;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
   #templates = new TemplateCache<Template>(parseTemplate);
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The least wait of the expiry timer, while the clock lags real time. */
+  #backoff = 0;
 
   /**
    * Opens the engine and starts the timers.
@@ -76,6 +80,7 @@ export class StoreCore {
    */
   constructor(path: string, options: ResolvedOptions) {
     this.#clock = options.clock;
+    this.#renderLimits = options.renderLimits;
     // A clock that cannot tell the time is refused now rather than at the
     // first expiry decision, which may be on a timer with nobody to tell.
     this.now("open store");
@@ -131,7 +136,10 @@ export class StoreCore {
    * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
    */
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
-    const applied = this.#engine.apply(op, now, mutations, this.#hub.active);
+    // Inside a transaction a listener may still register before the COMMIT
+    // that delivers these events.
+    const report = this.#hub.active || this.#engine.inTransaction;
+    const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
     return applied.counts;
   }
@@ -238,6 +246,15 @@ export class StoreCore {
       );
     }
     const now = this.#engine.hasFeed ? this.now(op) : 0;
+    const held = this.#hub.hold();
+    try {
+      return this.#transaction(op, now, fn);
+    } finally {
+      if (held) this.#hub.release();
+    }
+  }
+
+  #transaction<T>(op: string, now: number, fn: () => T): T {
     const { result, events } = this.#engine.transaction(op, now, () => {
       const result = fn();
       if (isThenable(result)) {
@@ -388,7 +405,7 @@ export class StoreCore {
     const limit = integerArg(
       op,
       "limit",
-      options.limit,
+      options.limit ?? undefined,
       DEFAULT_LIST_LIMIT,
       1,
       MAX_LIST_LIMIT,
@@ -415,27 +432,35 @@ export class StoreCore {
   }
 
   /**
-   * Renders a template against a group's live entries.
+   * Renders a template against a group's live entries, under the store's
+   * budgets unless the call sets its own.
    *
    * @param op The operation, for error messages.
    * @param template The template source.
    * @param group The group.
-   * @param missingKey The unchecked `missingKey` option.
+   * @param options The call's unchecked `missingKey` and budgets.
    * @returns The rendered text.
    */
   render(
     op: string,
     template: string,
     group: string,
-    missingKey: unknown,
+    options: RenderOptions,
   ): string {
-    const mode = oneOf(op, "missingKey", missingKey, [
+    const mode = oneOf(op, "missingKey", options.missingKey ?? undefined, [
       "default",
       "zero",
       "error",
     ]);
+    const { maxOutputBytes, maxSteps } = options;
+    const limits = {
+      maxOutputBytes: maxOutputBytes === undefined
+        ? this.#renderLimits.maxOutputBytes
+        : maxOutputBytes,
+      maxSteps: maxSteps === undefined ? this.#renderLimits.maxSteps : maxSteps,
+    };
     const tree = this.#template(template);
-    return executeTemplate(tree, this.getAll(op, group), mode);
+    return executeTemplate(tree, this.getAll(op, group), mode, limits);
   }
 
   #template(source: string): Template {
@@ -487,6 +512,8 @@ export class StoreCore {
   // is armed for the earliest deadline in the file and re-armed by writes.
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
+    // A callback may have closed the store in the middle of a write or tick.
+    if (this.#engine.closed) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 
@@ -505,18 +532,29 @@ export class StoreCore {
   #arm(at: number): void {
     clearTimeout(this.#expiryTimer);
     this.#armedAt = at;
-    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    const wait = Math.min(
+      Math.max(at - this.#safeClock(), this.#backoff, 0),
+      MAX_TIMER_MS,
+    );
     this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
     unrefTimer(this.#expiryTimer);
   }
 
   #onDeadline(): void {
+    const due = this.#armedAt;
     this.#expiryTimer = undefined;
     this.#armedAt = Infinity;
     if (this.#engine.closed || !this.#deadlinesMatter()) return;
     const op = "expire keys on time";
     try {
-      if (!Number.isFinite(this.#safeClock())) return;
+      const clock = this.#safeClock();
+      if (!Number.isFinite(clock)) return;
+      // Fired before the store's clock reached the deadline: that clock
+      // runs behind real time (a fake one, say). Back off, so that a clock
+      // standing still costs no timer firing every millisecond.
+      this.#backoff = clock < due
+        ? Math.min(Math.max(2 * this.#backoff, 1), 1_000)
+        : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
       this.write(op, this.now(op), [{ kind: "purge" }]);

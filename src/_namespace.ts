@@ -61,13 +61,13 @@ export function namespacePrefix(namespace: string): string {
  * Reads the quota argument of a scoped store, local or asynchronous.
  *
  * @param op The operation, for the message.
- * @param quota The caller's quota; `undefined` or `null` is unlimited.
+ * @param quota The caller's quota; `undefined` is unlimited.
  * @returns Both limits, `0` where absent (unlimited).
  * @throws {TypeError} When `quota` is not an object.
  * @throws {RangeError} When a limit is not a non-negative integer.
  */
 export function readQuota(op: string, quota: unknown): Quota {
-  quota ??= {};
+  if (quota === undefined) quota = {};
   if (typeof quota !== "object" || quota === null) {
     throw new TypeError(
       `Cannot ${op}: quota must be an object, received ${describe(quota)}`,

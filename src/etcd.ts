@@ -699,7 +699,7 @@ export class EtcdStore implements AsyncStore {
     const missingKey = checkRender(op, options);
     const tree = this.#template(template);
     const data = this.#map(await this.#live(op, group));
-    return executeTemplate(tree, data, missingKey);
+    return executeTemplate(tree, data, missingKey, options);
   }
 
   #template(source: string): Template {

@@ -75,6 +75,12 @@ export interface StoreOptions {
    * Defaults: 10,000 rows, 24 hours.
    */
   changeRetention?: ChangeRetention;
+  /**
+   * The budgets of every {@linkcode Store.prototype.render} of this store;
+   * a render's own options override them. Defaults: 4 MiB of output,
+   * 1,000,000 steps.
+   */
+  renderLimits?: RenderLimits;
 }
 
 /**
@@ -91,7 +97,7 @@ export interface WatchOptions {
 /**
  * Options for {@linkcode Store.prototype.render}.
  */
-export interface RenderOptions {
+export interface RenderOptions extends RenderLimits {
   /**
    * What `{{ .name }}` does when the group has no live key `name`, as Go's
    * `missingkey` option: `"default"` prints `<no value>`, `"zero"` prints
@@ -99,6 +105,26 @@ export interface RenderOptions {
    * `"default"`.
    */
   missingKey?: "default" | "zero" | "error";
+}
+
+/**
+ * Budgets of one template execution: past either, the render stops with a
+ * {@linkcode TemplateError} instead of holding the process. Set them per
+ * store with {@linkcode StoreOptions.renderLimits} and per call with
+ * {@linkcode RenderOptions}.
+ */
+export interface RenderLimits {
+  /**
+   * The most bytes of UTF-8 output (any single value built meanwhile is held
+   * to the same size). Default 4 MiB.
+   */
+  maxOutputBytes?: number;
+  /**
+   * The most units of work: node evaluations, commands, range iterations,
+   * one per 64 characters of strings built. Default 1,000,000, about 250 ms
+   * on a slow machine.
+   */
+  maxSteps?: number;
 }
 
 /**
@@ -867,7 +893,7 @@ export class Store implements Disposable {
     const core = this.#open(op);
     assertText(op, "template", template);
     assertText(op, "group", group);
-    return core.render(op, template, group, options?.missingKey);
+    return core.render(op, template, group, options ?? {});
   }
 
   /**

@@ -225,7 +225,7 @@ export async function quotaWrite(
     ttlMs: number | undefined;
   },
 ): Promise<void> {
-  const { op, namespace, quota, group, key, value, ttlMs } = args;
+  const { op, namespace, quota, group, key, ttlMs } = args;
   const prefix = `${namespace}:`;
   for (let attempt = 1; attempt <= 64; attempt++) {
     const time = now(op);
