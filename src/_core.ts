@@ -8,13 +8,7 @@
  */
 
 import type { RenderLimits, RenderOptions } from "./store.ts";
-import {
-  assertBoolean,
-  assertText,
-  describe,
-  integerArg,
-  oneOf,
-} from "./_check.ts";
+import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
@@ -22,6 +16,7 @@ import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
+import { expiryOf, readClock } from "./_time.ts";
 import {
   executeTemplate,
   parseTemplate,
@@ -128,37 +123,7 @@ export class StoreCore {
    * @throws {RangeError} When the clock returns no finite number.
    */
   now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
-  }
-
-  /**
-   * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
-   * sibling stores them, rounded up so a key never expires early.
-   *
-   * @param op The operation, for the message.
-   * @param now The clock.
-   * @param ttlMs A checked time to live.
-   * @returns The expiry, ms epoch.
-   * @throws {RangeError} When it is past the largest safe integer.
-   */
-  expiryAt(op: string, now: number, ttlMs: number): number {
-    const at = Math.ceil(now + ttlMs);
-    // A TTL too small to move a large clock still leaves the key live now.
-    const expiresAt = at > now ? at : Math.floor(now) + 1;
-    if (!Number.isSafeInteger(expiresAt)) {
-      throw new RangeError(
-        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-      );
-    }
-    return expiresAt;
+    return readClock(op, this.#clock);
   }
 
   /**
@@ -195,12 +160,18 @@ export class StoreCore {
     value: string,
     ttlMs: number | undefined,
   ): void {
-    const now = this.now(op);
-    const expiresAt = ttlMs === undefined
-      ? null
-      : this.expiryAt(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
+  }
+
+  // The clock, and the expiry a TTL gives from it (`null`: no TTL).
+  #stamp(
+    op: string,
+    ttlMs: number | null | undefined,
+  ): [now: number, expiresAt: number | null] {
+    const now = this.now(op);
+    return [now, ttlMs == null ? null : expiryOf(op, now, ttlMs)];
   }
 
   /**
@@ -250,8 +221,7 @@ export class StoreCore {
     key: string,
     ttlMs: number | null,
   ): boolean {
-    const now = this.now(op);
-    const expiresAt = ttlMs === null ? null : this.expiryAt(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
@@ -752,16 +722,7 @@ function checkSince(op: string, since: unknown, hasFeed: boolean): void {
       `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
     );
   }
-  if (typeof since !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: since must be a number, received ${describe(since)}`,
-    );
-  }
-  if (!Number.isSafeInteger(since) || since < 0) {
-    throw new RangeError(
-      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-    );
-  }
+  integerArg(op, "since", since, 0);
 }
 
 const registry = new WeakMap<object, StoreCore>();

@@ -161,16 +161,5 @@ export function checkRender(
  * @returns It, checked.
  */
 export function checkSince(op: string, since: unknown): number | undefined {
-  if (since === undefined) return undefined;
-  if (typeof since !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: since must be a number, received ${describe(since)}`,
-    );
-  }
-  if (!Number.isSafeInteger(since) || since < 0) {
-    throw new RangeError(
-      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-    );
-  }
-  return since;
+  return since === undefined ? undefined : integerArg(op, "since", since, 0);
 }
