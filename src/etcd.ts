@@ -81,6 +81,7 @@ export type {
   ImportSource,
   ListOptions,
   ListPage,
+  RenderLimits,
   RenderOptions,
   StoreEvent,
   Watcher,
