@@ -160,18 +160,10 @@ export class StoreCore {
     value: string,
     ttlMs: number | undefined,
   ): void {
-    const [now, expiresAt] = this.#stamp(op, ttlMs);
+    const now = this.now(op);
+    const expiresAt = ttlMs === undefined ? null : expiryOf(op, now, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
-  }
-
-  // The clock, and the expiry a TTL gives from it (`null`: no TTL).
-  #stamp(
-    op: string,
-    ttlMs: number | null | undefined,
-  ): [now: number, expiresAt: number | null] {
-    const now = this.now(op);
-    return [now, ttlMs == null ? null : expiryOf(op, now, ttlMs)];
   }
 
   /**
@@ -221,7 +213,8 @@ export class StoreCore {
     key: string,
     ttlMs: number | null,
   ): boolean {
-    const [now, expiresAt] = this.#stamp(op, ttlMs);
+    const now = this.now(op);
+    const expiresAt = ttlMs === null ? null : expiryOf(op, now, ttlMs);
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
@@ -314,7 +307,7 @@ export class StoreCore {
   get(op: string, group: string, key: string): string | undefined {
     const row = this.#engine.read(op, group, key);
     if (row === undefined) return undefined;
-    const [value, expiresAt] = row;
+    const expiresAt = row[1];
     if (expiresAt !== null) {
       const now = this.now(op);
       if (expiresAt <= now) {
@@ -322,7 +315,7 @@ export class StoreCore {
         return undefined;
       }
     }
-    return value;
+    return row[0];
   }
 
   /**

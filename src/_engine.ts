@@ -94,6 +94,8 @@ interface Tx {
 
 type Statements = Record<DataStatement, RowStatement>;
 
+const NO_EVENTS: StoreEvent[] = [];
+
 function event(
   type: EventType,
   group: string,
@@ -289,7 +291,8 @@ export class Engine {
       };
     }
     if (mutations.length === 1 && this.#feed === undefined) {
-      const events: StoreEvent[] = [];
+      // Unreported, nothing is pushed: the shared empty list stays empty.
+      const events: StoreEvent[] = report ? [] : NO_EVENTS;
       const m = mutations[0] as Mutation;
       let count: number;
       try {
@@ -404,17 +407,21 @@ export class Engine {
     report: boolean,
   ): number {
     const s = this.#stmt;
+    // Events are built only for someone: a listener, or the change log's
+    // numbering and retyping, which reads them.
+    const emit = report || this.#feed !== undefined;
     switch (m.kind) {
       case "set":
         s.set.run(m.group, m.key, m.value, m.expiresAt);
-        out.push(setEvent(m.group, m.key, now, m.value, m.expiresAt));
+        if (emit) out.push(setEvent(m.group, m.key, now, m.value, m.expiresAt));
         return 1;
       case "setExpiry": {
         const row = s.setExpiry.all(m.expiresAt, m.group, m.key, now)[0];
         if (row === undefined) return 0;
-        out.push(
-          setEvent(m.group, m.key, now, decodeText(row[0]), m.expiresAt),
-        );
+        if (emit) {
+          const value = decodeText(row[0]);
+          out.push(setEvent(m.group, m.key, now, value, m.expiresAt));
+        }
         return 1;
       }
       case "delete": {
@@ -422,18 +429,21 @@ export class Engine {
         if (row === undefined) return 0;
         const expiresAt = row[0] as number | null;
         const expired = expiresAt !== null && expiresAt <= now;
-        out.push(event(expired ? "expire" : "delete", m.group, m.key, now));
+        const type = expired ? "expire" : "delete";
+        if (emit) out.push(event(type, m.group, m.key, now));
         return expired ? 0 : 1;
       }
       case "deleteGroup": {
         const changes = Number(s.deleteGroup.run(m.group).changes);
-        if (changes > 0) out.push(event("delete_group", m.group, "", now));
+        if (emit && changes > 0) {
+          out.push(event("delete_group", m.group, "", now));
+        }
         return changes;
       }
       case "expireKey": {
         const { changes } = s.expireOne.run(m.group, m.key, now);
         if (changes === 0) return 0;
-        out.push(event("expire", m.group, m.key, now));
+        if (emit) out.push(event("expire", m.group, m.key, now));
         return 1;
       }
       case "purge":
@@ -591,13 +601,19 @@ export class Engine {
     group: string,
     key: string,
   ): [value: string, expiresAt: number | null] | undefined {
-    const row = this.run(op, () => this.#stmt.get.get(group, key));
+    // The hot path: no closure and no new array unless the text was cut.
+    let row: Row | undefined;
+    try {
+      row = this.#stmt.get.get(group, key);
+    } catch (error) {
+      row = this.#recover(op, error, () => this.#stmt.get.get(group, key));
+    }
     if (row === undefined) return undefined;
-    const value = row[0] as string;
-    const expiresAt = row[1] as number | null;
-    if (isWhole(row[2] as number, value)) return [value, expiresAt];
-    const bytes = this.run(op, () => this.#stmt.getBytes.get(group, key));
-    return [decodeText(bytes?.[0]), expiresAt];
+    if (!isWhole(row[2] as number, row[0] as string)) {
+      const bytes = this.run(op, () => this.#stmt.getBytes.get(group, key));
+      row[0] = decodeText(bytes?.[0]);
+    }
+    return row as [string, number | null];
   }
 
   /**
