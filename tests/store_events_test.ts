@@ -7,53 +7,20 @@ import {
   type StoreEvent,
   type Watcher,
 } from "@core/store";
-import { FakeClock, keepAlive, tempDir } from "./_helpers.ts";
-
-/** Unwatches `watcher` and returns every event it still held. */
-function drain(store: Store, watcher: Watcher): Promise<StoreEvent[]> {
-  store.unwatch(watcher);
-  return Array.fromAsync(watcher);
-}
+import {
+  brief,
+  catchReportedErrors,
+  clockedStore,
+  drain,
+  FakeClock,
+  keepAlive,
+  tempDir,
+} from "./_helpers.ts";
 
 /** A plain copy of an event, for deepEqual against an object literal. */
 function plain(event: StoreEvent | undefined): Record<string, unknown> {
   assert.ok(event !== undefined, "expected an event");
   return { ...event };
-}
-
-/** `type group/key=value` for short order checks. */
-function brief(event: StoreEvent): string {
-  const value = event.value === undefined ? "" : `=${event.value}`;
-  return `${event.type} ${event.group}/${event.key}${value}`;
-}
-
-/** Opens an in-memory store on a fake clock with the background purge off. */
-function clockedStore(
-  clock = new FakeClock(),
-  options: { onCallbackError?: (error: unknown, event: StoreEvent) => void } =
-    {},
-): Store {
-  return new Store(":memory:", {
-    clock: clock.fn,
-    purgeIntervalMs: 0,
-    ...options,
-  });
-}
-
-/** Catches what `reportError()` reports until disposed. */
-function catchReportedErrors(): { errors: unknown[] } & Disposable {
-  const errors: unknown[] = [];
-  const listener = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  globalThis.addEventListener("error", listener);
-  return {
-    errors,
-    [Symbol.dispose]() {
-      globalThis.removeEventListener("error", listener);
-    },
-  };
 }
 
 Deno.test("Store.watch() delivers the events of the watched key only", async () => {
