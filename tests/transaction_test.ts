@@ -7,7 +7,7 @@ import {
   type StoreEvent,
   type Transaction,
 } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
+import { FakeClock, rawQuery, record, tempDir } from "./_helpers.ts";
 
 /** Every row of the file's kv table, in a stable order. */
 function rows(path: string): Record<string, unknown>[] {
@@ -15,13 +15,6 @@ function rows(path: string): Record<string, unknown>[] {
     path,
     "SELECT grp, key, value, expires_at FROM kv ORDER BY grp, key",
   );
-}
-
-/** Records `type group/key` of every event of `store`. */
-function record(store: Store): string[] {
-  const seen: string[] = [];
-  store.onChange((e: StoreEvent) => seen.push(`${e.type} ${e.group}/${e.key}`));
-  return seen;
 }
 
 Deno.test("Store.transaction() commits and returns what fn returned", () => {
@@ -159,11 +152,11 @@ Deno.test("Store.transaction() delivers events after COMMIT, in order; none on r
   });
   assert.deepEqual(duringFn, [0]);
   assert.deepEqual(seen, [
-    "set g/a",
-    "set g/b",
+    "set g/a=1",
+    "set g/b=2",
     "delete g/a",
     "delete_group g/",
-    "set g/c",
+    "set g/c=3",
   ]);
   seen.length = 0;
   assert.throws(() =>
