@@ -11,6 +11,7 @@ import {
 } from "@core/store";
 import {
   brief,
+  clockedStore,
   drain,
   FakeClock,
   rawQuery,
@@ -164,7 +165,7 @@ function rawKeys(store: Store): string[] {
 
 Deno.test("ScopedStore.setWithTTL() expires by the store clock like Store.setWithTTL()", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const scope = new ScopedStore(store, "t1", { maxKeys: 10 });
   scope.setWithTTL("session", "token", "abc", 1_000);
   clock.advance(999);
@@ -414,7 +415,7 @@ Deno.test("ScopedStore.set() refuses a new key when maxKeys live keys exist", as
 
 Deno.test("ScopedStore.set() overwrites a live key without counting it against the quota", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const seen = record(store);
   const scope = new ScopedStore(store, "acme", { maxKeys: 2, maxGroups: 1 });
   scope.set("g", "a", "1");
@@ -537,10 +538,7 @@ Deno.test("ScopedStore treats a zero or absent quota as unlimited", async (t) =>
 Deno.test("ScopedStore.set() does not count expired keys against the quota", async (t) => {
   await t.step("maxKeys", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxKeys: 3 });
     scope.setWithTTL("g", "a", "1", 10);
     scope.setWithTTL("g", "b", "1", 20);
@@ -558,10 +556,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
   });
   await t.step("maxKeys with expired rows left in the table", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxKeys: 2 });
     scope.setWithTTL("g", "a", "1", 10);
     scope.setWithTTL("g", "b", "1", 10);
@@ -574,10 +569,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
   });
   await t.step("maxGroups", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxGroups: 2 });
     scope.setWithTTL("a", "k", "1", 10);
     scope.set("b", "k", "1");
@@ -592,7 +584,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
 
 Deno.test("ScopedStore.countAll() counts the live keys of its namespace only", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const a = new ScopedStore(store, "a");
   const ab = new ScopedStore(store, "a-b");
   const b = new ScopedStore(store, "b");
@@ -618,7 +610,7 @@ Deno.test("ScopedStore.countAll() counts the live keys of its namespace only", (
 
 Deno.test("ScopedStore.groups() lists its groups distinct, ascending and without the prefix", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const scope = new ScopedStore(store, "ns");
   for (const group of ["b", "a", "B", "", "a:b", "😀", "～", "b"]) {
     scope.set(group, "k1", "v");
@@ -797,7 +789,7 @@ Deno.test("ScopedStore.transaction() counts the transaction's own writes against
 
 Deno.test("ScopedStore.watch() receives this namespace's events only, with the prefixed group", async (t) => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const a = new ScopedStore(store, "a", { maxKeys: 100 });
   const others = [
     new ScopedStore(store, "a-b"),

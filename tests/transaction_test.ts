@@ -7,7 +7,13 @@ import {
   type StoreEvent,
   type Transaction,
 } from "@core/store";
-import { FakeClock, rawQuery, record, tempDir } from "./_helpers.ts";
+import {
+  clockedStore,
+  FakeClock,
+  rawQuery,
+  record,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Every row of the file's kv table, in a stable order. */
 function rows(path: string): Record<string, unknown>[] {
@@ -399,10 +405,7 @@ Deno.test("Store.transaction() rejects a non-function and a closed store", () =>
 Deno.test("Transaction methods have Store semantics", async (t) => {
   await t.step("get, set and setWithTTL with expiry on the clock", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const events: StoreEvent[] = [];
     store.onChange((e) => events.push(e));
     const t0 = clock.now;
@@ -459,10 +462,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("set clears an expiry, setWithTTL replaces one", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.transaction((tx) => {
       tx.setWithTTL("g", "a", "1", 10);
       tx.set("g", "a", "2");
@@ -476,10 +476,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("delete reports a live key and expires a dead one", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "live", "1");
     store.setWithTTL("g", "dead", "2", 5);
     clock.advance(5);
@@ -496,10 +493,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("deleteGroup counts every removed row, expired ones too", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "a", "1");
     store.setWithTTL("g", "b", "2", 5);
     store.set("h", "a", "3");
@@ -592,10 +586,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 Deno.test("Store.exists() tells whether a key is live", async (t) => {
   await t.step("present, missing and expired keys", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "plain", "");
     store.setWithTTL("g", "ttl", "v", 10);
     assert.equal(store.exists("g", "plain"), true);
