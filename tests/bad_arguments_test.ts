@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { ScopedStore, Store } from "@core/store";
-import { FakeClock, populated, refuses, tempDir } from "./_helpers.ts";
+import {
+  FakeClock,
+  type Populated,
+  populated,
+  refuses,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Every method that takes a string, with one string replaced by `bad`. */
 function stringTakers(
@@ -59,6 +65,30 @@ function stringTakers(
   ];
 }
 
+/**
+ * Asserts that every string parameter refuses `bad` with a TypeError whose
+ * message `message(param)` matches, and that nothing was written.
+ */
+function everyStringParameterRefuses(
+  fixture: Populated,
+  path: string,
+  bad: unknown,
+  label: string,
+  message: (param: string) => RegExp,
+): void {
+  for (
+    const [call, fn, param] of stringTakers(fixture.store, fixture.scope, bad)
+  ) {
+    refuses(
+      fixture,
+      path,
+      fn,
+      (e) => e instanceof TypeError && message(param).test(e.message),
+      `${call} with ${label}`,
+    );
+  }
+}
+
 /** `[label, the type the message names, the value]`. */
 const NOT_STRINGS: [string, string, unknown][] = [
   ["1", "number", 1],
@@ -84,26 +114,16 @@ Deno.test("Store and ScopedStore methods throw TypeError for numbers, null and o
   using fixture = populated(path);
   for (const [label, type, bad] of NOT_STRINGS) {
     await t.step(`every string parameter refuses ${label}`, () => {
-      for (
-        const [call, fn, param] of stringTakers(
-          fixture.store,
-          fixture.scope,
-          bad,
-        )
-      ) {
-        refuses(
-          fixture,
-          path,
-          fn,
-          (e) =>
-            e instanceof TypeError &&
-            new RegExp(
-              `^Cannot [A-Za-z ]+: ${param} must be a string, received ${type}$`,
-            )
-              .test(e.message),
-          `${call} with ${label}`,
-        );
-      }
+      everyStringParameterRefuses(
+        fixture,
+        path,
+        bad,
+        label,
+        (param) =>
+          new RegExp(
+            `^Cannot [A-Za-z ]+: ${param} must be a string, received ${type}$`,
+          ),
+      );
     });
   }
   const { store } = fixture;
@@ -195,24 +215,14 @@ Deno.test("Store and ScopedStore methods refuse lone surrogates with TypeError a
     await t.step(
       `every string parameter refuses ${JSON.stringify(lone)}`,
       () => {
-        for (
-          const [call, fn, param] of stringTakers(
-            fixture.store,
-            fixture.scope,
-            lone,
-          )
-        ) {
-          refuses(
-            fixture,
-            path,
-            fn,
-            (e) =>
-              e instanceof TypeError &&
-              new RegExp(`${param} contains a lone surrogate at index \\d+`)
-                .test(e.message),
-            `${call} with ${JSON.stringify(lone)}`,
-          );
-        }
+        everyStringParameterRefuses(
+          fixture,
+          path,
+          lone,
+          JSON.stringify(lone),
+          (param) =>
+            new RegExp(`${param} contains a lone surrogate at index \\d+`),
+        );
       },
     );
   }
