@@ -144,13 +144,7 @@ export function assertFunction(
   name: string,
   value: unknown,
 ): asserts value is (...args: never[]) => unknown {
-  if (typeof value !== "function") {
-    throw new TypeError(
-      `Cannot ${operation}: ${name} must be a function, received ${
-        describe(value)
-      }`,
-    );
-  }
+  assertTypeOf(operation, name, value, "function");
 }
 
 /**
@@ -166,9 +160,18 @@ export function assertBoolean(
   name: string,
   value: unknown,
 ): asserts value is boolean {
-  if (typeof value !== "boolean") {
+  assertTypeOf(operation, name, value, "boolean");
+}
+
+function assertTypeOf(
+  operation: string,
+  name: string,
+  value: unknown,
+  type: "function" | "boolean",
+): void {
+  if (typeof value !== type) {
     throw new TypeError(
-      `Cannot ${operation}: ${name} must be a boolean, received ${
+      `Cannot ${operation}: ${name} must be a ${type}, received ${
         describe(value)
       }`,
     );

@@ -42,6 +42,8 @@ export interface CoreListOptions {
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 10_000;
 const TEMPLATE_CACHE_SIZE = 256;
+// setTimeout stores the delay in 32 bits; a larger one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function isThenable(value: unknown): boolean {
   return (typeof value === "object" || typeof value === "function") &&
@@ -63,6 +65,9 @@ export class StoreCore {
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
   #templates = new Map<string, Template>();
+  /** The deadline the expiry timer is armed for; Infinity when unarmed. */
+  #armedAt = Infinity;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Opens the engine and starts the timers.
@@ -87,6 +92,7 @@ export class StoreCore {
     if (options.purgeIntervalMs > 0) {
       this.#every(options.purgeIntervalMs, () => this.#backgroundPurge());
     }
+    if (options.changeFeed) this.#armForNext("open store");
   }
 
   #every(ms: number, fn: () => unknown): void {
@@ -182,6 +188,7 @@ export class StoreCore {
       ? null
       : this.expiryAt(op, now, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
+    if (expiresAt !== null) this.#noteDeadline(expiresAt);
   }
 
   /**
@@ -204,6 +211,7 @@ export class StoreCore {
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
+    if (expiresAt !== null && changed === 1) this.#noteDeadline(expiresAt);
     return changed === 1;
   }
 
@@ -480,6 +488,52 @@ export class StoreCore {
     }
   }
 
+  // Expiry on time: while anyone could hear an `expire` event (a listener,
+  // or other processes through this store's change feed), one unref'd timer
+  // is armed for the earliest deadline in the file and re-armed by writes.
+  // With nobody to tell, no timer runs and writes pay one comparison.
+  #deadlinesMatter(): boolean {
+    return this.#hub.active || this.#engine.hasFeed;
+  }
+
+  #noteDeadline(expiresAt: number): void {
+    if (expiresAt < this.#armedAt && this.#deadlinesMatter()) {
+      this.#arm(expiresAt);
+    }
+  }
+
+  #armForNext(op: string): void {
+    if (!this.#deadlinesMatter()) return;
+    const next = this.#engine.nextExpiry(op);
+    if (next !== undefined && next < this.#armedAt) this.#arm(next);
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#expiryTimer);
+    this.#armedAt = at;
+    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
+    unrefTimer(this.#expiryTimer);
+  }
+
+  #onDeadline(): void {
+    this.#expiryTimer = undefined;
+    this.#armedAt = Infinity;
+    if (this.#engine.closed || !this.#deadlinesMatter()) return;
+    const op = "expire keys on time";
+    try {
+      if (!Number.isFinite(this.#safeClock())) return;
+      // A transaction's own writes wait for its COMMIT; look again soon.
+      if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
+      this.write(op, this.now(op), [{ kind: "purge" }]);
+      this.#armForNext(op);
+    } catch (error) {
+      if (!isBusy(error)) reportError(error);
+      // Busy: another connection holds the lock; try again shortly.
+      else this.#arm(this.#safeClock() + 5);
+    }
+  }
+
   #safeClock(): number {
     try {
       return this.#clock();
@@ -507,6 +561,7 @@ export class StoreCore {
     const { namespace, since } = options;
     if (since !== undefined) checkSince(op, since, this.#engine.hasFeed);
     this.#catchUp();
+    this.#armForNext(op);
     const hubOptions = namespace === undefined ? {} : { namespace };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
     const now = this.now(op);
@@ -532,10 +587,12 @@ export class StoreCore {
     namespace?: string,
   ): () => void {
     this.#catchUp();
-    return this.#hub.onChange(
+    const off = this.#hub.onChange(
       fn,
       namespace === undefined ? {} : { namespace },
     );
+    this.#armForNext("register change callback");
+    return off;
   }
 
   /**
@@ -554,14 +611,22 @@ export class StoreCore {
     const op = "catch up with the change log";
     const active = this.#hub.active;
     const now = active ? this.now(op) : 0;
-    this.#hub.publish(this.#engine.readFeed(op, now, active));
+    const events = this.#engine.readFeed(op, now, active);
+    this.#hub.publish(events);
+    for (const event of events) {
+      if (event.expiresAt !== undefined) this.#noteDeadline(event.expiresAt);
+    }
   }
 
   #pollFeed(): void {
     const engine = this.#engine;
-    if (engine.closed || engine.inTransaction || !this.#hub.active) return;
+    if (engine.closed || engine.inTransaction) return;
     try {
-      if (engine.changedElsewhere()) this.#catchUp();
+      if (engine.changedElsewhere()) {
+        this.#catchUp();
+        // Keys other processes wrote expire on time here too.
+        if (!this.#hub.active) this.#armForNext("poll the change log");
+      }
     } catch (error) {
       if (!isBusy(error)) reportError(error);
     }
@@ -608,6 +673,8 @@ export class StoreCore {
     if (this.#engine.closed) return;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
     this.#hub.close();
     this.#templates.clear();
     this.#engine.close();

@@ -243,11 +243,16 @@ export class Engine {
     if (mutations.length === 1 && this.#feed === undefined) {
       const events: StoreEvent[] = [];
       const m = mutations[0] as Mutation;
-      // A failed statement changed nothing, so running it again is safe.
-      const count = this.run(op, () => {
-        events.length = 0;
-        return this.#execute(m, now, events, report);
-      });
+      let count: number;
+      try {
+        count = this.#execute(m, now, events, report);
+      } catch (error) {
+        // A failed statement changed nothing, so running it again is safe.
+        count = this.#recover(op, error, () => {
+          events.length = 0;
+          return this.#execute(m, now, events, report);
+        });
+      }
       return { counts: [count], events };
     }
     let counts: number[] = [];
@@ -304,7 +309,8 @@ export class Engine {
     let events = tx.events;
     try {
       // Rows other connections committed before this one come first.
-      const before = feed.readNew(start, now, this.#listening());
+      const wanted = this.#listening();
+      const before = this.run(op, () => feed.readNew(start, now, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
@@ -534,6 +540,17 @@ export class Engine {
   expiry(op: string, group: string, key: string): number | null | undefined {
     const row = this.run(op, () => this.#stmt.expiry.get(group, key));
     return row === undefined ? undefined : row[0] as number | null;
+  }
+
+  /**
+   * The earliest expiry of any row, expired or not.
+   *
+   * @param op The operation, for error messages.
+   * @returns The expiry, ms epoch, or `undefined` when no row has one.
+   */
+  nextExpiry(op: string): number | undefined {
+    const row = this.run(op, () => this.#stmt.nextExpiry.get());
+    return (row?.[0] as number | null | undefined) ?? undefined;
   }
 
   /**

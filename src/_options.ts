@@ -13,22 +13,11 @@ import {
 } from "./_check.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import type { StoreEvent } from "./events.ts";
+import type { StoreOptions } from "./store.ts";
 import { MEMORY_PATH } from "./schema.ts";
 
 // setInterval stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** The options a store accepts; documented on the public `StoreOptions`. */
-export interface StoreOptionsInput {
-  purgeIntervalMs?: number;
-  busyTimeoutMs?: number;
-  durability?: "normal" | "full";
-  clock?: () => number;
-  onCallbackError?: (error: unknown, event: StoreEvent) => void;
-  changeFeed?: boolean;
-  changePollMs?: number;
-  changeRetention?: ChangeRetention;
-}
 
 /** Every option, checked, with its default filled in. */
 export interface ResolvedOptions {
@@ -56,7 +45,7 @@ const OP = "open store";
  */
 export function resolveOptions(
   path: unknown,
-  options: StoreOptionsInput,
+  options: StoreOptions,
 ): ResolvedOptions {
   assertText(OP, "path", path);
   if (path === "") {

@@ -1,6 +1,5 @@
 /**
- * Argument checks and the text encoding between JavaScript strings and the
- * SQLite file.
+ * The text encoding between JavaScript strings and the SQLite file.
  *
  * Strings are stored as plain UTF-8 `TEXT`, exactly as the Go sibling writes
  * them, so a file stays readable by either implementation and by the
@@ -17,125 +16,12 @@
  *   bytes. This skips a per-row SQL function call.
  *
  * Lone surrogates have no UTF-8 form and SQLite would store them as U+FFFD,
- * so they are rejected up front.
+ * so `assertText()` in `_check.ts` rejects them up front.
  *
  * @module
  */
 
 const utf8 = new TextDecoder();
-
-/**
- * Describes a value for an error message: `null`, `array` and the `typeof`
- * name otherwise.
- *
- * @param value Anything.
- * @returns A short type name.
- *
- * @example Names of a few values
- * ```ts
- * import { describe } from "./codec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(describe(1), "number");
- * assert.equal(describe(null), "null");
- * assert.equal(describe([]), "array");
- * ```
- */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
-}
-
-/**
- * Checks that an argument is a string that SQLite can store unaltered.
- *
- * @param operation What was attempted, e.g. `"set value"`.
- * @param name The argument's name, e.g. `"group"`.
- * @param value The argument.
- * @throws {TypeError} When `value` is not a string, or holds a lone surrogate.
- *
- * @example A number where a string belongs
- * ```ts
- * import { assertText } from "./codec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.throws(() => assertText("set value", "group", 1), {
- *   name: "TypeError",
- *   message: "Cannot set value: group must be a string, received number",
- * });
- * ```
- */
-export function assertText(
-  operation: string,
-  name: string,
-  value: unknown,
-): asserts value is string {
-  if (typeof value !== "string") {
-    throw new TypeError(
-      `Cannot ${operation}: ${name} must be a string, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!value.isWellFormed()) {
-    throw new TypeError(
-      `Cannot ${operation}: ${name} contains a lone surrogate at index ${
-        loneSurrogateIndex(value)
-      }, which cannot be stored unaltered`,
-    );
-  }
-}
-
-function loneSurrogateIndex(value: string): number {
-  for (let i = 0; i < value.length; i++) {
-    const unit = value.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      const next = value.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        i++;
-        continue;
-      }
-      return i;
-    }
-    if (unit >= 0xdc00 && unit <= 0xdfff) return i;
-  }
-  return -1;
-}
-
-/**
- * Checks a time to live in milliseconds.
- *
- * @param operation What was attempted, e.g. `"set value with TTL"`.
- * @param ttlMs The time to live.
- * @throws {TypeError} When `ttlMs` is not a number.
- * @throws {RangeError} When `ttlMs` is not a positive finite number.
- *
- * @example Zero is not a time to live
- * ```ts
- * import { assertTTL } from "./codec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.throws(() => assertTTL("set value with TTL", 0), RangeError);
- * ```
- */
-export function assertTTL(
-  operation: string,
-  ttlMs: unknown,
-): asserts ttlMs is number {
-  if (typeof ttlMs !== "number") {
-    throw new TypeError(
-      `Cannot ${operation}: ttlMs must be a number, received ${
-        describe(ttlMs)
-      }`,
-    );
-  }
-  if (!(ttlMs > 0) || ttlMs === Infinity) {
-    throw new RangeError(
-      `Cannot ${operation}: ttlMs must be a positive finite number, received ${ttlMs}`,
-    );
-  }
-}
 
 /**
  * The SQL expression that reads a text column without losing anything after

@@ -143,8 +143,8 @@ export class QuotaExceededError extends StoreError {
   ) {
     super(
       `Cannot ${operation}: namespace "${namespace}" is at its ${limit} quota of ${max} ${
-        limit === "maxKeys" ? "live keys" : "groups"
-      }`,
+        limit === "maxKeys" ? "live key" : "group"
+      }${max === 1 ? "" : "s"}`,
       options,
     );
     this.name = "QuotaExceededError";

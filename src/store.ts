@@ -250,9 +250,7 @@ export class Store implements Disposable {
    */
   get(group: string, key: string): string | undefined {
     const op = "get value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.get(op, group, key);
   }
 
@@ -283,9 +281,7 @@ export class Store implements Disposable {
    */
   set(group: string, key: string, value: string): void {
     const op = "set value";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     core.set(op, group, key, value, undefined);
   }
@@ -322,9 +318,7 @@ export class Store implements Disposable {
    */
   setWithTTL(group: string, key: string, value: string, ttlMs: number): void {
     const op = "set value with TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     core.set(op, group, key, value, ttlMs);
@@ -354,9 +348,7 @@ export class Store implements Disposable {
    */
   delete(group: string, key: string): boolean {
     const op = "delete key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     const [deleted] = core.write(op, core.now(op), [
       { kind: "delete", group, key },
     ]);
@@ -420,9 +412,7 @@ export class Store implements Disposable {
    */
   exists(group: string, key: string): boolean {
     const op = "check key";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key) !== undefined;
   }
 
@@ -566,9 +556,7 @@ export class Store implements Disposable {
    */
   ttl(group: string, key: string): number | undefined {
     const op = "read TTL";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.ttl(op, group, key);
   }
 
@@ -606,9 +594,7 @@ export class Store implements Disposable {
    */
   expire(group: string, key: string, ttlMs: number | null): boolean {
     const op = "set expiry";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     if (ttlMs !== null) assertTTL(op, ttlMs);
     return core.expire(op, group, key, ttlMs);
   }
@@ -856,9 +842,7 @@ export class Store implements Disposable {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    const core = this.#open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const core = this.#keyed(op, group, key);
     return core.watch(op, group, key, options ?? {});
   }
 
@@ -984,6 +968,13 @@ export class Store implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #keyed(op: string, group: string, key: string): StoreCore {
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return core;
   }
 
   #open(op: string): StoreCore {

@@ -670,7 +670,7 @@ Deno.test("live config: quotas answer 429 with the limit, and write nothing", as
     const body = await expectError(
       svc.call("PUT", key("h", "a"), "3"),
       429,
-      /maxGroups quota of 1 groups/,
+      /maxGroups quota of 1 group$/,
     );
     assert.equal(body.limit, "maxGroups");
     assert.equal(body.max, 1);
@@ -802,22 +802,27 @@ Deno.test("live config: unknown routes answer 404 and wrong methods 405 with All
   });
   await t.step("405", async () => {
     const cases: [string, string, string][] = [
-      ["POST", "/", "GET"],
-      ["PUT", "/t/acme/g/g", "GET"],
-      ["DELETE", "/t/acme/g/g", "GET"],
-      ["PATCH", key("g", "k"), "GET, PUT, DELETE"],
-      ["POST", key("g", "k"), "GET, PUT, DELETE"],
+      ["POST", "/", "GET, HEAD"],
+      ["PUT", "/t/acme/g/g", "GET, HEAD"],
+      ["DELETE", "/t/acme/g/g", "GET, HEAD"],
+      ["PATCH", key("g", "k"), "GET, HEAD, PUT, DELETE"],
+      ["POST", key("g", "k"), "GET, HEAD, PUT, DELETE"],
       ["GET", "/t/acme/g/g/render", "POST"],
-      ["POST", "/t/acme/events", "GET"],
+      ["HEAD", "/t/acme/g/g/render", "POST"],
+      ["POST", "/t/acme/events", "GET, HEAD"],
     ];
     for (const [method, path, allow] of cases) {
       const response = await svc.call(
         method,
         path,
-        method === "GET" ? undefined : "x",
+        method === "GET" || method === "HEAD" ? undefined : "x",
       );
       assert.equal(response.status, 405, `${method} ${path}`);
       assert.equal(response.headers.get("allow"), allow);
+      if (method === "HEAD") {
+        assert.equal(response.body, null);
+        continue;
+      }
       assert.match(
         (await response.json()).error,
         /^method \w+ is not allowed here/,
@@ -849,6 +854,27 @@ Deno.test("live config: GET / serves the live page", async () => {
   for (const name of ["", ".", "..", "~..", "a/b", "😀", "~"]) {
     assert.equal(pageSegment(name), encodeSegment(name), name);
   }
+  // The page applies each event type to its rows: an expired key's row goes
+  // when its expire event arrives, as a deleted key's does.
+  const types = script.match(/for \(const type of (\[[^\]]*\])\)/)?.[1];
+  assert.deepEqual(JSON.parse(types!), [
+    "set",
+    "delete",
+    "delete_group",
+    "expire",
+  ]);
+  const rows = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
+  const applyTo = new Function(
+    "entries",
+    "changed",
+    `${script.match(/function apply\(event\) \{[\s\S]*?\n\}/)?.[0]}
+    return apply;`,
+  )(rows, new Set()) as (event: Partial<StoreEvent>) => void;
+  applyTo({ type: "expire", key: "b" });
+  assert.deepEqual([...rows.keys()], ["a", "c"]);
+  applyTo({ type: "set", key: "d", value: "4" });
+  applyTo({ type: "delete", key: "a" });
+  assert.deepEqual([...rows], [["c", "3"], ["d", "4"]]);
 });
 
 Deno.test("live config: createApp checks its options", () => {
@@ -906,6 +932,11 @@ Deno.test("live config: main.ts flags", () => {
     maxGroups: 0,
     heartbeatMs: 15_000,
     changeFeed: false,
+    maxBodyBytes: 1024 * 1024,
+    headerTimeoutMs: 10_000,
+    bodyTimeoutMs: 30_000,
+    idleTimeoutMs: 30_000,
+    shutdownMs: 5_000,
     help: false,
   });
   assert.deepEqual(
@@ -921,6 +952,12 @@ Deno.test("live config: main.ts flags", () => {
       "--heartbeat-ms",
       "50",
       "--change-feed",
+      "--max-body-bytes=10",
+      "--header-timeout-ms",
+      "100",
+      "--body-timeout-ms=200",
+      "--idle-timeout-ms=300",
+      "--shutdown-ms=0",
       "-h",
     ]),
     {
@@ -931,9 +968,23 @@ Deno.test("live config: main.ts flags", () => {
       maxGroups: 2,
       heartbeatMs: 50,
       changeFeed: true,
+      maxBodyBytes: 10,
+      headerTimeoutMs: 100,
+      bodyTimeoutMs: 200,
+      idleTimeoutMs: 300,
+      shutdownMs: 0,
       help: true,
     },
   );
+  // PORT from the environment is the default; --port wins over it.
+  assert.equal(parseFlags([], { PORT: "8123" }).port, 8123);
+  assert.equal(parseFlags(["--port", "9"], { PORT: "8123" }).port, 9);
+  assert.throws(
+    () => parseFlags([], { PORT: "http" }),
+    /--port must be an integer/,
+  );
+  assert.throws(() => parseFlags(["--header-timeout-ms=0"]), RangeError);
+  assert.throws(() => parseFlags(["--shutdown-ms=-1"]), RangeError);
   assert.throws(() => parseFlags(["--prot", "1"]), TypeError);
   assert.throws(() => parseFlags(["extra"]), TypeError);
   assert.throws(() => parseFlags(["--port"]), TypeError);
@@ -945,4 +996,169 @@ Deno.test("live config: main.ts flags", () => {
   assert.throws(() => parseFlags(["--max-groups", "1.5"]), RangeError);
   assert.throws(() => parseFlags(["--heartbeat-ms", "0"]), RangeError);
   assert.throws(() => parseFlags(["--db="]), RangeError);
+});
+
+Deno.test("live config: HEAD answers as GET without a body, with GET's length", async () => {
+  using svc = service();
+  await svc.call("PUT", key("g", "k"), "dark ✓");
+  const paths = ["/", "/t/acme/g/g", key("g", "k"), key("g", "missing")];
+  for (const path of paths) {
+    const get = await svc.call("GET", path);
+    const body = new Uint8Array(await get.arrayBuffer());
+    const head = await svc.call("HEAD", path);
+    assert.equal(head.status, get.status, path);
+    assert.equal(head.body, null, path);
+    assert.equal(head.headers.get("content-length"), String(body.length));
+    for (const name of ["content-type", "cache-control"]) {
+      assert.equal(head.headers.get(name), get.headers.get(name), path);
+    }
+  }
+  // HEAD of an event stream opens no stream.
+  const head = await svc.call("HEAD", "/t/acme/events");
+  assert.equal(head.status, 200);
+  assert.equal(head.body, null);
+  assert.equal(svc.app.streams, 0);
+  assert.deepEqual(svc.events.map((e) => e.type), ["set"]);
+});
+
+Deno.test("live config: a path segment not in canonical form answers 400", async (t) => {
+  using svc = service();
+  new ScopedStore(svc.store, "bob").set("config", "pw", "secret");
+  const cases: [string, RegExp][] = [
+    [
+      "/t/%62ob/g/config",
+      /^tenant path segment "%62ob" is not in canonical form; use "bob"$/,
+    ],
+    [
+      "/t/bob/g/%63onfig/k/pw",
+      /^group path segment "%63onfig" .* use "config"$/,
+    ],
+    ["/t/bob/g/config/k/%70w", /^key path segment "%70w" .* use "pw"$/],
+    ["/t/bob/g/a%2fb", /^group path segment "a%2fb" .* use "a%2Fb"$/],
+    ["/t/bob/g/%7E..", /^group path segment "%7E\.\." .* use "~\.\."$/],
+    ["/t/bob/g/config/k/%2A", /^key path segment "%2A" .* use "\*"$/],
+  ];
+  for (const [path, message] of cases) {
+    await t.step(path, async () => {
+      await expectError(svc.call("GET", path), 400, message);
+      if (path.includes("/k/")) {
+        await expectError(svc.call("PUT", path, "x"), 400, /canonical/);
+        await expectError(svc.call("DELETE", path), 400, /canonical/);
+      }
+    });
+  }
+  // Deno.serve hands the handler the raw target: dot segments and "\\" in
+  // it would name another tenant after URL parsing.
+  const raw = [
+    "http://localhost/t/alice/%2e%2e/bob/g/config",
+    "http://localhost/t/alice\\..\\bob/g/config",
+    "http://localhost/t/alice/.%2e/bob/g/config",
+    "http://localhost/t/alice/g/%2e%2e/%2e%2e/bob/g/config/k/pw",
+    "http://localhost/t/alice/../bob/g/config",
+  ];
+  for (const url of raw) {
+    await t.step(url, async () => {
+      const request = new Request(url);
+      // A Request built by hand is normalised; give the handler the raw url,
+      // as Deno.serve does.
+      Object.defineProperty(request, "url", { value: url });
+      await expectError(svc.app.handler(request), 400, /not in canonical form/);
+    });
+  }
+  assert.equal(svc.store.count("bob:config"), 1);
+  assert.equal((await svc.call("GET", "/t/bob/g/config/k/pw")).status, 200);
+});
+
+Deno.test("live config: a file store deleted or replaced under the app refuses writes with 503", async (t) => {
+  for (const damage of ["deleted", "replaced"] as const) {
+    await t.step(damage, async () => {
+      using dir = tempDir();
+      const path = dir.file("live.db");
+      using store = new Store(path);
+      const app = createApp({ store });
+      const call = (method: string, body?: string) =>
+        app.handler(
+          new Request("http://localhost/t/acme/g/g/k/k", {
+            method,
+            body: body ?? null,
+          }),
+        );
+      assert.equal((await call("PUT", "before")).status, 204);
+      if (damage === "deleted") Deno.removeSync(path);
+      else {
+        Deno.renameSync(path, `${path}.old`);
+        Deno.writeFileSync(path, new Uint8Array());
+      }
+      const logged: unknown[] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => logged.push(args.join(" "));
+      try {
+        for (const method of ["PUT", "DELETE", "PUT"]) {
+          await expectError(
+            call(method, method === "PUT" ? "after" : undefined),
+            503,
+            new RegExp(
+              `^the database file ${
+                damage === "deleted" ? "was deleted" : "was replaced"
+              }`,
+            ),
+          );
+        }
+      } finally {
+        console.error = original;
+      }
+      assert.equal(logged.length, 1);
+      assert.match(
+        String(logged[0]),
+        new RegExp(
+          `live\\.db ${
+            damage === "deleted" ? "was deleted" : "was replaced"
+          }.*503`,
+        ),
+      );
+      // Reads still answer from the open store; nothing was written.
+      const get = await call("GET");
+      assert.equal(await get.text(), "before");
+      app.close();
+    });
+  }
+});
+
+Deno.test("live config: a body trickled in many small chunks is read whole, and refused past the limit", async () => {
+  using svc = service({ maxBodyBytes: 3000 });
+  // Each chunk a 1-byte view of its own 64 KiB buffer, as a trickled body
+  // arrives through Deno.serve.
+  const chunks = (n: number) =>
+    ReadableStream.from(
+      Array.from({ length: n }, (_, i) => {
+        const big = new Uint8Array(64 * 1024);
+        big[i % 100] = 0x61 + (i % 26);
+        return big.subarray(i % 100, i % 100 + 1);
+      }),
+    );
+  assert.equal(
+    (await svc.call("PUT", key("g", "k"), chunks(3000))).status,
+    204,
+  );
+  const value = svc.store.get("acme:g", "k")!;
+  assert.equal(value.length, 3000);
+  assert.equal(value.slice(0, 27), "abcdefghijklmnopqrstuvwxyza");
+  await expectError(
+    svc.call("PUT", key("g", "k"), chunks(3001)),
+    413,
+    /larger than 3000 bytes/,
+  );
+  // A body that fails mid-way (the client left) is a quiet 400.
+  const broken = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([0x61]));
+      controller.error(new Error("connection reset"));
+    },
+  });
+  await expectError(
+    svc.call("PUT", key("g", "k"), broken),
+    400,
+    /^the request body could not be read$/,
+  );
+  assert.equal(svc.store.get("acme:g", "k"), value);
 });

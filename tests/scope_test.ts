@@ -37,8 +37,8 @@ function assertQuota(
     assert.equal(
       error.message,
       `Cannot ${op}: namespace "${namespace}" is at its ${limit} quota of ${max} ${
-        limit === "maxKeys" ? "live keys" : "groups"
-      }`,
+        limit === "maxKeys" ? "live key" : "group"
+      }${max === 1 ? "" : "s"}`,
     );
     return true;
   });

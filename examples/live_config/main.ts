@@ -1,14 +1,16 @@
 /**
- * The live-config service: `Deno.serve` over one file-backed store, with
- * per-tenant quotas and a graceful shutdown on SIGINT/SIGTERM that ends the
- * event streams, lets requests in flight finish and closes the store. The
- * routes and the event-stream format are described in `server.ts`.
+ * The live-config service: the app of `server.ts` over one file-backed
+ * store, served by `http_server.ts` (timeouts, survives running out of file
+ * descriptors), with per-tenant quotas and a graceful shutdown on
+ * SIGINT/SIGTERM that ends the event streams, lets requests in flight finish
+ * until a deadline, cuts what is left and closes the store. The routes and
+ * the event-stream format are described in `server.ts`.
  *
  * ```sh
  * deno task demo
  * # which is:
- * deno run --allow-net --allow-read --allow-write examples/live_config/main.ts
- * # flags:
+ * deno run --allow-net --allow-read --allow-write --allow-env=PORT examples/live_config/main.ts
+ * # flags (PORT=8080 in the environment works as --port 8080):
  * deno task demo --port 8080 --db ./data/live-config.db --max-keys 1000 --max-groups 50
  * ```
  *
@@ -30,6 +32,7 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { Store } from "@core/store";
 import { createApp } from "./server.ts";
+import { DEFAULT_TIMEOUTS, type HttpServer, serve } from "./http_server.ts";
 
 /** The service's settings, from {@linkcode parseFlags}. */
 export interface Config {
@@ -47,6 +50,16 @@ export interface Config {
   heartbeatMs: number;
   /** Whether to deliver writes made by other processes on the same file. */
   changeFeed: boolean;
+  /** Largest request body, in bytes. */
+  maxBodyBytes: number;
+  /** Milliseconds to receive a request's head. */
+  headerTimeoutMs: number;
+  /** Milliseconds to receive a request's body. */
+  bodyTimeoutMs: number;
+  /** Milliseconds a kept-alive connection may wait for its next request. */
+  idleTimeoutMs: number;
+  /** Milliseconds requests in flight get after a signal before they are cut. */
+  shutdownMs: number;
   /** Whether `--help` was given. */
   help: boolean;
 }
@@ -54,17 +67,26 @@ export interface Config {
 /** The `--help` text. */
 export const USAGE = `Usage: main.ts [options]
 
-  --port N          TCP port (default 8000; 0 picks a free one)
-  --hostname HOST   interface to listen on (default 127.0.0.1;
-                    0.0.0.0 for every interface)
-  --db PATH         database file (default ./data/live-config.db;
-                    its folder is created)
-  --max-keys N      most live keys per tenant (default 0: unlimited)
-  --max-groups N    most groups per tenant (default 0: unlimited)
-  --heartbeat-ms N  milliseconds between SSE heartbeats (default 15000)
-  --change-feed     also stream writes made by other processes (other
-                    instances of this service) on the same file
-  -h, --help        show this text
+  --port N                TCP port (default $PORT, else 8000; 0 picks a
+                          free one)
+  --hostname HOST         interface to listen on (default 127.0.0.1;
+                          0.0.0.0 for every interface)
+  --db PATH               database file (default ./data/live-config.db;
+                          its folder is created)
+  --max-keys N            most live keys per tenant (default 0: unlimited)
+  --max-groups N          most groups per tenant (default 0: unlimited)
+  --heartbeat-ms N        milliseconds between SSE heartbeats (default 15000)
+  --change-feed           also stream writes made by other processes (other
+                          instances of this service) on the same file
+  --max-body-bytes N      largest request body (default 1048576; 413 above)
+  --header-timeout-ms N   time to send a request's head (default 10000;
+                          408 and close after)
+  --body-timeout-ms N     time to send a request's body (default 30000)
+  --idle-timeout-ms N     time an idle kept-alive connection stays open
+                          (default 30000)
+  --shutdown-ms N         after SIGINT/SIGTERM, time requests in flight get
+                          before they are cut (default 5000)
+  -h, --help              show this text
 `;
 
 /**
@@ -82,24 +104,37 @@ export const USAGE = `Usage: main.ts [options]
  * ```
  *
  * @param args The arguments, as `Deno.args`.
+ * @param env The environment's `PORT`, the default of `--port`.
  * @returns The settings, defaults filled in.
  * @throws {TypeError} On an unknown flag, a missing value or a positional
  * argument.
  * @throws {RangeError} On a number out of range.
  */
-export function parseFlags(args: string[]): Config {
+export function parseFlags(
+  args: string[],
+  env: { PORT?: string | undefined } = {},
+): Config {
+  const ms = (fallback: number) => ({
+    type: "string" as const,
+    default: String(fallback),
+  });
   const { values } = parseArgs({
     args,
     strict: true,
     allowPositionals: false,
     options: {
-      port: { type: "string", default: "8000" },
+      port: { type: "string", default: env.PORT || "8000" },
       hostname: { type: "string", default: "127.0.0.1" },
       db: { type: "string", default: "./data/live-config.db" },
       "max-keys": { type: "string", default: "0" },
       "max-groups": { type: "string", default: "0" },
       "heartbeat-ms": { type: "string", default: "15000" },
       "change-feed": { type: "boolean", default: false },
+      "max-body-bytes": ms(1024 * 1024),
+      "header-timeout-ms": ms(DEFAULT_TIMEOUTS.headerTimeoutMs),
+      "body-timeout-ms": ms(DEFAULT_TIMEOUTS.bodyTimeoutMs),
+      "idle-timeout-ms": ms(DEFAULT_TIMEOUTS.idleTimeoutMs),
+      "shutdown-ms": ms(5_000),
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -117,8 +152,17 @@ export function parseFlags(args: string[]): Config {
       2 ** 31 - 1,
     ),
     changeFeed: values["change-feed"],
+    maxBodyBytes: integer("--max-body-bytes", values["max-body-bytes"], 0),
+    headerTimeoutMs: timer("--header-timeout-ms", values["header-timeout-ms"]),
+    bodyTimeoutMs: timer("--body-timeout-ms", values["body-timeout-ms"]),
+    idleTimeoutMs: timer("--idle-timeout-ms", values["idle-timeout-ms"]),
+    shutdownMs: integer("--shutdown-ms", values["shutdown-ms"], 0, 2 ** 31 - 1),
     help: values.help,
   };
+}
+
+function timer(flag: string, text: string): number {
+  return integer(flag, text, 1, 2 ** 31 - 1);
 }
 
 function integer(
@@ -140,15 +184,17 @@ function integer(
 
 /**
  * Runs the service until SIGINT or SIGTERM, then shuts it down: event
- * streams end, requests in flight finish, the store closes.
+ * streams end, requests in flight finish or are cut at the deadline, the
+ * store closes.
  *
  * @param args The arguments, as `Deno.args`.
- * @returns The exit code.
+ * @returns The exit code: `0`, `1` when the service cannot start, `2` for
+ * bad flags.
  */
 export async function main(args: string[]): Promise<number> {
   let config: Config;
   try {
-    config = parseFlags(args);
+    config = parseFlags(args, { PORT: envPort() });
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -165,6 +211,7 @@ export async function main(args: string[]): Promise<number> {
     maxKeys: config.maxKeys,
     maxGroups: config.maxGroups,
     heartbeatMs: config.heartbeatMs,
+    maxBodyBytes: config.maxBodyBytes,
   });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -177,11 +224,14 @@ export async function main(args: string[]): Promise<number> {
     return [signal, listener] as const;
   });
 
-  let server: Deno.HttpServer;
+  let server: HttpServer;
   try {
-    server = Deno.serve({
+    server = serve({
       port: config.port,
       hostname: config.hostname,
+      headerTimeoutMs: config.headerTimeoutMs,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
       onListen({ hostname, port }) {
         const host = hostname.includes(":") ? `[${hostname}]` : hostname;
         console.log(
@@ -195,7 +245,7 @@ export async function main(args: string[]): Promise<number> {
     }
     app.close();
     store.close();
-    console.error(`error: ${(error as Error).message}`);
+    console.error(`error: ${listenError(error, config)}`);
     return 1;
   }
 
@@ -206,10 +256,37 @@ export async function main(args: string[]): Promise<number> {
   }
   console.log(`${signal}: shutting down`);
   app.close();
-  await server.shutdown();
+  const cut = await server.shutdown(config.shutdownMs);
+  if (cut > 0) {
+    console.log(
+      `cut ${cut} ${
+        cut === 1 ? "connection" : "connections"
+      } still busy after ${config.shutdownMs} ms`,
+    );
+  }
   store.close();
   console.log("store closed");
   return 0;
+}
+
+/** `PORT` from the environment, when the process may read it. */
+function envPort(): string | undefined {
+  const permission = Deno.permissions.querySync({
+    name: "env",
+    variable: "PORT",
+  });
+  return permission.state === "granted" ? Deno.env.get("PORT") : undefined;
+}
+
+function listenError(error: unknown, config: Config): string {
+  if (error instanceof Deno.errors.AddrInUse) {
+    const next = config.port === 65_535 ? 8000 : config.port + 1;
+    return `port ${config.port} on ${config.hostname} is already in use ` +
+      `(another live-config, or another program). Choose another port: ` +
+      `--port ${next} (deno task demo --port ${next}), or PORT=${next} in ` +
+      `the environment; --port 0 picks a free one.`;
+  }
+  return (error as Error).message;
 }
 
 if (import.meta.main) {

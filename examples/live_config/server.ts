@@ -17,12 +17,24 @@
  * | `POST /t/:tenant/g/:group/render`   | Renders the body as a Go template over the group; `200` with the text (`?missingKey=` mode).  |
  * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter (absent: every). |
  *
+ * `HEAD` answers wherever `GET` does, with GET's status, headers and
+ * `content-length`, and no body.
+ *
  * Every error is JSON, `{ "error": "…" }`: `400` for bad input (a bad tenant,
  * path encoding, `ttl`, `missingKey`, a body that is not UTF-8, a template
  * that fails, with its `line` and `column`), `404` for an unknown route,
  * `405` with an `Allow` header for a wrong method, `413` for a body over
  * `maxBodyBytes`, `429` for a quota (with `limit` and `max`) and `503` once
- * the store or the app is closed. A refused request writes nothing.
+ * the store or the app is closed, or for a write once the store's file was
+ * deleted or replaced (see {@linkcode AppOptions.checkFile}). A refused
+ * request writes nothing.
+ *
+ * One resource has one spelling: a path that URL parsing would change (dot
+ * segments, `%2e`, `\`) or a segment that is not exactly what
+ * {@linkcode encodeSegment} makes of its name (`%62ob` for `bob`, `%2f` for
+ * `%2F`) answers `400`, so that a proxy that authorises by path prefix sees
+ * the tenant, group and key the service serves. (`Deno.serve` hands the
+ * handler the raw request target, which is what this checks.)
  *
  * The event stream starts with the comment `: connected`, then sends each
  * event as
@@ -42,9 +54,10 @@
  *
  * A `: heartbeat` comment comes every `heartbeatMs` while the client keeps
  * up. A client that falls behind never slows writers: the stream reads a
- * {@linkcode Watcher}, which holds 16 unread events and drops newer ones;
- * the comment `: dropped N` marks the place in the stream where N events are
- * missing, so a client can resynchronise with `GET /t/:tenant/g/:group`.
+ * {@linkcode Watcher}, which holds `capacity` (16) unread events and drops
+ * newer ones; the comment `: dropped N` marks the place in the stream where
+ * N events are missing, so a client can resynchronise with
+ * `GET /t/:tenant/g/:group`.
  * (`EventSource` hides comments; read the stream with `fetch` to see them.)
  *
  * @example Serve it
@@ -96,6 +109,13 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Largest accepted request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Whether to check, before each write, that the store's file is still the
+   * one it opened (same device and inode). When it was deleted or replaced,
+   * writes would land in a file nobody can reopen: they are refused with
+   * `503` and one log line. Default `true` for a file-backed store.
+   */
+  checkFile?: boolean;
 }
 
 /** What {@linkcode createApp} returns. */
@@ -115,12 +135,6 @@ export interface App {
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/**
- * The unread events a {@linkcode Watcher} holds before it drops (documented
- * on `Watcher`). Drops only happen while it holds this many, which is how
- * the stream knows where the gap is.
- */
-const WATCHER_QUEUE = 16;
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
@@ -221,6 +235,9 @@ export function createApp(options: AppOptions): App {
   );
   const streams = new Set<EventStream>();
   let closed = false;
+  const fileCheck = options.checkFile === false || store.path === ":memory:"
+    ? undefined
+    : new FileCheck(store.path);
 
   function tenant(segment: string): ScopedStore {
     // ScopedStore rejects a bad namespace with a TypeError: a 400.
@@ -229,8 +246,10 @@ export function createApp(options: AppOptions): App {
 
   async function route(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    checkPath(request.url, url.pathname);
     const parts = url.pathname.split("/").slice(1);
-    const method = request.method;
+    // HEAD is GET without the body, which the handler drops.
+    const method = request.method === "HEAD" ? "GET" : request.method;
     const [first, tenantPart, third, groupPart, fifth, keyPart] = parts;
 
     if (parts.length === 1 && first === "") {
@@ -295,12 +314,14 @@ export function createApp(options: AppOptions): App {
         if (value === undefined) throw missing(group, key);
         return text200(value);
       }
+      fileCheck?.check();
       if (method === "DELETE") {
         if (!scoped.delete(group, key)) throw missing(group, key);
         return new Response(null, { status: 204 });
       }
       const ttl = parseTTL(url.searchParams.get("ttl"));
       const value = await readText(request, maxBodyBytes);
+      fileCheck?.check();
       if (ttl === undefined) scoped.set(group, key, value);
       else scoped.setWithTTL(group, key, value, ttl);
       return new Response(null, { status: 204 });
@@ -310,11 +331,13 @@ export function createApp(options: AppOptions): App {
 
   return {
     async handler(request: Request): Promise<Response> {
+      let response: Response;
       try {
-        return await route(request);
+        response = await route(request);
       } catch (error) {
-        return errorResponse(error);
+        response = errorResponse(error);
       }
+      return request.method === "HEAD" ? await headOf(response) : response;
     },
     close(): void {
       closed = true;
@@ -382,12 +405,12 @@ class EventStream {
     controller: ReadableStreamDefaultController<Uint8Array>,
   ): Promise<void> {
     // Checked right before each read, nothing being read in between: new
-    // drops happened while the watcher held WATCHER_QUEUE unread events, all
+    // drops happened while the watcher held `capacity` unread events, all
     // of them older than the dropped ones and still queued now.
     const dropped = this.#watcher.dropped;
     if (dropped > this.#counted) {
       this.#gaps.push({
-        before: WATCHER_QUEUE,
+        before: this.#watcher.capacity,
         count: dropped - this.#counted,
       });
       this.#counted = dropped;
@@ -441,11 +464,87 @@ function dropComment(count: number): string {
 
 function allow(method: string, methods: string[]): void {
   if (!methods.includes(method)) {
+    const allowed = methods.flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m])
+      .join(", ");
     throw new HttpError(
       405,
-      `method ${method} is not allowed here; use ${methods.join(", ")}`,
+      `method ${method} is not allowed here; use ${allowed}`,
       {},
-      { allow: methods.join(", ") },
+      { allow: allowed },
+    );
+  }
+}
+
+/** The response to HEAD: GET's status and headers, its length, no body. */
+async function headOf(response: Response): Promise<Response> {
+  const headers = new Headers(response.headers);
+  if (response.body !== null) {
+    if ((headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+      await response.body.cancel();
+    } else {
+      const length = (await response.arrayBuffer()).byteLength;
+      headers.set("content-length", String(length));
+    }
+  }
+  return new Response(null, { status: response.status, headers });
+}
+
+/**
+ * Refuses a path that URL parsing changed: `request.url` as `Deno.serve`
+ * passes it is the raw request target, where `..`, `%2e%2e` or `\` would
+ * otherwise name another tenant's resource after normalisation.
+ */
+function checkPath(rawUrl: string, pathname: string): void {
+  const raw = rawUrl.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "")
+    .replace(/[?#][\s\S]*$/, "");
+  if (raw !== pathname) {
+    throw new HttpError(
+      400,
+      `the request path ${
+        JSON.stringify(raw)
+      } is not in canonical form (it has dot segments, "\\" or an encoded ".")`,
+    );
+  }
+}
+
+/** The store's file as opened; notices it deleted or replaced. */
+class FileCheck {
+  readonly #path: string;
+  readonly #identity: { dev: number; ino: number | null } | undefined;
+  #problem: string | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+    try {
+      const { dev, ino } = Deno.statSync(path);
+      this.#identity = { dev, ino };
+    } catch {
+      // Not a file we can stat (a URI, no permission): nothing to compare.
+    }
+  }
+
+  /** Throws `503` once the file is gone or another one; logs that once. */
+  check(): void {
+    if (this.#identity === undefined) return;
+    if (this.#problem === undefined) {
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = Deno.statSync(this.#path);
+      } catch {
+        // Deleted (or unreadable): either way not the file the store has.
+      }
+      if (info === undefined) this.#problem = "was deleted";
+      else if (
+        info.dev !== this.#identity.dev || info.ino !== this.#identity.ino
+      ) this.#problem = "was replaced by another file";
+      else return;
+      console.error(
+        `live-config: the database file ${this.#path} ${this.#problem} while the service had it open; writes are refused with 503 until the service is restarted`,
+      );
+    }
+    throw new HttpError(
+      503,
+      `the database file ${this.#problem}; writes are refused until the service is restarted`,
     );
   }
 }
@@ -465,8 +564,9 @@ function missing(group: string, key: string): HttpError {
 }
 
 function decode(segment: string, name: string): string {
+  let decoded: string;
   try {
-    return decodeSegment(segment);
+    decoded = decodeSegment(segment);
   } catch {
     throw new HttpError(
       400,
@@ -475,6 +575,19 @@ function decode(segment: string, name: string): string {
       } is not valid percent-encoded UTF-8`,
     );
   }
+  // One resource, one spelling: "%62ob" or "%7e.." would name the same
+  // data as "bob" or "~.." under another path, which a proxy that
+  // authorises by path prefix would not recognise.
+  const canonical = encodeSegment(decoded);
+  if (canonical !== segment) {
+    throw new HttpError(
+      400,
+      `${name} path segment ${
+        JSON.stringify(segment)
+      } is not in canonical form; use ${JSON.stringify(canonical)}`,
+    );
+  }
+  return decoded;
 }
 
 function parseTTL(param: string | null): number | undefined {
@@ -491,29 +604,50 @@ function parseTTL(param: string | null): number | undefined {
   return ttl;
 }
 
+/**
+ * Reads the body into one buffer that grows by doubling up to `limit`:
+ * chunks are copied and dropped at once, because a chunk may be a small view
+ * of a large buffer (64 KiB in `Deno.serve`), and keeping thousands of a
+ * trickled body's chunks would pin that much each. Peak memory per request
+ * is under twice the limit.
+ */
 async function readText(request: Request, limit: number): Promise<string> {
   const tooLarge = () =>
     new HttpError(413, `body is larger than ${limit} bytes`, { max: limit });
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) > limit) {
-    await request.body?.cancel();
+    await request.body?.cancel().catch(() => {});
     throw tooLarge();
   }
   if (request.body === null) return "";
-  const chunks: Uint8Array[] = [];
+  let buffer = new Uint8Array(
+    Math.min(limit, Math.max(1024, Number(length) || 0)),
+  );
   let size = 0;
-  // Leaving the loop by throwing cancels the body.
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    // Leaving the loop by throwing cancels the body.
+    for await (const chunk of request.body) {
+      if (size + chunk.byteLength > limit) throw tooLarge();
+      if (size + chunk.byteLength > buffer.byteLength) {
+        const grown = new Uint8Array(
+          Math.min(
+            limit,
+            Math.max(size + chunk.byteLength, buffer.byteLength * 2),
+          ),
+        );
+        grown.set(buffer.subarray(0, size));
+        buffer = grown;
+      }
+      buffer.set(chunk, size);
+      size += chunk.byteLength;
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // The client went away or the server gave up on the body (a timeout it
+    // answers itself): nothing to store, nothing worth a stack trace.
+    throw new HttpError(400, "the request body could not be read");
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = buffer.subarray(0, size);
   try {
     // ignoreBOM keeps a leading U+FEFF: the value is stored byte for byte.
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(

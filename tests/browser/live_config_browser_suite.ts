@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { ScopedStore, Store, type StoreEvent } from "@core/store";
 import { createApp, encodeSegment } from "../../examples/live_config/server.ts";
-import { nextValue, tempDir } from "../_helpers.ts";
+import { FakeClock, nextValue, tempDir } from "../_helpers.ts";
 
 const BROWSERS = ["chromium", "chromium-browser", "google-chrome"];
 const FLAGS = [
@@ -302,7 +302,9 @@ class Page {
 
 Deno.test("live config page: Chromium shows a group and follows its changes live", async () => {
   using dir = tempDir();
-  using store = new Store(dir.file("live.db"));
+  // A fake clock, so that a key's expiry happens when the test says.
+  const clock = new FakeClock(1_700_000_000_000);
+  using store = new Store(dir.file("live.db"), { clock: clock.fn });
   const demo = new ScopedStore(store, "demo");
   demo.set("config", "theme", "dark");
   demo.set("config", "a/b", "<i>not italic</i>");
@@ -413,6 +415,28 @@ Deno.test("live config page: Chromium shows a group and follows its changes live
     demo.set("config", "offline", "written while disconnected");
     app = createApp({ store });
     apps.push(app);
+    await page.waitForRows([
+      ["..", "dots"],
+      [hostile, "<script>window.pwned = 2</script>"],
+      ["from page", "typed ✓"],
+      ["offline", "written while disconnected"],
+    ]);
+
+    // A key that expires: its row goes when the expire event arrives.
+    demo.setWithTTL("config", "brief", "soon gone", 1_000);
+    await page.waitForRows([
+      ["..", "dots"],
+      [hostile, "<script>window.pwned = 2</script>"],
+      ["brief", "soon gone"],
+      ["from page", "typed ✓"],
+      ["offline", "written while disconnected"],
+    ]);
+    const expired = nextEvent((event) => event.type === "expire");
+    clock.advance(1_000);
+    // Reading the key finds it expired and reports it (if the store's own
+    // expiry timer has not already).
+    assert.equal(demo.get("config", "brief"), undefined);
+    assert.equal((await expired).key, "brief");
     await page.waitForRows([
       ["..", "dots"],
       [hostile, "<script>window.pwned = 2</script>"],

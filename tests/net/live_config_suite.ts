@@ -14,8 +14,7 @@ import { Store } from "@core/store";
 import { createApp, encodeSegment } from "../../examples/live_config/server.ts";
 import { FakeClock, rawQuery, tempDir } from "../_helpers.ts";
 import { BlockReader, eventBlock } from "../fixtures/live_config_sse.ts";
-
-const MAIN = new URL("../../examples/live_config/main.ts", import.meta.url);
+import { Service } from "../fixtures/live_config_service.ts";
 const T0 = 1_700_000_000_000;
 
 Deno.test("live config over HTTP: a fetch client writes, reads and follows events; shutdown closes the store", async () => {
@@ -96,7 +95,7 @@ Deno.test("live config over HTTP: a fetch client writes, reads and follows event
   });
   response = await fetch(`${base}/t/acme/g/config`, { method: "DELETE" });
   assert.equal(response.status, 405);
-  assert.equal(response.headers.get("allow"), "GET");
+  assert.equal(response.headers.get("allow"), "GET, HEAD");
   await response.body?.cancel();
   response = await fetch(`${base}/`);
   assert.match(await response.text(), /EventSource/);
@@ -146,78 +145,6 @@ Deno.test("live config over HTTP: a fetch client writes, reads and follows event
     { integrity_check: "ok" },
   ]);
 });
-
-/** main.ts as a child process, with its stdout readable line by line. */
-class Service implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  readonly stderr: Promise<string>;
-  #lines: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-  #stdout = "";
-
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        MAIN.pathname,
-        ...args,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.stderr = new Response(this.child.stderr).text();
-    this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-  }
-
-  /** The next line of stdout; `undefined` at its end. */
-  async line(): Promise<string | undefined> {
-    for (;;) {
-      const end = this.#buffer.indexOf("\n");
-      if (end >= 0) {
-        const line = this.#buffer.slice(0, end);
-        this.#buffer = this.#buffer.slice(end + 1);
-        this.#stdout += `${line}\n`;
-        return line;
-      }
-      const { value, done } = await this.#lines.read();
-      if (done) return undefined;
-      this.#buffer += value;
-    }
-  }
-
-  /** Waits for the "listening" line and returns the service's base URL. */
-  async listening(): Promise<string> {
-    const line = await this.line();
-    const match = line?.match(/^live-config listening on (http:\S+)\/ /);
-    if (!match) {
-      throw new Error(
-        `unexpected output ${JSON.stringify(line)}: ${await this.stderr}`,
-      );
-    }
-    return match[1]!;
-  }
-
-  /** The rest of stdout, and the exit status. */
-  async finish(): Promise<{ stdout: string; code: number; stderr: string }> {
-    while (await this.line() !== undefined) { /* collect */ }
-    const { code } = await this.child.status;
-    return { stdout: this.#stdout, code, stderr: await this.stderr };
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.finish();
-  }
-}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`live config main.ts: serves until ${signal}, then ends the streams and closes the store`, async () => {
@@ -341,8 +268,45 @@ Deno.test("live config main.ts: bad flags exit 2 with the usage; a busy port exi
     ]);
     const { code, stderr } = await service.finish();
     assert.equal(code, 1);
-    assert.match(stderr, /^error: .*(in use|AddrInUse)/i);
+    const port = busy.addr.port;
+    assert.match(
+      stderr,
+      new RegExp(`^error: port ${port} on 127\\.0\\.0\\.1 is already in use`),
+    );
+    assert.match(stderr, new RegExp(`--port ${port + 1}.*PORT=${port + 1}`));
+    assert.doesNotMatch(stderr, /os error/);
   } finally {
     busy.close();
   }
+});
+
+Deno.test("live config main.ts: a key's expire event reaches the event stream at its deadline", async () => {
+  using dir = tempDir();
+  await using service = new Service(["--port", "0", "--db", dir.file("e.db")]);
+  const base = await service.listening();
+  const sse = await fetch(`${base}/t/acme/events?group=config`);
+  await using stream = new BlockReader(sse.body);
+  assert.equal(await stream.next(), ": connected");
+  const put = await fetch(`${base}/t/acme/g/config/k/brief?ttl=300`, {
+    method: "PUT",
+    body: "soon gone",
+  });
+  assert.equal(put.status, 204);
+  const sent = Date.now();
+  const [set] = await stream.take(1);
+  const { expiresAt } = JSON.parse(set!.replace(/^event: set\ndata: /, ""));
+  assert.ok(expiresAt >= sent && expiresAt <= sent + 300, `${expiresAt}`);
+  // Nobody reads the key: the store's own timer reports the expiry.
+  const [expire] = await stream.take(1);
+  const late = Date.now() - expiresAt;
+  assert.match(
+    expire!,
+    /^event: expire\ndata: \{"type":"expire","group":"config","key":"brief",/,
+  );
+  assert.ok(
+    late >= 0 && late < 1_000,
+    `the expire event came ${late} ms after the deadline`,
+  );
+  service.child.kill("SIGTERM");
+  assert.equal((await service.finish()).code, 0);
 });

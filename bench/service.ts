@@ -1,0 +1,243 @@
+/**
+ * The live-config service measured over loopback: `examples/live_config/`
+ * in a child process on a file store in a temporary folder, driven by
+ * `fetch` from this process with bounded loops.
+ *
+ * - Requests per second for `GET …/k/:key` and `PUT …/k/:key`, with 1 and
+ *   with 32 clients each sending one request at a time (kept-alive
+ *   connections), for `--seconds` each (default 3).
+ * - Fan-out: 1,000 event streams open on one group; 20 PUTs one after
+ *   another, each waiting until all 1,000 streams have its event; the delay
+ *   from sending the PUT to the event's arrival at each stream, p50/p99/max
+ *   over the 20,000 deliveries.
+ *
+ * Both servers run the same app: `main.ts` (its own HTTP/1.1 server, with
+ * timeouts) and the app under `Deno.serve`, for the ratio between them.
+ * Prints one JSON object, or the markdown table with `--markdown`.
+ *
+ * Run: `deno task bench:service` (`deno run --allow-read --allow-write
+ * --allow-net --allow-run bench/service.ts`).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    seconds: { type: "string", default: "3" },
+    streams: { type: "string", default: "1000" },
+    events: { type: "string", default: "20" },
+    markdown: { type: "boolean", default: false },
+  },
+});
+const SECONDS = Number(values.seconds);
+const STREAMS = Number(values.streams);
+const EVENTS = Number(values.events);
+
+const MAIN = new URL("../examples/live_config/main.ts", import.meta.url);
+const DENO_SERVE = new URL("./_service_deno_serve.ts", import.meta.url);
+
+/** A server child process and its base URL. */
+async function start(
+  script: URL,
+  db: string,
+): Promise<{ base: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      script.pathname,
+      "--port",
+      "0",
+      "--db",
+      db,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the server exited: ${seen}`);
+    seen += value;
+    const match = seen.match(/listening on (http:\S+)\//);
+    if (match) {
+      // Keep draining stdout so the child never blocks on it.
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { base: match[1]!, child };
+    }
+  }
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  await child.status;
+}
+
+/** Requests per second with `clients` loops, for SECONDS. */
+async function rate(
+  clients: number,
+  request: (client: number, i: number) => Promise<Response>,
+): Promise<number> {
+  const until = performance.now() + SECONDS * 1000;
+  let done = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const response = await request(client, i);
+        await response.arrayBuffer();
+        if (!response.ok) throw new Error(`status ${response.status}`);
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - started) / 1000);
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Opens STREAMS event streams, then times EVENTS PUTs to all of them. */
+async function fanOut(base: string) {
+  const controller = new AbortController();
+  const waiting = new Map<string, { left: number; sent: number }>();
+  const delays: number[] = [];
+  let allHeard: () => void = () => {};
+  const heard = (key: string) => {
+    const pending = waiting.get(key);
+    if (pending === undefined) return;
+    delays.push(performance.now() - pending.sent);
+    if (--pending.left === 0) allHeard();
+  };
+  const connected: Promise<void>[] = [];
+  for (let s = 0; s < STREAMS; s++) {
+    connected.push((async () => {
+      const response = await fetch(`${base}/t/bench/events?group=fan`, {
+        signal: controller.signal,
+      });
+      const reader = response.body!.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = "";
+      let ready: () => void = () => {};
+      const first = new Promise<void>((resolve) => ready = resolve);
+      (async () => {
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) return;
+            text += value;
+            let end: number;
+            while ((end = text.indexOf("\n\n")) >= 0) {
+              const block = text.slice(0, end);
+              text = text.slice(end + 2);
+              if (block === ": connected") ready();
+              const key = block.match(/"key":"([^"]*)"/)?.[1];
+              if (key !== undefined) heard(key);
+            }
+          }
+        } catch {
+          // Aborted at the end.
+        }
+      })();
+      await first;
+    })());
+  }
+  await Promise.all(connected);
+  for (let e = 0; e < EVENTS; e++) {
+    const key = `e${e}`;
+    const all = new Promise<void>((resolve) => allHeard = resolve);
+    waiting.set(key, { left: STREAMS, sent: performance.now() });
+    const response = await fetch(`${base}/t/bench/g/fan/k/${key}`, {
+      method: "PUT",
+      body: "v",
+    });
+    await response.arrayBuffer();
+    await all;
+    waiting.delete(key);
+  }
+  controller.abort();
+  delays.sort((a, b) => a - b);
+  return {
+    streams: STREAMS,
+    events: EVENTS,
+    p50: Number(quantile(delays, 0.5).toFixed(1)),
+    p99: Number(quantile(delays, 0.99).toFixed(1)),
+    max: Number(delays[delays.length - 1]!.toFixed(1)),
+  };
+}
+
+async function measure(script: URL) {
+  const dir = Deno.makeTempDirSync({ prefix: "core_store_service_bench_" });
+  const { base, child } = await start(script, `${dir}/live.db`);
+  try {
+    const url = (client: number, i: number) =>
+      `${base}/t/bench/g/c${client}/k/k${i % 100}`;
+    // Warm up, and give GET something to read.
+    for (let c = 0; c < 32; c++) {
+      for (let i = 0; i < 100; i++) {
+        await (await fetch(url(c, i), { method: "PUT", body: "x" }))
+          .arrayBuffer();
+      }
+    }
+    const get = (client: number, i: number) => fetch(url(client, i));
+    const put = (client: number, i: number) =>
+      fetch(url(client, i), { method: "PUT", body: `value ${i}` });
+    const result = {
+      get1: Math.round(await rate(1, get)),
+      get32: Math.round(await rate(32, get)),
+      put1: Math.round(await rate(1, put)),
+      put32: Math.round(await rate(32, put)),
+      fanOut: await fanOut(base),
+    };
+    return result;
+  } finally {
+    await stop(child);
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+const main = await measure(MAIN);
+const denoServe = await measure(DENO_SERVE);
+const result = {
+  seconds: SECONDS,
+  cores: navigator.hardwareConcurrency,
+  main,
+  denoServe,
+};
+
+if (values.markdown) {
+  const row = (name: string, a: number, b: number) =>
+    `| ${name} | ${a.toLocaleString("en")} | ${b.toLocaleString("en")} | ${
+      (a / b).toFixed(2)
+    }x |`;
+  console.log(
+    [
+      "| requests per second | main.ts | app under `Deno.serve` | ratio |",
+      "| --- | ---: | ---: | ---: |",
+      row("GET, 1 client", main.get1, denoServe.get1),
+      row("GET, 32 clients", main.get32, denoServe.get32),
+      row("PUT, 1 client", main.put1, denoServe.put1),
+      row("PUT, 32 clients", main.put32, denoServe.put32),
+      "",
+      `| PUT to event, ${
+        STREAMS.toLocaleString("en")
+      } streams (ms) | main.ts | app under \`Deno.serve\` |`,
+      "| --- | ---: | ---: |",
+      `| p50 | ${main.fanOut.p50} | ${denoServe.fanOut.p50} |`,
+      `| p99 | ${main.fanOut.p99} | ${denoServe.fanOut.p99} |`,
+      `| max | ${main.fanOut.max} | ${denoServe.fanOut.max} |`,
+    ].join("\n"),
+  );
+} else {
+  console.log(JSON.stringify(result));
+}
