@@ -54,14 +54,24 @@ export function rawQuery(
   }
 }
 
-/** Resolves with the next value a callback registration receives. */
+/**
+ * Resolves with the next value a callback registration receives that
+ * `accept` takes. With `ms`, rejects if none came within `ms`; its timer
+ * also holds the event loop open meanwhile.
+ */
 export function nextValue<T>(
   register: (fn: (value: T) => void) => () => void,
   accept: (value: T) => boolean = () => true,
+  ms?: number,
 ): Promise<T> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = ms === undefined ? undefined : setTimeout(() => {
+      off();
+      reject(new Error(`no matching value within ${ms} ms`));
+    }, ms);
     const off = register((value) => {
       if (!accept(value)) return;
+      clearTimeout(timer);
       off();
       resolve(value);
     });

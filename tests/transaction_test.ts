@@ -644,7 +644,7 @@ Deno.test("Store.exists() tells whether a key is live", async (t) => {
   });
 });
 
-Deno.test("A file-store transaction is visible to another Store only after COMMIT", async (t) => {
+Deno.test("Store.transaction() on a file is visible to another Store only after COMMIT", async (t) => {
   await t.step("a Store opened inside fn sees the old snapshot", () => {
     using dir = tempDir();
     const path = dir.file("visible.db");
@@ -692,7 +692,7 @@ Deno.test("A file-store transaction is visible to another Store only after COMMI
   });
 });
 
-Deno.test("A rolled-back file transaction leaves the file unchanged", () => {
+Deno.test("Store.transaction() rolled back leaves the file unchanged", () => {
   using dir = tempDir();
   const path = dir.file("rollback.db");
   using store = new Store(path, { purgeIntervalMs: 0 });
