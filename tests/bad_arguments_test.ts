@@ -128,66 +128,41 @@ Deno.test("Store and ScopedStore methods throw TypeError for numbers, null and o
   }
   const { store } = fixture;
   await t.step("options, callbacks and paths of the wrong type", () => {
-    refuses(
-      fixture,
-      path,
-      () => store.list("g", { cursor: 5 as never }),
-      (e) =>
-        e instanceof TypeError && /cursor must be a string/.test(e.message),
-      "list(cursor)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.countAll(5 as never),
-      (e) =>
-        e instanceof TypeError && /prefix must be a string/.test(e.message),
-      "countAll(prefix)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.groups(null as never),
-      (e) =>
-        e instanceof TypeError && /prefix must be a string/.test(e.message),
-      "groups(prefix)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.list("g", { reverse: "yes" as never }),
-      (e) =>
-        e instanceof TypeError && /reverse must be a boolean/.test(e.message),
-      "list(reverse)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.backup(5 as never),
-      (e) => e instanceof TypeError,
-      "backup(path)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.transaction(5 as never),
-      (e) => e instanceof TypeError,
-      "transaction(fn)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.onChange("fn" as never),
-      (e) => e instanceof TypeError,
-      "onChange(fn)",
-    );
-    refuses(
-      fixture,
-      path,
-      () => store.render("{{ .k }}", "g", { missingKey: "ignore" as never }),
-      (e) => e instanceof RangeError,
-      "render(missingKey)",
-    );
+    const typeError = (message?: RegExp) => (e: unknown) =>
+      e instanceof TypeError && (message?.test(e.message) ?? true);
+    const cases: [string, () => unknown, (e: unknown) => boolean][] = [
+      [
+        "list(cursor)",
+        () => store.list("g", { cursor: 5 as never }),
+        typeError(/cursor must be a string/),
+      ],
+      [
+        "countAll(prefix)",
+        () => store.countAll(5 as never),
+        typeError(/prefix must be a string/),
+      ],
+      [
+        "groups(prefix)",
+        () => store.groups(null as never),
+        typeError(/prefix must be a string/),
+      ],
+      [
+        "list(reverse)",
+        () => store.list("g", { reverse: "yes" as never }),
+        typeError(/reverse must be a boolean/),
+      ],
+      ["backup(path)", () => store.backup(5 as never), typeError()],
+      ["transaction(fn)", () => store.transaction(5 as never), typeError()],
+      ["onChange(fn)", () => store.onChange("fn" as never), typeError()],
+      [
+        "render(missingKey)",
+        () => store.render("{{ .k }}", "g", { missingKey: "ignore" as never }),
+        (e) => e instanceof RangeError,
+      ],
+    ];
+    for (const [call, fn, expected] of cases) {
+      refuses(fixture, path, fn, expected, call);
+    }
   });
   await t.step("the Store and ScopedStore constructors", () => {
     for (const path of [1, null, {}, "", ["a.db"]]) {
