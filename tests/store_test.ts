@@ -473,7 +473,7 @@ Deno.test("Store.countAll() and groups() use a range scan of the primary key", (
   }
 });
 
-Deno.test("Store methods throw StoreClosedError after close()", () => {
+Deno.test("Store methods throw StoreClosedError after close()", async (t) => {
   const store = new Store(":memory:", { purgeIntervalMs: 10 });
   store.set("g", "k", "v");
   store.close();
@@ -494,13 +494,15 @@ Deno.test("Store methods throw StoreClosedError after close()", () => {
     ["register change callback", () => store.onChange(() => {})],
   ];
   for (const [op, call] of calls) {
-    assert.throws(
-      call,
-      (error) =>
-        error instanceof StoreClosedError && error instanceof StoreError &&
-        error.name === "StoreClosedError" &&
-        error.message === `Cannot ${op}: the store is closed`,
-    );
+    await t.step(op, () => {
+      assert.throws(
+        call,
+        (error) =>
+          error instanceof StoreClosedError && error instanceof StoreError &&
+          error.name === "StoreClosedError" &&
+          error.message === `Cannot ${op}: the store is closed`,
+      );
+    });
   }
 });
 
