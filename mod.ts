@@ -25,6 +25,7 @@ export {
   type ChangeRetention,
   type ListOptions,
   type ListPage,
+  type RenderLimits,
   type RenderOptions,
   Store,
   type StoreOptions,
@@ -34,6 +35,23 @@ export {
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
 export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
 export {
+  type ExportOptions,
+  type ExportRecord,
+  fromNdjson,
+  type FromNdjsonOptions,
+  type ImportOptions,
+  type ImportResult,
+  type ImportSource,
+  toNdjson,
+} from "./src/transfer.ts";
+export {
+  type AsyncStore,
+  type AsyncTransaction,
+  toAsync,
+} from "./src/async.ts";
+export { AsyncScopedStore } from "./src/async_scope.ts";
+export {
+  ImportError,
   QuotaExceededError,
   StoreClosedError,
   StoreError,

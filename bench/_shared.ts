@@ -1,6 +1,6 @@
 /// <reference lib="deno.unstable" />
 /**
- * What the benchmark modules and scripts share: the `kv` table's SQL as raw
+ * What the benchmark modules and scripts share: the `entries` table's SQL as raw
  * `node:sqlite` code would write it, deterministic data, temporary files
  * removed at exit, and building large database files quickly.
  *
@@ -11,23 +11,24 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Store, type StoreOptions } from "@core/store";
 
 /** The exact table the store (and its Go sibling) writes. */
-export const DDL = `CREATE TABLE kv (
-  grp TEXT NOT NULL,
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
+export const DDL = `CREATE TABLE entries (
+  group_name TEXT NOT NULL,
+  entry_key TEXT NOT NULL,
+  entry_value TEXT NOT NULL,
   expires_at INTEGER,
-  PRIMARY KEY (grp, key)
+  PRIMARY KEY (group_name, entry_key)
 )`;
 
 /** The upsert the store runs for `set`, as raw code would write it. */
 export const UPSERT =
-  `INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)
-  ON CONFLICT(grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`;
+  `INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES (?, ?, ?, ?)
+  ON CONFLICT(group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at`;
 /** The plainest point read. */
-export const SELECT_ONE = "SELECT value FROM kv WHERE grp = ? AND key = ?";
+export const SELECT_ONE =
+  "SELECT entry_value FROM entries WHERE group_name = ? AND entry_key = ?";
 /** The plainest read of a whole group. */
 export const SELECT_GROUP =
-  "SELECT key, value FROM kv WHERE grp = ? ORDER BY key";
+  "SELECT entry_key, entry_value FROM entries WHERE group_name = ? ORDER BY entry_key";
 /** The condition of a live row, with the time as its parameter. */
 export const LIVE = "(expires_at IS NULL OR expires_at > ?)";
 
@@ -96,7 +97,7 @@ export function openStore(
 
 /**
  * Opens a raw connection closed at exit. A file is put in WAL mode with the
- * given `synchronous`, as the store does; `:memory:` gets the `kv` table.
+ * given `synchronous`, as the store does; `:memory:` gets the `entries` table.
  */
 export function openRaw(
   path = ":memory:",

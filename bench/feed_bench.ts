@@ -26,7 +26,7 @@ const off = seeded("feed-off", false);
 const on = seeded("feed-on", true);
 const raw = openRaw(tempFile("feed-raw.db"));
 raw.exec(
-  "CREATE TABLE IF NOT EXISTS kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))",
+  "CREATE TABLE IF NOT EXISTS entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL, entry_value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (group_name, entry_key))",
 );
 const upsert = raw.prepare(UPSERT);
 for (const key of KEYS) upsert.run(GROUP, key, "seed", null);

@@ -47,10 +47,10 @@ const raw = openRaw(rawPath);
 const rawOne = openRaw(rawOnePath);
 
 const batched = raw.prepare(
-  `DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${BATCH})`,
+  `DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ${BATCH})`,
 );
 const unbounded = rawOne.prepare(
-  "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?",
+  "DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?",
 );
 
 function check(removed: number, refill: DatabaseSync): void {

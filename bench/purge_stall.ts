@@ -71,7 +71,7 @@ async function measure(
   });
   const reader = new DatabaseSync(path);
   const anyExpired = reader.prepare(
-    "SELECT 1 FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
+    "SELECT 1 FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1",
   );
   let expired = 0;
   if (mode === "expire counter") {
@@ -94,7 +94,7 @@ async function measure(
   const durationMs = round(performance.now() - start);
   const gaps = probe.stop();
   const left = (reader.prepare(
-    "SELECT count(*) AS n FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?",
+    "SELECT count(*) AS n FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?",
   ).get(NOW) as { n: number }).n;
   reader.close();
   store.close();

@@ -335,16 +335,18 @@ class Drain {
   const PREFIX = "t3:";
   const END = "t3;"; // the smallest string above every "t3:…"
   const count = arrays(
-    raw.prepare(`SELECT count(*) FROM kv WHERE grp = ? AND ${LIVE}`),
+    raw.prepare(
+      `SELECT count(*) FROM entries WHERE group_name = ? AND ${LIVE}`,
+    ),
   );
   const countPrefix = arrays(
     raw.prepare(
-      `SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE}`,
+      `SELECT count(*) FROM entries WHERE group_name >= ? AND group_name < ? AND ${LIVE}`,
     ),
   );
   const groupsPrefix = arrays(
     raw.prepare(
-      `SELECT DISTINCT grp FROM kv WHERE grp >= ? AND grp < ? AND ${LIVE} ORDER BY grp`,
+      `SELECT DISTINCT group_name FROM entries WHERE group_name >= ? AND group_name < ? AND ${LIVE} ORDER BY group_name`,
     ),
   );
   const check = (value: number, expected: number) => {
@@ -464,7 +466,7 @@ function rawWithStoreSchema(): DatabaseSync {
     raw.prepare("SELECT keys, groups FROM kv_namespace_stats WHERE ns = ?"),
   );
   const upsert = raw.prepare(UPSERT);
-  const clear = raw.prepare("DELETE FROM kv WHERE grp = ?");
+  const clear = raw.prepare("DELETE FROM entries WHERE group_name = ?");
 
   const scopedBatch = (view: ScopedStore, b: Deno.BenchContext) => {
     b.start();

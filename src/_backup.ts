@@ -8,23 +8,27 @@
 import { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { createTables, prepareRows } from "./schema.ts";
-
-const BACKUP_SELECT = `SELECT ${textColumn("grp")}, ${textColumn("key")}, ${
-  textColumn("value")
-}, expires_at FROM kv`;
-const BACKUP_INSERT =
-  "INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?)";
+import type { TableNames } from "./_sql.ts";
 
 /**
  * Copies every row of `source` into a new database at `path`. Both sides run
  * in one transaction each: the read one pins a snapshot of the source, the
  * write one makes the copy appear whole or not at all.
  *
+ * The copy has the source's table (kv or entries), so it opens in the same
+ * go-store versions.
+ *
  * @param source An open connection, not inside a transaction.
+ * @param names The source's data table.
  * @param path The new file; removed again if the copy fails.
  * @throws {Error} When the file already exists or SQLite fails.
  */
-export function copyInto(source: DatabaseSync, path: string): void {
+export function copyInto(
+  source: DatabaseSync,
+  names: TableNames,
+  path: string,
+): void {
+  const { table, group, key, value } = names;
   if (pathExists(path)) {
     throw new Error(
       `${path} already exists; a backup never overwrites a file`,
@@ -40,9 +44,15 @@ export function copyInto(source: DatabaseSync, path: string): void {
     }
     created = true;
     target.exec("BEGIN IMMEDIATE");
-    createTables(target);
-    const insert = target.prepare(BACKUP_INSERT);
-    const { select } = prepareRows(source, { select: BACKUP_SELECT });
+    createTables(target, names);
+    const insert = target.prepare(
+      `INSERT INTO ${table} (${group}, ${key}, ${value}, expires_at) VALUES (?, ?, ?, ?)`,
+    );
+    const { select } = prepareRows(source, {
+      select: `SELECT ${textColumn(group)}, ${textColumn(key)}, ${
+        textColumn(value)
+      }, expires_at FROM ${table}`,
+    });
     source.exec("BEGIN");
     try {
       for (const row of select.iterate()) {

@@ -169,7 +169,8 @@ function assertTypeOf(
   value: unknown,
   type: "function" | "boolean",
 ): void {
-  if (typeof value !== type) {
+  const actual = typeof value;
+  if (actual !== type) {
     throw new TypeError(
       `Cannot ${operation}: ${name} must be a ${type}, received ${
         describe(value)

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { RenderLimits, RenderOptions } from "./store.ts";
 import {
   assertBoolean,
   assertText,
@@ -21,7 +22,12 @@ import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
-import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import {
+  executeTemplate,
+  parseTemplate,
+  type Template,
+  TemplateCache,
+} from "./template.ts";
 
 /** Options of a watch, checked by the caller except for `since`. */
 export interface CoreWatchOptions {
@@ -41,7 +47,6 @@ export interface CoreListOptions {
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 10_000;
-const TEMPLATE_CACHE_SIZE = 256;
 // setTimeout stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -62,9 +67,10 @@ export class StoreCore {
   readonly #engine: Engine;
   readonly #hub: EventHub;
   readonly #clock: () => number;
+  readonly #renderLimits: Required<RenderLimits>;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
-  #templates = new Map<string, Template>();
+  #templates = new TemplateCache<Template>(parseTemplate);
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -77,6 +83,7 @@ export class StoreCore {
    */
   constructor(path: string, options: ResolvedOptions) {
     this.#clock = options.clock;
+    this.#renderLimits = options.renderLimits;
     // A clock that cannot tell the time is refused now rather than at the
     // first expiry decision, which may be on a timer with nobody to tell.
     this.now("open store");
@@ -189,6 +196,38 @@ export class StoreCore {
       : this.expiryAt(op, now, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
+  }
+
+  /**
+   * Stores imported entries, with their own expiries, in one transaction;
+   * those that have expired by the clock are skipped.
+   *
+   * @param op The operation, for error messages.
+   * @param entries Checked entries; `expiresAt` in ms since the epoch.
+   * @returns How many were written.
+   */
+  setEntries(
+    op: string,
+    entries: readonly {
+      group: string;
+      key: string;
+      value: string;
+      expiresAt: number | null;
+    }[],
+  ): number {
+    this.open(op);
+    const now = this.now(op);
+    const live = entries.filter((e) =>
+      e.expiresAt === null || e.expiresAt > now
+    );
+    if (live.length === 0) return 0;
+    this.write(op, now, live.map((e) => ({ kind: "set", ...e })));
+    let earliest = Infinity;
+    for (const { expiresAt } of live) {
+      if (expiresAt !== null && expiresAt < earliest) earliest = expiresAt;
+    }
+    if (earliest !== Infinity) this.#noteDeadline(earliest);
+    return live.length;
   }
 
   /**
@@ -409,43 +448,39 @@ export class StoreCore {
   }
 
   /**
-   * Renders a template against a group's live entries.
+   * Renders a template against a group's live entries, under the store's
+   * budgets unless the call sets its own.
    *
    * @param op The operation, for error messages.
    * @param template The template source.
    * @param group The group.
-   * @param missingKey The unchecked `missingKey` option.
+   * @param options The call's unchecked `missingKey` and budgets.
    * @returns The rendered text.
    */
   render(
     op: string,
     template: string,
     group: string,
-    missingKey: unknown,
+    options: RenderOptions,
   ): string {
-    const mode = oneOf(op, "missingKey", missingKey, [
+    const mode = oneOf(op, "missingKey", options.missingKey, [
       "default",
       "zero",
       "error",
     ]);
+    const { maxOutputBytes, maxSteps } = options;
+    const limits = {
+      maxOutputBytes: maxOutputBytes === undefined
+        ? this.#renderLimits.maxOutputBytes
+        : maxOutputBytes,
+      maxSteps: maxSteps === undefined ? this.#renderLimits.maxSteps : maxSteps,
+    };
     const tree = this.#template(template);
-    return executeTemplate(tree, this.getAll(op, group), mode);
+    return executeTemplate(tree, this.getAll(op, group), mode, limits);
   }
 
   #template(source: string): Template {
-    let tree = this.#templates.get(source);
-    if (tree !== undefined) {
-      // Re-insert to keep the map in least-recently-used order.
-      this.#templates.delete(source);
-    } else {
-      tree = parseTemplate(source);
-      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
-        const oldest = this.#templates.keys().next().value as string;
-        this.#templates.delete(oldest);
-      }
-    }
-    this.#templates.set(source, tree);
-    return tree;
+    return this.#templates.get(source);
   }
 
   /**
@@ -622,10 +657,13 @@ export class StoreCore {
     const engine = this.#engine;
     if (engine.closed || engine.inTransaction) return;
     try {
+      // Polled with nobody listening too: noticing another program's commit
+      // also puts the log's triggers back on a data table it moved (see
+      // Engine.changedElsewhere), and keys other processes wrote expire on
+      // time here too.
       if (engine.changedElsewhere()) {
-        this.#catchUp();
-        // Keys other processes wrote expire on time here too.
-        if (!this.#hub.active) this.#armForNext("poll the change log");
+        if (this.#hub.active) this.#catchUp();
+        else this.#armForNext("poll the change log");
       }
     } catch (error) {
       if (!isBusy(error)) reportError(error);

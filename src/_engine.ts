@@ -20,21 +20,24 @@ import {
 import {
   dataSql,
   type DataStatement,
-  KV_TABLE,
   PURGE_BATCH,
   scanEnd,
+  type TableNames,
 } from "./_sql.ts";
 import {
   disableChangeFeed,
   enableChangeFeed,
   isBusy,
+  isSchemaChange,
   openDatabase,
   prepareRows,
   retryBusy,
   type Row,
   type RowStatement,
+  settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
 export type Mutation =
@@ -118,6 +121,8 @@ export class Engine {
   /** The path the connection was opened with. */
   readonly path: string;
   #db: DatabaseSync | undefined;
+  /** The data table the statements are prepared for: kv or entries. */
+  #schema: TableNames;
   #stmt: Statements;
   #busyTimeoutMs: number;
   #feed: ChangeFeed | undefined;
@@ -135,15 +140,20 @@ export class Engine {
     this.path = path;
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#listening = options.listening;
-    const db = openDatabase(path, options);
+    const { db, schema } = openDatabase(path, options);
     this.#db = db;
+    this.#schema = schema;
     try {
-      this.#stmt = prepareRows(db, dataSql(KV_TABLE));
+      // The feed's triggers first: adding them changes the schema, which
+      // would make statements prepared before compile again.
       if (options.changeFeed) {
         retryBusy(
           options.busyTimeoutMs,
-          () => enableChangeFeed(db, options.retention.maxRows),
+          () => enableChangeFeed(db, schema, options.retention.maxRows),
         );
+      }
+      this.#stmt = prepareRows(db, dataSql(schema));
+      if (options.changeFeed) {
         this.#feed = new ChangeFeed(db, options.retention);
       }
     } catch (error) {
@@ -190,12 +200,20 @@ export class Engine {
     }
   }
 
-  #recover<T>(op: string, error: unknown, fn: () => T): T {
+  #recover<T>(op: string, error: unknown, fn: () => T, settled = false): T {
     // The module's own errors already name the operation.
     if (
       error instanceof StoreError || error instanceof RangeError ||
       error instanceof TypeError
     ) throw error;
+    if (!settled && isSchemaChange(error)) {
+      this.#settle(op, error);
+      try {
+        return fn();
+      } catch (again) {
+        return this.#recover(op, again, fn, true);
+      }
+    }
     if (isBusy(error)) {
       try {
         return retryBusy(this.#busyTimeoutMs, fn);
@@ -207,6 +225,36 @@ export class Engine {
       ? `database is locked: another connection held ${this.path} for longer than busyTimeoutMs (${this.#busyTimeoutMs} ms)`
       : message(error);
     throw new StoreError(`Cannot ${op}: ${why}`, { cause: error });
+  }
+
+  // Another connection changed the schema under the prepared statements:
+  // typically go-store v0.2.1+ opening the file, which moves the rows of kv
+  // into entries and drops kv with this module's triggers. Finds the data
+  // table again, puts the triggers and counts back, and prepares the
+  // statements for it, so the statement that noticed runs again on the rows'
+  // new home. No write is lost: the move is one transaction, and a write
+  // either committed before it (and was moved) or failed and runs again.
+  #settle(op: string, cause: unknown): void {
+    const db = this.#db as DatabaseSync;
+    try {
+      const schema = retryBusy(
+        this.#busyTimeoutMs,
+        () =>
+          settleSchema(this.path, db, {
+            create: false,
+            changeFeed: this.#feed !== undefined,
+          }),
+      );
+      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#schema = schema;
+    } catch (error) {
+      throw new StoreError(
+        `Cannot ${op}: the store's table changed underneath it and cannot be found again: ${
+          message(error)
+        }`,
+        { cause: error instanceof StoreError ? error : cause },
+      );
+    }
   }
 
   // ---------------------------------------------------------------------
@@ -472,7 +520,14 @@ export class Engine {
    * @returns `false` without the feed.
    */
   changedElsewhere(): boolean {
-    return this.#feed?.changedElsewhere() ?? false;
+    const changed = this.#feed?.changedElsewhere() ?? false;
+    // Other programs' writes reach the log only through triggers on the
+    // table they write: when the table moved (go-store moving kv into
+    // entries), they are put back now rather than at this store's next call.
+    if (changed && this.#tx === undefined) {
+      this.run("read the change log", () => this.#stmt.probe.get());
+    }
+    return changed;
   }
 
   /**
@@ -678,7 +733,22 @@ export class Engine {
    */
   backup(op: string, path: string): void {
     const db = this.#db as DatabaseSync;
-    this.run(op, () => copyInto(db, path));
+    this.run(op, () => copyInto(db, this.#schema, path));
+  }
+
+  /**
+   * Opens one snapshot of the live entries for an export.
+   *
+   * @param op The operation, for error messages.
+   * @param prefix Only groups starting with it.
+   * @param now The clock: what is live is decided once.
+   * @returns The cursor; close it when done.
+   */
+  exportCursor(op: string, prefix: string, now: number): ExportCursor {
+    const db = this.#db as DatabaseSync;
+    const busyTimeoutMs = this.#busyTimeoutMs;
+    const source = { db, path: this.path, busyTimeoutMs, names: this.#schema };
+    return openCursor(op, source, prefix, now);
   }
 
   /**
@@ -688,7 +758,7 @@ export class Engine {
    */
   dropFeed(op: string): void {
     const db = this.#db as DatabaseSync;
-    this.run(op, () => disableChangeFeed(db));
+    this.run(op, () => disableChangeFeed(db, this.#schema));
   }
 
   /** Closes the connection. Idempotent. */

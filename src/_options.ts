@@ -13,7 +13,8 @@ import {
 } from "./_check.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import type { StoreEvent } from "./events.ts";
-import type { StoreOptions } from "./store.ts";
+import type { RenderLimits, StoreOptions } from "./store.ts";
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_STEPS } from "./template.ts";
 import { MEMORY_PATH } from "./schema.ts";
 
 // setInterval stores the delay in 32 bits; a larger one fires at once.
@@ -29,6 +30,7 @@ export interface ResolvedOptions {
   changeFeed: boolean;
   changePollMs: number;
   retention: Required<ChangeRetention>;
+  renderLimits: Required<RenderLimits>;
 }
 
 const OP = "open store";
@@ -81,6 +83,22 @@ export function resolveOptions(
     onCallbackError,
     changeFeed,
     changePollMs: timer("changePollMs", options.changePollMs, 50),
+    renderLimits: {
+      maxOutputBytes: integerArg(
+        OP,
+        "renderLimits.maxOutputBytes",
+        options.renderLimits?.maxOutputBytes,
+        DEFAULT_MAX_OUTPUT_BYTES,
+        1,
+      ),
+      maxSteps: integerArg(
+        OP,
+        "renderLimits.maxSteps",
+        options.renderLimits?.maxSteps,
+        DEFAULT_MAX_STEPS,
+        1,
+      ),
+    },
     retention: {
       maxRows: integerArg(
         OP,

@@ -20,13 +20,27 @@ export interface TableNames {
   readonly value: string;
 }
 
-/** The `kv` table shared with go-store up to v0.2.0. */
-export const KV_TABLE: TableNames = {
+/**
+ * The table of go-store up to v0.2.0 (and of this module before it): rows
+ * in `kv(grp, key, value, expires_at)`.
+ */
+export const KV_TABLE: TableNames = Object.freeze({
   table: "kv",
   group: "grp",
   key: "key",
   value: "value",
-};
+});
+
+/**
+ * The table of go-store v0.2.1 and later, which move a `kv` table into it
+ * when they open a file; new files get this one.
+ */
+export const ENTRIES_TABLE: TableNames = Object.freeze({
+  table: "entries",
+  group: "group_name",
+  key: "entry_key",
+  value: "entry_value",
+});
 
 /** Rows per purge batch: one batch stays far under a 20 ms stall. */
 export const PURGE_BATCH = 1_000;
@@ -64,6 +78,9 @@ export function dataSql(names: TableNames) {
     getAllBytes:
       `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${live} ORDER BY ${K}`,
     // Prefix scans bind ABOVE_ALL_TEXT as the end when the prefix has none.
+    // A bare `LIMIT ?` makes SQLite compile a statement again whenever the
+    // bound limit changes, which the schema guard (see schema.ts) refuses;
+    // `? + 0` is an expression, so the statement compiles once.
     countPrefix:
       `SELECT count(*) FROM ${T} WHERE ${G} >= ? AND ${G} < ? AND ${live}`,
     groupsPrefix:
@@ -75,15 +92,15 @@ export function dataSql(names: TableNames) {
     ON CONFLICT (ns) DO UPDATE SET keys = excluded.keys, groups = excluded.groups
     RETURNING keys, groups`,
     listFrom:
-      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} LIMIT ?`,
+      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} LIMIT ? + 0`,
     listAfter:
-      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} > ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} LIMIT ?`,
+      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} > ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} LIMIT ? + 0`,
     listFromReverse:
-      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} DESC LIMIT ?`,
+      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${live} ORDER BY ${K} DESC LIMIT ? + 0`,
     listBeforeReverse:
-      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${K} < ? AND ${live} ORDER BY ${K} DESC LIMIT ?`,
+      `SELECT ${key}, ${value} FROM ${T} WHERE ${G} = ? AND ${K} >= ? AND ${K} < ? AND ${K} < ? AND ${live} ORDER BY ${K} DESC LIMIT ? + 0`,
     nextExpiry:
-      `SELECT min(expires_at) FROM ${T} INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL`,
+      `SELECT min(expires_at) FROM ${T} INDEXED BY ${T}_expires_at WHERE expires_at IS NOT NULL`,
     // Writes. Those that return rows are stepped to the end (all()), so that
     // an autocommit's COMMIT error is never lost.
     set: `INSERT INTO ${T} (${G}, ${K}, ${V}, expires_at) VALUES (?, ?, ?, ?)
@@ -97,7 +114,9 @@ export function dataSql(names: TableNames) {
     purgeReturning:
       `DELETE FROM ${T} WHERE ${batch} RETURNING ${group}, ${key}`,
     purgeRange:
-      `DELETE FROM ${T} INDEXED BY kv_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
+      `DELETE FROM ${T} INDEXED BY ${T}_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
+    // Any statement on the table, for noticing a changed schema.
+    probe: `SELECT 1 FROM ${T} LIMIT 1`,
     begin: "BEGIN IMMEDIATE",
     commit: "COMMIT",
     rollback: "ROLLBACK",

@@ -21,7 +21,7 @@
  * @module
  */
 
-const utf8 = new TextDecoder();
+import { decodeUtf8, utf8Length } from "./_utf8.ts";
 
 /**
  * The SQL expression that reads a text column without losing anything after
@@ -55,11 +55,13 @@ export function textColumn(column: string): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(decodeText(new Uint8Array([97, 0, 98])), "a\0b");
+ * // A leading U+FEFF is kept, not taken for a byte order mark.
+ * assert.equal(decodeText(new Uint8Array([0xef, 0xbb, 0xbf, 0])), "\uFEFF\0");
  * assert.equal(decodeText("plain"), "plain");
  * ```
  */
 export function decodeText(value: unknown): string {
-  return typeof value === "string" ? value : utf8.decode(value as Uint8Array);
+  return typeof value === "string" ? value : decodeUtf8(value as Uint8Array);
 }
 
 /**
@@ -86,19 +88,4 @@ export function isWhole(bytes: number, text: string, more = ""): boolean {
   // ASCII, the common case, has one byte per UTF-16 unit.
   return text.length + more.length === bytes ||
     utf8Length(text) + utf8Length(more) === bytes;
-}
-
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff) {
-      // A surrogate pair is one code point of four bytes.
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
 }

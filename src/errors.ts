@@ -153,3 +153,56 @@ export class QuotaExceededError extends StoreError {
     this.max = max;
   }
 }
+
+/**
+ * Thrown by `importEntries` when a record is malformed or the source fails.
+ * The batch holding that record is not written; the batches before it were
+ * committed, and `imported` counts their records.
+ *
+ * @example A record with a number for a value
+ * ```ts
+ * import { ImportError, Store } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * using store = new Store();
+ * const records = [
+ *   { group: "g", key: "a", value: "1", expiresAt: null },
+ *   { group: "g", key: "b", value: 2, expiresAt: null },
+ * ];
+ * await assert.rejects(store.importEntries(records), (error) =>
+ *   error instanceof ImportError && error.record === 2 &&
+ *   error.imported === 0);
+ * assert.equal(store.count("g"), 0);
+ * ```
+ */
+export class ImportError extends StoreError {
+  /** 1-based number of the record that stopped the import (its NDJSON line). */
+  readonly record: number;
+  /** Records committed by the batches before the failing one. */
+  readonly imported: number;
+
+  /**
+   * Creates the error for an import stopped at a record.
+   *
+   * @param problem What is wrong with the record, or with the source.
+   * @param record 1-based number of the record.
+   * @param imported Records committed before it.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(
+    problem: string,
+    record: number,
+    imported: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot import entries: record ${record}: ${problem} (${imported} ${
+        imported === 1 ? "record" : "records"
+      } imported before it; nothing from its batch was written)`,
+      options,
+    );
+    this.name = "ImportError";
+    this.record = record;
+    this.imported = imported;
+  }
+}

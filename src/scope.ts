@@ -323,7 +323,7 @@ export class ScopedStore {
     const op = "render template";
     assertText(op, "template", template);
     const stored = this.#group(op, group);
-    return this.#core.render(op, template, stored, options?.missingKey);
+    return this.#core.render(op, template, stored, options ?? {});
   }
 
   /**

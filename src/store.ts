@@ -10,8 +10,16 @@ import { assertFunction, assertText, assertTTL } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import { resolveOptions } from "./_options.ts";
+import { exportRecords, importRecords } from "./_transfer.ts";
 import { transactionView } from "./_tx_view.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
 
 export type { ChangeRetention };
 
@@ -68,6 +76,12 @@ export interface StoreOptions {
    * Defaults: 10,000 rows, 24 hours.
    */
   changeRetention?: ChangeRetention;
+  /**
+   * The budgets of every {@linkcode Store.prototype.render} of this store;
+   * a render's own options override them. Defaults: 4 MiB of output,
+   * 1,000,000 steps.
+   */
+  renderLimits?: RenderLimits;
 }
 
 /**
@@ -84,7 +98,7 @@ export interface WatchOptions {
 /**
  * Options for {@linkcode Store.prototype.render}.
  */
-export interface RenderOptions {
+export interface RenderOptions extends RenderLimits {
   /**
    * What `{{ .name }}` does when the group has no live key `name`, as Go's
    * `missingkey` option: `"default"` prints `<no value>`, `"zero"` prints
@@ -92,6 +106,26 @@ export interface RenderOptions {
    * `"default"`.
    */
   missingKey?: "default" | "zero" | "error";
+}
+
+/**
+ * Budgets of one template execution: past either, the render stops with a
+ * {@linkcode TemplateError} instead of holding the process. Set them per
+ * store with {@linkcode StoreOptions.renderLimits} and per call with
+ * {@linkcode RenderOptions}.
+ */
+export interface RenderLimits {
+  /**
+   * The most bytes of UTF-8 output (any single value built meanwhile is held
+   * to the same size). Default 4 MiB.
+   */
+  maxOutputBytes?: number;
+  /**
+   * The most units of work: node evaluations, commands, range iterations,
+   * one per 64 characters of strings built. Default 1,000,000, about 250 ms
+   * on a slow machine.
+   */
+  maxSteps?: number;
 }
 
 /**
@@ -218,7 +252,7 @@ export class Store implements Disposable {
    * @throws {StoreError} When the file cannot be opened or is not a store.
    */
   constructor(path?: string, options?: StoreOptions) {
-    const file = path ?? ":memory:";
+    const file = path === undefined ? ":memory:" : path;
     const resolved = resolveOptions(file, options ?? {});
     this.path = file;
     this.#core = new StoreCore(file, resolved);
@@ -634,6 +668,94 @@ export class Store implements Disposable {
   }
 
   /**
+   * Streams the live entries of one snapshot, taken now: in storage order,
+   * or with a prefix in group and key order. A file store is read through a second, read-only connection
+   * holding a read transaction until the stream ends or is cancelled (read
+   * it to the end or cancel it); writes meanwhile are not seen, and memory
+   * stays bounded whatever the size. An in-memory store is copied into
+   * memory at once instead. Encode with {@linkcode toNdjson} for NDJSON.
+   *
+   * @example Export a group prefix
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 1_000;
+   * using store = new Store(":memory:", { clock: () => now });
+   * store.set("app:config", "theme", "dark");
+   * store.setWithTTL("app:session", "s1", "ada", 500);
+   * store.set("other", "k", "v");
+   * const records = await Array.fromAsync(
+   *   store.exportEntries({ prefix: "app:" }),
+   * );
+   * assert.deepEqual(records, [
+   *   { group: "app:config", key: "theme", value: "dark", expiresAt: null },
+   *   { group: "app:session", key: "s1", value: "ada", expiresAt: 1_500 },
+   * ]);
+   * ```
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of {@linkcode ExportRecord}s.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; the stream errors with it when
+   * reading fails later.
+   */
+  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    const core = this.#open(op);
+    return exportRecords(
+      options ?? {},
+      (prefix) => core.engine.exportCursor(op, prefix, core.now(op)),
+    );
+  }
+
+  /**
+   * Writes records (as {@linkcode Store.prototype.exportEntries} yields, or
+   * parsed by {@linkcode fromNdjson}) in transactions of `batchSize`, so
+   * watchers and callbacks see each batch after it commits. A record whose
+   * `expiresAt`
+   * has passed is skipped; the others keep their exact `expiresAt`. A
+   * malformed record stops the import: its batch is not written, the
+   * batches before it stay.
+   *
+   * @example Copy one store into another
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using source = new Store();
+   * using target = new Store();
+   * source.set("g", "k", "v\0w");
+   * const result = await target.importEntries(source.exportEntries());
+   * assert.deepEqual(result, { imported: 1, skipped: 0 });
+   * assert.equal(target.get("g", "k"), "v\0w");
+   * ```
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records per transaction (default 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; that batch is rolled back.
+   */
+  async importEntries(
+    source: ImportSource,
+    options?: ImportOptions,
+  ): Promise<ImportResult> {
+    const op = "import entries";
+    const core = this.#open(op);
+    return await importRecords(
+      source,
+      options ?? {},
+      (records) => core.setEntries(op, records),
+    );
+  }
+
+  /**
    * Writes a consistent copy of the store to a new, standalone SQLite file
    * (rollback journal, no `-wal` file beside it) that this module and the Go
    * sibling can open. Works for file-backed and `:memory:` stores while other
@@ -777,7 +899,7 @@ export class Store implements Disposable {
     const core = this.#open(op);
     assertText(op, "template", template);
     assertText(op, "group", group);
-    return core.render(op, template, group, options?.missingKey);
+    return core.render(op, template, group, options ?? {});
   }
 
   /**

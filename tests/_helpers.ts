@@ -167,9 +167,9 @@ export function dump(path: string): string {
   return JSON.stringify([
     rawQuery(
       path,
-      `SELECT ${bytes("grp")}, ${bytes("key")}, ${
-        bytes("value")
-      }, expires_at FROM kv ORDER BY grp, key`,
+      `SELECT ${bytes("group_name")}, ${bytes("entry_key")}, ${
+        bytes("entry_value")
+      }, expires_at FROM entries ORDER BY group_name, entry_key`,
     ),
     rawQuery(path, "SELECT * FROM kv_namespace_stats ORDER BY ns"),
   ]);

@@ -86,12 +86,16 @@ Deno.test("Store with changeFeed reports raw SQL writes by another connection", 
   const heard = hear(store, 4);
   const db = new DatabaseSync(path);
   try {
-    db.exec("INSERT INTO kv VALUES ('raw', 'k', 'from sql', NULL)");
-    db.exec("UPDATE kv SET value = 'changed' WHERE grp = 'raw'");
+    db.exec("INSERT INTO entries VALUES ('raw', 'k', 'from sql', NULL)");
+    db.exec(
+      "UPDATE entries SET entry_value = 'changed' WHERE group_name = 'raw'",
+    );
     // An expired row deleted by another writer (the Go sibling's purge) is
     // an expiry.
-    db.exec("INSERT INTO kv VALUES ('raw', 'old', 'x', 1)");
-    db.exec("DELETE FROM kv WHERE grp = 'raw' AND key = 'old'");
+    db.exec("INSERT INTO entries VALUES ('raw', 'old', 'x', 1)");
+    db.exec(
+      "DELETE FROM entries WHERE group_name = 'raw' AND entry_key = 'old'",
+    );
   } finally {
     db.close();
   }

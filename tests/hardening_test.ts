@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { Store, StoreError } from "@core/store";
+import { Store, StoreError, TemplateError } from "@core/store";
 import { rawQuery, tempDir } from "./_helpers.ts";
 
 function logRows(path: string): number {
@@ -27,7 +27,7 @@ Deno.test("Store keeps a file's change log within its retention whoever writes",
       .close();
     const raw = new DatabaseSync(path);
     const insert = raw.prepare(
-      "INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('g', ?, 'v')",
+      "INSERT OR REPLACE INTO entries (group_name, entry_key, entry_value) VALUES ('g', ?, 'v')",
     );
     for (let i = 0; i < 300; i++) insert.run(`k${i}`);
     raw.close();
@@ -97,4 +97,51 @@ Deno.test("Store.transaction() of 200,000 writes with a callback returns and del
   assert.equal(delivered, 200_000);
   assert.equal(last, "k199999");
   assert.equal(store.count("g"), 200_000);
+});
+
+Deno.test("Store.render() stops a runaway template with TemplateError under its budgets", async (t) => {
+  using store = new Store(":memory:", { purgeIntervalMs: 0 });
+  store.set("g", "a", "\\");
+  for (let i = 0; i < 10; i++) store.set("r", `k${i}`, "v");
+
+  await t.step(
+    "28 chained escapers fail fast instead of exhausting memory",
+    () => {
+      const started = performance.now();
+      assert.throws(
+        () => store.render(`{{ .a${" | js".repeat(28)} }}`, "g"),
+        TemplateError,
+      );
+      assert.ok(performance.now() - started < 2_000);
+    },
+  );
+
+  await t.step("nested range over ten keys stops at the step budget", () => {
+    const nested = "{{range $}}".repeat(7) + "x" + "{{end}}".repeat(7);
+    assert.throws(() => store.render(nested, "r"), /step/);
+  });
+
+  await t.step(
+    "the store's renderLimits apply, and a call's own override them",
+    () => {
+      using small = new Store(":memory:", {
+        purgeIntervalMs: 0,
+        renderLimits: { maxOutputBytes: 8 },
+      });
+      small.set("g", "k", "0123456789");
+      assert.throws(() => small.render("{{ .k }}", "g"), TemplateError);
+      assert.equal(
+        small.render("{{ .k }}", "g", { maxOutputBytes: 64 }),
+        "0123456789",
+      );
+      assert.throws(
+        () => small.render("{{ .k }}", "g", { maxSteps: 0 }),
+        RangeError,
+      );
+      assert.throws(
+        () => new Store(":memory:", { renderLimits: { maxSteps: -1 } }),
+        RangeError,
+      );
+    },
+  );
 });

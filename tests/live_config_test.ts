@@ -881,7 +881,10 @@ Deno.test("live config: createApp checks its options", () => {
   using store = new Store();
   assert.throws(
     () => createApp({ store: {} as Store }),
-    { name: "TypeError", message: "createApp: options.store must be a Store" },
+    {
+      name: "TypeError",
+      message: "createApp: options.store must be a Store or an AsyncStore",
+    },
   );
   for (
     const options of [
@@ -932,6 +935,8 @@ Deno.test("live config: main.ts flags", () => {
     maxGroups: 0,
     heartbeatMs: 15_000,
     changeFeed: false,
+    etcd: undefined,
+    etcdPrefix: "live-config/",
     maxBodyBytes: 1024 * 1024,
     headerTimeoutMs: 10_000,
     bodyTimeoutMs: 30_000,
@@ -952,6 +957,9 @@ Deno.test("live config: main.ts flags", () => {
       "--heartbeat-ms",
       "50",
       "--change-feed",
+      "--etcd",
+      "http://127.0.0.1:2379,http://127.0.0.1:22379",
+      "--etcd-prefix=svc/",
       "--max-body-bytes=10",
       "--header-timeout-ms",
       "100",
@@ -968,6 +976,8 @@ Deno.test("live config: main.ts flags", () => {
       maxGroups: 2,
       heartbeatMs: 50,
       changeFeed: true,
+      etcd: ["http://127.0.0.1:2379", "http://127.0.0.1:22379"],
+      etcdPrefix: "svc/",
       maxBodyBytes: 10,
       headerTimeoutMs: 100,
       bodyTimeoutMs: 200,
@@ -996,6 +1006,7 @@ Deno.test("live config: main.ts flags", () => {
   assert.throws(() => parseFlags(["--max-groups", "1.5"]), RangeError);
   assert.throws(() => parseFlags(["--heartbeat-ms", "0"]), RangeError);
   assert.throws(() => parseFlags(["--db="]), RangeError);
+  assert.throws(() => parseFlags(["--etcd="]), RangeError);
 });
 
 Deno.test("live config: HEAD answers as GET without a body, with GET's length", async () => {

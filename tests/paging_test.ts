@@ -218,7 +218,7 @@ Deno.test("Store.backup() writes a standalone copy that reopens with the same da
   const dump = (path: string) =>
     rawQuery(
       path,
-      "SELECT grp, key, hex(value) AS value, expires_at FROM kv ORDER BY grp, key",
+      "SELECT group_name AS grp, entry_key AS key, hex(entry_value) AS value, expires_at FROM entries ORDER BY grp, key",
     );
   await t.step("of a file store", () => {
     const path = dir.file("source.db");

@@ -1032,7 +1032,7 @@ Deno.test("ScopedStore enforces maxKeys across Workers writing one file", async 
     results.forEach((result, i) => {
       const [row] = rawQuery(
         path,
-        "SELECT count(*) AS n FROM kv WHERE key LIKE ?",
+        "SELECT count(*) AS n FROM entries WHERE entry_key LIKE ?",
         `${ids[i]}:%`,
       );
       assert.equal(row?.n, result.stored, ids[i]);
@@ -1050,7 +1050,7 @@ Deno.test("ScopedStore quotas recover from counts that drifted through INSERT OR
   // A REPLACE fires no delete trigger, so each one counts the key again.
   for (let i = 0; i < 3; i++) {
     shell.exec(
-      `INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('acme:cfg', 'theme', 'v${i}')`,
+      `INSERT OR REPLACE INTO entries (group_name, entry_key, entry_value) VALUES ('acme:cfg', 'theme', 'v${i}')`,
     );
   }
   shell.close();

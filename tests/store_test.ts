@@ -58,7 +58,7 @@ Deno.test("Store.set() round-trips every string exactly", async (t) => {
     assert.equal(store.get("a\0b", "a\0b"), "a\0b");
     const [row] = rawQuery(
       path,
-      "SELECT hex(value) AS h FROM kv WHERE grp = ? AND key = ?",
+      "SELECT hex(entry_value) AS h FROM entries WHERE group_name = ? AND entry_key = ?",
       "a\0b",
       "a\0b",
     );
@@ -169,14 +169,14 @@ Deno.test("Store.get() returns undefined for an expired key and deletes its row"
   const path = dir.file("ttl.db");
   using store = new Store(path, { clock: clock.fn, purgeIntervalMs: 0 });
   store.setWithTTL("g", "k", "v", 1_000);
-  const [row] = rawQuery(path, "SELECT expires_at FROM kv");
+  const [row] = rawQuery(path, "SELECT expires_at FROM entries");
   assert.equal(row?.expires_at, clock.now + 1_000);
   clock.advance(999);
   assert.equal(store.get("g", "k"), "v");
   clock.advance(1);
-  assert.equal(rawQuery(path, "SELECT * FROM kv").length, 1);
+  assert.equal(rawQuery(path, "SELECT * FROM entries").length, 1);
   assert.equal(store.get("g", "k"), undefined);
-  assert.equal(rawQuery(path, "SELECT * FROM kv").length, 0);
+  assert.equal(rawQuery(path, "SELECT * FROM entries").length, 0);
 });
 
 Deno.test("Store.setWithTTL() rounds a fractional expiry up to a whole millisecond", () => {
@@ -185,7 +185,7 @@ Deno.test("Store.setWithTTL() rounds a fractional expiry up to a whole milliseco
   const path = dir.file("frac.db");
   using store = new Store(path, { clock: clock.fn, purgeIntervalMs: 0 });
   store.setWithTTL("g", "k", "v", 0.5);
-  assert.deepEqual(rawQuery(path, "SELECT expires_at FROM kv"), [{
+  assert.deepEqual(rawQuery(path, "SELECT expires_at FROM entries"), [{
     expires_at: 1_001,
   }]);
 });
@@ -456,17 +456,17 @@ Deno.test("Store.countAll() and groups() use a range scan of the primary key", (
     // The same WHERE shape the store prepares.
     for (
       const sql of [
-        "SELECT count(*) FROM kv WHERE grp >= ? AND grp < ? AND (expires_at IS NULL OR expires_at > ?)",
-        "SELECT DISTINCT grp FROM kv WHERE grp >= ? AND grp < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY grp",
+        "SELECT count(*) FROM entries WHERE group_name >= ? AND group_name < ? AND (expires_at IS NULL OR expires_at > ?)",
+        "SELECT DISTINCT group_name FROM entries WHERE group_name >= ? AND group_name < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY group_name",
       ]
     ) {
       const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all("a:", "a;", 0)
         .map((row) => String(row.detail)).join("\n");
       assert.match(
         plan,
-        /SEARCH kv USING INDEX sqlite_autoindex_kv_1 \(grp>\? AND grp<\?\)/,
+        /SEARCH entries USING INDEX sqlite_autoindex_entries_1 \(group_name>\? AND group_name<\?\)/,
       );
-      assert.doesNotMatch(plan, /SCAN kv/);
+      assert.doesNotMatch(plan, /SCAN entries/);
     }
   } finally {
     db.close();
@@ -779,7 +779,9 @@ Deno.test("Store purges expired keys in the background", async (t) => {
           origin: "local",
         },
       );
-      assert.deepEqual(rawQuery(path, "SELECT key FROM kv"), [{ key: "b" }]);
+      assert.deepEqual(rawQuery(path, "SELECT entry_key AS key FROM entries"), [
+        { key: "b" },
+      ]);
     },
   );
   await t.step(
@@ -801,7 +803,7 @@ Deno.test("Store purges expired keys in the background", async (t) => {
       clock.advance(1);
       await keepAlive(nextValue<StoreEvent>((fn) => witness.onChange(fn)));
       await delay(20);
-      assert.equal(rawQuery(path, "SELECT * FROM kv").length, 1);
+      assert.equal(rawQuery(path, "SELECT * FROM entries").length, 1);
       assert.equal(store.count("g"), 0);
     },
   );

@@ -15,11 +15,11 @@ import {
   tempDir,
 } from "./_helpers.ts";
 
-/** Every row of the file's kv table, in a stable order. */
+/** Every row of the file's entries table, in a stable order. */
 function rows(path: string): Record<string, unknown>[] {
   return rawQuery(
     path,
-    "SELECT grp, key, value, expires_at FROM kv ORDER BY grp, key",
+    "SELECT group_name AS grp, entry_key AS key, entry_value AS value, expires_at FROM entries ORDER BY grp, key",
   );
 }
 

@@ -70,6 +70,8 @@ export const DEFAULT_TIMEOUTS = {
 /** The largest request head (request line and headers), in bytes. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_LINE = 1024;
+/** How often connections' deadlines are checked: their precision. */
+const SWEEP_MS = 50;
 /**
  * How long, and how much, a connection reads and discards after answering
  * without reading the request body.
@@ -168,6 +170,12 @@ export function serve(
     live: new Set(),
     draining: false,
   };
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of context.live) connection.sweep(now);
+  }, SWEEP_MS);
+  // The listener keeps the process alive while serving, not this.
+  Deno.unrefTimer(sweep);
   const accepting = acceptLoop(listener, context);
   options.onListen?.(addr);
 
@@ -194,10 +202,13 @@ export function serve(
       });
       const outcome = await Promise.race([done, late]);
       clearTimeout(timer);
-      if (outcome !== "late") return 0;
-      const cut = context.live.size;
-      for (const connection of [...context.live]) connection.close();
-      await done;
+      let cut = 0;
+      if (outcome === "late") {
+        cut = context.live.size;
+        for (const connection of [...context.live]) connection.close();
+        await done;
+      }
+      clearInterval(sweep);
       return cut;
     },
   };
@@ -369,7 +380,11 @@ class Connection {
   #end = 0;
   #closed = false;
   #idle = true;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current phase's budget runs out (`performance.now()`). */
+  #expiresAt = Infinity;
+  #onExpire: () => void = () => {};
+  /** When the write in progress times out. */
+  #writeExpiresAt = Infinity;
   /** Whether the response of the current request has begun. */
   #responding = false;
   /** A refusal being written; the connection closes after it. */
@@ -398,7 +413,7 @@ class Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#clearDeadline();
     try {
       this.#conn.close();
     } catch {
@@ -406,10 +421,28 @@ class Connection {
     }
   }
 
-  /** Runs `onExpire` after `ms` unless the deadline is replaced. */
+  /**
+   * Runs `onExpire` after `ms` unless the deadline is replaced or cleared.
+   * The server's sweep checks deadlines (see {@linkcode SWEEP_MS}): a timer
+   * per request would cost more than the request.
+   */
   #deadline(ms: number, onExpire: () => void): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(onExpire, ms);
+    this.#expiresAt = performance.now() + ms;
+    this.#onExpire = onExpire;
+  }
+
+  #clearDeadline(): void {
+    this.#expiresAt = Infinity;
+  }
+
+  /** Fires the deadlines that have passed; called by the server's sweep. */
+  sweep(now: number): void {
+    if (now >= this.#writeExpiresAt) {
+      this.close();
+    } else if (now >= this.#expiresAt) {
+      this.#expiresAt = Infinity;
+      this.#onExpire();
+    }
   }
 
   /** Answers a refusal unless a response has begun, then closes. */
@@ -420,7 +453,7 @@ class Connection {
       return;
     }
     this.#responding = true;
-    clearTimeout(this.#timer);
+    this.#clearDeadline();
     const bytes = refusalBytes(status, message);
     this.#refusing = withTimeout(this.#conn.write(bytes), 1_000)
       .then(() => {}, () => {}).finally(() => this.close());
@@ -504,7 +537,7 @@ class Connection {
       if (end >= 0) {
         const text = latin1(this.#buf.subarray(this.#start, end));
         this.#start = end + 4;
-        clearTimeout(this.#timer);
+        this.#clearDeadline();
         try {
           return parseHead(text);
         } catch (error) {
@@ -571,7 +604,7 @@ class Connection {
       return "close";
     }
     this.#responding = true;
-    clearTimeout(this.#timer);
+    this.#clearDeadline();
     const reuse = head.keepAlive && body.finished && !this.#context.draining;
     const kept = await this.#respond(head, response, reuse);
     if (kept) return "keep";
@@ -608,20 +641,20 @@ class Connection {
 
   /** Body done: the body timeout no longer applies. */
   bodyFinished(): void {
-    if (!this.#responding) clearTimeout(this.#timer);
+    if (!this.#responding) this.#clearDeadline();
   }
 
   /** Writes all of `bytes`, closing the connection if it takes too long. */
   async write(bytes: Uint8Array): Promise<void> {
     const { writeTimeoutMs } = this.#context.budgets;
-    const timer = setTimeout(() => this.close(), writeTimeoutMs);
+    this.#writeExpiresAt = performance.now() + writeTimeoutMs;
     try {
       let offset = 0;
       while (offset < bytes.byteLength) {
         offset += await this.#conn.write(bytes.subarray(offset));
       }
     } finally {
-      clearTimeout(timer);
+      this.#writeExpiresAt = Infinity;
     }
   }
 

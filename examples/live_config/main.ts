@@ -1,6 +1,6 @@
 /**
- * The live-config service: the app of `server.ts` over one file-backed
- * store, served by `http_server.ts` (timeouts, survives running out of file
+ * The live-config service: the app of `server.ts` over one store (a file,
+ * or an etcd cluster with `--etcd`), served by `http_server.ts` (timeouts, survives running out of file
  * descriptors), with per-tenant quotas and a graceful shutdown on
  * SIGINT/SIGTERM that ends the event streams, lets requests in flight finish
  * until a deadline, cuts what is left and closes the store. The routes and
@@ -17,6 +17,16 @@
  * Several instances may share one file (one per core, behind a proxy): with
  * `--change-feed` each also streams the writes made through the others.
  *
+ * Instances on several hosts share an etcd cluster instead of a file: with
+ * `--etcd URL[,URL...]` the service keeps every tenant in etcd (under
+ * `--etcd-prefix`, default `live-config/`), quotas hold across instances and
+ * each instance streams every instance's writes:
+ *
+ * ```sh
+ * deno task demo --etcd http://127.0.0.1:2379 --port 8000
+ * deno task demo --etcd http://127.0.0.1:2379 --port 8001
+ * ```
+ *
  * Then open http://127.0.0.1:8000/ and, from another terminal:
  *
  * ```sh
@@ -30,7 +40,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { Store } from "@core/store";
+import { type AsyncStore, Store } from "@core/store";
+import { EtcdStore } from "@core/store/etcd";
 import { createApp } from "./server.ts";
 import { DEFAULT_TIMEOUTS, type HttpServer, serve } from "./http_server.ts";
 
@@ -50,6 +61,10 @@ export interface Config {
   heartbeatMs: number;
   /** Whether to deliver writes made by other processes on the same file. */
   changeFeed: boolean;
+  /** etcd client URLs; when given, the store is on etcd, not in `db`. */
+  etcd: string[] | undefined;
+  /** The key prefix of the service's data in etcd. */
+  etcdPrefix: string;
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
   /** Milliseconds to receive a request's head. */
@@ -78,6 +93,9 @@ export const USAGE = `Usage: main.ts [options]
   --heartbeat-ms N        milliseconds between SSE heartbeats (default 15000)
   --change-feed           also stream writes made by other processes (other
                           instances of this service) on the same file
+  --etcd URL[,URL...]     keep the data on this etcd cluster instead of a
+                          file; instances on any host share it
+  --etcd-prefix PREFIX    the data's key prefix in etcd (default live-config/)
   --max-body-bytes N      largest request body (default 1048576; 413 above)
   --header-timeout-ms N   time to send a request's head (default 10000;
                           408 and close after)
@@ -130,6 +148,8 @@ export function parseFlags(
       "max-groups": { type: "string", default: "0" },
       "heartbeat-ms": { type: "string", default: "15000" },
       "change-feed": { type: "boolean", default: false },
+      etcd: { type: "string" },
+      "etcd-prefix": { type: "string", default: "live-config/" },
       "max-body-bytes": ms(1024 * 1024),
       "header-timeout-ms": ms(DEFAULT_TIMEOUTS.headerTimeoutMs),
       "body-timeout-ms": ms(DEFAULT_TIMEOUTS.bodyTimeoutMs),
@@ -139,6 +159,10 @@ export function parseFlags(
     },
   });
   if (values.db === "") throw new RangeError("--db must not be empty");
+  const etcd = values.etcd?.split(",").filter((url) => url !== "");
+  if (etcd !== undefined && etcd.length === 0) {
+    throw new RangeError("--etcd needs at least one URL");
+  }
   return {
     port: integer("--port", values.port, 0, 65_535),
     hostname: values.hostname,
@@ -152,6 +176,8 @@ export function parseFlags(
       2 ** 31 - 1,
     ),
     changeFeed: values["change-feed"],
+    etcd,
+    etcdPrefix: values["etcd-prefix"],
     maxBodyBytes: integer("--max-body-bytes", values["max-body-bytes"], 0),
     headerTimeoutMs: timer("--header-timeout-ms", values["header-timeout-ms"]),
     bodyTimeoutMs: timer("--body-timeout-ms", values["body-timeout-ms"]),
@@ -204,8 +230,13 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  mkdirSync(dirname(config.db), { recursive: true });
-  const store = new Store(config.db, { changeFeed: config.changeFeed });
+  let store: Store | AsyncStore;
+  try {
+    store = await openStore(config);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    return 1;
+  }
   const app = createApp({
     store,
     maxKeys: config.maxKeys,
@@ -235,7 +266,11 @@ export async function main(args: string[]): Promise<number> {
       onListen({ hostname, port }) {
         const host = hostname.includes(":") ? `[${hostname}]` : hostname;
         console.log(
-          `live-config listening on http://${host}:${port}/ (db ${config.db})`,
+          `live-config listening on http://${host}:${port}/ (${
+            config.etcd === undefined
+              ? `db ${config.db}`
+              : `etcd ${config.etcd.join(",")}`
+          })`,
         );
       },
     }, app.handler);
@@ -244,7 +279,7 @@ export async function main(args: string[]): Promise<number> {
       Deno.removeSignalListener(signal, listener);
     }
     app.close();
-    store.close();
+    await store.close();
     console.error(`error: ${listenError(error, config)}`);
     return 1;
   }
@@ -264,9 +299,21 @@ export async function main(args: string[]): Promise<number> {
       } still busy after ${config.shutdownMs} ms`,
     );
   }
-  store.close();
+  await store.close();
   console.log("store closed");
   return 0;
+}
+
+/** The file store of `--db`, or the etcd store of `--etcd`. */
+async function openStore(config: Config): Promise<Store | AsyncStore> {
+  if (config.etcd !== undefined) {
+    return await EtcdStore.open({
+      endpoints: config.etcd,
+      prefix: config.etcdPrefix,
+    });
+  }
+  mkdirSync(dirname(config.db), { recursive: true });
+  return new Store(config.db, { changeFeed: config.changeFeed });
 }
 
 /** `PORT` from the environment, when the process may read it. */

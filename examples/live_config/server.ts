@@ -1,7 +1,8 @@
 /**
  * The live-config service as pure request handling: an HTTP API and
- * Server-Sent Events over one {@linkcode Store}, one tenant per
- * {@linkcode ScopedStore}. {@linkcode createApp} returns a `fetch`-style
+ * Server-Sent Events over one store (a local {@linkcode Store} or any
+ * {@linkcode AsyncStore}, such as `EtcdStore`), one tenant per
+ * {@linkcode AsyncScopedStore}. {@linkcode createApp} returns a `fetch`-style
  * handler for `Deno.serve`; `main.ts` adds flags, the file and signals.
  *
  * Routes (`:tenant` matches `/^[A-Za-z0-9-]+$/`; `:group` and `:key` are any
@@ -87,20 +88,27 @@
  */
 
 import {
+  AsyncScopedStore,
+  type AsyncStore,
   QuotaExceededError,
-  ScopedStore,
   Store,
   StoreClosedError,
+  StoreError,
   type StoreEvent,
   TemplateError,
+  toAsync,
   type Watcher,
 } from "@core/store";
 import { PAGE_HTML } from "./page.ts";
 
 /** Options for {@linkcode createApp}. */
 export interface AppOptions {
-  /** The open store every tenant lives in; the caller closes it. */
-  store: Store;
+  /**
+   * The open store every tenant lives in: a local {@linkcode Store} or any
+   * {@linkcode AsyncStore}, such as `EtcdStore` for instances on several
+   * hosts. The caller closes it.
+   */
+  store: Store | AsyncStore;
   /** Most live keys per tenant; `0` or absent means unlimited. */
   maxKeys?: number;
   /** Most groups holding a live key per tenant; `0` or absent: unlimited. */
@@ -113,7 +121,7 @@ export interface AppOptions {
    * Whether to check, before each write, that the store's file is still the
    * one it opened (same device and inode). When it was deleted or replaced,
    * writes would land in a file nobody can reopen: they are refused with
-   * `503` and one log line. Default `true` for a file-backed store.
+   * `503` and one log line. Default `true` for a file-backed local store.
    */
   checkFile?: boolean;
 }
@@ -201,14 +209,24 @@ export function decodeSegment(segment: string): string {
  *
  * @param options The store, per-tenant quotas and stream timing.
  * @returns The request handler and `close`.
- * @throws {TypeError} When `store` is not a {@linkcode Store}.
+ * @throws {TypeError} When `store` is neither a {@linkcode Store} nor an
+ * {@linkcode AsyncStore}.
  * @throws {RangeError} When a numeric option is out of range.
  */
 export function createApp(options: AppOptions): App {
-  const { store } = options;
-  if (!(store instanceof Store)) {
-    throw new TypeError("createApp: options.store must be a Store");
+  const given = options.store;
+  if (
+    !(given instanceof Store) &&
+    (typeof given !== "object" || given === null ||
+      typeof (given as AsyncStore).getAll !== "function")
+  ) {
+    throw new TypeError(
+      "createApp: options.store must be a Store or an AsyncStore",
+    );
   }
+  // One code path for both backends: a local store behind promises.
+  const store = given instanceof Store ? toAsync(given) : given;
+  const path = given instanceof Store ? given.path : undefined;
   const quota = {
     maxKeys: whole("maxKeys", options.maxKeys, 0, 0, Number.MAX_SAFE_INTEGER),
     maxGroups: whole(
@@ -235,13 +253,14 @@ export function createApp(options: AppOptions): App {
   );
   const streams = new Set<EventStream>();
   let closed = false;
-  const fileCheck = options.checkFile === false || store.path === ":memory:"
-    ? undefined
-    : new FileCheck(store.path);
+  const fileCheck =
+    options.checkFile === false || path === undefined || path === ":memory:"
+      ? undefined
+      : new FileCheck(path);
 
-  function tenant(segment: string): ScopedStore {
-    // ScopedStore rejects a bad namespace with a TypeError: a 400.
-    return new ScopedStore(store, decode(segment, "tenant"), quota);
+  function tenant(segment: string): AsyncScopedStore {
+    // AsyncScopedStore rejects a bad namespace with a TypeError: a 400.
+    return new AsyncScopedStore(store, decode(segment, "tenant"), quota);
   }
 
   async function route(request: Request): Promise<Response> {
@@ -287,7 +306,7 @@ export function createApp(options: AppOptions): App {
       allow(method, ["GET"]);
       const scoped = tenant(tenantPart);
       const group = decode(groupPart, "group");
-      return json(200, Object.fromEntries(scoped.getAll(group)));
+      return json(200, Object.fromEntries(await scoped.getAll(group)));
     }
 
     if (parts.length === 5 && fifth === "render") {
@@ -297,8 +316,8 @@ export function createApp(options: AppOptions): App {
       const mode = url.searchParams.get("missingKey");
       const template = await readText(request, maxBodyBytes);
       const text = mode === null
-        ? scoped.render(template, group)
-        : scoped.render(template, group, {
+        ? await scoped.render(template, group)
+        : await scoped.render(template, group, {
           missingKey: mode as "default" | "zero" | "error",
         });
       return text200(text);
@@ -310,20 +329,20 @@ export function createApp(options: AppOptions): App {
       const group = decode(groupPart, "group");
       const key = decode(keyPart, "key");
       if (method === "GET") {
-        const value = scoped.get(group, key);
+        const value = await scoped.get(group, key);
         if (value === undefined) throw missing(group, key);
         return text200(value);
       }
       fileCheck?.check();
       if (method === "DELETE") {
-        if (!scoped.delete(group, key)) throw missing(group, key);
+        if (!await scoped.delete(group, key)) throw missing(group, key);
         return new Response(null, { status: 204 });
       }
       const ttl = parseTTL(url.searchParams.get("ttl"));
       const value = await readText(request, maxBodyBytes);
       fileCheck?.check();
-      if (ttl === undefined) scoped.set(group, key, value);
-      else scoped.setWithTTL(group, key, value, ttl);
+      if (ttl === undefined) await scoped.set(group, key, value);
+      else await scoped.setWithTTL(group, key, value, ttl);
       return new Response(null, { status: 204 });
     }
     throw notFound(request);
@@ -686,8 +705,12 @@ function errorResponse(error: unknown): Response {
   if (error instanceof TypeError || error instanceof RangeError) {
     return json(400, { error: error.message });
   }
-  // A StoreError (SQLite failed) or a bug: log it, tell the client little.
+  // The store failed (SQLite, or an etcd cluster without quorum): a
+  // temporary condition for the client; the details go to the log.
   console.error(error);
+  if (error instanceof StoreError) {
+    return json(503, { error: "the store is unavailable; try again" });
+  }
   return json(500, { error: "internal error" });
 }
 

@@ -151,7 +151,7 @@ function quotaMonitor(path: string) {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA busy_timeout = 5000");
   const sample = db.prepare(
-    "SELECT count(*) AS keys, count(DISTINCT grp) AS groups FROM kv WHERE grp >= ? AND grp < ?",
+    "SELECT count(*) AS keys, count(DISTINCT group_name) AS groups FROM entries WHERE group_name >= ? AND group_name < ?",
   );
   let maxKeys = 0;
   let maxGroups = 0;
@@ -257,7 +257,7 @@ async function raceRound(
       for (const [k, v] of expectedOwnState(j)) expected.set(k, v);
     }
     const own = db.prepare(
-      "SELECT grp, key, value, expires_at IS NOT NULL AS ttl FROM kv WHERE grp NOT LIKE 'shared:%'",
+      "SELECT group_name AS grp, entry_key AS key, entry_value AS value, expires_at IS NOT NULL AS ttl FROM entries WHERE group_name NOT LIKE 'shared:%'",
     ).all() as { grp: string; key: string; value: string; ttl: number }[];
     assert.deepEqual(
       sorted(own.map((r) => [`${r.grp}\t${r.key}`, r.value, r.ttl === 1])),
@@ -266,7 +266,7 @@ async function raceRound(
 
     // Scoped keys: exactly the ones each writer saw stored and not deleted.
     const scoped = db.prepare(
-      "SELECT substr(grp, 8) AS grp, key, value FROM kv WHERE grp LIKE 'shared:%'",
+      "SELECT substr(group_name, 8) AS grp, entry_key AS key, entry_value AS value FROM entries WHERE group_name LIKE 'shared:%'",
     ).all() as { grp: string; key: string; value: string }[];
     assert.deepEqual(
       sorted(scoped.map((r) => [r.grp, r.key, r.value])),

@@ -120,7 +120,7 @@ Deno.test("a writer killed with SIGKILL loses no set that returned", async () =>
       const db = new DatabaseSync(path);
       for (
         const row of db.prepare(
-          "SELECT key, value, expires_at FROM kv WHERE grp = 'crash'",
+          "SELECT entry_key AS key, entry_value AS value, expires_at FROM entries WHERE group_name = 'crash'",
         ).all()
       ) {
         rows.set(Number(String(row.key).slice(1)), [

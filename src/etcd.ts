@@ -1,0 +1,939 @@
+/**
+ * {@linkcode EtcdStore}: the store on an etcd cluster, for services that run
+ * on more than one machine. It implements {@linkcode AsyncStore}, so code
+ * written against `toAsync(new Store(path))` runs on it unchanged, and
+ * `AsyncScopedStore` gives it tenants with quotas that hold across every
+ * instance. It speaks etcd's JSON gateway with `fetch`: no dependency.
+ *
+ * Where it differs from the local store:
+ *
+ * - an event's `seq` is the etcd revision of its write: strictly increasing
+ *   between writes, not contiguous (other writes to the cluster take
+ *   revisions too), and shared by the events of one transaction;
+ * - `transaction` is optimistic and its `fn` may run more than once; it
+ *   takes at most 128 changes, 128 keys read and 1.5 MiB (etcd's limits);
+ * - a watcher resuming from `since` has a stream of its own; a `since` that
+ *   etcd has compacted away gives `StoreError`.
+ *
+ * @example Open and refuse bad options
+ * ```ts
+ * import { EtcdStore } from "@core/store/etcd";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(EtcdStore.open({ endpoints: [] }), TypeError);
+ * ```
+ *
+ * @module
+ */
+
+import type { AsyncStore } from "./async.ts";
+import {
+  type AsyncTransaction,
+  compareText,
+  expiryOf,
+  runOptimistic,
+} from "./_async_tx.ts";
+import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
+import { assertText, assertTTL, describe } from "./_check.ts";
+import { StoreClosedError, StoreError } from "./errors.ts";
+import type { StoreEvent, Watcher } from "./events.ts";
+import { EventHub } from "./_hub.ts";
+import type {
+  ListOptions,
+  ListPage,
+  RenderOptions,
+  WatchOptions,
+} from "./store.ts";
+import { Store } from "./store.ts";
+import { executeTemplate, parseTemplate, type Template } from "./template.ts";
+import { EtcdClient } from "./etcd/_client.ts";
+import { EventPump } from "./etcd/_events.ts";
+import { ExpiryTimer } from "./etcd/_expiry.ts";
+import {
+  decodeValue,
+  fromBase64,
+  KeySpace,
+  prefixEnd,
+  toBase64,
+  utf8,
+} from "./etcd/_keys.ts";
+import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
+import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
+import { exportStream, importBatch } from "./etcd/_transfer.ts";
+import { importRecords } from "./_transfer.ts";
+import type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
+import {
+  checkList,
+  checkOpen,
+  checkRender,
+  checkSince,
+} from "./etcd/_options.ts";
+
+export type { AsyncStore, AsyncTransaction } from "./async.ts";
+export type { EventType, StoreEvent, Watcher } from "./events.ts";
+export type {
+  ExportOptions,
+  ExportRecord,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from "./transfer.ts";
+export type {
+  ListOptions,
+  ListPage,
+  RenderOptions,
+  WatchOptions,
+} from "./store.ts";
+
+/** Options for {@linkcode EtcdStore.open}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the cluster's members, such as `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** Keeps this store's keys apart in the cluster. Default `"store/"`. */
+  prefix?: string;
+  /** The time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /**
+   * How often expired keys are purged (with `expire` events), in
+   * milliseconds; `0` turns it off. Leases remove expired keys anyway.
+   * Default `60_000`.
+   */
+  purgeIntervalMs?: number;
+  /** How long one call may take, failover included. Default `5_000`. */
+  requestTimeoutMs?: number;
+  /** A user, when the cluster has authentication on. */
+  username?: string;
+  /** The user's password. */
+  password?: string;
+  /** Receives an error thrown by a change callback, with its event. */
+  onCallbackError?: (error: unknown, event: StoreEvent) => void;
+}
+
+const TEMPLATE_CACHE_SIZE = 256;
+
+/**
+ * The store on an etcd cluster. Open it with {@linkcode EtcdStore.open};
+ * every method is that of {@linkcode AsyncStore}.
+ *
+ * @example Use a cluster
+ * ```ts ignore
+ * import { EtcdStore } from "@core/store/etcd";
+ * import assert from "node:assert/strict";
+ *
+ * await using store = await EtcdStore.open({
+ *   endpoints: ["http://127.0.0.1:2379"],
+ * });
+ * await store.set("config", "theme", "dark");
+ * assert.equal(await store.get("config", "theme"), "dark");
+ * ```
+ */
+export class EtcdStore implements AsyncStore {
+  #client: EtcdClient;
+  #kv: Kv;
+  #hub: EventHub;
+  #pump: EventPump;
+  #clock: () => number;
+  #closed = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #templates = new Map<string, Template>();
+
+  private constructor(options: Required<EtcdStoreOptions>) {
+    this.#clock = options.clock;
+    this.#client = new EtcdClient({
+      endpoints: options.endpoints,
+      timeoutMs: options.requestTimeoutMs,
+      username: options.username || undefined,
+      password: options.password,
+    });
+    const keys = new KeySpace(options.prefix);
+    this.#hub = new EventHub({ onCallbackError: options.onCallbackError });
+    this.#pump = new EventPump(this.#client, keys, this.#hub, options.clock);
+    this.#kv = new Kv(this.#client, keys, this.#pump);
+    this.#pump.expiry = new ExpiryTimer(
+      options.clock,
+      (group, key) => keys.key(group, key),
+      (entries) => this.#kv.purge("purge expired keys", entries),
+    );
+    if (options.purgeIntervalMs > 0) {
+      this.#timer = setInterval(() => {
+        this.purgeExpired().catch(() => {});
+      }, options.purgeIntervalMs);
+      unrefTimer(this.#timer);
+    }
+  }
+
+  /**
+   * Connects to a cluster: checks the options, reaches a member and learns
+   * the current revision.
+   *
+   * @example Two instances of a service on one cluster
+   * ```ts ignore
+   * import { EtcdStore } from "@core/store/etcd";
+   * import assert from "node:assert/strict";
+   *
+   * const endpoints = ["http://127.0.0.1:2379"];
+   * await using a = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * await using b = await EtcdStore.open({ endpoints, prefix: "app/" });
+   * const heard = new Promise((resolve) => b.onChange(resolve));
+   * await a.set("config", "theme", "dark");
+   * assert.equal(((await heard) as { origin: string }).origin, "remote");
+   * assert.equal(await b.get("config", "theme"), "dark");
+   * ```
+   *
+   * @param options Endpoints, prefix, clock, timeouts and credentials.
+   * @returns The open store.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When a numeric option is out of range.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
+    const store = new EtcdStore(checkOpen(options));
+    try {
+      // A clock that cannot tell the time is refused now, not on a timer.
+      store.#now("open store");
+      const root = store.#kv.keys.root;
+      const result = await store.#client.range("open store", root, {
+        end: prefixEnd(root),
+        countOnly: true,
+      });
+      store.#client.seen(result.revision);
+      await store.#pump.probeCompaction();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** @ignore What `AsyncScopedStore` needs; not public API. */
+  get [SCOPE_HOOKS](): ScopeHooks {
+    return {
+      quotaWrite: (op, namespace, quota, group, key, value, ttlMs) => {
+        this.#open(op);
+        return quotaWrite(this.#kv, (o) => this.#now(o), {
+          op,
+          namespace,
+          quota,
+          group,
+          key,
+          value,
+          ttlMs,
+        });
+      },
+      open: (op) => this.#open(op),
+      watchNamespace: (op, namespace, key, since) =>
+        this.#watch(op, `${namespace}:*`, key, since, namespace),
+      onNamespaceChange: (op, namespace, fn) => {
+        this.#open(op);
+        const off = this.#hub.onChange(fn, { namespace });
+        this.#pump.listen(this.#client.revision);
+        return off;
+      },
+    };
+  }
+
+  /**
+   * The value of a live key, as `Store.prototype.get`; an expired key
+   * found is deleted, with an `expire` event.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined` when the key is missing or expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async get(group: string, key: string): Promise<string | undefined> {
+    const op = "get value";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const { entry } = await this.#kv.read(op, group, key);
+    if (entry === undefined) return undefined;
+    if (!this.#expired(op, entry)) return entry.stored.value;
+    await this.#kv.purge(op, [entry]);
+    return undefined;
+  }
+
+  /**
+   * Stores a value with no expiry, as `Store.prototype.set`; the key's
+   * lease, if any, is dropped.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value; any string.
+   * @throws {TypeError} When an argument is not a string or holds a lone
+   * surrogate; nothing is written.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async set(group: string, key: string, value: string): Promise<void> {
+    const op = "set value";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    assertText(op, "value", value);
+    await this.#put(op, group, key, value, undefined, undefined);
+  }
+
+  /**
+   * Stores a value that expires `ttlMs` from now by the store's clock, as
+   * `Store.prototype.setWithTTL`. The deadline is stored with the value;
+   * a lease that outlives it removes the key from etcd later.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds, positive and finite.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async setWithTTL(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<void> {
+    const op = "set value with TTL";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    assertText(op, "value", value);
+    assertTTL(op, ttlMs);
+    const expiresAt = expiryOf(op, this.#now(op), ttlMs);
+    await this.#put(op, group, key, value, expiresAt, ttlMs);
+  }
+
+  async #put(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | undefined,
+    ttlMs: number | undefined,
+    compare: unknown[] = [],
+  ): Promise<boolean> {
+    for (let attempt = 0;; attempt++) {
+      const put = await this.#kv.putRequest(
+        op,
+        group,
+        key,
+        value,
+        expiresAt,
+        ttlMs,
+      );
+      try {
+        const { succeeded } = await this.#kv.write(
+          op,
+          { compare, success: [{ request_put: put.request }] },
+          put,
+        );
+        return succeeded;
+      } catch (error) {
+        // A lease etcd let go early (clocks differ): take a fresh one.
+        if (attempt > 0 || !/lease expired/.test(String(error))) throw error;
+        this.#kv.forgetLeases();
+      }
+    }
+  }
+
+  /**
+   * Deletes a key, as `Store.prototype.delete`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when a live key was removed (an expired one removed is
+   * reported as an `expire` event).
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async delete(group: string, key: string): Promise<boolean> {
+    const op = "delete key";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const k = this.#kv.keys.key(group, key);
+    // A delete whose answer was lost is sent again: it then finds nothing
+    // and answers false, though the key went (and its event was sent).
+    const { responses } = await this.#kv.write(op, {
+      compare: [],
+      success: [{ request_delete_range: { key: toBase64(k), prev_kv: true } }],
+    });
+    const answer = responses[0]?.response_delete_range;
+    if (Number(answer?.deleted ?? 0) === 0) return false;
+    const prev = answer.prev_kvs?.[0];
+    const stored = decodeValue(fromBase64(prev?.value));
+    const at = stored?.expiresAt;
+    return at === undefined || at > this.#now(op);
+  }
+
+  /**
+   * Deletes every key of a group in one etcd revision, reported as one
+   * `delete_group` event, as `Store.prototype.deleteGroup`.
+   *
+   * @param group The group.
+   * @returns How many keys were removed, expired ones included.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async deleteGroup(group: string): Promise<number> {
+    const op = "delete group";
+    this.#open(op);
+    assertText(op, "group", group);
+    const keys = this.#kv.keys;
+    const start = keys.groupStart(group);
+    const { responses } = await this.#kv.write(op, {
+      compare: [],
+      success: [
+        {
+          request_delete_range: {
+            key: toBase64(start),
+            range_end: toBase64(prefixEnd(start)),
+          },
+        },
+        {
+          request_put: {
+            key: toBase64(keys.groupMarker),
+            value: toBase64(utf8(JSON.stringify([group]))),
+          },
+        },
+      ],
+    });
+    return Number(responses[0]?.response_delete_range?.deleted ?? 0);
+  }
+
+  /**
+   * Tells whether a key is live, as `Store.prototype.exists`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns `true` when the key is present and not expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async exists(group: string, key: string): Promise<boolean> {
+    return await this.#ttl("check key", group, key) !== undefined;
+  }
+
+  /**
+   * How long a key has left to live, as `Store.prototype.ttl`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns Milliseconds left; `Infinity` without expiry; `undefined` when
+   * missing or expired.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async ttl(group: string, key: string): Promise<number | undefined> {
+    return await this.#ttl("read TTL", group, key);
+  }
+
+  async #ttl(op: string, group: string, key: string) {
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    const now = this.#now(op);
+    const { entry } = await this.#kv.read(op, group, key);
+    if (entry === undefined) return undefined;
+    const at = entry.stored.expiresAt;
+    if (at === undefined) return Infinity;
+    return at > now ? at - now : undefined;
+  }
+
+  /**
+   * Counts the live keys of a group, as `Store.prototype.count`.
+   *
+   * @param group The group.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async count(group: string): Promise<number> {
+    const op = "count keys";
+    this.#open(op);
+    assertText(op, "group", group);
+    return (await this.#live(op, group)).length;
+  }
+
+  /**
+   * Every live entry of a group, as `Store.prototype.getAll`.
+   *
+   * @param group The group.
+   * @returns A new map, in code point order of the keys.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async getAll(group: string): Promise<Map<string, string>> {
+    const op = "get all values";
+    this.#open(op);
+    assertText(op, "group", group);
+    return this.#map(await this.#live(op, group));
+  }
+
+  #map(entries: Entry[]): Map<string, string> {
+    return new Map(entries.map((e) => [e.key, e.stored.value]));
+  }
+
+  async #live(op: string, group: string): Promise<Entry[]> {
+    const now = this.#now(op);
+    const { entries } = await this.#kv.scanGroup(op, group);
+    return entries.filter((e) => !this.#expiredAt(e, now));
+  }
+
+  /**
+   * Sets or clears the expiry of a live key, as `Store.prototype.expire`;
+   * a compare-and-swap, so a concurrent write is never overwritten.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param ttlMs Milliseconds from now, or `null` to remove the expiry.
+   * @returns `true` when the key was live and its expiry changed.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not a positive finite number.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async expire(
+    group: string,
+    key: string,
+    ttlMs: number | null,
+  ): Promise<boolean> {
+    const op = "set expiry";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    if (ttlMs !== null) assertTTL(op, ttlMs);
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const now = this.#now(op);
+      const expiresAt = ttlMs === null ? undefined : expiryOf(op, now, ttlMs);
+      const { entry } = await this.#kv.read(op, group, key);
+      if (entry === undefined || this.#expiredAt(entry, now)) return false;
+      const compare = [modEquals(entry.bytes, entry.modRevision)];
+      const value = entry.stored.value;
+      const ttl = ttlMs ?? undefined;
+      if (await this.#put(op, group, key, value, expiresAt, ttl, compare)) {
+        return true;
+      }
+    }
+    throw new StoreError(`Cannot ${op}: the key kept changing`);
+  }
+
+  /**
+   * One page of a group in key order, as `Store.prototype.list`.
+   *
+   * @param group The group.
+   * @param options Page size, cursor, key prefix and direction.
+   * @returns The page and the cursor of the next one.
+   * @throws {TypeError} When an argument or option has the wrong type.
+   * @throws {RangeError} When `limit` is not an integer from 1 to 10,000.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async list(group: string, options: ListOptions = {}): Promise<ListPage> {
+    const op = "list keys";
+    this.#open(op);
+    assertText(op, "group", group);
+    const { limit, cursor, prefix, reverse } = checkList(op, options);
+    let entries = [...this.#map(await this.#live(op, group))]
+      .filter(([key]) => key.startsWith(prefix));
+    if (reverse) entries.reverse();
+    if (cursor !== undefined) {
+      entries = entries.filter(([key]) =>
+        reverse ? compareText(key, cursor) < 0 : compareText(key, cursor) > 0
+      );
+    }
+    const page = entries.slice(0, limit);
+    return {
+      entries: page,
+      cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
+    };
+  }
+
+  /**
+   * Streams the live entries of the groups starting with `prefix`, in group
+   * and key order, all read at one etcd revision (one snapshot), page by
+   * page, as `Store.prototype.exportEntries`.
+   *
+   * @param options `prefix`: only groups starting with it.
+   * @returns A stream of records; it errors with `StoreError` when etcd
+   * fails while it is read (or when the revision was compacted meanwhile).
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+    const op = "export entries";
+    this.#open(op);
+    return exportStream(this.#kv, () => this.#now(op), options.prefix ?? "");
+  }
+
+  /**
+   * Writes records, as `Store.prototype.importEntries`: each record keeps
+   * its exact `expiresAt`, an expired one is skipped. A batch commits in
+   * etcd transactions of at most 128 records, so a batch larger than that
+   * is not all-or-nothing.
+   *
+   * @param source A stream or (async) iterable of records.
+   * @param options `batchSize`: records read before writing (default
+   * 1,000).
+   * @returns How many records were imported and skipped.
+   * @throws {TypeError} When `source` is not iterable or an option has the
+   * wrong type.
+   * @throws {RangeError} When `batchSize` is out of range.
+   * @throws {ImportError} When a record is malformed or the source fails.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async importEntries(
+    source: ImportSource,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    const op = "import entries";
+    this.#open(op);
+    return await importRecords(
+      source,
+      options,
+      (records) => importBatch(this.#kv, this.#now(op), records),
+    );
+  }
+
+  /**
+   * Writes a standalone SQLite copy of the store's live entries, which the
+   * local store and the Go sibling can open.
+   *
+   * @param path Where to write the copy; must not exist yet.
+   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {StoreError} When `path` exists or etcd fails.
+   */
+  async backup(path: string): Promise<void> {
+    const op = "back up store";
+    this.#open(op);
+    assertText(op, "path", path);
+    if (path === "" || path === ":memory:") {
+      throw new TypeError(
+        `Cannot ${op}: path must be a file path, received ${
+          JSON.stringify(path)
+        }`,
+      );
+    }
+    if (await exists(path)) {
+      throw new StoreError(
+        `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,
+      );
+    }
+    const now = this.#now(op);
+    const { entries } = await this.#kv.scanGroups(op, "");
+    using copy = new Store(path, { clock: () => now, purgeIntervalMs: 0 });
+    copy.transaction((tx) => {
+      for (const e of entries) {
+        const at = e.stored.expiresAt;
+        if (at === undefined) tx.set(e.group, e.key, e.stored.value);
+        else if (at > now) {
+          tx.setWithTTL(e.group, e.key, e.stored.value, at - now);
+        }
+      }
+    });
+  }
+
+  /**
+   * Counts the live keys of the groups starting with `prefix`, as
+   * `Store.prototype.countAll`.
+   *
+   * @param prefix A literal group prefix; `""` (the default) for all.
+   * @returns The number of live keys.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async countAll(prefix = ""): Promise<number> {
+    const op = "count all keys";
+    this.#open(op);
+    assertText(op, "prefix", prefix);
+    const now = this.#now(op);
+    const { entries } = await this.#kv.scanGroups(op, prefix);
+    return entries.filter((e) => !this.#expiredAt(e, now)).length;
+  }
+
+  /**
+   * The groups starting with `prefix` that hold a live key, as
+   * `Store.prototype.groups`.
+   *
+   * @param prefix A literal group prefix; `""` (the default) for all.
+   * @returns Group names in code point order.
+   * @throws {TypeError} When `prefix` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async groups(prefix = ""): Promise<string[]> {
+    const op = "list groups";
+    this.#open(op);
+    assertText(op, "prefix", prefix);
+    const now = this.#now(op);
+    const { entries } = await this.#kv.scanGroups(op, prefix);
+    const groups: string[] = [];
+    for (const e of entries) {
+      if (!this.#expiredAt(e, now) && groups.at(-1) !== e.group) {
+        groups.push(e.group);
+      }
+    }
+    return groups;
+  }
+
+  /**
+   * Renders a Go `text/template` over the live entries of a group, as
+   * `Store.prototype.render`.
+   *
+   * @param template The template source.
+   * @param group The group.
+   * @param options `missingKey`: what a missing key prints.
+   * @returns The rendered text.
+   * @throws {TypeError} When `template` or `group` is not a string.
+   * @throws {RangeError} When `missingKey` is not one of the three modes.
+   * @throws {TemplateError} When the template cannot be parsed or executed.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async render(
+    template: string,
+    group: string,
+    options: RenderOptions = {},
+  ): Promise<string> {
+    const op = "render template";
+    this.#open(op);
+    assertText(op, "template", template);
+    assertText(op, "group", group);
+    const missingKey = checkRender(op, options);
+    const tree = this.#template(template);
+    const data = this.#map(await this.#live(op, group));
+    return executeTemplate(tree, data, missingKey, options);
+  }
+
+  #template(source: string): Template {
+    let tree = this.#templates.get(source);
+    if (tree !== undefined) this.#templates.delete(source);
+    else {
+      tree = parseTemplate(source);
+      if (this.#templates.size >= TEMPLATE_CACHE_SIZE) {
+        this.#templates.delete(this.#templates.keys().next().value as string);
+      }
+    }
+    this.#templates.set(source, tree);
+    return tree;
+  }
+
+  /**
+   * Deletes every expired key now (each unless written meanwhile), with
+   * `expire` events, as `Store.prototype.purgeExpired`.
+   *
+   * @returns How many keys were removed.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async purgeExpired(): Promise<number> {
+    const op = "purge expired keys";
+    this.#open(op);
+    const now = this.#now(op);
+    const { entries } = await this.#kv.scanGroups(op, "");
+    return await this.#kv.purge(
+      op,
+      entries.filter((e) => this.#expiredAt(e, now)),
+    );
+  }
+
+  /**
+   * Runs `fn` as one all-or-nothing etcd transaction, optimistically: its
+   * reads are recorded and its writes commit only if none of them changed
+   * meanwhile; otherwise `fn` runs again, so it may run more than once and
+   * must have no other side effects. At most 128 changes, 128 keys read and
+   * 1.5 MiB.
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn The work; receives an {@linkcode AsyncTransaction}.
+   * @returns What the committed run of `fn` returned.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreError} Past etcd's limits, after 64 conflicts in a row,
+   * or when the transaction is used after `fn` settled.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async transaction<T>(
+    fn: (tx: AsyncTransaction) => T | Promise<T>,
+  ): Promise<T> {
+    this.#open("run transaction");
+    const now = () => this.#now("run transaction");
+    return await runOptimistic(fn, () => new EtcdAttempt(this.#kv, now), now);
+  }
+
+  /**
+   * Watches the events of one key, a group (`key` `"*"`) or everything
+   * (`"*", "*"`), as `Store.prototype.watch`. With `since`, the watcher has
+   * an etcd watch of its own that replays every change after that revision,
+   * then continues live.
+   *
+   * @param group The group, or `"*"`.
+   * @param key The key, or `"*"`.
+   * @param options `since`: an event's `seq` (an etcd revision) to resume
+   * after.
+   * @returns A registered {@linkcode Watcher}.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {RangeError} When `since` is not a non-negative integer.
+   * @throws {StoreError} When etcd has compacted the revisions after `since`.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
+    const op = "watch";
+    this.#open(op);
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+    return this.#watch(op, group, key, options.since, undefined);
+  }
+
+  #watch(
+    op: string,
+    group: string,
+    key: string,
+    since: unknown,
+    namespace: string | undefined,
+  ): Watcher {
+    this.#open(op);
+    assertText(op, "key", key);
+    const after = checkSince(op, since);
+    if (after === undefined) {
+      const options = namespace === undefined ? {} : { namespace };
+      const watcher = this.#hub.watch(group, key, options);
+      this.#pump.listen(this.#client.revision);
+      return watcher;
+    }
+    if (after < this.#pump.compacted) {
+      throw new StoreError(
+        `Cannot ${op}: etcd compacted the history up to revision ${
+          this.#pump.compacted + 1
+        }; cannot resume after ${after}`,
+      );
+    }
+    return this.#pump.resume(group, key, after, namespace);
+  }
+
+  /**
+   * Stops a watcher, as `Store.prototype.unwatch`; idempotent.
+   *
+   * @param watcher A watcher of this store.
+   * @returns A settled promise.
+   */
+  unwatch(watcher: Watcher): Promise<void> {
+    this.#pump.unwatch(watcher);
+    return Promise.resolve();
+  }
+
+  /**
+   * Calls `fn` with every event of the store, from every instance, in
+   * revision order, as `Store.prototype.onChange`; this instance's writes
+   * resolve after their events were handed out.
+   *
+   * @param fn The callback; errors it throws go to `onCallbackError`.
+   * @returns A function that unregisters `fn`; idempotent.
+   * @throws {TypeError} When `fn` is not a function.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  onChange(fn: (event: StoreEvent) => void): () => void {
+    this.#open("register change callback");
+    const off = this.#hub.onChange(fn);
+    this.#pump.listen(this.#client.revision);
+    return off;
+  }
+
+  /**
+   * Does nothing: etcd keeps the history `since` resumes from itself, and
+   * compacts it by its own settings. Kept so that code written for
+   * `AsyncStore` runs unchanged.
+   *
+   * @returns A settled promise.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  disableChangeFeed(): Promise<void> {
+    this.#open("disable the change feed");
+    return Promise.resolve();
+  }
+
+  /**
+   * Closes the store: ends every watcher's stream, drops every callback,
+   * stops the etcd streams and aborts the requests in flight. Calling it
+   * again does nothing.
+   *
+   * @returns A settled promise.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#pump.close();
+    this.#hub.close();
+    this.#client.close();
+    return Promise.resolve();
+  }
+
+  /**
+   * Closes the store at the end of an `await using` block.
+   *
+   * @returns A settled promise.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #open(op: string): void {
+    if (this.#closed) throw new StoreClosedError(op);
+  }
+
+  #now(op: string): number {
+    const now = this.#clock();
+    if (typeof now !== "number" || !Number.isFinite(now)) {
+      throw new RangeError(
+        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
+          typeof now === "number" ? now : describe(now)
+        }`,
+      );
+    }
+    return now;
+  }
+
+  #expired(op: string, entry: Entry): boolean {
+    return this.#expiredAt(entry, this.#now(op));
+  }
+
+  #expiredAt(entry: Entry, now: number): boolean {
+    const at = entry.stored.expiresAt;
+    return at !== undefined && at <= now;
+  }
+}
+
+// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
+// Deno.unrefTimer() only knows the numeric ids of older releases.
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  if (typeof timer === "number") Deno.unrefTimer(timer);
+  else (timer as { unref(): void }).unref();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,403 @@
+/**
+ * The etcd operations the store is built from: reading live entries (the
+ * deadline decides, whatever the lease), scanning ranges at one revision,
+ * writes tagged so that a retried one is recognised, and the leases that
+ * clean expired keys up.
+ *
+ * @module
+ */
+
+import { StoreError } from "../errors.ts";
+import type { EtcdClient, Json, KeyValue } from "./_client.ts";
+import { rangeResult } from "./_client.ts";
+import {
+  decodeValue,
+  encodeValue,
+  type KeySpace,
+  prefixEnd,
+  type StoredValue,
+  toBase64,
+} from "./_keys.ts";
+import type { EventPump } from "./_events.ts";
+
+/** A live or expired entry as read, with its revision. */
+export interface Entry {
+  readonly group: string;
+  readonly key: string;
+  readonly bytes: Uint8Array;
+  readonly stored: StoredValue;
+  readonly modRevision: number;
+}
+
+/** etcd's default limits on one transaction. */
+export const MAX_TXN_OPS = 128;
+/** etcd's default `--max-request-bytes`, 1.5 MiB. */
+export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+
+const PAGE = 1_000;
+// Leases are shared by the keys whose deadlines fall in one bucket, and
+// outlive every deadline in it by a margin: they only clean up.
+const LEASE_BUCKET_MS = 5_000;
+const LEASE_MARGIN_S = 2;
+
+let tagCounter = 0;
+const instance = crypto.randomUUID().slice(0, 8);
+
+/** Reads and writes of one store prefix. */
+export class Kv {
+  readonly client: EtcdClient;
+  readonly keys: KeySpace;
+  readonly pump: EventPump;
+  #leases = new Map<number, Promise<string>>();
+
+  constructor(client: EtcdClient, keys: KeySpace, pump: EventPump) {
+    this.client = client;
+    this.keys = keys;
+    this.pump = pump;
+  }
+
+  /**
+   * A tag no other write carries.
+   *
+   * @returns The tag.
+   */
+  tag(): string {
+    return `${instance}.${(++tagCounter).toString(36)}`;
+  }
+
+  /**
+   * Reads one key.
+   *
+   * @param op The operation.
+   * @param group The group.
+   * @param key The key.
+   * @returns The entry, expired or not, and the revision read.
+   */
+  async read(
+    op: string,
+    group: string,
+    key: string,
+  ): Promise<{ entry: Entry | undefined; revision: number }> {
+    const bytes = this.keys.key(group, key);
+    const result = await this.client.range(op, bytes);
+    const kv = result.kvs[0];
+    return {
+      entry: kv === undefined ? undefined : this.#entry(kv, group, key),
+      revision: result.revision,
+    };
+  }
+
+  /**
+   * Reads, in one round trip at one revision, a key and upper bounds of its
+   * namespace's usage: rows and (with `groups`) group names, expired
+   * included.
+   *
+   * @param op The operation.
+   * @param group The key's group.
+   * @param key The key.
+   * @param prefix The namespace's group prefix.
+   * @param groups Whether to list the namespace's keys for its groups.
+   * @returns The entry, the bounds and the revision.
+   */
+  async bounds(
+    op: string,
+    group: string,
+    key: string,
+    prefix: string,
+    groups: boolean,
+  ): Promise<
+    {
+      entry: Entry | undefined;
+      rows: number;
+      groups: Set<string>;
+      revision: number;
+    }
+  > {
+    const start = this.keys.groupsStart(prefix);
+    const range = {
+      key: toBase64(start),
+      range_end: toBase64(prefixEnd(start)),
+    };
+    const success: Json[] = [
+      { request_range: { key: toBase64(this.keys.key(group, key)) } },
+      { request_range: { ...range, count_only: true } },
+    ];
+    if (groups) success.push({ request_range: { ...range, keys_only: true } });
+    const answer = await this.client.txn(op, { compare: [], success });
+    const [one, count, names] = answer.responses.map((r: Json) =>
+      rangeResult(r.response_range ?? {})
+    );
+    const kv = one?.kvs[0];
+    const seen = new Set<string>();
+    for (const name of names?.kvs ?? []) {
+      const parsed = this.keys.parse(name.key);
+      if (parsed !== undefined) seen.add(parsed[0]);
+    }
+    return {
+      entry: kv === undefined ? undefined : this.#entry(kv, group, key),
+      rows: count?.count ?? 0,
+      groups: seen,
+      revision: answer.revision,
+    };
+  }
+
+  /**
+   * Reads every entry from `start` up to `end`, page by page, all at one
+   * revision.
+   *
+   * @param op The operation.
+   * @param start The first key.
+   * @param end The end of the range.
+   * @returns The entries (expired ones included) and the revision.
+   */
+  async scan(
+    op: string,
+    start: Uint8Array,
+    end: Uint8Array,
+  ): Promise<{ entries: Entry[]; revision: number }> {
+    const entries: Entry[] = [];
+    let from = start;
+    let revision: number | undefined;
+    for (;;) {
+      const page = await this.client.range(op, from, {
+        end,
+        limit: PAGE,
+        ...(revision === undefined ? {} : { revision }),
+      });
+      revision ??= page.revision;
+      for (const kv of page.kvs) {
+        const parsed = this.keys.parse(kv.key);
+        if (parsed === undefined) continue;
+        const entry = this.#entry(kv, parsed[0], parsed[1]);
+        if (entry !== undefined) entries.push(entry);
+      }
+      const last = page.kvs.at(-1);
+      if (!page.more || last === undefined) return { entries, revision };
+      from = new Uint8Array([...last.key, 0]);
+    }
+  }
+
+  /**
+   * Reads the entries of one group.
+   *
+   * @param op The operation.
+   * @param group The group.
+   * @returns Its entries, in key order, and the revision.
+   */
+  scanGroup(
+    op: string,
+    group: string,
+  ): Promise<{ entries: Entry[]; revision: number }> {
+    const start = this.keys.groupStart(group);
+    return this.scan(op, start, prefixEnd(start));
+  }
+
+  /**
+   * Reads the entries of every group starting with `prefix`.
+   *
+   * @param op The operation.
+   * @param prefix A group prefix.
+   * @returns The entries, in group then key order, and the revision.
+   */
+  scanGroups(
+    op: string,
+    prefix: string,
+  ): Promise<{ entries: Entry[]; revision: number }> {
+    const start = this.keys.groupsStart(prefix);
+    return this.scan(op, start, prefixEnd(start));
+  }
+
+  /**
+   * The data entries among raw pairs.
+   *
+   * @param kvs Pairs of a range.
+   * @returns Their entries, in order; other keys are left out.
+   */
+  entries(kvs: readonly KeyValue[]): Entry[] {
+    const out: Entry[] = [];
+    for (const kv of kvs) {
+      const parsed = this.keys.parse(kv.key);
+      if (parsed === undefined) continue;
+      const entry = this.#entry(kv, parsed[0], parsed[1]);
+      if (entry !== undefined) out.push(entry);
+    }
+    return out;
+  }
+
+  #entry(kv: KeyValue, group: string, key: string): Entry | undefined {
+    const stored = decodeValue(kv.value);
+    if (stored === undefined) return undefined;
+    return { group, key, bytes: kv.key, stored, modRevision: kv.modRevision };
+  }
+
+  /**
+   * A lease that outlives `expiresAt` (by the real clock, `ttlMs` from
+   * now), shared with other keys of the same bucket.
+   *
+   * @param op The operation.
+   * @param ttlMs The key's time to live.
+   * @returns The lease id.
+   */
+  lease(op: string, ttlMs: number): Promise<string> {
+    const now = Date.now();
+    const bucket = Math.ceil((now + ttlMs) / LEASE_BUCKET_MS);
+    let lease = this.#leases.get(bucket);
+    if (lease === undefined) {
+      const seconds = Math.ceil((bucket * LEASE_BUCKET_MS - now) / 1000) +
+        LEASE_MARGIN_S;
+      lease = this.client.grant(op, Math.min(seconds, 2 ** 31 - 1));
+      lease.catch(() => this.#leases.delete(bucket));
+      for (const old of this.#leases.keys()) {
+        if (old * LEASE_BUCKET_MS < now) this.#leases.delete(old);
+      }
+      this.#leases.set(bucket, lease);
+    }
+    return lease;
+  }
+
+  /** Forgets the cached leases, after etcd said one was gone. */
+  forgetLeases(): void {
+    this.#leases.clear();
+  }
+
+  /**
+   * A put request of a value with its deadline.
+   *
+   * @param op The operation.
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param expiresAt The deadline, if any.
+   * @param ttlMs The time to live that gave it, for the lease.
+   * @returns The request and the stored bytes.
+   */
+  async putRequest(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | undefined,
+    ttlMs: number | undefined,
+  ): Promise<{ request: Json; key: Uint8Array; bytes: Uint8Array }> {
+    const keyBytes = this.keys.key(group, key);
+    const bytes = encodeValue(value, expiresAt, this.tag());
+    const request: Json = { key: toBase64(keyBytes), value: toBase64(bytes) };
+    if (ttlMs !== undefined) request.lease = await this.lease(op, ttlMs);
+    return { request, key: keyBytes, bytes };
+  }
+
+  /**
+   * Runs a transaction as a write of this instance: retried safely, its
+   * events delivered before it resolves.
+   *
+   * @param op The operation.
+   * @param body The transaction.
+   * @param check A put of it, to recognise it as applied after a lost
+   * answer.
+   * @returns Whether its compares held, and the answers.
+   */
+  async write(
+    op: string,
+    body: Json,
+    check?: { key: Uint8Array; bytes: Uint8Array },
+  ): Promise<{ succeeded: boolean; responses: Json[] }> {
+    let outcome:
+      | { succeeded: boolean; revision: number; responses: Json[] }
+      | undefined;
+    const applied = check === undefined ? undefined : async () => {
+      const result = await this.client.range(op, check.key);
+      const kv = result.kvs[0];
+      if (kv === undefined || !equal(kv.value, check.bytes)) return undefined;
+      return {
+        succeeded: true,
+        header: { revision: kv.modRevision },
+        responses: [],
+      };
+    };
+    await this.pump.own(async () => {
+      try {
+        outcome = await this.client.txn(op, body, applied);
+      } catch (error) {
+        if (!isLeaseGone(error)) throw error;
+        throw new StoreError(
+          `Cannot ${op}: its lease expired on the way; try again`,
+          { cause: error },
+        );
+      }
+      return outcome.succeeded && body.success?.length > 0
+        ? outcome.revision
+        : 0;
+    });
+    return outcome as { succeeded: boolean; responses: Json[] };
+  }
+
+  /**
+   * Deletes expired entries if they are unchanged, in transactions of at
+   * most 64.
+   *
+   * @param op The operation.
+   * @param expired Entries read as expired.
+   * @returns How many were deleted.
+   */
+  async purge(op: string, expired: readonly Entry[]): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < expired.length; i += 64) {
+      const chunk = expired.slice(i, i + 64);
+      // One compare per key: a key written since it was read stays.
+      for (const entry of chunk) {
+        const { succeeded } = await this.write(op, {
+          compare: [modEquals(entry.bytes, entry.modRevision)],
+          success: [{
+            request_delete_range: { key: toBase64(entry.bytes) },
+          }],
+        });
+        if (succeeded) removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+/**
+ * A compare that holds while a key is unchanged (0: absent).
+ *
+ * @param key The key.
+ * @param modRevision The revision it had when read.
+ * @returns The compare.
+ */
+export function modEquals(key: Uint8Array, modRevision: number): Json {
+  return {
+    key: toBase64(key),
+    target: "MOD",
+    result: "EQUAL",
+    mod_revision: modRevision,
+  };
+}
+
+/**
+ * A compare that holds while no key of a range was written after
+ * `revision`. Deletions are not seen: use it only where they cannot hurt.
+ *
+ * @param start The range start.
+ * @param revision The revision read.
+ * @returns The compare.
+ */
+export function unchangedSince(start: Uint8Array, revision: number): Json {
+  return {
+    key: toBase64(start),
+    range_end: toBase64(prefixEnd(start)),
+    target: "MOD",
+    result: "LESS",
+    mod_revision: revision + 1,
+  };
+}
+
+export { rangeResult };
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function isLeaseGone(error: unknown): boolean {
+  return error instanceof Error && /lease not found/i.test(error.message);
+}

@@ -1,0 +1,169 @@
+/**
+ * Argument checks of the etcd store, with the local store's messages.
+ *
+ * @module
+ */
+
+import {
+  assertBoolean,
+  assertFunction,
+  assertText,
+  describe,
+  integerArg,
+  oneOf,
+} from "../_check.ts";
+import type { EtcdStoreOptions } from "../etcd.ts";
+import type { ListOptions, RenderOptions } from "../store.ts";
+
+const OPEN = "open store";
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_LIST_LIMIT = 10_000;
+
+/**
+ * Checks the options of `EtcdStore.open` and fills in the defaults.
+ *
+ * @param options The caller's options.
+ * @returns Every option.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When a number is out of range.
+ */
+export function checkOpen(
+  options: EtcdStoreOptions,
+): Required<EtcdStoreOptions> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${OPEN}: options must be an object, received ${
+        describe(options)
+      }`,
+    );
+  }
+  const { endpoints } = options;
+  if (!Array.isArray(endpoints) || endpoints.length === 0) {
+    throw new TypeError(
+      `Cannot ${OPEN}: endpoints must be a non-empty array of URLs, received ${
+        Array.isArray(endpoints) ? "an empty array" : describe(endpoints)
+      }`,
+    );
+  }
+  const urls = endpoints.map((endpoint) => {
+    if (typeof endpoint !== "string" || !URL.canParse(endpoint)) {
+      throw new TypeError(
+        `Cannot ${OPEN}: every endpoint must be an http(s) URL, received ${
+          typeof endpoint === "string"
+            ? JSON.stringify(endpoint)
+            : describe(endpoint)
+        }`,
+      );
+    }
+    const url = new URL(endpoint);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new TypeError(
+        `Cannot ${OPEN}: every endpoint must be an http(s) URL, received ${
+          JSON.stringify(endpoint)
+        }`,
+      );
+    }
+    return url.origin;
+  });
+  const prefix = options.prefix ?? "store/";
+  assertText(OPEN, "prefix", prefix);
+  const clock = options.clock ?? Date.now;
+  assertFunction(OPEN, "clock", clock);
+  const onCallbackError = options.onCallbackError ?? reportError;
+  assertFunction(OPEN, "onCallbackError", onCallbackError);
+  for (const name of ["username", "password"] as const) {
+    const value = options[name];
+    if (value !== undefined) assertText(OPEN, name, value);
+  }
+  return {
+    endpoints: urls,
+    prefix,
+    clock,
+    onCallbackError,
+    purgeIntervalMs: integer(
+      "purgeIntervalMs",
+      options.purgeIntervalMs,
+      60_000,
+      0,
+    ),
+    requestTimeoutMs: integer(
+      "requestTimeoutMs",
+      options.requestTimeoutMs,
+      5_000,
+      1,
+    ),
+    username: options.username ?? "",
+    password: options.password ?? "",
+  };
+}
+
+function integer(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+): number {
+  return integerArg(OPEN, name, value, fallback, min, MAX_TIMER_MS);
+}
+
+/**
+ * Checks the options of `list`, as the local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns Every option.
+ */
+export function checkList(op: string, options: ListOptions): {
+  limit: number;
+  cursor: string | undefined;
+  prefix: string;
+  reverse: boolean;
+} {
+  const { cursor, prefix = "", reverse = false } = options;
+  const limit = integerArg(op, "limit", options.limit, 100, 1, MAX_LIST_LIMIT);
+  if (cursor !== undefined) assertText(op, "cursor", cursor);
+  assertText(op, "prefix", prefix);
+  assertBoolean(op, "reverse", reverse);
+  return { limit, cursor, prefix, reverse };
+}
+
+/**
+ * Checks the options of `render`, as the local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns The missing-key mode.
+ */
+export function checkRender(
+  op: string,
+  options: RenderOptions,
+): "default" | "zero" | "error" {
+  const missingKey = oneOf(op, "missingKey", options.missingKey, [
+    "default",
+    "zero",
+    "error",
+  ]);
+  return missingKey;
+}
+
+/**
+ * Checks `since`, as the local store does.
+ *
+ * @param op The operation.
+ * @param since The caller's `since`.
+ * @returns It, checked.
+ */
+export function checkSince(op: string, since: unknown): number | undefined {
+  if (since === undefined) return undefined;
+  if (typeof since !== "number") {
+    throw new TypeError(
+      `Cannot ${op}: since must be a number, received ${describe(since)}`,
+    );
+  }
+  if (!Number.isSafeInteger(since) || since < 0) {
+    throw new RangeError(
+      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
+    );
+  }
+  return since;
+}

@@ -1,0 +1,3 @@
+module corestore/tests/go/fmt
+
+go 1.19

@@ -1,0 +1,3 @@
+module corestore/tests/go/template
+
+go 1.19
