@@ -11,6 +11,8 @@
 
 import { assertText, assertTTL, describe } from "./_check.ts";
 import { StoreError } from "./errors.ts";
+import type { AsyncStore } from "./async.ts";
+import { expiryOf } from "./_time.ts";
 
 /** A live value as a transaction sees it. */
 export interface TxEntry {
@@ -50,29 +52,17 @@ export interface TxPlan {
  * the synchronous `Transaction`, returning promises. Reads see the
  * transaction's own writes; nothing is visible to others before the commit.
  */
-export interface AsyncTransaction {
-  /** As `AsyncStore.get`. */
-  get(group: string, key: string): Promise<string | undefined>;
-  /** As `AsyncStore.set`. */
-  set(group: string, key: string, value: string): Promise<void>;
-  /** As `AsyncStore.setWithTTL`. */
-  setWithTTL(
-    group: string,
-    key: string,
-    value: string,
-    ttlMs: number,
-  ): Promise<void>;
-  /** As `AsyncStore.delete`. */
-  delete(group: string, key: string): Promise<boolean>;
-  /** As `AsyncStore.deleteGroup`. */
-  deleteGroup(group: string): Promise<number>;
-  /** As `AsyncStore.count`. */
-  count(group: string): Promise<number>;
-  /** As `AsyncStore.getAll`. */
-  getAll(group: string): Promise<Map<string, string>>;
-  /** As `AsyncStore.exists`. */
-  exists(group: string, key: string): Promise<boolean>;
-}
+export type AsyncTransaction = Pick<
+  AsyncStore,
+  | "get"
+  | "set"
+  | "setWithTTL"
+  | "delete"
+  | "deleteGroup"
+  | "count"
+  | "getAll"
+  | "exists"
+>;
 
 /** Reaches the namespace usage of a transaction; for scoped views. */
 export const TX_USAGE: unique symbol = Symbol("AsyncTransaction.usage");
@@ -84,27 +74,6 @@ export interface UsageTransaction extends AsyncTransaction {
 }
 
 const MAX_ATTEMPTS = 64;
-
-/**
- * An expiry in whole milliseconds, rounded up so a key never expires before
- * its TTL has passed, as the local store computes it.
- *
- * @param op The operation, for the error message.
- * @param now The clock.
- * @param ttlMs A checked TTL.
- * @returns The expiry, ms epoch.
- * @throws {RangeError} When the expiry is past the largest safe integer.
- */
-export function expiryOf(op: string, now: number, ttlMs: number): number {
-  const at = Math.ceil(now + ttlMs);
-  const expiresAt = at > now ? at : Math.floor(now) + 1;
-  if (!Number.isSafeInteger(expiresAt)) {
-    throw new RangeError(
-      `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-    );
-  }
-  return expiresAt;
-}
 
 /**
  * Runs `fn` optimistically until one attempt commits without conflict.

@@ -132,6 +132,28 @@ export function integerArg(
 }
 
 /**
+ * Asserts that an argument names a file to create: a non-empty string other
+ * than `":memory:"`.
+ *
+ * @param operation What the caller was doing.
+ * @param path The argument.
+ * @throws {TypeError} When `path` is not such a string.
+ */
+export function assertFilePath(
+  operation: string,
+  path: unknown,
+): asserts path is string {
+  assertText(operation, "path", path);
+  if (path === "" || path === ":memory:") {
+    throw new TypeError(
+      `Cannot ${operation}: path must be a file path, received ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+}
+
+/**
  * Asserts that an argument is a function.
  *
  * @param operation What the caller was doing.
@@ -206,7 +228,11 @@ export function oneOf<const T extends string>(
     : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
   throw new ErrorClass(
     `Cannot ${operation}: ${name} must be ${list}, received ${
-      typeof value === "string" ? JSON.stringify(value) : describe(value)
+      typeof value === "string"
+        ? JSON.stringify(value)
+        : typeof value === "number" || typeof value === "boolean"
+        ? String(value)
+        : describe(value)
     }`,
   );
 }

@@ -8,13 +8,7 @@
  */
 
 import type { RenderLimits, RenderOptions } from "./store.ts";
-import {
-  assertBoolean,
-  assertText,
-  describe,
-  integerArg,
-  oneOf,
-} from "./_check.ts";
+import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
@@ -22,6 +16,7 @@ import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
+import { expiryOf, readClock } from "./_time.ts";
 import {
   executeTemplate,
   parseTemplate,
@@ -74,6 +69,8 @@ export class StoreCore {
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The least wait of the expiry timer, while the clock lags real time. */
+  #backoff = 0;
 
   /**
    * Opens the engine and starts the timers.
@@ -126,37 +123,7 @@ export class StoreCore {
    * @throws {RangeError} When the clock returns no finite number.
    */
   now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
-  }
-
-  /**
-   * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
-   * sibling stores them, rounded up so a key never expires early.
-   *
-   * @param op The operation, for the message.
-   * @param now The clock.
-   * @param ttlMs A checked time to live.
-   * @returns The expiry, ms epoch.
-   * @throws {RangeError} When it is past the largest safe integer.
-   */
-  expiryAt(op: string, now: number, ttlMs: number): number {
-    const at = Math.ceil(now + ttlMs);
-    // A TTL too small to move a large clock still leaves the key live now.
-    const expiresAt = at > now ? at : Math.floor(now) + 1;
-    if (!Number.isSafeInteger(expiresAt)) {
-      throw new RangeError(
-        `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
-      );
-    }
-    return expiresAt;
+    return readClock(op, this.#clock);
   }
 
   /**
@@ -169,7 +136,10 @@ export class StoreCore {
    * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
    */
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
-    const applied = this.#engine.apply(op, now, mutations, this.#hub.active);
+    // Inside a transaction a listener may still register before the COMMIT
+    // that delivers these events.
+    const report = this.#hub.active || this.#engine.inTransaction;
+    const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
     return applied.counts;
   }
@@ -190,12 +160,18 @@ export class StoreCore {
     value: string,
     ttlMs: number | undefined,
   ): void {
-    const now = this.now(op);
-    const expiresAt = ttlMs === undefined
-      ? null
-      : this.expiryAt(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     this.write(op, now, [{ kind: "set", group, key, value, expiresAt }]);
     if (expiresAt !== null) this.#noteDeadline(expiresAt);
+  }
+
+  // The clock, and the expiry a TTL gives from it (`null`: no TTL).
+  #stamp(
+    op: string,
+    ttlMs: number | null | undefined,
+  ): [now: number, expiresAt: number | null] {
+    const now = this.now(op);
+    return [now, ttlMs == null ? null : expiryOf(op, now, ttlMs)];
   }
 
   /**
@@ -245,8 +221,7 @@ export class StoreCore {
     key: string,
     ttlMs: number | null,
   ): boolean {
-    const now = this.now(op);
-    const expiresAt = ttlMs === null ? null : this.expiryAt(op, now, ttlMs);
+    const [now, expiresAt] = this.#stamp(op, ttlMs);
     const [changed] = this.write(op, now, [
       { kind: "setExpiry", group, key, expiresAt },
     ]);
@@ -271,6 +246,15 @@ export class StoreCore {
       );
     }
     const now = this.#engine.hasFeed ? this.now(op) : 0;
+    const held = this.#hub.hold();
+    try {
+      return this.#transaction(op, now, fn);
+    } finally {
+      if (held) this.#hub.release();
+    }
+  }
+
+  #transaction<T>(op: string, now: number, fn: () => T): T {
     const { result, events } = this.#engine.transaction(op, now, () => {
       const result = fn();
       if (isThenable(result)) {
@@ -421,7 +405,7 @@ export class StoreCore {
     const limit = integerArg(
       op,
       "limit",
-      options.limit,
+      options.limit ?? undefined,
       DEFAULT_LIST_LIMIT,
       1,
       MAX_LIST_LIMIT,
@@ -463,7 +447,7 @@ export class StoreCore {
     group: string,
     options: RenderOptions,
   ): string {
-    const mode = oneOf(op, "missingKey", options.missingKey, [
+    const mode = oneOf(op, "missingKey", options.missingKey ?? undefined, [
       "default",
       "zero",
       "error",
@@ -528,6 +512,8 @@ export class StoreCore {
   // is armed for the earliest deadline in the file and re-armed by writes.
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
+    // A callback may have closed the store in the middle of a write or tick.
+    if (this.#engine.closed) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 
@@ -546,18 +532,29 @@ export class StoreCore {
   #arm(at: number): void {
     clearTimeout(this.#expiryTimer);
     this.#armedAt = at;
-    const wait = Math.min(Math.max(at - this.#safeClock(), 0), MAX_TIMER_MS);
+    const wait = Math.min(
+      Math.max(at - this.#safeClock(), this.#backoff, 0),
+      MAX_TIMER_MS,
+    );
     this.#expiryTimer = setTimeout(() => this.#onDeadline(), wait || 0);
     unrefTimer(this.#expiryTimer);
   }
 
   #onDeadline(): void {
+    const due = this.#armedAt;
     this.#expiryTimer = undefined;
     this.#armedAt = Infinity;
     if (this.#engine.closed || !this.#deadlinesMatter()) return;
     const op = "expire keys on time";
     try {
-      if (!Number.isFinite(this.#safeClock())) return;
+      const clock = this.#safeClock();
+      if (!Number.isFinite(clock)) return;
+      // Fired before the store's clock reached the deadline: that clock
+      // runs behind real time (a fake one, say). Back off, so that a clock
+      // standing still costs no timer firing every millisecond.
+      this.#backoff = clock < due
+        ? Math.min(Math.max(2 * this.#backoff, 1), 1_000)
+        : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
       this.write(op, this.now(op), [{ kind: "purge" }]);
@@ -725,16 +722,7 @@ function checkSince(op: string, since: unknown, hasFeed: boolean): void {
       `Cannot ${op}: since needs the changeFeed option, which keeps the change log`,
     );
   }
-  if (typeof since !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: since must be a number, received ${describe(since)}`,
-    );
-  }
-  if (!Number.isSafeInteger(since) || since < 0) {
-    throw new RangeError(
-      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-    );
-  }
+  integerArg(op, "since", since, 0);
 }
 
 const registry = new WeakMap<object, StoreCore>();

@@ -347,7 +347,8 @@ export class Engine {
       result = fn(tx);
       this.run(op, () => this.#stmt.commit.run());
     } catch (error) {
-      if (db.isTransaction) this.#stmt.rollback.run();
+      // fn may have closed the store, which ended the transaction with it.
+      if (!this.closed && db.isTransaction) this.#stmt.rollback.run();
       throw error;
     } finally {
       this.#tx = undefined;
@@ -377,6 +378,13 @@ export class Engine {
     tx: Tx,
     report: boolean,
   ): number[] {
+    // Some failures (SQLITE_FULL, a trigger's RAISE(ROLLBACK)) end the whole
+    // transaction: what follows would commit on its own, outside it.
+    if (!(this.#db as DatabaseSync).isTransaction) {
+      throw new StoreError(
+        `Cannot ${op}: SQLite rolled the transaction back after an earlier statement failed; nothing it wrote is kept`,
+      );
+    }
     const counts: number[] = [];
     for (const m of mutations) {
       const from = tx.events.length;
@@ -443,8 +451,8 @@ export class Engine {
     let rows: Row[];
     if (prefix !== undefined) {
       rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
-    } else if (!report || this.#feed !== undefined) {
-      // The log names the rows itself; without listeners nobody needs them.
+    } else if (!report) {
+      // Without listeners nobody needs the rows.
       return Number(s.purge.run(now).changes);
     } else {
       rows = s.purgeReturning.all(now);
@@ -483,11 +491,19 @@ export class Engine {
     if (m.kind === "purge" || logged !== events.length - from) {
       // Rows without a one-to-one event (a purge, or a trigger of someone
       // else's): the log itself says which rows and in which order.
-      events.length = from;
-      if (report) {
-        const rows = this.run(op, () => feed.rows(mark, tx.mark, now));
-        for (const e of rows) events.push(e);
+      const returned = events.splice(from);
+      if (!report) return;
+      let rows = this.run(op, () => feed.rows(mark, tx.mark, now));
+      if (rows.length < logged && returned.length === logged) {
+        // The trim trigger cut this very statement's first rows (it logged
+        // more than the retention keeps): number the rows it returned,
+        // which SQLite yields in the order it logged them.
+        rows = returned;
+        for (let i = 0; i < rows.length; i++) {
+          (rows[i] as StoreEvent).seq = mark + 1 + i;
+        }
       }
+      for (const e of rows) events.push(e);
       return;
     }
     for (let i = from; i < events.length; i++) {

@@ -44,8 +44,10 @@ const SQL = {
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
   retype: "UPDATE kv_changes SET type = ?1 WHERE seq > ?2 AND type <> ?1",
   dropSince: "DELETE FROM kv_changes WHERE seq > ?",
+  // The seq is given: the trim trigger may have emptied the log under a
+  // large group, and an empty table would number the row 1.
   logGroupDelete:
-    `INSERT INTO kv_changes (type, grp, key, timestamp) VALUES ('delete_group', ?, '', ${NOW_MS})`,
+    `INSERT INTO kv_changes (seq, type, grp, key, timestamp) VALUES (?, 'delete_group', ?, '', ${NOW_MS})`,
   // Rows are timed by the triggers with SQLite's clock, so age is measured
   // with it too. The newest row stays, whatever its age, so that seqs never
   // go back.
@@ -113,7 +115,7 @@ export class ChangeFeed {
    */
   collapseGroupDelete(after: number, group: string): void {
     this.#stmt.dropSince.run(after);
-    this.#stmt.logGroupDelete.run(group);
+    this.#stmt.logGroupDelete.run(after + 1, group);
   }
 
   /**
@@ -220,7 +222,8 @@ export class ChangeFeed {
       (namespace !== undefined
         ? namespaceOf(event.group) === namespace
         : group === "*" || event.group === group) &&
-      (key === "*" || event.key === key)
+      // A group deletion is no event of any one key, not even of "".
+      (key === "*" || (event.key === key && event.type !== "delete_group"))
     );
   }
 

@@ -137,6 +137,8 @@ export class EventHub {
   /** The position of the event before the first in the queue. */
   #base = 0;
   #draining = false;
+  /** While set, published events take their positions but wait. */
+  #held = false;
 
   /** @param options Where errors thrown by change callbacks go. */
   constructor(options?: EventHubOptions) {
@@ -298,6 +300,30 @@ export class EventHub {
     }
     // One push per event: a spread of a huge batch overflows the stack.
     for (const event of events) this.#queue.push(Object.freeze(event));
+    if (!this.#held) this.#drain();
+  }
+
+  /**
+   * Holds delivery: events published meanwhile take their positions (a
+   * listener registered after them does not receive them) but nobody is
+   * called until {@linkcode EventHub.prototype.release}. A store holds it
+   * through a transaction, so that no callback runs (and writes) inside it.
+   *
+   * @returns Whether this call took the hold (`false` when already held).
+   */
+  hold(): boolean {
+    if (this.#held) return false;
+    this.#held = true;
+    return true;
+  }
+
+  /** Ends a hold and hands out what waited, unless a delivery runs. */
+  release(): void {
+    this.#held = false;
+    if (this.#queue.length > 0) this.#drain();
+  }
+
+  #drain(): void {
     if (this.#draining) return;
     this.#draining = true;
     try {

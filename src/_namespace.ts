@@ -7,6 +7,7 @@
  */
 
 import { describe } from "./_check.ts";
+import type { Quota } from "./_async_hooks.ts";
 
 /** What a namespace may be made of; it never contains `:`. */
 export const NAMESPACE_PATTERN: RegExp = /^[A-Za-z0-9-]+$/;
@@ -54,4 +55,39 @@ export function namespaceOf(group: string): string | undefined {
  */
 export function namespacePrefix(namespace: string): string {
   return `${namespace}:`;
+}
+
+/**
+ * Reads the quota argument of a scoped store, local or asynchronous.
+ *
+ * @param op The operation, for the message.
+ * @param quota The caller's quota; `undefined` is unlimited.
+ * @returns Both limits, `0` where absent (unlimited).
+ * @throws {TypeError} When `quota` is not an object.
+ * @throws {RangeError} When a limit is not a non-negative integer.
+ */
+export function readQuota(op: string, quota: unknown): Quota {
+  if (quota === undefined) quota = {};
+  if (typeof quota !== "object" || quota === null) {
+    throw new TypeError(
+      `Cannot ${op}: quota must be an object, received ${describe(quota)}`,
+    );
+  }
+  const { maxKeys, maxGroups } = quota as Record<string, unknown>;
+  return {
+    maxKeys: quotaValue(op, "maxKeys", maxKeys),
+    maxGroups: quotaValue(op, "maxGroups", maxGroups),
+  };
+}
+
+function quotaValue(op: string, name: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot ${op}: quota ${name} must be a non-negative integer, received ${
+        typeof value === "number" ? value : describe(value)
+      }`,
+    );
+  }
+  return value;
 }

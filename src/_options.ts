@@ -75,7 +75,7 @@ export function resolveOptions(
     durability: oneOf(
       OP,
       "durability",
-      options.durability,
+      options.durability ?? undefined,
       ["normal", "full"],
       TypeError,
     ),

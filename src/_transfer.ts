@@ -20,13 +20,7 @@ import {
   type Row,
   type RowStatement,
 } from "./schema.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 
 // node:sqlite cuts TEXT at its first NUL, so a column holding one is read as
 // bytes (textColumn) and decoded here, keeping a leading U+FEFF and refusing
@@ -70,7 +64,7 @@ export interface SnapshotSource {
 /** Records one at a time; `close()` is idempotent. */
 export interface ExportCursor {
   /** The next record, or `undefined` at the end. */
-  next(): ExportRecord | undefined;
+  next(): transfer.ExportRecord | undefined;
   /** Ends the snapshot and closes its connection. */
   close(): void;
 }
@@ -86,13 +80,13 @@ export interface ExportCursor {
  * @throws {StoreError} When the snapshot cannot be opened.
  */
 export function exportRecords(
-  options: ExportOptions,
+  options: transfer.ExportOptions,
   open: (prefix: string) => ExportCursor,
-): ReadableStream<ExportRecord> {
+): ReadableStream<transfer.ExportRecord> {
   const prefix = options.prefix ?? "";
   assertText("export entries", "prefix", prefix);
   const rows = open(prefix);
-  return new ReadableStream<ExportRecord>({
+  return new ReadableStream<transfer.ExportRecord>({
     pull(controller) {
       try {
         for (let i = 0; i < EXPORT_CHUNK; i++) {
@@ -146,7 +140,7 @@ function readAll(
   now: number,
 ): ExportCursor {
   const select = prepareSelect(op, source.db, source.names, prefix);
-  let records: ExportRecord[] = [];
+  let records: transfer.ExportRecord[] = [];
   run(op, () => {
     for (const row of select.iterate(...params(prefix, now))) {
       const record = toRecord(op, row);
@@ -221,7 +215,7 @@ function params(prefix: string, now: number): Param[] {
   return prefix === "" ? [now] : [prefix, now];
 }
 
-function toRecord(op: string, row: Row): ExportRecord {
+function toRecord(op: string, row: Row): transfer.ExportRecord {
   const expiresAt = row[3];
   return {
     group: text(op, row[0], "a group"),
@@ -262,7 +256,7 @@ function run<T>(op: string, fn: () => T): T {
  * already expired by the store's clock; returns how many it wrote.
  */
 export type BatchWriter = (
-  records: readonly ExportRecord[],
+  records: readonly transfer.ExportRecord[],
 ) => number | Promise<number>;
 
 /**
@@ -280,10 +274,10 @@ export type BatchWriter = (
  * @throws {ImportError} When a record is malformed or the source fails.
  */
 export async function importRecords(
-  source: ImportSource,
-  options: ImportOptions,
+  source: transfer.ImportSource,
+  options: transfer.ImportOptions,
   batch: BatchWriter,
-): Promise<ImportResult> {
+): Promise<transfer.ImportResult> {
   const op = "import entries";
   const batchSize = integerArg(
     op,
@@ -300,8 +294,8 @@ export async function importRecords(
       }`,
     );
   }
-  const result: ImportResult = { imported: 0, skipped: 0 };
-  let pending: ExportRecord[] = [];
+  const result: transfer.ImportResult = { imported: 0, skipped: 0 };
+  let pending: transfer.ExportRecord[] = [];
   const flush = async () => {
     const records = pending;
     pending = [];
@@ -342,7 +336,7 @@ export async function importRecords(
 /** A malformed record; becomes an ImportError with its number. */
 class RecordError extends Error {}
 
-function checkRecord(item: unknown): ExportRecord {
+function checkRecord(item: unknown): transfer.ExportRecord {
   if (typeof item !== "object" || item === null || Array.isArray(item)) {
     throw new RecordError(`expected an object, received ${describe(item)}`);
   }

@@ -26,13 +26,7 @@ import {
   type WatchOptions,
 } from "./store.ts";
 import { describe } from "./_check.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
 
 export type { AsyncTransaction } from "./_async_tx.ts";
@@ -104,12 +98,14 @@ export interface AsyncStore extends AsyncDisposable {
    * As {@linkcode Store.prototype.exportEntries}: returns the stream at
    * once (argument errors are thrown), one snapshot of the live entries.
    */
-  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord>;
+  exportEntries(
+    options?: transfer.ExportOptions,
+  ): ReadableStream<transfer.ExportRecord>;
   /** As {@linkcode Store.prototype.importEntries}. */
   importEntries(
-    source: ImportSource,
-    options?: ImportOptions,
-  ): Promise<ImportResult>;
+    source: transfer.ImportSource,
+    options?: transfer.ImportOptions,
+  ): Promise<transfer.ImportResult>;
   /** As {@linkcode Store.prototype.backup}. */
   backup(path: string): Promise<void>;
   /** As {@linkcode Store.prototype.countAll}. */
@@ -250,10 +246,15 @@ class LocalAsyncStore implements AsyncStore {
   async list(group: string, options?: ListOptions) {
     return await this.#store.list(group, options);
   }
-  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+  exportEntries(
+    options?: transfer.ExportOptions,
+  ): ReadableStream<transfer.ExportRecord> {
     return this.#store.exportEntries(options);
   }
-  async importEntries(source: ImportSource, options?: ImportOptions) {
+  async importEntries(
+    source: transfer.ImportSource,
+    options?: transfer.ImportOptions,
+  ) {
     return await this.#store.importEntries(source, options);
   }
   async backup(path: string) {

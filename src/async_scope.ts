@@ -6,7 +6,7 @@
  */
 
 import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
-import { assertNamespace } from "./_namespace.ts";
+import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import type { AsyncStore } from "./async.ts";
@@ -94,21 +94,11 @@ export class AsyncScopedStore {
       );
     }
     assertNamespace("create scoped store", namespace);
-    quota ??= {};
-    if (typeof quota !== "object" || quota === null) {
-      throw new TypeError(
-        `Cannot create scoped store: quota must be an object, received ${
-          describe(quota)
-        }`,
-      );
-    }
+    const limits = readQuota("create scoped store", quota);
     this.store = store;
     this.namespace = namespace;
     this.#prefix = `${namespace}:`;
-    this.#quota = {
-      maxKeys: quotaValue("maxKeys", quota.maxKeys),
-      maxGroups: quotaValue("maxGroups", quota.maxGroups),
-    };
+    this.#quota = limits;
     this.#hooks = hooks;
   }
 
@@ -156,11 +146,8 @@ export class AsyncScopedStore {
    * @throws {QuotaExceededError} When the write would exceed a quota.
    * @throws {StoreClosedError} After the store is closed.
    */
-  async set(group: string, key: string, value: string): Promise<void> {
-    const op = "set value";
-    const stored = this.#key(op, group, key);
-    assertText(op, "value", value);
-    await this.#write(op, stored, key, value, undefined);
+  set(group: string, key: string, value: string): Promise<void> {
+    return this.#set("set value", group, key, value, []);
   }
 
   /**
@@ -186,17 +173,27 @@ export class AsyncScopedStore {
    * @throws {QuotaExceededError} When the write would exceed a quota.
    * @throws {StoreClosedError} After the store is closed.
    */
-  async setWithTTL(
+  setWithTTL(
     group: string,
     key: string,
     value: string,
     ttlMs: number,
   ): Promise<void> {
-    const op = "set value with TTL";
+    return this.#set("set value with TTL", group, key, value, [ttlMs]);
+  }
+
+  // `ttl` is empty for `set`, so that `setWithTTL` checks even an absent TTL.
+  async #set(
+    op: string,
+    group: string,
+    key: string,
+    value: string,
+    ttl: [] | [number],
+  ): Promise<void> {
     const stored = this.#key(op, group, key);
     assertText(op, "value", value);
-    assertTTL(op, ttlMs);
-    await this.#write(op, stored, key, value, ttlMs);
+    if (ttl.length === 1) assertTTL(op, ttl[0]);
+    await this.#write(op, stored, key, value, ttl[0]);
   }
 
   /**
@@ -398,9 +395,8 @@ export class AsyncScopedStore {
     key: string,
     ttlMs: number | null,
   ): Promise<boolean> {
-    const op = "set expiry";
-    const stored = this.#key(op, group, key);
-    if (ttlMs !== null) assertTTL(op, ttlMs);
+    // The store checks ttlMs, with the same message.
+    const stored = this.#key("set expiry", group, key);
     return await this.store.expire(stored, key, ttlMs);
   }
 
@@ -557,9 +553,7 @@ export class AsyncScopedStore {
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
-    this.#hooks.open(op);
-    assertText(op, "group", group);
-    assertText(op, "key", key);
+    const stored = this.#key(op, group, key);
     if (group === "*") {
       return this.#hooks.watchNamespace(
         op,
@@ -568,7 +562,7 @@ export class AsyncScopedStore {
         options?.since,
       );
     }
-    return this.store.watch(this.#prefix + group, key, options);
+    return this.store.watch(stored, key, options);
   }
 
   /**
@@ -684,16 +678,4 @@ export class AsyncScopedStore {
       throw new QuotaExceededError(op, this.namespace, "maxGroups", maxGroups);
     }
   }
-}
-
-function quotaValue(name: string, value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create scoped store: quota ${name} must be a non-negative integer, received ${
-        typeof value === "number" ? value : describe(value)
-      }`,
-    );
-  }
-  return value;
 }

@@ -89,8 +89,7 @@ const COMMANDS: Record<string, Command> = {
           );
           return MISSING;
         }
-        await write(io.stdout, `${value}\n`);
-        return OK;
+        return await answer(io, value);
       }),
   },
   set: {
@@ -124,8 +123,7 @@ const COMMANDS: Record<string, Command> = {
         const removed = key === undefined
           ? store.deleteGroup(group as string)
           : Number(store.delete(group as string, key));
-        await write(io.stdout, `${removed}\n`);
-        return OK;
+        return await answer(io, String(removed));
       }),
   },
   list: {
@@ -142,10 +140,10 @@ const COMMANDS: Record<string, Command> = {
             cursor,
             limit: LIST_PAGE,
           });
-          const lines = page.entries.map(([key, value]) =>
-            `${JSON.stringify({ key, value })}\n`
+          await writeJsonLines(
+            io,
+            page.entries.map(([key, value]) => ({ key, value })),
           );
-          if (lines.length > 0) await write(io.stdout, lines.join(""));
           cursor = page.cursor;
         } while (cursor !== undefined);
         return OK;
@@ -156,11 +154,7 @@ const COMMANDS: Record<string, Command> = {
     arity: [1, 2],
     run: ({ db, args: [prefix], io }) =>
       withStore(db, async (store) => {
-        const lines = store.groups(prefix ?? "").map((group) =>
-          `${JSON.stringify(group)}\n`
-        );
-        if (lines.length > 0) await write(io.stdout, lines.join(""));
-        return OK;
+        return await writeJsonLines(io, store.groups(prefix ?? ""));
       }),
   },
   count: {
@@ -169,8 +163,7 @@ const COMMANDS: Record<string, Command> = {
     run: ({ db, args: [group], io }) =>
       withStore(db, async (store) => {
         const n = group === undefined ? store.countAll() : store.count(group);
-        await write(io.stdout, `${n}\n`);
-        return OK;
+        return await answer(io, String(n));
       }),
   },
   export: {
@@ -201,8 +194,7 @@ const COMMANDS: Record<string, Command> = {
         const result = await store.importEntries(
           io.stdin.pipeThrough(fromNdjson()),
         );
-        await write(io.stdout, `${JSON.stringify(result)}\n`);
-        return OK;
+        return await answer(io, JSON.stringify(result));
       });
     },
   },
@@ -226,8 +218,7 @@ const COMMANDS: Record<string, Command> = {
     run: ({ db, io }) =>
       withStore(db, async () => {
         const stats = { path: db, ...fileStats(db, Date.now()) };
-        await write(io.stdout, `${JSON.stringify(stats, null, 2)}\n`);
-        return OK;
+        return await answer(io, JSON.stringify(stats, null, 2));
       }),
   },
 };
@@ -463,6 +454,27 @@ function matches(event: StoreEvent, group: string, key: string): boolean {
 }
 
 const encoder = new TextEncoder();
+
+// Values as JSON on stdout, one a line, in one write; resolves with success,
+// as `answer` does, for the commands that print nothing else.
+async function writeJsonLines(
+  io: Context["io"],
+  values: readonly unknown[],
+): Promise<number> {
+  if (values.length > 0) {
+    await write(
+      io.stdout,
+      values.map((v) => `${JSON.stringify(v)}\n`).join(""),
+    );
+  }
+  return OK;
+}
+
+// A command's result: one line on stdout, and success.
+async function answer(io: Context["io"], line: string): Promise<number> {
+  await write(io.stdout, `${line}\n`);
+  return OK;
+}
 
 async function write(
   stream: WritableStream<Uint8Array>,

@@ -30,21 +30,21 @@ import type { AsyncStore } from "./async.ts";
 import {
   type AsyncTransaction,
   compareText,
-  expiryOf,
   runOptimistic,
 } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertText, assertTTL, describe } from "./_check.ts";
+import { assertFilePath, assertText, assertTTL } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
+import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
-import type {
-  ListOptions,
-  ListPage,
-  RenderOptions,
-  WatchOptions,
+import {
+  type ListOptions,
+  type ListPage,
+  type RenderOptions,
+  Store,
+  type WatchOptions,
 } from "./store.ts";
-import { Store } from "./store.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
 import { EtcdClient } from "./etcd/_client.ts";
 import { EventPump } from "./etcd/_events.ts";
@@ -57,17 +57,11 @@ import {
   toBase64,
   utf8,
 } from "./etcd/_keys.ts";
-import { type Entry, Kv, modEquals } from "./etcd/_kv.ts";
+import { type Entry, Kv, modEquals, type Put } from "./etcd/_kv.ts";
 import { EtcdAttempt, quotaWrite } from "./etcd/_txn.ts";
 import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 import {
   checkList,
   checkOpen,
@@ -75,21 +69,24 @@ import {
   checkSince,
 } from "./etcd/_options.ts";
 
-export type { AsyncStore, AsyncTransaction } from "./async.ts";
-export type { EventType, StoreEvent, Watcher } from "./events.ts";
+// The types this entry's API names, for callers that import only it.
 export type {
+  AsyncStore,
+  AsyncTransaction,
+  EventType,
   ExportOptions,
   ExportRecord,
   ImportOptions,
   ImportResult,
   ImportSource,
-} from "./transfer.ts";
-export type {
   ListOptions,
   ListPage,
+  RenderLimits,
   RenderOptions,
+  StoreEvent,
+  Watcher,
   WatchOptions,
-} from "./store.ts";
+} from "../mod.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
 export interface EtcdStoreOptions {
@@ -279,7 +276,7 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertText(op, "value", value);
-    await this.#put(op, group, key, value, undefined, undefined);
+    await this.#put(op, { group, key, value });
   }
 
   /**
@@ -309,27 +306,16 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "value", value);
     assertTTL(op, ttlMs);
     const expiresAt = expiryOf(op, this.#now(op), ttlMs);
-    await this.#put(op, group, key, value, expiresAt, ttlMs);
+    await this.#put(op, { group, key, value, expiresAt, ttlMs });
   }
 
   async #put(
     op: string,
-    group: string,
-    key: string,
-    value: string,
-    expiresAt: number | undefined,
-    ttlMs: number | undefined,
+    entry: Put,
     compare: unknown[] = [],
   ): Promise<boolean> {
     for (let attempt = 0;; attempt++) {
-      const put = await this.#kv.putRequest(
-        op,
-        group,
-        key,
-        value,
-        expiresAt,
-        ttlMs,
-      );
+      const put = await this.#kv.putRequest(op, entry);
       try {
         const { succeeded } = await this.#kv.write(
           op,
@@ -525,8 +511,8 @@ export class EtcdStore implements AsyncStore {
       if (entry === undefined || this.#expiredAt(entry, now)) return false;
       const compare = [modEquals(entry.bytes, entry.modRevision)];
       const value = entry.stored.value;
-      const ttl = ttlMs ?? undefined;
-      if (await this.#put(op, group, key, value, expiresAt, ttl, compare)) {
+      const put = { group, key, value, expiresAt, ttlMs: ttlMs ?? undefined };
+      if (await this.#put(op, put, compare)) {
         return true;
       }
     }
@@ -575,7 +561,9 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When `prefix` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    */
-  exportEntries(options: ExportOptions = {}): ReadableStream<ExportRecord> {
+  exportEntries(
+    options: transfer.ExportOptions = {},
+  ): ReadableStream<transfer.ExportRecord> {
     const op = "export entries";
     this.#open(op);
     return exportStream(this.#kv, () => this.#now(op), options.prefix ?? "");
@@ -599,9 +587,9 @@ export class EtcdStore implements AsyncStore {
    * @throws {StoreError} When no member answers within `requestTimeoutMs`.
    */
   async importEntries(
-    source: ImportSource,
-    options: ImportOptions = {},
-  ): Promise<ImportResult> {
+    source: transfer.ImportSource,
+    options: transfer.ImportOptions = {},
+  ): Promise<transfer.ImportResult> {
     const op = "import entries";
     this.#open(op);
     return await importRecords(
@@ -622,14 +610,7 @@ export class EtcdStore implements AsyncStore {
   async backup(path: string): Promise<void> {
     const op = "back up store";
     this.#open(op);
-    assertText(op, "path", path);
-    if (path === "" || path === ":memory:") {
-      throw new TypeError(
-        `Cannot ${op}: path must be a file path, received ${
-          JSON.stringify(path)
-        }`,
-      );
-    }
+    assertFilePath(op, path);
     if (await exists(path)) {
       throw new StoreError(
         `Cannot ${op}: ${path} already exists; a backup never overwrites a file`,
@@ -900,15 +881,7 @@ export class EtcdStore implements AsyncStore {
   }
 
   #now(op: string): number {
-    const now = this.#clock();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new RangeError(
-        `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
-          typeof now === "number" ? now : describe(now)
-        }`,
-      );
-    }
-    return now;
+    return readClock(op, this.#clock);
   }
 
   #expired(op: string, entry: Entry): boolean {

@@ -456,10 +456,9 @@ function writeTransaction<T>(db: DatabaseSync, fn: () => T): T {
 // lack most of them.
 const SQLITE_OK = 0;
 const SQLITE_DENY = 1;
-const SQLITE_DELETE = 9;
-const SQLITE_INSERT = 18;
-const SQLITE_READ = 20;
-const SQLITE_UPDATE = 23;
+// The actions that touch a table's rows: SQLITE_DELETE, SQLITE_INSERT,
+// SQLITE_READ and SQLITE_UPDATE.
+const ROW_ACTIONS: ReadonlySet<number> = new Set([9, 18, 20, 23]);
 
 // Connections whose statements on the data table compile now.
 const compiling = new WeakSet<DatabaseSync>();
@@ -487,8 +486,7 @@ function guard(db: DatabaseSync): void {
   }).setAuthorizer((action, table) =>
     !compiling.has(db) &&
       (table?.toLowerCase() === "kv" || table?.toLowerCase() === "entries") &&
-      (action === SQLITE_READ || action === SQLITE_INSERT ||
-        action === SQLITE_UPDATE || action === SQLITE_DELETE)
+      ROW_ACTIONS.has(action)
       ? SQLITE_DENY
       : SQLITE_OK
   );

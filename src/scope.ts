@@ -7,7 +7,7 @@
 
 import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
-import { assertNamespace, namespacePrefix } from "./_namespace.ts";
+import { assertNamespace, namespacePrefix, readQuota } from "./_namespace.ts";
 import { transactionView } from "./_tx_view.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -87,17 +87,12 @@ export class ScopedStore {
       );
     }
     assertNamespace(op, namespace);
-    quota ??= {};
-    if (typeof quota !== "object" || quota === null) {
-      throw new TypeError(
-        `Cannot ${op}: quota must be an object, received ${describe(quota)}`,
-      );
-    }
+    const { maxKeys, maxGroups } = readQuota(op, quota);
     this.store = store;
     this.namespace = namespace;
     this.#prefix = namespacePrefix(namespace);
-    this.#maxKeys = quotaValue("maxKeys", quota.maxKeys);
-    this.#maxGroups = quotaValue("maxGroups", quota.maxGroups);
+    this.#maxKeys = maxKeys;
+    this.#maxGroups = maxGroups;
     this.#core = core;
   }
 
@@ -677,16 +672,4 @@ export class ScopedStore {
     return (this.#maxKeys === 0 || keys < this.#maxKeys) &&
       (this.#maxGroups === 0 || groups < this.#maxGroups);
   }
-}
-
-function quotaValue(name: string, value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create scoped store: quota ${name} must be a non-negative integer, received ${
-        typeof value === "number" ? value : describe(value)
-      }`,
-    );
-  }
-  return value;
 }

@@ -6,20 +6,19 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL } from "./_check.ts";
+import {
+  assertFilePath,
+  assertFunction,
+  assertText,
+  assertTTL,
+} from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import { resolveOptions } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { transactionView } from "./_tx_view.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
-import type {
-  ExportOptions,
-  ExportRecord,
-  ImportOptions,
-  ImportResult,
-  ImportSource,
-} from "./transfer.ts";
+import type * as transfer from "./transfer.ts";
 
 export type { ChangeRetention };
 
@@ -701,7 +700,9 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails; the stream errors with it when
    * reading fails later.
    */
-  exportEntries(options?: ExportOptions): ReadableStream<ExportRecord> {
+  exportEntries(
+    options?: transfer.ExportOptions,
+  ): ReadableStream<transfer.ExportRecord> {
     const op = "export entries";
     const core = this.#open(op);
     return exportRecords(
@@ -743,9 +744,9 @@ export class Store implements Disposable {
    * @throws {StoreError} When SQLite fails; that batch is rolled back.
    */
   async importEntries(
-    source: ImportSource,
-    options?: ImportOptions,
-  ): Promise<ImportResult> {
+    source: transfer.ImportSource,
+    options?: transfer.ImportOptions,
+  ): Promise<transfer.ImportResult> {
     const op = "import entries";
     const core = this.#open(op);
     return await importRecords(
@@ -786,14 +787,7 @@ export class Store implements Disposable {
   backup(path: string): void {
     const op = "back up store";
     const core = this.#open(op);
-    assertText(op, "path", path);
-    if (path === "" || path === ":memory:") {
-      throw new TypeError(
-        `Cannot ${op}: path must be a file path, received ${
-          JSON.stringify(path)
-        }`,
-      );
-    }
+    assertFilePath(op, path);
     core.backup(op, path);
   }
 

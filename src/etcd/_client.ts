@@ -220,31 +220,32 @@ export class EtcdClient {
     endpoint: string,
     signal: AbortSignal,
   ): Promise<Record<string, string>> {
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-    };
-    if (this.#username === undefined) return headers;
-    if (this.#token === undefined) {
-      const response = await fetch(`${endpoint}/v3/auth/authenticate`, {
-        method: "POST",
-        body: JSON.stringify({
-          name: this.#username,
-          password: this.#password ?? "",
-        }),
-        signal,
-      });
-      const answer = await response.json();
-      if (!response.ok || typeof answer?.token !== "string") {
-        throw new StoreError(
-          `authentication as ${JSON.stringify(this.#username)} failed: ${
-            answer?.message ?? response.status
-          }`,
-        );
-      }
-      this.#token = answer.token;
+    const json = { "content-type": "application/json" };
+    if (this.#username === undefined) return json;
+    this.#token ??= await this.#authenticate(this.#username, endpoint, signal);
+    return { ...json, authorization: this.#token };
+  }
+
+  // Signs in, for the token that etcd with auth on requires on every call.
+  async #authenticate(
+    username: string,
+    endpoint: string,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const response = await fetch(`${endpoint}/v3/auth/authenticate`, {
+      method: "POST",
+      body: JSON.stringify({ name: username, password: this.#password ?? "" }),
+      signal,
+    });
+    const answer = await response.json();
+    if (!response.ok || typeof answer?.token !== "string") {
+      throw new StoreError(
+        `authentication as ${JSON.stringify(username)} failed: ${
+          answer?.message ?? response.status
+        }`,
+      );
     }
-    headers.authorization = this.#token as string;
-    return headers;
+    return answer.token;
   }
 
   /**

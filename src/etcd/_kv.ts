@@ -20,6 +20,23 @@ import {
 } from "./_keys.ts";
 import type { EventPump } from "./_events.ts";
 
+/** Entries read at one revision. */
+export interface Scan {
+  entries: Entry[];
+  revision: number;
+}
+
+/** A value to write, with its deadline and the TTL that gave it. */
+export interface Put {
+  readonly group: string;
+  readonly key: string;
+  readonly value: string;
+  /** The deadline, ms epoch, if any. */
+  readonly expiresAt?: number | undefined;
+  /** The time to live that gave the deadline, for the lease. */
+  readonly ttlMs?: number | undefined;
+}
+
 /** A live or expired entry as read, with its revision. */
 export interface Entry {
   readonly group: string;
@@ -154,7 +171,7 @@ export class Kv {
     op: string,
     start: Uint8Array,
     end: Uint8Array,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  ): Promise<Scan> {
     const entries: Entry[] = [];
     let from = start;
     let revision: number | undefined;
@@ -184,10 +201,7 @@ export class Kv {
    * @param group The group.
    * @returns Its entries, in key order, and the revision.
    */
-  scanGroup(
-    op: string,
-    group: string,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  scanGroup(op: string, group: string): Promise<Scan> {
     const start = this.keys.groupStart(group);
     return this.scan(op, start, prefixEnd(start));
   }
@@ -199,10 +213,7 @@ export class Kv {
    * @param prefix A group prefix.
    * @returns The entries, in group then key order, and the revision.
    */
-  scanGroups(
-    op: string,
-    prefix: string,
-  ): Promise<{ entries: Entry[]; revision: number }> {
+  scanGroups(op: string, prefix: string): Promise<Scan> {
     const start = this.keys.groupsStart(prefix);
     return this.scan(op, start, prefixEnd(start));
   }
@@ -264,20 +275,12 @@ export class Kv {
    * A put request of a value with its deadline.
    *
    * @param op The operation.
-   * @param group The group.
-   * @param key The key.
-   * @param value The value.
-   * @param expiresAt The deadline, if any.
-   * @param ttlMs The time to live that gave it, for the lease.
+   * @param put What to write.
    * @returns The request and the stored bytes.
    */
   async putRequest(
     op: string,
-    group: string,
-    key: string,
-    value: string,
-    expiresAt: number | undefined,
-    ttlMs: number | undefined,
+    { group, key, value, expiresAt, ttlMs }: Put,
   ): Promise<{ request: Json; key: Uint8Array; bytes: Uint8Array }> {
     const keyBytes = this.keys.key(group, key);
     const bytes = encodeValue(value, expiresAt, this.tag());

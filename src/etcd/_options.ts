@@ -120,7 +120,14 @@ export function checkList(op: string, options: ListOptions): {
   reverse: boolean;
 } {
   const { cursor, prefix = "", reverse = false } = options;
-  const limit = integerArg(op, "limit", options.limit, 100, 1, MAX_LIST_LIMIT);
+  const limit = integerArg(
+    op,
+    "limit",
+    options.limit ?? undefined,
+    100,
+    1,
+    MAX_LIST_LIMIT,
+  );
   if (cursor !== undefined) assertText(op, "cursor", cursor);
   assertText(op, "prefix", prefix);
   assertBoolean(op, "reverse", reverse);
@@ -138,7 +145,7 @@ export function checkRender(
   op: string,
   options: RenderOptions,
 ): "default" | "zero" | "error" {
-  const missingKey = oneOf(op, "missingKey", options.missingKey, [
+  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
     "default",
     "zero",
     "error",
@@ -154,16 +161,5 @@ export function checkRender(
  * @returns It, checked.
  */
 export function checkSince(op: string, since: unknown): number | undefined {
-  if (since === undefined) return undefined;
-  if (typeof since !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: since must be a number, received ${describe(since)}`,
-    );
-  }
-  if (!Number.isSafeInteger(since) || since < 0) {
-    throw new RangeError(
-      `Cannot ${op}: since must be a non-negative integer, received ${since}`,
-    );
-  }
-  return since;
+  return since === undefined ? undefined : integerArg(op, "since", since, 0);
 }

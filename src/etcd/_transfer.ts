@@ -98,14 +98,7 @@ export async function importBatch(
   for (const record of live) {
     const expiresAt = record.expiresAt ?? undefined;
     const ttlMs = expiresAt === undefined ? undefined : expiresAt - now;
-    const put = await kv.putRequest(
-      op,
-      record.group,
-      record.key,
-      record.value,
-      expiresAt,
-      ttlMs,
-    );
+    const put = await kv.putRequest(op, { ...record, expiresAt, ttlMs });
     const size = put.key.length + put.bytes.length;
     // etcd refuses one key twice in a transaction: the later record wins.
     const id = toBase64(put.key);

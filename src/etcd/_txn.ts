@@ -8,11 +8,11 @@
 
 import { QuotaExceededError, StoreError } from "../errors.ts";
 import type { TxAttempt, TxEntry, TxPlan } from "../_async_tx.ts";
-import { expiryOf } from "../_async_tx.ts";
+import { expiryOf } from "../_time.ts";
 import type { Quota } from "../_async_hooks.ts";
 import type { Json } from "./_client.ts";
 import { utf8 } from "./_keys.ts";
-import { toBase64 } from "./_keys.ts";
+import { prefixEnd, toBase64 } from "./_keys.ts";
 import {
   type Entry,
   type Kv,
@@ -43,15 +43,10 @@ export class EtcdAttempt implements TxAttempt {
   }
 
   async getAll(group: string): Promise<Map<string, TxEntry>> {
-    const { entries, revision } = await this.#kv.scanGroup(
-      "get all values",
-      group,
-    );
     // New keys change the range's newest revision; deleted ones only their
     // own: both are compared.
-    this.#compares.push(
-      unchangedSince(this.#kv.keys.groupStart(group), revision),
-    );
+    const start = this.#kv.keys.groupStart(group);
+    const entries = await this.#scanUnchanged("get all values", start);
     const out = new Map<string, TxEntry>();
     for (const entry of entries) {
       this.#compare(entry.bytes, entry.modRevision);
@@ -62,15 +57,22 @@ export class EtcdAttempt implements TxAttempt {
   }
 
   async usage(prefix: string): Promise<Map<string, number>> {
-    const { entries, revision } = await this.#kv.scanGroups(
-      "count all keys",
-      prefix,
-    );
     // Quotas only care about keys added meanwhile.
-    this.#compares.push(
-      unchangedSince(this.#kv.keys.groupsStart(prefix), revision),
-    );
+    const start = this.#kv.keys.groupsStart(prefix);
+    const entries = await this.#scanUnchanged("count all keys", start);
     return liveUsage(entries, this.#now());
+  }
+
+  // Reads the keys starting with `start`; the commit requires that none of
+  // them has changed since (added or rewritten keys; deleted ones vanish).
+  async #scanUnchanged(op: string, start: Uint8Array): Promise<Entry[]> {
+    const { entries, revision } = await this.#kv.scan(
+      op,
+      start,
+      prefixEnd(start),
+    );
+    this.#compares.push(unchangedSince(start, revision));
+    return entries;
   }
 
   async commit(plan: TxPlan): Promise<boolean> {
@@ -95,14 +97,7 @@ export class EtcdAttempt implements TxAttempt {
           ops.push({ request_delete_range: { key: toBase64(k) } });
           continue;
         }
-        const put = await kv.putRequest(
-          OP,
-          group,
-          key,
-          entry.value,
-          entry.expiresAt,
-          entry.ttlMs,
-        );
+        const put = await kv.putRequest(OP, { group, key, ...entry });
         bytes += put.key.length + put.bytes.length;
         check ??= put;
         ops.push({ request_put: put.request });
@@ -230,7 +225,7 @@ export async function quotaWrite(
     ttlMs: number | undefined;
   },
 ): Promise<void> {
-  const { op, namespace, quota, group, key, value, ttlMs } = args;
+  const { op, namespace, quota, group, key, ttlMs } = args;
   const prefix = `${namespace}:`;
   for (let attempt = 1; attempt <= 64; attempt++) {
     const time = now(op);
@@ -258,7 +253,7 @@ export async function quotaWrite(
     const expiresAt = ttlMs === undefined
       ? undefined
       : expiryOf(op, time, ttlMs);
-    const put = await kv.putRequest(op, group, key, value, expiresAt, ttlMs);
+    const put = await kv.putRequest(op, { ...args, expiresAt });
     const { succeeded } = await kv.write(
       op,
       { compare, success: [{ request_put: put.request }] },

@@ -22,6 +22,30 @@ function asciiTable(special: (c: number) => string): readonly string[] {
   return table;
 }
 
+/**
+ * The table of a quoted-string syntax: `\` before each of `backslashed`, a
+ * short form for each of `short[0]` (the letter at the same place in
+ * `short[1]`), and `\u00XX` in `hex` digits for each of `unicode` and every
+ * other control character.
+ */
+function quotedTable(syntax: {
+  backslashed: string;
+  short?: [string, string];
+  unicode: string;
+  hex: string;
+}): readonly string[] {
+  const { backslashed, short = ["", ""], unicode, hex } = syntax;
+  return asciiTable((c) => {
+    const ch = String.fromCharCode(c);
+    if (backslashed.includes(ch)) return "\\" + ch;
+    const at = short[0].indexOf(ch);
+    if (at >= 0) return "\\" + short[1][at];
+    return c < 0x20 || unicode.includes(ch)
+      ? "\\u00" + hex[c >> 4] + hex[c & 0xf]
+      : "";
+  });
+}
+
 const HTML_TABLE = asciiTable((c) => {
   switch (c) {
     case 0x00:
@@ -102,90 +126,64 @@ class Builder {
 
 /** Go's `template.HTMLEscapeString`. */
 export function htmlEscape(s: string): string {
-  const n = s.length;
-  let i = 0;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80 && HTML_TABLE[c] !== "") break;
-    i++;
-  }
-  if (i === n) return s;
-  const out = new Builder(n);
-  let last = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) continue;
-    const replacement = HTML_TABLE[c] as string;
-    if (replacement === "") continue;
-    out.copy(s, last, i);
-    out.add(replacement);
-    last = i + 1;
-  }
-  out.copy(s, last, n);
-  return out.done();
+  return escapeBy(s, HTML_TABLE) ?? s;
 }
 
-const JS_TABLE = asciiTable((c) => {
-  switch (c) {
-    case 0x22:
-      return '\\"';
-    case 0x26:
-      return "\\u0026";
-    case 0x27:
-      return "\\'";
-    case 0x3c:
-      return "\\u003C";
-    case 0x3d:
-      return "\\u003D";
-    case 0x3e:
-      return "\\u003E";
-    case 0x5c:
-      return "\\\\";
-  }
-  return c < 0x20 ? "\\u00" + HEX_UPPER[c >> 4] + HEX_UPPER[c & 0xf] : "";
-});
-
-/** Go's `template.JSEscapeString`. */
-export function jsEscape(s: string): string {
+/**
+ * Escapes `s` through `table` for ASCII and `other` for the rest, which
+ * gives a code point's replacement or `""` to keep it (none: keep all).
+ *
+ * @returns The escaped text, or `undefined` when nothing needed escaping.
+ */
+function escapeBy(
+  s: string,
+  table: readonly string[],
+  other?: (cp: number) => string,
+): string | undefined {
   const n = s.length;
-  let i = 0;
-  while (i < n) {
+  let out: Builder | undefined;
+  let last = 0;
+  for (let i = 0; i < n;) {
     const c = s.charCodeAt(i);
+    let width = 1;
+    let replacement: string;
     if (c < 0x80) {
-      if (JS_TABLE[c] !== "") break;
-      i++;
+      replacement = table[c] as string;
+    } else if (other === undefined) {
+      replacement = "";
     } else {
       const cp = s.codePointAt(i) as number;
-      if (!isGoPrintable(cp)) break;
-      i += cp > 0xffff ? 2 : 1;
+      if (cp > 0xffff) width = 2;
+      replacement = other(cp);
     }
-  }
-  if (i === n) return s;
-  const out = new Builder(n);
-  let last = 0;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) {
-      const replacement = JS_TABLE[c] as string;
-      if (replacement !== "") {
-        out.copy(s, last, i);
-        out.add(replacement);
-        last = i + 1;
-      }
-      i++;
-      continue;
-    }
-    const cp = s.codePointAt(i) as number;
-    const width = cp > 0xffff ? 2 : 1;
-    if (!isGoPrintable(cp)) {
+    if (replacement !== "") {
+      out ??= new Builder(n);
       out.copy(s, last, i);
-      out.add("\\u" + cp.toString(16).toUpperCase().padStart(4, "0"));
+      out.add(replacement);
       last = i + width;
     }
     i += width;
   }
+  if (out === undefined) return undefined;
   out.copy(s, last, n);
   return out.done();
+}
+
+const JS_TABLE = quotedTable({
+  backslashed: `\\'"`,
+  unicode: "<>&=",
+  hex: HEX_UPPER,
+});
+
+/** Go's `template.JSEscapeString`. */
+export function jsEscape(s: string): string {
+  return escapeBy(s, JS_TABLE, jsOther) ?? s;
+}
+
+function jsOther(cp: number): string {
+  return isGoPrintable(cp)
+    ? ""
+    : "\\u" + cp.toString(16).toUpperCase().padStart(4, "0");
 }
 
 const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
@@ -257,65 +255,21 @@ export function urlQueryEscape(s: string): string {
   return out.done();
 }
 
-const JSON_TABLE = asciiTable((c) => {
-  switch (c) {
-    case 0x08:
-      return "\\b";
-    case 0x09:
-      return "\\t";
-    case 0x0a:
-      return "\\n";
-    case 0x0c:
-      return "\\f";
-    case 0x0d:
-      return "\\r";
-    case 0x22:
-      return '\\"';
-    case 0x26:
-      return "\\u0026";
-    case 0x3c:
-      return "\\u003c";
-    case 0x3e:
-      return "\\u003e";
-    case 0x5c:
-      return "\\\\";
-  }
-  return c < 0x20 ? "\\u00" + HEX_LOWER[c >> 4] + HEX_LOWER[c & 0xf] : "";
+const JSON_TABLE = quotedTable({
+  backslashed: `\\"`,
+  short: ["\b\t\n\f\r", "btnfr"],
+  unicode: "<>&",
+  hex: HEX_LOWER,
 });
 
 /** The JSON string literal Go's `json.Marshal` writes for a string. */
 export function jsonQuote(s: string): string {
-  const n = s.length;
-  let i = 0;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80 ? JSON_TABLE[c] !== "" : c === 0x2028 || c === 0x2029) break;
-    i++;
-  }
-  if (i === n) return '"' + s + '"';
-  const out = new Builder(n + 2);
-  out.add('"');
-  let last = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    let replacement: string;
-    if (c < 0x80) {
-      replacement = JSON_TABLE[c] as string;
-      if (replacement === "") continue;
-    } else if (c === 0x2028) {
-      replacement = "\\u2028";
-    } else if (c === 0x2029) {
-      replacement = "\\u2029";
-    } else {
-      continue;
-    }
-    out.copy(s, last, i);
-    out.add(replacement);
-    last = i + 1;
-  }
-  out.copy(s, last, n);
-  out.add('"');
-  return out.done();
+  return '"' + (escapeBy(s, JSON_TABLE, jsonOther) ?? s) + '"';
+}
+
+// JSON allows U+2028 and U+2029 in strings, JavaScript before ES2019 not.
+function jsonOther(cp: number): string {
+  return cp === 0x2028 ? "\\u2028" : cp === 0x2029 ? "\\u2029" : "";
 }
 
 export const ESCAPERS: ReadonlyMap<string, Escaper> = new Map([

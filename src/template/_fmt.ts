@@ -281,14 +281,18 @@ class Printer {
 
   badVerb(verb: number): void {
     this.out += "%!" + runeString(verb) + "(";
-    const arg = this.arg;
+    this.typedArg(this.arg);
+    this.out += ")";
+  }
+
+  /** An operand as Go's error forms show it: `<nil>` or `type=value`. */
+  typedArg(arg: FmtArg): void {
     if (arg === null) {
       this.out += "<nil>";
-    } else {
-      this.out += goTypeName(arg) + "=";
-      this.printArg(arg, V);
+      return;
     }
-    this.out += ")";
+    this.out += goTypeName(arg) + "=";
+    this.printArg(arg, V);
   }
 
   printArg(arg: FmtArg, verb: number): void {
@@ -642,13 +646,7 @@ class Printer {
     this.out += "%!(EXTRA ";
     for (let i = this.argNum; i < this.args.length; i++) {
       if (i > this.argNum) this.out += ", ";
-      const arg = this.args[i] as FmtArg;
-      if (arg === null) {
-        this.out += "<nil>";
-      } else {
-        this.out += goTypeName(arg) + "=";
-        this.printArg(arg, V);
-      }
+      this.typedArg(this.args[i] as FmtArg);
     }
     this.out += ")";
   }

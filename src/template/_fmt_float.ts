@@ -86,15 +86,13 @@ function fmtE(neg: boolean, a: Decimal, prec: number, e: string): string {
     const have = Math.max(Math.min(a.d.length, prec + 1) - 1, 0);
     out += "0".repeat(prec - have);
   }
-  let exp = a.d.length === 0 ? 0 : a.dp - 1;
-  out += e;
-  if (exp < 0) {
-    out += "-";
-    exp = -exp;
-  } else {
-    out += "+";
-  }
-  return out + (exp < 10 ? "0" + exp : String(exp));
+  return out + e + exponent(a.d.length === 0 ? 0 : a.dp - 1);
+}
+
+/** An exponent as Go's %e and %x end: its sign, then two digits or more. */
+function exponent(exp: number): string {
+  const digits = Math.abs(exp);
+  return (exp < 0 ? "-" : "+") + (digits < 10 ? "0" + digits : String(digits));
 }
 
 function fmtF(neg: boolean, a: Decimal, prec: number): string {
@@ -187,14 +185,7 @@ function fmtX(
     }
     out += "0".repeat(prec - i);
   }
-  out += upper ? "P" : "p";
-  if (exp < 0) {
-    out += "-";
-    exp = -exp;
-  } else {
-    out += "+";
-  }
-  return out + (exp < 10 ? "0" + exp : String(exp));
+  return out + (upper ? "P" : "p") + exponent(exp);
 }
 
 /**

@@ -11,7 +11,7 @@ import { decodeUtf8, encodeUtf8, utf8Length } from "../_utf8.ts";
 import {
   compareUtf8,
   formatValue,
-  GoComplex,
+  type GoComplex,
   GoUint8,
   isMap,
   typeName,
@@ -70,21 +70,20 @@ export class CallError {
 
 type Kind = "bool" | "int" | "uint" | "float" | "complex" | "string" | "";
 
+// Go's `basicKind` by the type name the value prints as; the map and nil
+// have none.
+const KINDS: ReadonlyMap<string, Kind> = new Map([
+  ["string", "string"],
+  ["bool", "bool"],
+  ["int", "int"],
+  ["float64", "float"],
+  ["uint8", "uint"],
+  ["complex128", "complex"],
+]);
+
 /** Go's `basicKind`: `""` for the map and invalid values. */
 function basicKind(value: Value): Kind {
-  switch (typeof value) {
-    case "string":
-      return "string";
-    case "boolean":
-      return "bool";
-    case "bigint":
-      return "int";
-    case "number":
-      return "float";
-  }
-  if (value instanceof GoUint8) return "uint";
-  if (value instanceof GoComplex) return "complex";
-  return "";
+  return KINDS.get(typeName(value)) ?? "";
 }
 
 /** An integer value (`int` or `uint8`) as a bigint. */

@@ -10,7 +10,7 @@
  *   tests/go/_template_fuzz.ts (TEMPLATE_FUZZ_SEED, default 1), through
  *   the store-free `render()`.
  *
- * Run with `deno task test:go` (tests/go/install.sh installs Debian's Go when
+ * Run with `deno task test:go` (tests/go/install_go.sh installs Debian's Go when
  * missing). Without the run permission, or without `go` outside CI, the
  * test is ignored; under CI=true a missing `go` fails it.
  */
@@ -174,7 +174,7 @@ Deno.test({
   async fn() {
     assert.ok(
       version !== undefined,
-      "go is not installed (run tests/go/install.sh)",
+      "go is not installed (run tests/go/install_go.sh)",
     );
     const corpus = CASES.filter(([name]) =>
       !NOT_GO.has(name) && (minor >= 23 || !NEWER_GO.has(name))
@@ -223,7 +223,7 @@ Deno.test({
   async fn() {
     assert.ok(
       version !== undefined,
-      "go is not installed (run tests/go/install.sh)",
+      "go is not installed (run tests/go/install_go.sh)",
     );
     const count = Number(envVar("TEMPLATE_FUZZ_CASES") ?? "20000");
     const seed = Number(envVar("TEMPLATE_FUZZ_SEED") ?? "1");

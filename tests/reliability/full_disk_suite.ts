@@ -159,3 +159,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Store.transaction on a full disk keeps nothing that follows a statement SQLite rolled the transaction back for",
+  ignore: !canMount,
+  async fn() {
+    using dir = tempDir();
+    const mnt = dir.file("mnt");
+    Deno.mkdirSync(mnt);
+    assert.ok(
+      await run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt),
+    );
+    try {
+      const path = `${mnt}/rolled.db`;
+      const store = new Store(path, { purgeIntervalMs: 0 });
+      store.set("g", "seed", "x");
+      const events: StoreEvent[] = [];
+      store.onChange((event) => events.push(event));
+      const inner: unknown[] = [];
+      assert.throws(
+        () =>
+          store.transaction((tx) => {
+            // Spills the page cache into a WAL that cannot grow: SQLITE_FULL
+            // rolls the whole transaction back, not just the statement.
+            try {
+              tx.set("g", "huge", "x".repeat(4_000_000));
+            } catch (error) {
+              inner.push(error);
+            }
+            try {
+              tx.set("g", "small", "v");
+            } catch (error) {
+              inner.push(error);
+            }
+          }),
+        StoreError,
+      );
+      store.close();
+      assert.equal(inner.length, 2);
+      assert.ok(inner.every((error) => error instanceof StoreError));
+      assert.deepEqual(events, []);
+      using reopened = new Store(path, { purgeIntervalMs: 0 });
+      assert.deepEqual([...reopened.getAll("g").keys()], ["seed"]);
+    } finally {
+      await run("umount", mnt);
+    }
+  },
+});

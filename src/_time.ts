@@ -1,0 +1,51 @@
+/**
+ * The clock rules every backend shares: what a caller's clock may return,
+ * and when a key written with a TTL expires.
+ *
+ * @module
+ */
+
+import { describe } from "./_check.ts";
+
+/**
+ * Reads a caller-provided clock.
+ *
+ * @param op The operation, for the message.
+ * @param clock The clock.
+ * @returns The time, in milliseconds.
+ * @throws {RangeError} When the clock returns no finite number.
+ */
+export function readClock(op: string, clock: () => number): number {
+  const now = clock();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    throw new RangeError(
+      `Cannot ${op}: clock() must return a finite number of milliseconds, received ${
+        typeof now === "number" ? now : describe(now)
+      }`,
+    );
+  }
+  return now;
+}
+
+/**
+ * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
+ * sibling stores them, rounded up so a key never expires before its TTL has
+ * passed.
+ *
+ * @param op The operation, for the message.
+ * @param now The clock.
+ * @param ttlMs A checked time to live.
+ * @returns The expiry, ms epoch.
+ * @throws {RangeError} When it is past the largest safe integer.
+ */
+export function expiryOf(op: string, now: number, ttlMs: number): number {
+  const at = Math.ceil(now + ttlMs);
+  // A TTL too small to move a large clock still leaves the key live now.
+  const expiresAt = at > now ? at : Math.floor(now) + 1;
+  if (!Number.isSafeInteger(expiresAt)) {
+    throw new RangeError(
+      `Cannot ${op}: ttlMs ${ttlMs} puts the expiry past the largest safe integer`,
+    );
+  }
+  return expiresAt;
+}
