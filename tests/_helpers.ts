@@ -1,6 +1,14 @@
 /** Small test helpers shared by the suites. */
 
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import {
+  ScopedStore,
+  Store,
+  type StoreEvent,
+  type StoreOptions,
+  type Watcher,
+} from "@core/store";
 
 /** A temporary directory removed (with its files) at the end of a `using`. */
 export interface TempDir extends Disposable {
@@ -46,14 +54,24 @@ export function rawQuery(
   }
 }
 
-/** Resolves with the next value a callback registration receives. */
+/**
+ * Resolves with the next value a callback registration receives that
+ * `accept` takes. With `ms`, rejects if none came within `ms`; its timer
+ * also holds the event loop open meanwhile.
+ */
 export function nextValue<T>(
   register: (fn: (value: T) => void) => () => void,
   accept: (value: T) => boolean = () => true,
+  ms?: number,
 ): Promise<T> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = ms === undefined ? undefined : setTimeout(() => {
+      off();
+      reject(new Error(`no matching value within ${ms} ms`));
+    }, ms);
     const off = register((value) => {
       if (!accept(value)) return;
+      clearTimeout(timer);
       off();
       resolve(value);
     });
@@ -71,4 +89,165 @@ export async function keepAlive<T>(promise: Promise<T>): Promise<T> {
   } finally {
     clearInterval(timer);
   }
+}
+
+/** An in-memory store on `clock` with the background purge off. */
+export function clockedStore(
+  clock: FakeClock = new FakeClock(),
+  options: StoreOptions = {},
+): Store {
+  return new Store(":memory:", {
+    clock: clock.fn,
+    purgeIntervalMs: 0,
+    ...options,
+  });
+}
+
+/** Unregisters `watcher` and returns every event it still held. */
+export function drain(
+  source: { unwatch(watcher: Watcher): void },
+  watcher: Watcher,
+): Promise<StoreEvent[]> {
+  source.unwatch(watcher);
+  return Array.fromAsync(watcher);
+}
+
+/** `type group/key=value` (no `=value` without one), for order checks. */
+export function brief(event: StoreEvent): string {
+  const value = event.value === undefined ? "" : `=${event.value}`;
+  return `${event.type} ${event.group}/${event.key}${value}`;
+}
+
+/** Records {@linkcode brief} of every event `source` calls back with. */
+export function record(
+  source: { onChange(fn: (event: StoreEvent) => void): unknown },
+): string[] {
+  const seen: string[] = [];
+  source.onChange((event) => seen.push(brief(event)));
+  return seen;
+}
+
+/**
+ * Catches what `reportError()` reports until disposed: uncaught, each would
+ * end the test process.
+ */
+export function catchReportedErrors(): { errors: unknown[] } & Disposable {
+  const errors: unknown[] = [];
+  const listener = (event: ErrorEvent) => {
+    event.preventDefault();
+    errors.push(event.error);
+  };
+  globalThis.addEventListener("error", listener);
+  return {
+    errors,
+    [Symbol.dispose]() {
+      globalThis.removeEventListener("error", listener);
+    },
+  };
+}
+
+/** Open file descriptors of this process (Linux), to catch a leaked handle. */
+export function openFds(): number | undefined {
+  try {
+    return [...Deno.readDirSync("/proc/self/fd")].length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lets promises, stream callbacks and due timers run. */
+export function yieldNow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Every row and the quota counts of a file, compactly (values may be huge). */
+export function dump(path: string): string {
+  const bytes = (column: string) =>
+    `hex(substr(CAST(${column} AS BLOB), 1, 48)) AS ${column}, length(CAST(${column} AS BLOB)) AS ${column}_bytes`;
+  return JSON.stringify([
+    rawQuery(
+      path,
+      `SELECT ${bytes("group_name")}, ${bytes("entry_key")}, ${
+        bytes("entry_value")
+      }, expires_at FROM entries ORDER BY group_name, entry_key`,
+    ),
+    rawQuery(path, "SELECT * FROM kv_namespace_stats ORDER BY ns"),
+  ]);
+}
+
+/** A file store holding a little of everything, as {@linkcode populated} opens it. */
+export interface Populated extends Disposable {
+  readonly store: Store;
+  /** `acme`, with maxKeys 2 and maxGroups 1, both used up. */
+  readonly scope: ScopedStore;
+  readonly clock: FakeClock;
+  /** Every event the store emitted since the fixture was made. */
+  readonly events: StoreEvent[];
+  /** Makes the clock return what `fn` returns (or throws), or heals it. */
+  breakClock(fn: (() => unknown) | undefined): void;
+}
+
+/** A file store holding a little of everything, with its events recorded. */
+export function populated(path: string): Populated {
+  const clock = new FakeClock();
+  let broken: (() => unknown) | undefined;
+  const store = new Store(path, {
+    clock: () => (broken === undefined ? clock.now : broken()) as number,
+    purgeIntervalMs: 0,
+  });
+  store.set("g", "k", "v");
+  store.setWithTTL("g", "t", "soon", 1_000);
+  store.set("__proto__", "constructor", "x");
+  const scope = new ScopedStore(store, "acme", { maxKeys: 2, maxGroups: 1 });
+  scope.set("x", "a", "1");
+  scope.set("x", "b", "2");
+  const events: StoreEvent[] = [];
+  store.onChange((event) => events.push(event));
+  return {
+    store,
+    scope,
+    clock,
+    events,
+    breakClock(fn) {
+      broken = fn;
+    },
+    [Symbol.dispose]() {
+      store.close();
+    },
+  };
+}
+
+/**
+ * Asserts that `fn` throws what `expected` accepts, and that nothing was
+ * written: the file's rows and quota counts are the same and no event was
+ * emitted.
+ */
+export function refuses(
+  fixture: Populated,
+  path: string,
+  fn: () => unknown,
+  expected: (error: unknown) => boolean,
+  what: string,
+): void {
+  const before = dump(path);
+  fixture.events.length = 0;
+  let threw: unknown;
+  let returned: unknown;
+  try {
+    returned = fn();
+  } catch (error) {
+    threw = error;
+  }
+  assert.ok(
+    threw !== undefined,
+    `${what}: did not throw (returned ${String(returned)})`,
+  );
+  assert.ok(
+    expected(threw),
+    `${what}: threw ${
+      threw instanceof Error ? `${threw.name}: ${threw.message}` : threw
+    }`,
+  );
+  assert.equal(dump(path), before, `${what}: the file changed`);
+  assert.deepEqual(fixture.events, [], `${what}: emitted events`);
 }

@@ -3,6 +3,7 @@ import { setImmediate } from "node:timers/promises";
 import { type EventType, type StoreEvent, Watcher } from "../src/events.ts";
 import { EventHub } from "../src/_hub.ts";
 import { StoreClosedError } from "../src/errors.ts";
+import { catchReportedErrors, drain } from "./_helpers.ts";
 
 let clock = 0;
 
@@ -21,12 +22,6 @@ function event(
   };
   if (type === "set") e.value = value;
   return e;
-}
-
-/** Unregisters the watcher and returns every event it still held. */
-function drain(hub: EventHub, watcher: Watcher): Promise<StoreEvent[]> {
-  hub.unwatch(watcher);
-  return Array.fromAsync(watcher);
 }
 
 /** Emits to `hub` and returns, per watcher, the groups/keys it received. */
@@ -493,53 +488,35 @@ Deno.test("EventHub.onChange() reports a throwing callback and runs the others",
   });
 
   await t.step("to reportError() by default", () => {
-    const errors: unknown[] = [];
-    const listener = (e: ErrorEvent) => {
-      e.preventDefault();
-      errors.push(e.error);
-    };
-    globalThis.addEventListener("error", listener);
-    try {
-      const hub = new EventHub();
-      const calls: string[] = [];
-      const boom = new Error("boom");
-      hub.onChange(() => {
-        throw boom;
-      });
-      hub.onChange(() => calls.push("after"));
-      hub.publish([event("g", "k")]);
-      assert.deepEqual(calls, ["after"]);
-      assert.deepEqual(errors, [boom]);
-    } finally {
-      globalThis.removeEventListener("error", listener);
-    }
+    using reported = catchReportedErrors();
+    const hub = new EventHub();
+    const calls: string[] = [];
+    const boom = new Error("boom");
+    hub.onChange(() => {
+      throw boom;
+    });
+    hub.onChange(() => calls.push("after"));
+    hub.publish([event("g", "k")]);
+    assert.deepEqual(calls, ["after"]);
+    assert.deepEqual(reported.errors, [boom]);
   });
 
   await t.step("to reportError() when onCallbackError throws", () => {
-    const errors: unknown[] = [];
-    const listener = (e: ErrorEvent) => {
-      e.preventDefault();
-      errors.push(e.error);
-    };
-    globalThis.addEventListener("error", listener);
-    try {
-      const handlerError = new Error("handler");
-      const hub = new EventHub({
-        onCallbackError: () => {
-          throw handlerError;
-        },
-      });
-      const calls: string[] = [];
-      hub.onChange(() => {
-        throw new Error("boom");
-      });
-      hub.onChange(() => calls.push("after"));
-      hub.publish([event("g", "k")]);
-      assert.deepEqual(calls, ["after"]);
-      assert.deepEqual(errors, [handlerError]);
-    } finally {
-      globalThis.removeEventListener("error", listener);
-    }
+    using reported = catchReportedErrors();
+    const handlerError = new Error("handler");
+    const hub = new EventHub({
+      onCallbackError: () => {
+        throw handlerError;
+      },
+    });
+    const calls: string[] = [];
+    hub.onChange(() => {
+      throw new Error("boom");
+    });
+    hub.onChange(() => calls.push("after"));
+    hub.publish([event("g", "k")]);
+    assert.deepEqual(calls, ["after"]);
+    assert.deepEqual(reported.errors, [handlerError]);
   });
 });
 
@@ -762,6 +739,8 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
   const groups = ["g0", "g1", "ns:g2", "ns:g3"];
   let emitting = true;
   let emitted = 0;
+  let heard = 0;
+  const offWitness = hub.onChange(() => heard++);
   const emitter = (async () => {
     while (emitting) {
       for (let i = 0; i < 8; i++) {
@@ -808,6 +787,12 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
         else if (group !== "*") assert.equal(e.group, group);
         if (key !== "*") assert.equal(e.key, key);
       };
+      /** The next event, which a registered watcher must receive. */
+      const next = async (reader: ReadableStreamDefaultReader<StoreEvent>) => {
+        const r = await reader.read();
+        assert.ok(!r.done, "a registered watcher's stream ended");
+        return r.value;
+      };
       let count = 0;
       switch (round % 3) {
         case 0:
@@ -815,22 +800,17 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
             check(e);
             if (++count === 5) break;
           }
+          assert.equal(count, 5, "a registered watcher's stream ended");
           break;
         case 1: {
           const reader = w.stream.getReader();
-          while (count < 5) {
-            const r = await reader.read();
-            assert.equal(r.done, false);
-            if (!r.done) check(r.value);
-            count++;
-          }
+          for (; count < 5; count++) check(await next(reader));
           await reader.cancel();
           break;
         }
         default: {
           const reader = w.stream.getReader();
-          const r = await reader.read();
-          if (!r.done) check(r.value);
+          check(await next(reader));
           reader.releaseLock();
           hub.unwatch(w);
           for await (const e of w) check(e);
@@ -841,6 +821,11 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
   await Promise.all(Array.from({ length: 60 }, (_, t) => task(t)));
   emitting = false;
   await emitter;
+  offWitness();
   assert.equal(hub.active, false);
-  assert.ok(emitted > 0);
+  assert.equal(
+    heard,
+    emitted,
+    "a callback registered throughout heard every published event, once",
+  );
 });

@@ -1,31 +1,11 @@
 import assert from "node:assert/strict";
 import { Store, type StoreEvent } from "@core/store";
-import { keepAlive, tempDir } from "./_helpers.ts";
-
-/** Resolves with the next event `accept` takes, or rejects after `ms`. */
-function nextEvent(
-  register: (fn: (event: StoreEvent) => void) => () => void,
-  accept: (event: StoreEvent) => boolean,
-  ms: number,
-): Promise<StoreEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching event within ${ms} ms`));
-    }, ms);
-    const off = register((event) => {
-      if (!accept(event)) return;
-      clearTimeout(timer);
-      off();
-      resolve(event);
-    });
-  });
-}
+import { keepAlive, nextValue, tempDir } from "./_helpers.ts";
 
 Deno.test("Store emits expire at a key's deadline while anyone listens", async (t) => {
   await t.step("to a callback, within 50 ms of the deadline", async () => {
     using store = new Store(":memory:", { purgeIntervalMs: 0 });
-    const expired = nextEvent(
+    const expired = nextValue<StoreEvent>(
       (fn) => store.onChange(fn),
       (e) => e.type === "expire" && e.key === "soon",
       2_000,
@@ -68,7 +48,7 @@ Deno.test("Store emits expire at a key's deadline while anyone listens", async (
         purgeIntervalMs: 0,
       });
       using writer = new Store(path, { purgeIntervalMs: 0 });
-      const expired = nextEvent(
+      const expired = nextValue<StoreEvent>(
         (fn) => listener.onChange(fn),
         (e) => e.type === "expire" && e.key === "remote",
         3_000,

@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
 import type { FeedWriterResult } from "./fixtures/feed_writer.ts";
 import {
+  drain,
   FakeClock,
   keepAlive,
   nextValue,
@@ -10,10 +11,11 @@ import {
   tempDir,
 } from "./_helpers.ts";
 
-type Brief = [number | undefined, string, string, string, string];
-const brief = (
+/** `[seq, origin, type, group, key]`: where an event stands in the feed. */
+type SeqBrief = [number | undefined, string, string, string, string];
+const seqBrief = (
   e: StoreEvent,
-): Brief => [e.seq, e.origin, e.type, e.group, e.key];
+): SeqBrief => [e.seq, e.origin, e.type, e.group, e.key];
 
 function feedStore(path: string, clock?: FakeClock): Store {
   return new Store(path, {
@@ -57,7 +59,7 @@ Deno.test("Store with changeFeed delivers another connection's writes as remote 
   writer.deleteGroup("h");
   writer.expire("g", "t", null);
 
-  const expected: Brief[] = [
+  const expected: SeqBrief[] = [
     [1, "remote", "set", "g", "k"],
     [2, "remote", "set", "g", "t"],
     [3, "remote", "delete", "g", "k"],
@@ -66,10 +68,10 @@ Deno.test("Store with changeFeed delivers another connection's writes as remote 
     [6, "remote", "delete_group", "h", ""],
     [7, "remote", "set", "g", "t"],
   ];
-  assert.deepEqual((await heard).map(brief), expected);
+  assert.deepEqual((await heard).map(seqBrief), expected);
   // The writer hears its own writes synchronously, from the same log.
   assert.deepEqual(
-    own.map(brief),
+    own.map(seqBrief),
     expected.map((
       [seq, , type, group, key],
     ) => [seq, "local", type, group, key]),
@@ -100,7 +102,7 @@ Deno.test("Store with changeFeed reports raw SQL writes by another connection", 
     db.close();
   }
   const events = await heard;
-  assert.deepEqual(events.map(brief), [
+  assert.deepEqual(events.map(seqBrief), [
     [1, "remote", "set", "raw", "k"],
     [2, "remote", "set", "raw", "k"],
     [3, "remote", "set", "raw", "old"],
@@ -143,9 +145,8 @@ Deno.test("Store with changeFeed logs its own expiries as expire, by its clock",
   );
   using late = feedStore(path, clock);
   const replayed = late.watch("g", "*", { since: 3 });
-  late.unwatch(replayed);
   assert.deepEqual(
-    (await Array.fromAsync(replayed)).map((e) => [e.type, e.timestamp]),
+    (await drain(late, replayed)).map((e) => [e.type, e.timestamp]),
     [["expire", clock.now], ["expire", clock.now], ["expire", clock.now]],
   );
 });
@@ -166,7 +167,7 @@ Deno.test("Store with changeFeed delivers a transaction after commit and a rollb
     tx.set("g", "a", "1");
     tx.set("g", "b", "2");
   });
-  assert.deepEqual((await heard).map(brief), [
+  assert.deepEqual((await heard).map(seqBrief), [
     [1, "remote", "set", "g", "a"],
     [2, "remote", "set", "g", "b"],
   ]);
@@ -182,14 +183,12 @@ Deno.test("Store.watch() with since replays the log, then continues live", async
   await t.step("replays the matching events after since", async () => {
     const watcher = store.watch("g", "*", { since: 2 });
     store.set("g", "live", "6");
-    store.unwatch(watcher);
-    const seen = (await Array.fromAsync(watcher)).map((e) => [e.seq, e.key]);
+    const seen = (await drain(store, watcher)).map((e) => [e.seq, e.key]);
     assert.deepEqual(seen, [[3, "k3"], [4, "k4"], [5, "k5"], [7, "live"]]);
   });
   await t.step("since the newest seq replays nothing", async () => {
     const watcher = store.watch("g", "*", { since: 7 });
-    store.unwatch(watcher);
-    assert.deepEqual(await Array.fromAsync(watcher), []);
+    assert.deepEqual(await drain(store, watcher), []);
   });
   await t.step("rejects a since after the newest seq", () => {
     assert.throws(() => store.watch("g", "*", { since: 8 }), RangeError);
@@ -236,9 +235,8 @@ Deno.test("Store with changeFeed trims the log to its retention, and a resume fr
     await trimmed(path, 3);
     assert.deepEqual(logged(path), [8, 9, 10]);
     const resumed = store.watch("g", "*", { since: 7 });
-    store.unwatch(resumed);
     assert.deepEqual(
-      (await Array.fromAsync(resumed)).map((e) => e.seq),
+      (await drain(store, resumed)).map((e) => e.seq),
       [8, 9, 10],
     );
     assert.throws(
@@ -265,9 +263,8 @@ Deno.test("Store with changeFeed trims the log to its retention, and a resume fr
     assert.throws(() => store.watch("g", "*", { since: 8 }), StoreError);
     const resumed = store.watch("g", "*", { since: 9 });
     store.set("g", "k11", "11");
-    store.unwatch(resumed);
     assert.deepEqual(
-      (await Array.fromAsync(resumed)).map((e) => e.seq),
+      (await drain(store, resumed)).map((e) => e.seq),
       [10, 11],
     );
   });
@@ -283,7 +280,7 @@ Deno.test("ScopedStore events arrive through the change feed with the prefixed g
   new ScopedStore(writer, "t2").set("g", "k", "other tenant");
   new ScopedStore(writer, "t1", { maxKeys: 5 }).set("g", "k", "mine");
   const got = await event;
-  assert.deepEqual(brief(got), [2, "remote", "set", "t1:g", "k"]);
+  assert.deepEqual(seqBrief(got), [2, "remote", "set", "t1:g", "k"]);
   assert.equal(got.value, "mine");
 });
 

@@ -12,7 +12,7 @@ import {
 } from "../examples/live_config/server.ts";
 import { parseFlags } from "../examples/live_config/main.ts";
 import { PAGE_HTML } from "../examples/live_config/page.ts";
-import { FakeClock, tempDir } from "./_helpers.ts";
+import { clockedStore, FakeClock, tempDir } from "./_helpers.ts";
 import { BlockReader, eventBlock } from "./fixtures/live_config_sse.ts";
 
 const T0 = 1_700_000_000_000;
@@ -25,7 +25,7 @@ function service(options: {
   maxBodyBytes?: number;
 } = {}) {
   const clock = new FakeClock(T0);
-  const store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  const store = clockedStore(clock);
   const app = createApp({ store, ...options });
   const events: StoreEvent[] = [];
   store.onChange((event) => events.push(event));

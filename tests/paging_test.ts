@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
+import { clockedStore, FakeClock, rawQuery, tempDir } from "./_helpers.ts";
 
 Deno.test("Store.ttl() reports the time left by the store's clock", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   store.setWithTTL("g", "k", "v", 1_000);
   store.set("g", "forever", "v");
   assert.equal(store.ttl("g", "k"), 1_000);
@@ -24,7 +24,7 @@ Deno.test("Store.ttl() reports the time left by the store's clock", () => {
 
 Deno.test("Store.expire() sets or clears the expiry of a live key only", async (t) => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const events: StoreEvent[] = [];
   store.onChange((event) => events.push({ ...event }));
   await t.step("extends a live key and emits set with the new expiry", () => {
@@ -157,7 +157,7 @@ Deno.test("Store.list() pages through a group in key order", async (t) => {
 
 Deno.test("Store.list() skips expired keys", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   for (let i = 0; i < 10; i++) {
     if (i % 2 === 0) store.setWithTTL("g", `k${i}`, "v", 5);
     else store.set("g", `k${i}`, "v");
@@ -197,7 +197,7 @@ Deno.test("Store.list() sees every key present throughout exactly once while key
 
 Deno.test("ScopedStore.list(), ttl() and expire() work inside the namespace", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const tenant = new ScopedStore(store, "t1", { maxKeys: 2 });
   tenant.set("g", "a", "1");
   tenant.setWithTTL("g", "b", "2", 100);

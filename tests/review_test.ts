@@ -5,22 +5,18 @@
 
 import assert from "node:assert/strict";
 import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
-import { keepAlive, rawQuery, tempDir } from "./_helpers.ts";
+import {
+  catchReportedErrors,
+  keepAlive,
+  rawQuery,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Collects what reaches `reportError()` while `fn` runs. */
 async function reported(fn: () => Promise<void>): Promise<unknown[]> {
-  const errors: unknown[] = [];
-  const listener = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  globalThis.addEventListener("error", listener);
-  try {
-    await fn();
-  } finally {
-    globalThis.removeEventListener("error", listener);
-  }
-  return errors;
+  using catcher = catchReportedErrors();
+  await fn();
+  return catcher.errors;
 }
 
 Deno.test("Store survives a change callback that closes it", async (t) => {

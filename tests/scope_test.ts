@@ -7,28 +7,17 @@ import {
   Store,
   StoreClosedError,
   StoreError,
-  type StoreEvent,
   type Transaction,
-  type Watcher,
 } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
-
-/** Unregisters the watcher and returns `group/key type` of what it held. */
-async function drain(store: Store, watcher: Watcher): Promise<string[]> {
-  store.unwatch(watcher);
-  return (await Array.fromAsync(watcher)).map(describeEvent);
-}
-
-function describeEvent(event: StoreEvent): string {
-  return `${event.group}/${event.key} ${event.type}`;
-}
-
-/** Records every event of the whole store, as `group/key type`. */
-function recordAll(store: Store): string[] {
-  const seen: string[] = [];
-  store.onChange((event) => seen.push(describeEvent(event)));
-  return seen;
-}
+import {
+  brief,
+  clockedStore,
+  drain,
+  FakeClock,
+  rawQuery,
+  record,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Asserts that `fn` throws the QuotaExceededError of one quota. */
 function assertQuota(
@@ -176,7 +165,7 @@ function rawKeys(store: Store): string[] {
 
 Deno.test("ScopedStore.setWithTTL() expires by the store clock like Store.setWithTTL()", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const scope = new ScopedStore(store, "t1", { maxKeys: 10 });
   scope.setWithTTL("session", "token", "abc", 1_000);
   clock.advance(999);
@@ -262,7 +251,7 @@ Deno.test("ScopedStore methods reject a non-string argument with a TypeError and
   for (const quota of [undefined, { maxKeys: 10, maxGroups: 10 }]) {
     await t.step(quota === undefined ? "no quota" : "with a quota", () => {
       using store = new Store();
-      const seen = recordAll(store);
+      const seen = record(store);
       const scope = new ScopedStore(store, "ns", quota);
       // A raw row that a silently stringified group 1 would reach.
       store.set("ns:1", "1", "raw");
@@ -377,7 +366,7 @@ Deno.test("ScopedStore methods reject a non-string argument with a TypeError and
 
 Deno.test("ScopedStore.set() refuses a new key when maxKeys live keys exist", async (t) => {
   using store = new Store();
-  const seen = recordAll(store);
+  const seen = record(store);
   const scope = new ScopedStore(store, "acme", { maxKeys: 5 });
   await t.step("the first five keys, across groups, are stored", () => {
     for (let i = 0; i < 5; i++) scope.set(`g${i % 2}`, `k${i}`, `${i}`);
@@ -426,8 +415,8 @@ Deno.test("ScopedStore.set() refuses a new key when maxKeys live keys exist", as
 
 Deno.test("ScopedStore.set() overwrites a live key without counting it against the quota", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
-  const seen = recordAll(store);
+  using store = clockedStore(clock);
+  const seen = record(store);
   const scope = new ScopedStore(store, "acme", { maxKeys: 2, maxGroups: 1 });
   scope.set("g", "a", "1");
   scope.set("g", "b", "1");
@@ -471,7 +460,7 @@ Deno.test("ScopedStore.set() stays within maxKeys after delete and re-insert", a
 
 Deno.test("ScopedStore.set() refuses a new group when maxGroups groups hold live keys", async (t) => {
   using store = new Store();
-  const seen = recordAll(store);
+  const seen = record(store);
   const scope = new ScopedStore(store, "acme", { maxGroups: 3 });
   await t.step("three groups are stored", () => {
     scope.set("a", "k", "1");
@@ -549,10 +538,7 @@ Deno.test("ScopedStore treats a zero or absent quota as unlimited", async (t) =>
 Deno.test("ScopedStore.set() does not count expired keys against the quota", async (t) => {
   await t.step("maxKeys", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxKeys: 3 });
     scope.setWithTTL("g", "a", "1", 10);
     scope.setWithTTL("g", "b", "1", 20);
@@ -570,10 +556,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
   });
   await t.step("maxKeys with expired rows left in the table", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxKeys: 2 });
     scope.setWithTTL("g", "a", "1", 10);
     scope.setWithTTL("g", "b", "1", 10);
@@ -586,10 +569,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
   });
   await t.step("maxGroups", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const scope = new ScopedStore(store, "acme", { maxGroups: 2 });
     scope.setWithTTL("a", "k", "1", 10);
     scope.set("b", "k", "1");
@@ -604,7 +584,7 @@ Deno.test("ScopedStore.set() does not count expired keys against the quota", asy
 
 Deno.test("ScopedStore.countAll() counts the live keys of its namespace only", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const a = new ScopedStore(store, "a");
   const ab = new ScopedStore(store, "a-b");
   const b = new ScopedStore(store, "b");
@@ -630,7 +610,7 @@ Deno.test("ScopedStore.countAll() counts the live keys of its namespace only", (
 
 Deno.test("ScopedStore.groups() lists its groups distinct, ascending and without the prefix", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const scope = new ScopedStore(store, "ns");
   for (const group of ["b", "a", "B", "", "a:b", "😀", "～", "b"]) {
     scope.set(group, "k1", "v");
@@ -682,7 +662,7 @@ Deno.test("ScopedStore keeps group names with %, _ and \\ inside its namespace",
 Deno.test("ScopedStore.transaction() counts the transaction's own writes against the quota", async (t) => {
   await t.step("a refused write rolls back the whole transaction", () => {
     using store = new Store();
-    const seen = recordAll(store);
+    const seen = record(store);
     const scope = new ScopedStore(store, "acme", { maxKeys: 3 });
     scope.set("g", "existing", "1");
     seen.length = 0;
@@ -705,7 +685,7 @@ Deno.test("ScopedStore.transaction() counts the transaction's own writes against
   });
   await t.step("a refused write caught inside commits the rest", () => {
     using store = new Store();
-    const seen = recordAll(store);
+    const seen = record(store);
     const scope = new ScopedStore(store, "acme", { maxKeys: 2 });
     const result = scope.transaction((tx) => {
       tx.set("g", "a", "1");
@@ -719,10 +699,10 @@ Deno.test("ScopedStore.transaction() counts the transaction's own writes against
     assert.equal(result, 2);
     assert.deepEqual([...scope.getAll("g")], [["b", "2"], ["d", "4"]]);
     assert.deepEqual(seen, [
-      "acme:g/a set",
-      "acme:g/b set",
-      "acme:g/a delete",
-      "acme:g/d set",
+      "set acme:g/a=1",
+      "set acme:g/b=2",
+      "delete acme:g/a",
+      "set acme:g/d=4",
     ]);
   });
   await t.step("maxGroups counts groups created in the transaction", () => {
@@ -809,7 +789,7 @@ Deno.test("ScopedStore.transaction() counts the transaction's own writes against
 
 Deno.test("ScopedStore.watch() receives this namespace's events only, with the prefixed group", async (t) => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const a = new ScopedStore(store, "a", { maxKeys: 100 });
   const others = [
     new ScopedStore(store, "a-b"),
@@ -840,36 +820,38 @@ Deno.test("ScopedStore.watch() receives this namespace's events only, with the p
       const key = a.watch("*", "k");
       const all = a.watch("*", "*");
       write();
-      assert.deepEqual(await drain(store, one), ["a:g/k set", "a:g/k set"]);
-      assert.deepEqual(await drain(store, group), [
-        "a:g/k set",
-        "a:g/other set",
-        "a:g/k set",
-        "a:g/other delete",
-        "a:g/ delete_group",
+      assert.deepEqual((await drain(store, one)).map(brief), [
+        "set a:g/k=1",
+        "set a:g/k=raw but in the namespace",
       ]);
-      assert.deepEqual(await drain(store, key), [
-        "a:g/k set",
-        "a:h/k set",
-        "a:g/k set",
-        "a:h/k expire",
+      assert.deepEqual((await drain(store, group)).map(brief), [
+        "set a:g/k=1",
+        "set a:g/other=2",
+        "set a:g/k=raw but in the namespace",
+        "delete a:g/other",
+        "delete_group a:g/",
       ]);
-      assert.deepEqual(await drain(store, all), [
-        "a:g/k set",
-        "a:g/other set",
-        "a:h/k set",
-        "a:g/k set",
-        "a:g/other delete",
-        "a:g/ delete_group",
-        "a:h/k expire",
+      assert.deepEqual((await drain(store, key)).map(brief), [
+        "set a:g/k=1",
+        "set a:h/k=3",
+        "set a:g/k=raw but in the namespace",
+        "expire a:h/k",
+      ]);
+      assert.deepEqual((await drain(store, all)).map(brief), [
+        "set a:g/k=1",
+        "set a:g/other=2",
+        "set a:h/k=3",
+        "set a:g/k=raw but in the namespace",
+        "delete a:g/other",
+        "delete_group a:g/",
+        "expire a:h/k",
       ]);
     },
   );
   await t.step("an event has the full group and the value", async () => {
     const watcher = a.watch("*", "*");
     a.setWithTTL("g", "k", "v", 1_000);
-    store.unwatch(watcher);
-    const [event] = await Array.fromAsync(watcher);
+    const [event] = await drain(store, watcher);
     assert.deepEqual({ ...event }, {
       type: "set",
       group: "a:g",
@@ -885,7 +867,9 @@ Deno.test("ScopedStore.watch() receives this namespace's events only, with the p
     const watcher = small.watch("*", "*");
     small.set("g", "a", "1");
     assertQuota(() => small.set("g", "b", "2"), "small", "maxKeys", 1);
-    assert.deepEqual(await drain(store, watcher), ["small:g/a set"]);
+    assert.deepEqual((await drain(store, watcher)).map(brief), [
+      "set small:g/a=1",
+    ]);
   });
   await t.step("closing the store ends a scoped watcher", async () => {
     using local = new Store();
@@ -903,7 +887,7 @@ Deno.test("ScopedStore.onChange() calls back for this namespace's events only", 
   using store = new Store();
   const a = new ScopedStore(store, "a", { maxKeys: 2 });
   const seen: string[] = [];
-  const off = a.onChange((event) => seen.push(describeEvent(event)));
+  const off = a.onChange((event) => seen.push(brief(event)));
   new ScopedStore(store, "a-b").set("g", "k", "v");
   new ScopedStore(store, "ab").set("g", "k", "v");
   store.set("a", "k", "bare");
@@ -919,10 +903,10 @@ Deno.test("ScopedStore.onChange() calls back for this namespace's events only", 
   off();
   a.set("h", "k", "after off");
   assert.deepEqual(seen, [
-    "a:g/k set",
-    "a:h/k set",
-    "a:x/k set",
-    "a:g/ delete_group",
+    "set a:g/k=v",
+    "set a:h/k=v",
+    "set a:x/k=raw in the namespace",
+    "delete_group a:g/",
   ]);
   assert.throws(
     () => a.onChange(5 as unknown as () => void),

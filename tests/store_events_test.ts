@@ -7,53 +7,20 @@ import {
   type StoreEvent,
   type Watcher,
 } from "@core/store";
-import { FakeClock, keepAlive, tempDir } from "./_helpers.ts";
-
-/** Unwatches `watcher` and returns every event it still held. */
-function drain(store: Store, watcher: Watcher): Promise<StoreEvent[]> {
-  store.unwatch(watcher);
-  return Array.fromAsync(watcher);
-}
+import {
+  brief,
+  catchReportedErrors,
+  clockedStore,
+  drain,
+  FakeClock,
+  keepAlive,
+  tempDir,
+} from "./_helpers.ts";
 
 /** A plain copy of an event, for deepEqual against an object literal. */
 function plain(event: StoreEvent | undefined): Record<string, unknown> {
   assert.ok(event !== undefined, "expected an event");
   return { ...event };
-}
-
-/** `type group/key=value` for short order checks. */
-function brief(event: StoreEvent): string {
-  const value = event.value === undefined ? "" : `=${event.value}`;
-  return `${event.type} ${event.group}/${event.key}${value}`;
-}
-
-/** Opens an in-memory store on a fake clock with the background purge off. */
-function clockedStore(
-  clock = new FakeClock(),
-  options: { onCallbackError?: (error: unknown, event: StoreEvent) => void } =
-    {},
-): Store {
-  return new Store(":memory:", {
-    clock: clock.fn,
-    purgeIntervalMs: 0,
-    ...options,
-  });
-}
-
-/** Catches what `reportError()` reports until disposed. */
-function catchReportedErrors(): { errors: unknown[] } & Disposable {
-  const errors: unknown[] = [];
-  const listener = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  globalThis.addEventListener("error", listener);
-  return {
-    errors,
-    [Symbol.dispose]() {
-      globalThis.removeEventListener("error", listener);
-    },
-  };
 }
 
 Deno.test("Store.watch() delivers the events of the watched key only", async () => {
@@ -418,7 +385,7 @@ Deno.test("Store.onChange() runs callbacks synchronously, in registration order"
   ]);
 });
 
-Deno.test("A full watcher never blocks the writer: 16 queued, the rest dropped and counted", async () => {
+Deno.test("Store.watch() gives a watcher that never blocks the writer when full: 16 queued, the rest dropped and counted", async () => {
   using store = new Store();
   const watcher = store.watch("g", "*");
   const other = store.watch("g", "*");
@@ -446,7 +413,7 @@ Deno.test("A full watcher never blocks the writer: 16 queued, the rest dropped a
   );
 });
 
-Deno.test("A watcher read as it goes loses nothing", async () => {
+Deno.test("Store.watch() gives a watcher that loses nothing when read as it goes", async () => {
   using store = new Store();
   const watcher = store.watch("g", "k");
   const reader = watcher.stream.getReader();
@@ -459,7 +426,7 @@ Deno.test("A watcher read as it goes loses nothing", async () => {
   await reader.cancel();
 });
 
-Deno.test("Two watchers of one key both receive every event", async () => {
+Deno.test("Store.watch() twice on one key gives two watchers that both receive every event", async () => {
   using store = new Store();
   const a = store.watch("g", "k");
   const b = store.watch("g", "k");
@@ -473,7 +440,7 @@ Deno.test("Two watchers of one key both receive every event", async () => {
   assert.deepEqual(eventsB, eventsA);
 });
 
-Deno.test("Cancelling a watcher's stream unregisters it", async (t) => {
+Deno.test("Watcher.stream.cancel() unregisters the watcher from its store", async (t) => {
   await t.step("stream.cancel()", async () => {
     using store = new Store();
     const seen: string[] = [];
@@ -700,7 +667,7 @@ Deno.test("Store emits expire events", async (t) => {
   });
 });
 
-Deno.test("A throwing callback keeps the write and the other callbacks", async (t) => {
+Deno.test("Store.onChange() keeps the write and the other callbacks when a callback throws", async (t) => {
   await t.step("its error goes to onCallbackError with the event", () => {
     const reported: [unknown, StoreEvent][] = [];
     using store = clockedStore(new FakeClock(), {
@@ -918,7 +885,7 @@ Deno.test("Store.close() ends every watcher's stream and drops every callback", 
   });
 });
 
-Deno.test("Event timestamps and expiresAt come from the store clock", () => {
+Deno.test("Store events take timestamp and expiresAt from the store clock", () => {
   const clock = new FakeClock(5_000);
   using store = clockedStore(clock);
   const seen: StoreEvent[] = [];
@@ -947,7 +914,7 @@ Deno.test("Event timestamps and expiresAt come from the store clock", () => {
   assert.equal("expiresAt" in (seen.at(-1) as StoreEvent), false);
 });
 
-Deno.test("A failed write emits nothing", async (t) => {
+Deno.test("Store emits nothing for a failed write", async (t) => {
   await t.step("bad arguments", async () => {
     using store = new Store();
     store.set("g", "k", "v");
@@ -1037,7 +1004,7 @@ Deno.test("A failed write emits nothing", async (t) => {
   });
 });
 
-Deno.test("Events of a transaction arrive after COMMIT, in order", async (t) => {
+Deno.test("Store.transaction() events arrive after COMMIT, in order", async (t) => {
   await t.step("nothing during fn, everything in order after", async () => {
     const clock = new FakeClock();
     using store = clockedStore(clock);
@@ -1146,7 +1113,7 @@ Deno.test("Events of a transaction arrive after COMMIT, in order", async (t) => 
   });
 });
 
-Deno.test("Store: a listener registered inside a callback hears only what commits after it", async () => {
+Deno.test("Store.onChange() and watch() registered inside a callback hear only what commits after", async () => {
   using store = new Store();
   let watcher: ReturnType<Store["watch"]> | undefined;
   const heard: string[] = [];

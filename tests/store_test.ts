@@ -9,6 +9,7 @@ import {
   TemplateError,
 } from "@core/store";
 import {
+  clockedStore,
   FakeClock,
   keepAlive,
   nextValue,
@@ -203,7 +204,7 @@ Deno.test("Store.set() clears an expiry and setWithTTL() replaces one", () => {
 
 Deno.test("Store.count(), getAll() and render() never see expired keys", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   store.set("g", "live", "L");
   store.setWithTTL("g", "gone", "G", 5);
   store.setWithTTL("other:g", "gone", "G", 5);
@@ -221,7 +222,7 @@ Deno.test("Store.count(), getAll() and render() never see expired keys", () => {
 
 Deno.test("Store.purgeExpired() deletes every expired row and returns how many", () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   for (let i = 0; i < 5_000; i++) {
     store.setWithTTL("g", `t${i}`, "v", i < 4_500 ? 10 : 100);
   }
@@ -234,7 +235,7 @@ Deno.test("Store.purgeExpired() deletes every expired row and returns how many",
 
 Deno.test("Store.delete() reports whether a live key was removed", async (t) => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   await t.step("a live key", () => {
     store.set("g", "k", "v");
     assert.equal(store.delete("g", "k"), true);
@@ -407,7 +408,7 @@ Deno.test("Store.render() reuses a parsed template across renders", () => {
 
 Deno.test("Store.countAll() and groups() treat the prefix literally", async (t) => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   for (const group of ["a_b", "axb", "a%c", "abc", "a\\d", "a", "b", "a_b2"]) {
     store.set(group, "k", "v");
   }
@@ -472,7 +473,7 @@ Deno.test("Store.countAll() and groups() use a range scan of the primary key", (
   }
 });
 
-Deno.test("Store methods throw StoreClosedError after close()", () => {
+Deno.test("Store methods throw StoreClosedError after close()", async (t) => {
   const store = new Store(":memory:", { purgeIntervalMs: 10 });
   store.set("g", "k", "v");
   store.close();
@@ -493,13 +494,15 @@ Deno.test("Store methods throw StoreClosedError after close()", () => {
     ["register change callback", () => store.onChange(() => {})],
   ];
   for (const [op, call] of calls) {
-    assert.throws(
-      call,
-      (error) =>
-        error instanceof StoreClosedError && error instanceof StoreError &&
-        error.name === "StoreClosedError" &&
-        error.message === `Cannot ${op}: the store is closed`,
-    );
+    await t.step(op, () => {
+      assert.throws(
+        call,
+        (error) =>
+          error instanceof StoreClosedError && error instanceof StoreError &&
+          error.name === "StoreClosedError" &&
+          error.message === `Cannot ${op}: the store is closed`,
+      );
+    });
   }
 });
 
@@ -691,7 +694,7 @@ Deno.test("Store reports a file it cannot open as a StoreError naming the path",
 
 Deno.test("Store serves many concurrent async tasks on one store", async () => {
   const clock = new FakeClock();
-  using store = new Store(":memory:", { clock: clock.fn, purgeIntervalMs: 0 });
+  using store = clockedStore(clock);
   const tasks = Array.from({ length: 50 }, async (_, task) => {
     for (let i = 0; i < 100; i++) {
       if (i % 3 === 0) store.setWithTTL("ttl", `${task}:${i}`, `${i}`, 50);

@@ -7,7 +7,13 @@ import {
   type StoreEvent,
   type Transaction,
 } from "@core/store";
-import { FakeClock, rawQuery, tempDir } from "./_helpers.ts";
+import {
+  clockedStore,
+  FakeClock,
+  rawQuery,
+  record,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Every row of the file's entries table, in a stable order. */
 function rows(path: string): Record<string, unknown>[] {
@@ -15,13 +21,6 @@ function rows(path: string): Record<string, unknown>[] {
     path,
     "SELECT group_name AS grp, entry_key AS key, entry_value AS value, expires_at FROM entries ORDER BY grp, key",
   );
-}
-
-/** Records `type group/key` of every event of `store`. */
-function record(store: Store): string[] {
-  const seen: string[] = [];
-  store.onChange((e: StoreEvent) => seen.push(`${e.type} ${e.group}/${e.key}`));
-  return seen;
 }
 
 Deno.test("Store.transaction() commits and returns what fn returned", () => {
@@ -159,11 +158,11 @@ Deno.test("Store.transaction() delivers events after COMMIT, in order; none on r
   });
   assert.deepEqual(duringFn, [0]);
   assert.deepEqual(seen, [
-    "set g/a",
-    "set g/b",
+    "set g/a=1",
+    "set g/b=2",
     "delete g/a",
     "delete_group g/",
-    "set g/c",
+    "set g/c=3",
   ]);
   seen.length = 0;
   assert.throws(() =>
@@ -406,10 +405,7 @@ Deno.test("Store.transaction() rejects a non-function and a closed store", () =>
 Deno.test("Transaction methods have Store semantics", async (t) => {
   await t.step("get, set and setWithTTL with expiry on the clock", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     const events: StoreEvent[] = [];
     store.onChange((e) => events.push(e));
     const t0 = clock.now;
@@ -466,10 +462,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("set clears an expiry, setWithTTL replaces one", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.transaction((tx) => {
       tx.setWithTTL("g", "a", "1", 10);
       tx.set("g", "a", "2");
@@ -483,10 +476,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("delete reports a live key and expires a dead one", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "live", "1");
     store.setWithTTL("g", "dead", "2", 5);
     clock.advance(5);
@@ -503,10 +493,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 
   await t.step("deleteGroup counts every removed row, expired ones too", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "a", "1");
     store.setWithTTL("g", "b", "2", 5);
     store.set("h", "a", "3");
@@ -599,10 +586,7 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
 Deno.test("Store.exists() tells whether a key is live", async (t) => {
   await t.step("present, missing and expired keys", () => {
     const clock = new FakeClock();
-    using store = new Store(":memory:", {
-      clock: clock.fn,
-      purgeIntervalMs: 0,
-    });
+    using store = clockedStore(clock);
     store.set("g", "plain", "");
     store.setWithTTL("g", "ttl", "v", 10);
     assert.equal(store.exists("g", "plain"), true);
@@ -660,7 +644,7 @@ Deno.test("Store.exists() tells whether a key is live", async (t) => {
   });
 });
 
-Deno.test("A file-store transaction is visible to another Store only after COMMIT", async (t) => {
+Deno.test("Store.transaction() on a file is visible to another Store only after COMMIT", async (t) => {
   await t.step("a Store opened inside fn sees the old snapshot", () => {
     using dir = tempDir();
     const path = dir.file("visible.db");
@@ -708,7 +692,7 @@ Deno.test("A file-store transaction is visible to another Store only after COMMI
   });
 });
 
-Deno.test("A rolled-back file transaction leaves the file unchanged", () => {
+Deno.test("Store.transaction() rolled back leaves the file unchanged", () => {
   using dir = tempDir();
   const path = dir.file("rollback.db");
   using store = new Store(path, { purgeIntervalMs: 0 });
