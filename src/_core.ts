@@ -138,10 +138,22 @@ export class StoreCore {
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
     // Inside a transaction a listener may still register before the COMMIT
     // that delivers these events.
-    const report = this.#hub.active || this.#engine.inTransaction;
+    const report = this.#engine.inTransaction || this.#reaches(mutations);
     const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
     return applied.counts;
+  }
+
+  // Whether the events of these mutations could reach a listener: for one
+  // key's write, only a watcher of that key, group, namespace or every
+  // group (or a callback), so that watchers elsewhere cost a write nothing.
+  #reaches(mutations: readonly Mutation[]): boolean {
+    if (!this.#hub.active) return false;
+    const m = mutations[0];
+    if (mutations.length !== 1 || m === undefined || m.kind === "purge") {
+      return true;
+    }
+    return this.#hub.wants(m.group, m.kind === "deleteGroup" ? "" : m.key);
   }
 
   /**
