@@ -3,6 +3,7 @@
  * values × verbs × specs, hand-picked edge cases, and a seeded fuzzer.
  */
 
+import { mulberry32 } from "../fixtures/reliability_prng.ts";
 import { type FmtArg, GoComplex, GoUint8 } from "../../src/template/_fmt.ts";
 
 /** One call of `fmt.Sprintf`, `fmt.Sprint` or `fmt.Sprintln`. */
@@ -455,18 +456,6 @@ export const EDGE_CASES: readonly FmtCase[] = [
   { fn: "println", format: "", args: ["a", "b", 1n, null, m, 1e21] },
 ];
 
-/** mulberry32: a small, seeded, repeatable generator. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const view = new DataView(new ArrayBuffer(8));
 
 /** Random operands, directives and formats for the fuzzer. */
@@ -587,13 +576,13 @@ class Gen {
 
 /** `count` random cases, the same ones for the same seed. */
 export function fuzzCases(seed: number, count: number): FmtCase[] {
-  const gen = new Gen(random(seed));
+  const gen = new Gen(mulberry32(seed).next);
   return Array.from({ length: count }, () => gen.case());
 }
 
 /** `count` random floats through every float verb at random precisions. */
 export function floatCases(seed: number, count: number): FmtCase[] {
-  const gen = new Gen(random(seed));
+  const gen = new Gen(mulberry32(seed).next);
   return Array.from({ length: count }, () => {
     const prec = gen.int(4) === 0 ? "" : "." + gen.int(gen.int(2) ? 20 : 400);
     const flags = gen.pick(["", "#", "+", " ", "0", "#0", "-"]);

@@ -10,18 +10,7 @@
  *
  * @module
  */
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../fixtures/reliability_prng.ts";
 
 export interface FuzzCase {
   input: string;
@@ -138,7 +127,7 @@ export class TemplateFuzzer {
   #inBody = false;
 
   constructor(seed: number) {
-    this.#random = prng(seed);
+    this.#random = mulberry32(seed).next;
   }
 
   #int(n: number): number {
