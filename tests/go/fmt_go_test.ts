@@ -20,30 +20,7 @@ import {
   gridCases,
   toWire,
 } from "./_fmt_cases.ts";
-
-function envVar(name: string): string | undefined {
-  const state = Deno.permissions.querySync({ name: "env", variable: name });
-  return state.state === "granted" ? Deno.env.get(name) : undefined;
-}
-
-const runAllowed =
-  Deno.permissions.querySync({ name: "run", command: "go" }).state ===
-    "granted";
-const underCi = envVar("CI") === "true";
-
-function goVersion(): string | undefined {
-  if (!runAllowed) return undefined;
-  try {
-    const out = new Deno.Command("go", { args: ["version"] }).outputSync();
-    return out.success
-      ? new TextDecoder().decode(out.stdout).trim()
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const version = goVersion();
+import { envVar, runAllowed, underCi, version } from "./_go.ts";
 
 /** What this module prints for a case. */
 function format(c: FmtCase): string {

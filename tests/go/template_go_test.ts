@@ -21,30 +21,8 @@ import { render } from "../../src/template.ts";
 import { TemplateError } from "../../src/errors.ts";
 import { CASES, NEWER_GO, NOT_GO } from "../_template_cases.ts";
 import { type FuzzCase, TemplateFuzzer } from "./_template_fuzz.ts";
+import { envVar, underCi, version } from "./_go.ts";
 
-function envVar(name: string): string | undefined {
-  const state = Deno.permissions.querySync({ name: "env", variable: name });
-  return state.state === "granted" ? Deno.env.get(name) : undefined;
-}
-
-const runAllowed =
-  Deno.permissions.querySync({ name: "run", command: "go" }).state ===
-    "granted";
-const underCi = envVar("CI") === "true";
-
-function goVersion(): string | undefined {
-  if (!runAllowed) return undefined;
-  try {
-    const out = new Deno.Command("go", { args: ["version"] }).outputSync();
-    return out.success
-      ? new TextDecoder().decode(out.stdout).trim()
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const version = goVersion();
 const minor = Number(/go1\.(\d+)/.exec(version ?? "")?.[1] ?? "0");
 const PROGRAM = new URL("./template/", import.meta.url).pathname;
 
@@ -167,6 +145,17 @@ function report(name: string, tally: Tally): void {
 
 const ignore = version === undefined && !underCi;
 
+function newTally(): Tally {
+  return {
+    cases: 0,
+    agreeing: 0,
+    rendered: 0,
+    notText: 0,
+    newerGo: 0,
+    differences: [],
+  };
+}
+
 Deno.test({
   name:
     "Store.render() renders the template corpus byte for byte as Go's text/template",
@@ -184,14 +173,7 @@ Deno.test({
     ) => ({ input, data: { ...data }, mode }));
     const results = await goRender(cases);
     using store = new Store();
-    const tally: Tally = {
-      cases: 0,
-      agreeing: 0,
-      rendered: 0,
-      notText: 0,
-      newerGo: 0,
-      differences: [],
-    };
+    const tally = newTally();
     for (const [i, c] of cases.entries()) {
       const group = `case${i}`;
       const entries = Object.entries(c.data);
@@ -230,14 +212,7 @@ Deno.test({
     const fuzzer = new TemplateFuzzer(seed);
     const cases = Array.from({ length: count }, () => fuzzer.next());
     const results = await goRender(cases);
-    const tally: Tally = {
-      cases: 0,
-      agreeing: 0,
-      rendered: 0,
-      notText: 0,
-      newerGo: 0,
-      differences: [],
-    };
+    const tally = newTally();
     for (const [i, c] of cases.entries()) {
       const mine = ours(() =>
         render(c.input, new Map(Object.entries(c.data)), { missingKey: c.mode })
