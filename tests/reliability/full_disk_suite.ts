@@ -27,6 +27,24 @@ if (!canMount) {
   );
 }
 
+/** Runs `fn` on a fresh tmpfs of `size` (mount's syntax), unmounted after. */
+async function onTmpfs(
+  size: string,
+  fn: (mnt: string) => void,
+): Promise<void> {
+  using dir = tempDir();
+  const mnt = dir.file("mnt");
+  Deno.mkdirSync(mnt);
+  assert.ok(
+    await run("mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mnt),
+  );
+  try {
+    fn(mnt);
+  } finally {
+    await run("umount", mnt);
+  }
+}
+
 /** Fills the filesystem holding `dir` until a write fails for lack of space. */
 function fill(dir: string): void {
   const file = Deno.openSync(`${dir}/filler`, { write: true, create: true });
@@ -95,13 +113,7 @@ Deno.test({
     "Store on a full disk throws StoreError for a write that did not commit, and emits nothing",
   ignore: !canMount,
   async fn() {
-    using dir = tempDir();
-    const mnt = dir.file("mnt");
-    Deno.mkdirSync(mnt);
-    assert.ok(
-      await run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt),
-    );
-    try {
+    await onTmpfs("1m", (mnt) => {
       const path = `${mnt}/full.db`;
       {
         using store = new Store(path, { purgeIntervalMs: 0 });
@@ -154,9 +166,7 @@ Deno.test({
           }`,
         );
       }
-    } finally {
-      await run("umount", mnt);
-    }
+    });
   },
 });
 
@@ -165,13 +175,7 @@ Deno.test({
     "Store.transaction on a full disk keeps nothing that follows a statement SQLite rolled the transaction back for",
   ignore: !canMount,
   async fn() {
-    using dir = tempDir();
-    const mnt = dir.file("mnt");
-    Deno.mkdirSync(mnt);
-    assert.ok(
-      await run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt),
-    );
-    try {
+    await onTmpfs("2m", (mnt) => {
       const path = `${mnt}/rolled.db`;
       const store = new Store(path, { purgeIntervalMs: 0 });
       store.set("g", "seed", "x");
@@ -202,8 +206,6 @@ Deno.test({
       assert.deepEqual(events, []);
       using reopened = new Store(path, { purgeIntervalMs: 0 });
       assert.deepEqual([...reopened.getAll("g").keys()], ["seed"]);
-    } finally {
-      await run("umount", mnt);
-    }
+    });
   },
 });
