@@ -67,6 +67,7 @@ import {
   checkList,
   checkRender,
   checkSince,
+  describe,
 } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
@@ -519,6 +520,239 @@ export class DenoKvStore implements AsyncStore {
   }
 
   /**
+   * Adds `delta` to a counter, atomically: a missing or expired entry
+   * counts as `0`, and `ttlMs` applies only when this creates the entry
+   * (a fixed window); an existing entry keeps its expiry. The value is
+   * stored as its decimal string.
+   *
+   * @example A fixed-window rate limit
+   * ```ts
+   * import { DenoKvStore } from "@core/store/deno-kv";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await DenoKvStore.open({ path: ":memory:" });
+   * assert.equal(await store.increment("hits", "10.0.0.1", 1, 60_000), 1);
+   * assert.equal(await store.increment("hits", "10.0.0.1"), 2);
+   * assert.equal(await store.get("hits", "10.0.0.1"), "2");
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param delta A safe integer; default `1`.
+   * @param ttlMs Time to live of a new entry, in milliseconds.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` not
+   * positive and finite.
+   * @throws {StoreError} When the stored value is not a decimal safe
+   * integer or the result would not be one; nothing is written.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async increment(
+    group: string,
+    key: string,
+    delta = 1,
+    ttlMs?: number,
+  ): Promise<number> {
+    const op = "increment value";
+    this.#checkKey(op, group, key);
+    checkDelta(op, delta);
+    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    this.#checkSize(op, group, key);
+    return await this.#write(op, group, key, (c) => {
+      const base = c.value === undefined ? 0 : counter(op, group, key, c.value);
+      const next = base + delta;
+      if (!Number.isSafeInteger(next)) {
+        throw new StoreError(
+          `Cannot ${op}: group ${JSON.stringify(group)} key ${
+            JSON.stringify(key)
+          } would hold ${base} + ${delta}, past the safe integers`,
+        );
+      }
+      const expiresAt = c.value !== undefined
+        ? c.expiresAt
+        : ttlMs === undefined
+        ? undefined
+        : expiryOf(op, c.now, ttlMs);
+      const value = String(next);
+      return {
+        result: next,
+        change: { type: "set", group, key, value, expiresAt },
+      };
+    });
+  }
+
+  /**
+   * Stores a value only if no live entry exists (an expired one counts as
+   * absent), atomically: a lock or an idempotency key taken once.
+   *
+   * @example Take a lock once
+   * ```ts
+   * import { DenoKvStore } from "@core/store/deno-kv";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await DenoKvStore.open({ path: ":memory:" });
+   * assert.equal(await store.setIfAbsent("locks", "job", "a", 30_000), true);
+   * assert.equal(await store.setIfAbsent("locks", "job", "b", 30_000), false);
+   * assert.equal(await store.get("locks", "job"), "a");
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live, in milliseconds; absent: no expiry.
+   * @returns `true` when it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    const op = "set value if absent";
+    this.#checkWrite(op, group, key, value);
+    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    return await this.#write(op, group, key, (c) => {
+      if (c.live) return { result: false };
+      const expiresAt = ttlMs === undefined
+        ? undefined
+        : expiryOf(op, c.now, ttlMs);
+      return {
+        result: true,
+        change: { type: "set", group, key, value, expiresAt },
+      };
+    }, false);
+  }
+
+  /**
+   * Replaces a value only if the live value equals `expected`
+   * (`undefined`: no live entry), atomically.
+   *
+   * @example Swap only if unchanged
+   * ```ts
+   * import { DenoKvStore } from "@core/store/deno-kv";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await DenoKvStore.open({ path: ":memory:" });
+   * assert.equal(await store.compareAndSet("g", "k", undefined, "1"), true);
+   * assert.equal(await store.compareAndSet("g", "k", "0", "2"), false);
+   * assert.equal(await store.compareAndSet("g", "k", "1", "2"), true);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Time to live of the new value; absent: no expiry.
+   * @returns `true` when it replaced the value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    const op = "compare and set value";
+    this.#checkWrite(op, group, key, value);
+    if (expected !== undefined) assertText(op, "expected", expected);
+    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    return await this.#write(op, group, key, (c) => {
+      if (c.value !== expected) return { result: false };
+      const expiresAt = ttlMs === undefined
+        ? undefined
+        : expiryOf(op, c.now, ttlMs);
+      return {
+        result: true,
+        change: { type: "set", group, key, value, expiresAt },
+      };
+    });
+  }
+
+  /**
+   * Deletes a key only if its live value equals `expected`, atomically: a
+   * lock released only by its holder.
+   *
+   * @example Release a lock held by "a"
+   * ```ts
+   * import { DenoKvStore } from "@core/store/deno-kv";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await DenoKvStore.open({ path: ":memory:" });
+   * await store.set("locks", "job", "a");
+   * assert.equal(await store.compareAndDelete("locks", "job", "b"), false);
+   * assert.equal(await store.compareAndDelete("locks", "job", "a"), true);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold.
+   * @returns `true` when it deleted the key.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean> {
+    const op = "compare and delete key";
+    this.#checkKey(op, group, key);
+    assertText(op, "expected", expected);
+    if (this.#ops.keys.oversize(group, key)) return false;
+    return await this.#write(
+      op,
+      group,
+      key,
+      (c) =>
+        c.value === expected
+          ? { result: true, change: { type: "delete", group, key } }
+          : { result: false },
+    );
+  }
+
+  /**
+   * Returns the live value and deletes it in the same step, atomically: a
+   * one-time token consumed once.
+   *
+   * @example Consume a token
+   * ```ts
+   * import { DenoKvStore } from "@core/store/deno-kv";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = await DenoKvStore.open({ path: ":memory:" });
+   * await store.setWithTTL("tokens", "t1", "ada", 60_000);
+   * assert.equal(await store.getAndDelete("tokens", "t1"), "ada");
+   * assert.equal(await store.getAndDelete("tokens", "t1"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The live value, or `undefined`.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async getAndDelete(group: string, key: string): Promise<string | undefined> {
+    const op = "get and delete value";
+    this.#checkKey(op, group, key);
+    if (this.#ops.keys.oversize(group, key)) return undefined;
+    return await this.#write(op, group, key, (c) => ({
+      result: c.value,
+      change: c.live
+        ? { type: "delete", group, key }
+        : c.expired
+        ? { type: "expire", group, key }
+        : undefined,
+    }));
+  }
+
+  /**
    * One page of a group in key order.
    *
    * @param group The group.
@@ -863,6 +1097,10 @@ export class DenoKvStore implements AsyncStore {
   #checkWrite(op: string, group: string, key: string, value: string): void {
     this.#checkKey(op, group, key);
     assertText(op, "value", value);
+    this.#checkSize(op, group, key);
+  }
+
+  #checkSize(op: string, group: string, key: string): void {
     const bytes = this.#ops.keys.oversize(group, key);
     if (bytes > 0) {
       throw new RangeError(
@@ -878,6 +1116,30 @@ export class DenoKvStore implements AsyncStore {
   #now(op: string): number {
     return readClock(op, this.#clock);
   }
+}
+
+function checkDelta(op: string, delta: unknown): void {
+  if (typeof delta !== "number") {
+    throw new TypeError(
+      `Cannot ${op}: delta must be a number, received ${describe(delta)}`,
+    );
+  }
+  if (!Number.isSafeInteger(delta)) {
+    throw new RangeError(
+      `Cannot ${op}: delta must be a safe integer, received ${delta}`,
+    );
+  }
+}
+
+// A counter's stored value: a decimal safe integer, nothing else.
+function counter(op: string, group: string, key: string, value: string) {
+  const n = /^-?(0|[1-9][0-9]*)$/.test(value) ? Number(value) : NaN;
+  if (Number.isSafeInteger(n)) return n;
+  throw new StoreError(
+    `Cannot ${op}: group ${JSON.stringify(group)} key ${
+      JSON.stringify(key)
+    } holds ${JSON.stringify(value.slice(0, 40))}, not a decimal safe integer`,
+  );
 }
 
 // Deno 2.9 returns Node-style Timeout objects, whose unref() works.
