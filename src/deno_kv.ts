@@ -64,10 +64,8 @@ import {
   assertFilePath,
   assertText,
   assertTTL,
-  checkList,
   checkRender,
   checkSince,
-  describe,
 } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
@@ -80,7 +78,7 @@ import type {
   WatchOptions,
 } from "./store.ts";
 import { executeTemplate, parseTemplate } from "./template.ts";
-import { compareText } from "./_async_tx.ts";
+import { pager } from "./_paging.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import { isCurrent, KeySpace } from "./deno_kv/_keys.ts";
@@ -103,6 +101,7 @@ import {
   writeBackup,
 } from "./deno_kv/_transfer.ts";
 import { checkOpen } from "./deno_kv/_options.ts";
+import { checkDelta, incrementBy } from "./deno_kv/_atomic.ts";
 
 // The types this entry's API names, for callers that import only it.
 export type {
@@ -559,27 +558,7 @@ export class DenoKvStore implements AsyncStore {
     checkDelta(op, delta);
     if (ttlMs !== undefined) assertTTL(op, ttlMs);
     this.#checkSize(op, group, key);
-    return await this.#write(op, group, key, (c) => {
-      const base = c.value === undefined ? 0 : counter(op, group, key, c.value);
-      const next = base + delta;
-      if (!Number.isSafeInteger(next)) {
-        throw new StoreError(
-          `Cannot ${op}: group ${JSON.stringify(group)} key ${
-            JSON.stringify(key)
-          } would hold ${base} + ${delta}, past the safe integers`,
-        );
-      }
-      const expiresAt = c.value !== undefined
-        ? c.expiresAt
-        : ttlMs === undefined
-        ? undefined
-        : expiryOf(op, c.now, ttlMs);
-      const value = String(next);
-      return {
-        result: next,
-        change: { type: "set", group, key, value, expiresAt },
-      };
-    });
+    return await this.#write(op, group, key, incrementBy(op, delta, ttlMs));
   }
 
   /**
@@ -766,20 +745,8 @@ export class DenoKvStore implements AsyncStore {
     const op = "list keys";
     this.#open(op);
     assertText(op, "group", group);
-    const { limit, cursor, prefix, reverse } = checkList(op, options);
-    let entries = [...await this.#map(op, group)]
-      .filter(([key]) => key.startsWith(prefix));
-    if (reverse) entries.reverse();
-    if (cursor !== undefined) {
-      entries = entries.filter(([key]) =>
-        reverse ? compareText(key, cursor) < 0 : compareText(key, cursor) > 0
-      );
-    }
-    const page = entries.slice(0, limit);
-    return {
-      entries: page,
-      cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
-    };
+    const page = pager(op, options);
+    return page(await this.#map(op, group));
   }
 
   /**
@@ -1116,30 +1083,6 @@ export class DenoKvStore implements AsyncStore {
   #now(op: string): number {
     return readClock(op, this.#clock);
   }
-}
-
-function checkDelta(op: string, delta: unknown): void {
-  if (typeof delta !== "number") {
-    throw new TypeError(
-      `Cannot ${op}: delta must be a number, received ${describe(delta)}`,
-    );
-  }
-  if (!Number.isSafeInteger(delta)) {
-    throw new RangeError(
-      `Cannot ${op}: delta must be a safe integer, received ${delta}`,
-    );
-  }
-}
-
-// A counter's stored value: a decimal safe integer, nothing else.
-function counter(op: string, group: string, key: string, value: string) {
-  const n = /^-?(0|[1-9][0-9]*)$/.test(value) ? Number(value) : NaN;
-  if (Number.isSafeInteger(n)) return n;
-  throw new StoreError(
-    `Cannot ${op}: group ${JSON.stringify(group)} key ${
-      JSON.stringify(key)
-    } holds ${JSON.stringify(value.slice(0, 40))}, not a decimal safe integer`,
-  );
 }
 
 // Deno 2.9 returns Node-style Timeout objects, whose unref() works.

@@ -48,6 +48,8 @@ export interface Decision<T> {
 
 /** The current state of a key as a write sees it. */
 export interface Current {
+  readonly group: string;
+  readonly key: string;
   /** Whether a live entry is there. */
   readonly live: boolean;
   /** The live value, if any (and asked for). */
@@ -96,7 +98,13 @@ export async function writeKey<T>(
       const now = ctx.now(op);
       const read = await ctx.ops.read(group, key, true);
       ctx.saw(read.head.seq);
-      const current = await currentOf(ctx.ops, read, now, needValue);
+      const current = await currentOf(
+        ctx.ops,
+        [group, key],
+        read,
+        now,
+        needValue,
+      );
       if (current === undefined) continue;
       await prepare?.(current);
       const { result, change } = decide(current);
@@ -137,6 +145,7 @@ export async function writeKey<T>(
 
 async function currentOf(
   ops: KvOps,
+  [group, key]: [string, string],
   read: { entry?: Entry; marker: string | null },
   now: number,
   needValue = true,
@@ -152,6 +161,8 @@ async function currentOf(
     if (value === undefined) return undefined;
   }
   return {
+    group,
+    key,
     live,
     value,
     expiresAt: live ? entry.stored.x : undefined,
@@ -205,7 +216,7 @@ export class DenoKvAttempt implements TxAttempt {
     const now = this.#ctx.now("get value");
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const read = await this.#ctx.ops.read(group, key);
-      const current = await currentOf(this.#ctx.ops, read, now);
+      const current = await currentOf(this.#ctx.ops, [group, key], read, now);
       if (current === undefined) continue;
       this.#seen.set(id(group, key), {
         ...(read.entry ? { entry: read.entry } : {}),

@@ -97,4 +97,4 @@ function integer(
   return integerArg(OPEN, name, value, fallback, min, MAX_TIMER_MS);
 }
 
-export { checkList, checkRender, checkSince } from "../_check.ts";
+export { checkRender, checkSince } from "../_check.ts";
