@@ -38,7 +38,8 @@ export async function purgeExpired(
 ): Promise<number> {
   let removed = 0;
   const due: { group: string; key: string; at: number }[] = [];
-  for await (const item of ops.kv.list(ops.keys.expiredBy(now))) {
+  const limited = Number.isFinite(limit) ? { limit } : {};
+  for (const item of await ops.collect(ops.keys.expiredBy(now), limited)) {
     const [, , at, group, key] = item.key as [
       string,
       string,
@@ -47,7 +48,6 @@ export async function purgeExpired(
       string,
     ];
     due.push({ group, key, at });
-    if (due.length >= limit) break;
   }
   for (let i = 0; i < due.length; i += PURGE_BATCH) {
     const batch = due.slice(i, i + PURGE_BATCH);
@@ -79,7 +79,7 @@ async function purgeBatch(
       // An index entry of a value since replaced or removed is left over.
       if (x !== at) stale.push(ops.keys.expiry(at, group, key));
     }
-    if (stale.length > 0) await deleteKeys(ops.kv, stale);
+    if (stale.length > 0) await deleteKeys(ops, stale);
     if (expired.length === 0) return 0;
     const committed = await ops.commit(
       op,
@@ -114,18 +114,16 @@ async function purgeBatch(
 export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
   const keys = ops.keys;
   for (let pass = 0; pass < 8; pass++) {
-    const [marker, pending] = await ops.kv.getMany<[number, number]>([
+    const [marker, pending] = await ops.getMany([
       keys.marker(group),
       keys.cleanup(group),
-    ]);
+    ]) as [Deno.KvEntryMaybe<number>, Deno.KvEntryMaybe<number>];
     if (marker.versionstamp === null) {
-      if (pending.versionstamp !== null) {
-        await deleteKeys(ops.kv, [pending.key]);
-      }
+      if (pending.versionstamp !== null) await deleteKeys(ops, [pending.key]);
       return;
     }
     const dead: Entry[] = [];
-    for await (const item of ops.kv.list(keys.group(group))) {
+    for (const item of await ops.collect(keys.group(group))) {
       const key = item.key[3];
       if (typeof key !== "string") continue;
       if (item.versionstamp >= marker.versionstamp) continue;
@@ -140,11 +138,9 @@ export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
     if (!clean) continue;
     // Every entry older than the marker is gone and no new one can be
     // older: the marker has done its work.
-    await ops.kv.atomic()
-      .check(marker)
-      .delete(marker.key)
-      .delete(pending.key)
-      .commit();
+    await ops.apply("delete group", (atomic) => {
+      atomic.check(marker).delete(marker.key).delete(pending.key);
+    });
     return;
   }
 }
@@ -155,16 +151,19 @@ async function removeDead(
   seq: number,
 ): Promise<boolean> {
   const keys = ops.keys;
-  const atomic = ops.kv.atomic();
-  for (const entry of batch) {
-    const key = keys.entry(entry.group, entry.key);
-    atomic.check({ key, versionstamp: entry.versionstamp }).delete(key);
-    const { x, c } = entry.stored;
-    if (x !== undefined) atomic.delete(keys.expiry(x, entry.group, entry.key));
-    // The log may still hold an event naming these chunks.
-    if (c !== undefined) atomic.set(keys.garbage(seq, c[0]), c[1]);
-  }
-  return (await atomic.commit()).ok;
+  const result = await ops.apply("delete group", (atomic) => {
+    for (const entry of batch) {
+      const key = keys.entry(entry.group, entry.key);
+      atomic.check({ key, versionstamp: entry.versionstamp }).delete(key);
+      const { x, c } = entry.stored;
+      if (x !== undefined) {
+        atomic.delete(keys.expiry(x, entry.group, entry.key));
+      }
+      // The log may still hold an event naming these chunks.
+      if (c !== undefined) atomic.set(keys.garbage(seq, c[0]), c[1]);
+    }
+  });
+  return result.ok;
 }
 
 /**
@@ -177,31 +176,32 @@ async function removeDead(
  */
 export async function housekeep(ops: KvOps, now: number): Promise<void> {
   const keys = ops.keys;
-  for await (const item of ops.kv.list(keys.cleanups())) {
+  for (const item of await ops.collect(keys.cleanups())) {
     await cleanupGroup(ops, item.key[2] as string);
   }
   const head = await ops.head();
   const before = head.seq - LOG_SIZE + 1;
   if (before > 0) {
-    for await (const item of ops.kv.list<number>(keys.garbageBefore(before))) {
+    for (const item of await ops.collect<number>(keys.garbageBefore(before))) {
       await ops.dropChunks([item.key[3] as string, item.value], [item.key]);
     }
   }
-  for await (
-    const item of ops.kv.list<{ at: number; n: number }>(keys.stages())
-  ) {
+  const stages = await ops.collect<{ at: number; n: number }>(keys.stages());
+  for (const item of stages) {
     if (item.value.at > now - STAGE_TTL_MS) continue;
     const id = item.key[2] as string;
     // Taken away only if its writer has not committed it meanwhile.
-    const gone = await ops.kv.atomic().check(item).delete(item.key).commit();
+    const gone = await ops.apply("remove staged value", (atomic) => {
+      atomic.check(item).delete(item.key);
+    });
     if (gone.ok) await ops.dropChunks([id, item.value.n]);
   }
 }
 
-async function deleteKeys(kv: Deno.Kv, keys: readonly Deno.KvKey[]) {
+async function deleteKeys(ops: KvOps, keys: readonly Deno.KvKey[]) {
   for (let i = 0; i < keys.length; i += 500) {
-    const atomic = kv.atomic();
-    for (const key of keys.slice(i, i + 500)) atomic.delete(key);
-    await atomic.commit();
+    await ops.apply("remove leftovers", (atomic) => {
+      for (const key of keys.slice(i, i + 500)) atomic.delete(key);
+    });
   }
 }

@@ -99,11 +99,27 @@ export class Feed {
     await this.#serial(() => this.#catchUp(committed.last));
   }
 
-  /** Starts polling and the expiry timer if anybody listens. */
+  /**
+   * Starts polling and the expiry timer if anybody listens. The first read
+   * of the head, at once, is where a new listener starts: the changes
+   * committed after it (and this store's own, in any case) reach it;
+   * `watch(…, { since })` is exact.
+   */
   listen(): void {
     if (this.#closed || this.#polling || !this.#hub.active) return;
     this.#polling = true;
-    this.#delivered = this.known;
+    this.#serial(async () => {
+      // Should the read fail, start from the newest head seen.
+      this.#delivered = this.known;
+      const head = await this.#ops.head();
+      this.saw(head.seq);
+      const own = [...this.#own.values()]
+        .filter((e) => (e.seq as number) <= head.seq)
+        .sort((x, y) => (x.seq as number) - (y.seq as number));
+      for (const e of own) this.#own.delete(e.seq as number);
+      this.#delivered = head.seq;
+      this.#hub.publish(own);
+    });
     this.#schedule();
     this.#arm();
   }
@@ -124,7 +140,8 @@ export class Feed {
         if (!this.#closed) this.#schedule();
       });
     }, POLL_MS);
-    unref(this.#poller);
+    // Like an open etcd watch stream, polling for listeners keeps the
+    // process alive; it stops when the last one leaves or the store closes.
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
@@ -176,7 +193,7 @@ export class Feed {
   ): Promise<StoreEvent[]> {
     const out: StoreEvent[] = [];
     const selector = this.#ops.keys.logRange(since, last);
-    for await (const item of this.#ops.kv.list<LogRecord>(selector)) {
+    for (const item of await this.#ops.collect<LogRecord>(selector)) {
       const seq = item.key[2] as number;
       const event = await this.#event(item.value, seq, origin);
       if (event !== undefined) out.push(event);
@@ -255,7 +272,6 @@ export class Feed {
       step().catch(() => {}).finally(() => {
         if (stopped || this.#closed) return;
         timer = setTimeout(loop, POLL_MS);
-        unref(timer);
       });
     };
     this.#resumed.set(watcher, {
@@ -309,11 +325,12 @@ export class Feed {
     if (this.#closed || !this.#hub.active) return;
     this.#purging = this.#purging.then(async () => {
       let earliest = Infinity;
-      for await (
-        const item of this.#ops.kv.list(this.#ops.keys.expiries(), {
-          limit: 1,
-        })
-      ) earliest = item.key[2] as number;
+      const keys = this.#ops.keys;
+      for (
+        const item of await this.#ops.collect(keys.expiries(), { limit: 1 })
+      ) {
+        earliest = item.key[2] as number;
+      }
       if (this.#closed || !this.#hub.active) return;
       clearTimeout(this.#expiry);
       this.#armedFor = earliest;

@@ -103,7 +103,7 @@ export class KvOps {
    * @returns The head.
    */
   async head(): Promise<Head> {
-    return toHead(await this.kv.get<number>(this.keys.head));
+    return toHead(await busy(() => this.kv.get<number>(this.keys.head)));
   }
 
   /**
@@ -121,7 +121,7 @@ export class KvOps {
   ): Promise<{ entry?: Entry; marker: string | null; head: Head }> {
     const keys = [this.keys.entry(group, key), this.keys.marker(group)];
     if (withHead) keys.push(this.keys.head);
-    const [e, m, h] = await this.kv.getMany(keys);
+    const [e, m, h] = await this.getMany(keys);
     const entry = toEntry(group, key, e);
     const head = h === undefined
       ? { seq: 0, versionstamp: null }
@@ -143,10 +143,8 @@ export class KvOps {
   async value(stored: StoredEntry): Promise<string | undefined> {
     if (stored.c === undefined) return stored.v ?? "";
     const [id, count] = stored.c;
-    const parts: Uint8Array[] = [];
-    for await (const chunk of this.kv.list<Uint8Array>(this.keys.chunks(id))) {
-      parts.push(chunk.value);
-    }
+    const parts = (await this.collect<Uint8Array>(this.keys.chunks(id)))
+      .map((chunk) => chunk.value);
     if (parts.length !== count) return undefined;
     let size = 0;
     for (const part of parts) size += part.length;
@@ -176,36 +174,45 @@ export class KvOps {
     stop: (group: string) => boolean = () => false,
   ): Promise<Entry[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entries: Entry[] = [];
-      const markers = new Map<string, string>();
-      let read = 0;
-      const list = this.kv.list<StoredEntry>(selector, { batchSize: 1_000 });
-      for await (const item of list) {
-        read++;
-        const group = item.key[2] as string;
-        if (stop(group)) break;
-        const key = item.key[3];
-        if (key instanceof Uint8Array) {
-          markers.set(group, item.versionstamp);
-          continue;
-        }
-        if (!isCurrent(item.versionstamp, markers.get(group))) continue;
-        entries.push({
-          group,
-          key: key as string,
-          stored: item.value,
-          versionstamp: item.versionstamp,
-        });
-      }
-      // One read is a snapshot; more are not: a group deleted meanwhile
-      // changed its marker, and its entries may have gone one by one.
-      if (read < 1_000 || await this.#markersHeld(entries, markers)) {
-        return entries;
-      }
+      const read = await busy(() => this.#scanOnce(selector, stop));
+      if (read !== undefined) return read;
     }
     throw new StoreError(
       `Cannot ${op}: groups kept being deleted while they were read`,
     );
+  }
+
+  async #scanOnce(
+    selector: Deno.KvListSelector,
+    stop: (group: string) => boolean,
+  ): Promise<Entry[] | undefined> {
+    const entries: Entry[] = [];
+    const markers = new Map<string, string>();
+    let read = 0;
+    const list = this.kv.list<StoredEntry>(selector, { batchSize: 1_000 });
+    for await (const item of list) {
+      read++;
+      const group = item.key[2] as string;
+      if (stop(group)) break;
+      const key = item.key[3];
+      if (key instanceof Uint8Array) {
+        markers.set(group, item.versionstamp);
+        continue;
+      }
+      if (!isCurrent(item.versionstamp, markers.get(group))) continue;
+      entries.push({
+        group,
+        key: key as string,
+        stored: item.value,
+        versionstamp: item.versionstamp,
+      });
+    }
+    // One read is a snapshot; more are not: a group deleted meanwhile
+    // changed its marker, and its entries may have gone one by one.
+    if (read < 1_000 || await this.#markersHeld(entries, markers)) {
+      return entries;
+    }
+    return undefined;
   }
 
   async #markersHeld(
@@ -215,7 +222,7 @@ export class KvOps {
     const groups = [...new Set(entries.map((e) => e.group))];
     for (let i = 0; i < groups.length; i += 10) {
       const some = groups.slice(i, i + 10);
-      const now = await this.kv.getMany(some.map((g) => this.keys.marker(g)));
+      const now = await this.getMany(some.map((g) => this.keys.marker(g)));
       for (let j = 0; j < some.length; j++) {
         const was = markers.get(some[j] as string) ?? null;
         if ((now[j]?.versionstamp ?? null) !== was) return false;
@@ -314,18 +321,18 @@ export class KvOps {
     chunks: readonly Uint8Array[],
     now: number,
   ): Promise<string> {
-    const record = await this.kv.set(this.keys.stage(id), {
-      at: now,
-      n: chunks.length,
+    const stage = { at: now, n: chunks.length };
+    const record = await this.apply("stage value", (atomic) => {
+      atomic.set(this.keys.stage(id), stage);
     });
     for (let i = 0; i < chunks.length; i += 10) {
-      const atomic = this.kv.atomic();
-      for (let j = i; j < Math.min(i + 10, chunks.length); j++) {
-        atomic.set(this.keys.chunk(id, j), chunks[j]);
-      }
-      await atomic.commit();
+      await this.apply("stage value", (atomic) => {
+        for (let j = i; j < Math.min(i + 10, chunks.length); j++) {
+          atomic.set(this.keys.chunk(id, j), chunks[j]);
+        }
+      });
     }
-    return record.versionstamp;
+    return (record as Deno.KvCommitResult).versionstamp;
   }
 
   /**
@@ -350,9 +357,9 @@ export class KvOps {
     for (let i = 0; i < ref[1]; i++) keys.push(this.keys.chunk(ref[0], i));
     keys.push(...also);
     for (let i = 0; i < keys.length; i += 500) {
-      const atomic = this.kv.atomic();
-      for (const key of keys.slice(i, i + 500)) atomic.delete(key);
-      await atomic.commit();
+      await this.apply("remove chunks", (atomic) => {
+        for (const key of keys.slice(i, i + 500)) atomic.delete(key);
+      });
     }
   }
 
@@ -378,34 +385,89 @@ export class KvOps {
       encoded?: ReadonlyMap<number, Encoded>;
     } = {},
   ): Promise<Committed | undefined> {
-    const atomic = this.kv.atomic().check({
-      key: this.keys.head,
-      versionstamp: head.versionstamp,
-    });
-    for (const check of extra.checks ?? []) atomic.check(check);
-    const events: StoreEvent[] = [];
-    let seq = head.seq;
-    for (const [i, { change, old }] of planned.entries()) {
-      seq++;
-      const encoded = change.type === "set"
-        ? extra.encoded?.get(i) ??
-          await this.encode(op, change.value, change.expiresAt, now)
-        : undefined;
-      const record = this.#mutate(atomic, change, old, seq, now, encoded);
-      atomic.set(this.keys.log(seq), record);
-      if (seq > LOG_SIZE) atomic.delete(this.keys.log(seq - LOG_SIZE));
-      events.push(toEvent(change, seq, now, "local"));
-    }
-    if (seq === head.seq) return { events, first: seq + 1, last: seq };
-    atomic.set(this.keys.head, seq);
-    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    const encoded = new Map(extra.encoded);
+    const own: Encoded[] = [];
+    let committed: Committed | undefined;
     try {
-      result = await atomic.commit();
+      for (const [i, { change }] of planned.entries()) {
+        if (change.type !== "set" || encoded.has(i)) continue;
+        const e = await this.encode(op, change.value, change.expiresAt, now);
+        encoded.set(i, e);
+        own.push(e);
+      }
+      const events: StoreEvent[] = [];
+      const last = head.seq + planned.length;
+      if (planned.length === 0) return { events, first: last + 1, last };
+      const result = await this.apply(op, (atomic) => {
+        events.length = 0;
+        atomic.check({ key: this.keys.head, versionstamp: head.versionstamp });
+        for (const check of extra.checks ?? []) atomic.check(check);
+        let seq = head.seq;
+        for (const [i, { change, old }] of planned.entries()) {
+          seq++;
+          const e = encoded.get(i);
+          const record = this.#mutate(atomic, change, old, seq, now, e);
+          atomic.set(this.keys.log(seq), record);
+          if (seq > LOG_SIZE) atomic.delete(this.keys.log(seq - LOG_SIZE));
+          events.push(toEvent(change, seq, now, "local"));
+        }
+        atomic.set(this.keys.head, last);
+      });
+      if (result.ok) committed = { events, first: head.seq + 1, last };
+      return committed;
+    } finally {
+      if (committed === undefined) {
+        for (const e of own) await this.unstage(e).catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * Builds and commits one atomic operation, built again and retried while
+   * the database is locked by another connection (the one busy policy).
+   *
+   * @param op The operation, for messages.
+   * @param build Adds the checks and mutations.
+   * @returns Deno KV's answer.
+   * @throws {StoreError} When the operation is past Deno KV's limits.
+   */
+  async apply(
+    op: string,
+    build: (atomic: Deno.AtomicOperation) => void,
+  ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    try {
+      return await busy(() => {
+        const atomic = this.kv.atomic();
+        build(atomic);
+        return atomic.commit();
+      });
     } catch (error) {
       throw limitError(op, error);
     }
-    if (!result.ok) return undefined;
-    return { events, first: head.seq + 1, last: seq };
+  }
+
+  /**
+   * Reads keys in one snapshot, retried while the database is locked.
+   *
+   * @param keys At most 10 keys.
+   * @returns Their entries.
+   */
+  getMany(keys: readonly Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    return busy(() => this.kv.getMany(keys));
+  }
+
+  /**
+   * Reads a whole range, retried while the database is locked.
+   *
+   * @param selector The range.
+   * @param options Deno KV's list options.
+   * @returns The entries.
+   */
+  collect<T>(
+    selector: Deno.KvListSelector,
+    options?: Deno.KvListOptions,
+  ): Promise<Deno.KvEntry<T>[]> {
+    return busy(() => Array.fromAsync(this.kv.list<T>(selector, options)));
   }
 
   // The mutations of one change; returns its log record.
@@ -497,6 +559,29 @@ export function toEvent(
     if (change.expiresAt !== undefined) event.expiresAt = change.expiresAt;
   }
   return event;
+}
+
+const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Runs `fn` again, after a short random pause, while the database is
+ * locked by another connection, for up to 10 s.
+ *
+ * @param fn A read or a commit, safe to run again.
+ * @returns What `fn` resolved to.
+ */
+export async function busy<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      const locked = error instanceof Error &&
+        /database is locked|database table is locked/.test(error.message);
+      if (!locked || performance.now() >= deadline) throw error;
+      await new Promise((r) => setTimeout(r, 1 + Math.random() * 7));
+    }
+  }
 }
 
 function toHead(entry: Deno.KvEntryMaybe<number>): Head {

@@ -123,7 +123,7 @@ async function writeRecords(
     const planned: Planned[] = [];
     for (let i = 0; i < records.length; i += 10) {
       const some = records.slice(i, i + 10);
-      const got = await ops.kv.getMany(
+      const got = await ops.getMany(
         some.map((r) => ops.keys.entry(r.group, r.key)),
       );
       some.forEach((r, j) => {

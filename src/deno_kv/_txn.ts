@@ -181,8 +181,8 @@ async function release(ops: KvOps, encoded: Encoded | undefined) {
 async function stagingHeld(ops: KvOps, op: string, encoded?: Encoded) {
   const ref = encoded?.stored.c;
   if (encoded?.staged === undefined || ref === undefined) return;
-  const stage = await ops.kv.get(ops.keys.stage(ref[0]));
-  if (stage.versionstamp === encoded.staged) return;
+  const [stage] = await ops.getMany([ops.keys.stage(ref[0])]);
+  if (stage?.versionstamp === encoded.staged) return;
   throw new StoreError(
     `Cannot ${op}: its staged chunks were removed as abandoned; nothing was written`,
   );
@@ -325,7 +325,7 @@ export class DenoKvAttempt implements TxAttempt {
     }
     for (let i = 0; i < unseen.length; i += 5) {
       const some = unseen.slice(i, i + 5);
-      const got = await ops.kv.getMany(
+      const got = await ops.getMany(
         some.flatMap(([g, k]) => [ops.keys.entry(g, k), ops.keys.marker(g)]),
       );
       some.forEach(([group, key], j) => {
