@@ -52,7 +52,10 @@ export class Feed {
   #polling = false;
   #expiry: ReturnType<typeof setTimeout> | undefined;
   #armedFor = Infinity;
-  #resumed = new Map<Watcher, { queue: WatchQueue; stop: () => void }>();
+  #resumed = new Map<
+    Watcher,
+    { queue: WatchQueue<StoreEvent>; stop: () => void }
+  >();
   #closed = false;
   /** The newest head seq this store has seen. */
   known = 0;
@@ -243,7 +246,7 @@ export class Feed {
         `Cannot watch: the change log keeps the last ${LOG_SIZE} changes; the changes after seq ${since} are gone`,
       );
     }
-    const queue = new WatchQueue();
+    const queue = new WatchQueue<StoreEvent>();
     const watcher = createWatcher(filter.group, filter.key, queue, this);
     let cursor = since;
     let replayTo: number | undefined;
