@@ -82,7 +82,7 @@ import { pager } from "./_paging.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import { isCurrent, KeySpace } from "./deno_kv/_keys.ts";
-import { type Committed, KvOps } from "./deno_kv/_kv.ts";
+import { busy, type Committed, KvOps } from "./deno_kv/_kv.ts";
 import { Feed } from "./deno_kv/_feed.ts";
 import { cleanupGroup, housekeep, purgeExpired } from "./deno_kv/_clean.ts";
 import {
@@ -226,7 +226,8 @@ export class DenoKvStore implements AsyncStore {
   static async open(options: DenoKvStoreOptions = {}): Promise<DenoKvStore> {
     const checked = checkOpen(options);
     readClock("open store", checked.clock);
-    const kv = checked.kv ?? await Deno.openKv(checked.path);
+    // Two processes creating one new file at once: one waits.
+    const kv = checked.kv ?? await busy(() => Deno.openKv(checked.path));
     const store = new DenoKvStore(kv, checked.kv === undefined, checked);
     try {
       store.#feed.saw((await store.#ops.head()).seq);
@@ -884,7 +885,8 @@ export class DenoKvStore implements AsyncStore {
 
   /**
    * Deletes every expired key now (each unless written meanwhile), with
-   * `expire` events.
+   * `expire` events; then removes leftovers (old entries of deleted groups,
+   * unused chunks, values a killed writer staged).
    *
    * @returns How many keys were removed.
    * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
@@ -892,12 +894,10 @@ export class DenoKvStore implements AsyncStore {
   async purgeExpired(): Promise<number> {
     const op = "purge expired keys";
     this.#open(op);
-    return await purgeExpired(
-      this.#ops,
-      op,
-      this.#now(op),
-      this.#ctx.delivered,
-    );
+    const now = this.#now(op);
+    const removed = await purgeExpired(this.#ops, op, now, this.#ctx.delivered);
+    await housekeep(this.#ops, now);
+    return removed;
   }
 
   /**
@@ -1033,15 +1033,7 @@ export class DenoKvStore implements AsyncStore {
 
   #chore(): void {
     this.#chores = this.#chores.then(async () => {
-      if (this.#closed) return;
-      const now = this.#now("purge expired keys");
-      await purgeExpired(
-        this.#ops,
-        "purge expired keys",
-        now,
-        this.#ctx.delivered,
-      );
-      await housekeep(this.#ops, now);
+      if (!this.#closed) await this.purgeExpired();
     }).catch(() => {});
   }
 

@@ -27,6 +27,8 @@ import { purgeExpired } from "./_clean.ts";
 /** How often the head is polled while anybody listens. */
 export const POLL_MS = 10;
 const JITTER_MS = 5;
+/** Own seqs remembered to label replayed events. */
+const OWN_LIMIT = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Fewer expired keys than this are purged per timer run. */
 const TIMER_PURGE_LIMIT = 1_000;
@@ -57,6 +59,8 @@ export class Feed {
     { queue: WatchQueue<StoreEvent>; stop: () => void }
   >();
   #closed = false;
+  /** The seqs of this store's recent commits, to tell local from remote. */
+  #ownSeqs = new Set<number>();
   /** The newest head seq this store has seen. */
   known = 0;
 
@@ -69,6 +73,13 @@ export class Feed {
     this.#ops = ops;
     this.#hub = hub;
     this.#clock = clock;
+    ops.onCommitted = ({ first, last }) => {
+      for (let seq = first; seq <= last; seq++) this.#ownSeqs.add(seq);
+      for (const seq of this.#ownSeqs) {
+        if (this.#ownSeqs.size <= OWN_LIMIT) break;
+        this.#ownSeqs.delete(seq);
+      }
+    };
   }
 
   /**
@@ -97,7 +108,9 @@ export class Feed {
       return;
     }
     for (const event of committed.events) {
-      this.#own.set(event.seq as number, event);
+      // The poll may have handed it out already, from the log.
+      const seq = event.seq as number;
+      if (seq > this.#delivered) this.#own.set(seq, event);
     }
     await this.#serial(() => this.#catchUp(committed.last));
   }
@@ -164,6 +177,9 @@ export class Feed {
       if (!this.#own.has(seq)) missing = true;
     }
     if (missing) {
+      if (this.#ops.pending.size > 0) {
+        await Promise.allSettled([...this.#ops.pending]);
+      }
       const logged = await this.readLog(from, target, "remote");
       for (const event of logged) {
         const own = this.#own.get(event.seq as number);
@@ -214,7 +230,7 @@ export class Feed {
       group: r.g,
       key: r.k,
       timestamp: r.ts,
-      origin: this.#own.has(seq) ? "local" : origin,
+      origin: this.#ownSeqs.has(seq) ? "local" : origin,
       seq,
     };
     if (r.t === "set") {
@@ -257,6 +273,9 @@ export class Feed {
       this.saw(head.seq);
       replayTo ??= head.seq;
       if (head.seq <= cursor) return;
+      if (this.#ops.pending.size > 0) {
+        await Promise.allSettled([...this.#ops.pending]);
+      }
       const events = await this.readLog(cursor, head.seq, "remote");
       if (events[0] !== undefined && (events[0].seq as number) > cursor + 1) {
         // Trimmed while it waited: no silent gap.

@@ -87,6 +87,10 @@ const MAX_ATTEMPTS = 64;
 export class KvOps {
   readonly kv: Deno.Kv;
   readonly keys: KeySpace;
+  /** The commits in flight. */
+  readonly pending: Set<Promise<unknown>> = new Set();
+  /** Told of every commit, before `commit` resolves. */
+  onCommitted: (committed: Committed) => void = () => {};
 
   /**
    * @param kv The database.
@@ -398,7 +402,7 @@ export class KvOps {
       const events: StoreEvent[] = [];
       const last = head.seq + planned.length;
       if (planned.length === 0) return { events, first: last + 1, last };
-      const result = await this.apply(op, (atomic) => {
+      const applying = this.apply(op, (atomic) => {
         events.length = 0;
         atomic.check({ key: this.keys.head, versionstamp: head.versionstamp });
         for (const check of extra.checks ?? []) atomic.check(check);
@@ -413,7 +417,18 @@ export class KvOps {
         }
         atomic.set(this.keys.head, last);
       });
-      if (result.ok) committed = { events, first: head.seq + 1, last };
+      // A reader of the log waits for commits in flight, to know its own.
+      this.pending.add(applying);
+      let result: Deno.KvCommitResult | Deno.KvCommitError;
+      try {
+        result = await applying;
+      } finally {
+        this.pending.delete(applying);
+      }
+      if (result.ok) {
+        committed = { events, first: head.seq + 1, last };
+        this.onCommitted(committed);
+      }
       return committed;
     } finally {
       if (committed === undefined) {
