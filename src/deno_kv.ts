@@ -315,10 +315,17 @@ export class DenoKvStore implements AsyncStore {
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
     this.#checkWrite(op, group, key, value);
-    await this.#write(op, group, key, () => ({
-      result: undefined,
-      change: { type: "set", group, key, value },
-    }), false);
+    await this.#write(
+      op,
+      group,
+      key,
+      () => ({
+        result: undefined,
+        change: { type: "set", group, key, value },
+      }),
+      false,
+      false,
+    );
   }
 
   /**
@@ -341,16 +348,23 @@ export class DenoKvStore implements AsyncStore {
     const op = "set value with TTL";
     this.#checkWrite(op, group, key, value);
     assertTTL(op, ttlMs);
-    await this.#write(op, group, key, (c) => ({
-      result: undefined,
-      change: {
-        type: "set",
-        group,
-        key,
-        value,
-        expiresAt: expiryOf(op, c.now, ttlMs),
-      },
-    }), false);
+    await this.#write(
+      op,
+      group,
+      key,
+      (c) => ({
+        result: undefined,
+        change: {
+          type: "set",
+          group,
+          key,
+          value,
+          expiresAt: expiryOf(op, c.now, ttlMs),
+        },
+      }),
+      false,
+      false,
+    );
   }
 
   /**
@@ -1043,8 +1057,10 @@ export class DenoKvStore implements AsyncStore {
     key: string,
     decide: (current: Current) => Decision<T>,
     needValue = true,
+    needLiveness = true,
   ): Promise<T> {
-    return writeKey(this.#ctx, op, group, key, decide, { needValue });
+    const options = { needValue, needLiveness };
+    return writeKey(this.#ctx, op, group, key, decide, options);
   }
 
   #checkKey(op: string, group: string, key: string): void {

@@ -116,25 +116,26 @@ export class KvOps {
    * @param group The group.
    * @param key The key.
    * @param withHead Whether to read the head too.
+   * @param withMarker Whether to read the marker (else it reads as none).
    * @returns The entry (live or not), the marker's versionstamp, the head.
    */
   async read(
     group: string,
     key: string,
     withHead = false,
+    withMarker = true,
   ): Promise<{ entry?: Entry; marker: string | null; head: Head }> {
-    const keys = [this.keys.entry(group, key), this.keys.marker(group)];
+    const keys: Deno.KvKey[] = [this.keys.entry(group, key)];
+    if (withMarker) keys.push(this.keys.marker(group));
     if (withHead) keys.push(this.keys.head);
-    const [e, m, h] = await this.getMany(keys);
-    const entry = toEntry(group, key, e);
+    const got = await this.getMany(keys);
+    const entry = toEntry(group, key, got[0]);
+    const marker = withMarker ? got[1]?.versionstamp ?? null : null;
+    const h = withHead ? got[keys.length - 1] : undefined;
     const head = h === undefined
       ? { seq: 0, versionstamp: null }
       : toHead(h as Deno.KvEntryMaybe<number>);
-    return {
-      ...(entry ? { entry } : {}),
-      marker: m?.versionstamp ?? null,
-      head,
-    };
+    return { ...(entry ? { entry } : {}), marker, head };
   }
 
   /**

@@ -75,7 +75,10 @@ export interface Current {
  * @param decide Decides the change; may throw to refuse.
  * @param options `prepare` reads more before `decide`, after the head (so
  * that the commit's head check covers it too); `needValue: false` spares
- * reading a large live value `decide` does not look at.
+ * reading a large live value `decide` does not look at, and
+ * `needLiveness: false` the group's marker, for a `decide` that does not
+ * care whether the entry it replaces is live (`Current.live` is then only
+ * whether an entry is stored).
  * @returns What `decide` returned as the result.
  * @throws {StoreError} After 64 conflicts in a row.
  */
@@ -88,15 +91,16 @@ export async function writeKey<T>(
   options: {
     prepare?: (current: Current) => Promise<void>;
     needValue?: boolean;
+    needLiveness?: boolean;
   } = {},
 ): Promise<T> {
-  const { prepare, needValue = true } = options;
+  const { prepare, needValue = true, needLiveness = true } = options;
   let encoded: Encoded | undefined;
   let encodedValue: string | undefined;
   try {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const now = ctx.now(op);
-      const read = await ctx.ops.read(group, key, true);
+      const read = await ctx.ops.read(group, key, true, needLiveness);
       ctx.saw(read.head.seq);
       const current = await currentOf(
         ctx.ops,
