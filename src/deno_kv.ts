@@ -91,6 +91,7 @@ import {
   DenoKvAttempt,
   liveUsage,
   quotaWrite,
+  writeBlind,
   type WriteContext,
   writeKey,
 } from "./deno_kv/_txn.ts";
@@ -315,17 +316,7 @@ export class DenoKvStore implements AsyncStore {
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
     this.#checkWrite(op, group, key, value);
-    await this.#write(
-      op,
-      group,
-      key,
-      () => ({
-        result: undefined,
-        change: { type: "set", group, key, value },
-      }),
-      false,
-      false,
-    );
+    await writeBlind(this.#ctx, op, () => ({ type: "set", group, key, value }));
   }
 
   /**
@@ -348,23 +339,13 @@ export class DenoKvStore implements AsyncStore {
     const op = "set value with TTL";
     this.#checkWrite(op, group, key, value);
     assertTTL(op, ttlMs);
-    await this.#write(
-      op,
+    await writeBlind(this.#ctx, op, (now) => ({
+      type: "set",
       group,
       key,
-      (c) => ({
-        result: undefined,
-        change: {
-          type: "set",
-          group,
-          key,
-          value,
-          expiresAt: expiryOf(op, c.now, ttlMs),
-        },
-      }),
-      false,
-      false,
-    );
+      value,
+      expiresAt: expiryOf(op, now, ttlMs),
+    }));
   }
 
   /**
@@ -1057,10 +1038,8 @@ export class DenoKvStore implements AsyncStore {
     key: string,
     decide: (current: Current) => Decision<T>,
     needValue = true,
-    needLiveness = true,
   ): Promise<T> {
-    const options = { needValue, needLiveness };
-    return writeKey(this.#ctx, op, group, key, decide, options);
+    return writeKey(this.#ctx, op, group, key, decide, { needValue });
   }
 
   #checkKey(op: string, group: string, key: string): void {

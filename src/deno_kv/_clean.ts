@@ -2,13 +2,13 @@
  * What the Deno KV store removes after the fact: expired entries (with
  * `expire` events, through the one write path), the old entries of a
  * deleted group (already dead for readers: their versionstamps are older
- * than the group's marker), chunks no entry or retained log event names any
- * more, and values a killed writer left staged.
+ * than the group's marker), and chunks no entry or retained log event names
+ * any more (replaced values, values a killed writer left staged).
  *
  * @module
  */
 
-import { type ChunkRef, isCurrent, LOG_SIZE } from "./_keys.ts";
+import { isCurrent, type LogRecord } from "./_keys.ts";
 import { type Committed, type Entry, type KvOps, toEntry } from "./_kv.ts";
 
 /** An expiry index entry found due. */
@@ -16,15 +16,13 @@ interface Due {
   readonly group: string;
   readonly key: string;
   readonly at: number;
-  /** The chunks of the value it was written with, if large. */
-  readonly chunks: ChunkRef | null;
 }
 
 /** Entries purged per atomic operation (one check each, of 100). */
 const PURGE_BATCH = 50;
 /** Dead entries removed per atomic operation. */
 const CLEANUP_BATCH = 90;
-/** A staged value older than this by the store clock was abandoned. */
+/** Chunks unnamed and older than this by the store clock are removed. */
 const STAGE_TTL_MS = 10 * 60_000;
 
 /**
@@ -48,10 +46,7 @@ export async function purgeExpired(
   let removed = 0;
   const due: Due[] = [];
   const limited = Number.isFinite(limit) ? { limit } : {};
-  const index = await ops.collect<ChunkRef | null>(
-    ops.keys.expiredBy(now),
-    limited,
-  );
+  const index = await ops.collect(ops.keys.expiredBy(now), limited);
   for (const item of index) {
     const [, , at, group, key] = item.key as [
       string,
@@ -60,7 +55,7 @@ export async function purgeExpired(
       string,
       string,
     ];
-    due.push({ group, key, at, chunks: item.value });
+    due.push({ group, key, at });
   }
   for (let i = 0; i < due.length; i += PURGE_BATCH) {
     const batch = due.slice(i, i + PURGE_BATCH);
@@ -80,15 +75,9 @@ async function purgeBatch(
     const head = await ops.head();
     const expired: Entry[] = [];
     const stale: Deno.KvKey[] = [];
-    for (const { group, key, at, chunks } of due) {
+    for (const { group, key, at } of due) {
       const { entry, marker } = await ops.read(group, key);
-      // Deno KV's expireIn took the entry: its chunks are left to remove,
-      // once no retained log event names them.
-      if (entry === undefined && chunks !== null) {
-        await ops.apply(op, (atomic) => {
-          atomic.set(ops.keys.garbage(head.seq, chunks[0]), chunks[1]);
-        });
-      }
+
       const x = entry?.stored.x;
       if (
         entry !== undefined && isCurrent(entry.versionstamp, marker) &&
@@ -153,7 +142,7 @@ export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
     let clean = true;
     for (let i = 0; i < dead.length; i += CLEANUP_BATCH) {
       const batch = dead.slice(i, i + CLEANUP_BATCH);
-      if (!await removeDead(ops, batch, marker.value)) clean = false;
+      if (!await removeDead(ops, batch)) clean = false;
     }
     if (!clean) continue;
     // Every entry older than the marker is gone and no new one can be
@@ -168,28 +157,28 @@ export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
 async function removeDead(
   ops: KvOps,
   batch: readonly Entry[],
-  seq: number,
 ): Promise<boolean> {
   const keys = ops.keys;
   const result = await ops.apply("delete group", (atomic) => {
     for (const entry of batch) {
       const key = keys.entry(entry.group, entry.key);
       atomic.check({ key, versionstamp: entry.versionstamp }).delete(key);
-      const { x, c } = entry.stored;
+      // Their chunks stay for the log events naming them, if any.
+      const x = entry.stored.x;
       if (x !== undefined) {
         atomic.delete(keys.expiry(x, entry.group, entry.key));
       }
-      // The log may still hold an event naming these chunks.
-      if (c !== undefined) atomic.set(keys.garbage(seq, c[0]), c[1]);
     }
   });
   return result.ok;
 }
 
 /**
- * Housekeeping: finishes group cleanups a killed writer left, removes the
- * chunks no retained log event names, and the values staged by writers
- * that died before their commit.
+ * Housekeeping: finishes group cleanups a killed writer left, and removes
+ * the chunks that no entry and no retained log event names and that are
+ * older than a few minutes (values replaced, or staged by writers that died
+ * before their commit). The chunk sweep reads every entry and the log, but
+ * only when the store holds large values at all.
  *
  * @param ops The store's operations.
  * @param now The store clock.
@@ -199,23 +188,32 @@ export async function housekeep(ops: KvOps, now: number): Promise<void> {
   for (const item of await ops.collect(keys.cleanups())) {
     await cleanupGroup(ops, item.key[2] as string);
   }
-  const head = await ops.head();
-  const before = head.seq - LOG_SIZE + 1;
-  if (before > 0) {
-    for (const item of await ops.collect<number>(keys.garbageBefore(before))) {
-      await ops.dropChunks([item.key[3] as string, item.value], [item.key]);
+  const any = await ops.collect(keys.allChunks(), { limit: 1 });
+  if (any.length === 0) return;
+  const named = new Set<string>();
+  const entries = await ops.scan("remove unused chunks", keys.groupsFrom(""));
+  for (const entry of entries) {
+    if (entry.stored.c !== undefined) named.add(entry.stored.c[0]);
+  }
+  for (const item of await ops.collect<LogRecord>(keys.wholeLog())) {
+    if (item.value.c !== undefined) named.add(item.value.c[0]);
+  }
+  const chunks = await ops.collect<{ at: number } | Uint8Array>(
+    keys.allChunks(),
+  );
+  const unused = new Map<string, number>();
+  for (const item of chunks) {
+    const id = item.key[2] as string;
+    if (named.has(id)) continue;
+    if (item.key.length === 3) {
+      const at = (item.value as { at: number }).at;
+      if (at > now - STAGE_TTL_MS) named.add(id);
+      else unused.set(id, 0);
+    } else if (unused.has(id)) {
+      unused.set(id, (unused.get(id) as number) + 1);
     }
   }
-  const stages = await ops.collect<{ at: number; n: number }>(keys.stages());
-  for (const item of stages) {
-    if (item.value.at > now - STAGE_TTL_MS) continue;
-    const id = item.key[2] as string;
-    // Taken away only if its writer has not committed it meanwhile.
-    const gone = await ops.apply("remove staged value", (atomic) => {
-      atomic.check(item).delete(item.key);
-    });
-    if (gone.ok) await ops.dropChunks([id, item.value.n]);
-  }
+  for (const [id, count] of unused) await ops.dropChunks([id, count]);
 }
 
 async function deleteKeys(ops: KvOps, keys: readonly Deno.KvKey[]) {

@@ -12,17 +12,19 @@
  *   reads it first). An entry is live only if its versionstamp is not older
  *   than the marker's: writing the marker deletes a group of any size in
  *   one atomic operation; the old entries are removed afterwards.
- * - `[P, "c", id, i]`: chunk `i` of a large value, immutable.
+ * - `[P, "c", id]` and `[P, "c", id, i]`: a large value's record (when it
+ *   was written) and its chunk `i`, immutable. Chunks no entry and no
+ *   retained log event names are removed by housekeeping.
  * - `[P, "l", seq]`: the change log, one event per `seq`, trimmed to the
  *   last {@linkcode LOG_SIZE} in the same atomic operation.
  * - `[P, "x", expiresAt, group, key]`: the expiry index, for expiry on time
- *   and `purgeExpired`.
- * - `[P, "g", seq, id]`: chunks no entry uses any more, removed once the log
- *   entry at `seq` is trimmed (older log events may still name them).
+ *   and `purgeExpired`. A `set` does not read the entry it replaces, so the
+ *   index may name deadlines no entry has any more: the purge drops those.
  * - `[P, "d", group]`: a group deletion whose old entries are still being
  *   removed, so that housekeeping finishes what a killed writer began.
- * - `[P, "s", id]`: a large value being staged, chunks written before the
- *   commit that names them (see `_kv.ts`).
+ *
+ * A large value past one atomic operation is staged: its record and chunks
+ * are written before the commit that names them (see `_kv.ts`).
  *
  * Deno KV orders string key parts by UTF-8 bytes, which is code point
  * order, as SQLite, Go and etcd sort; NUL in a part is escaped by Deno KV.
@@ -234,43 +236,33 @@ export class KeySpace {
   }
 
   /**
-   * The garbage record of chunks freed at `seq`.
-   *
-   * @param seq The change that freed them.
-   * @param id The chunk id.
-   * @returns The Deno KV key.
-   */
-  garbage(seq: number, id: string): Deno.KvKey {
-    return [this.prefix, "g", seq, id];
-  }
-
-  /**
-   * The garbage freed before `seq`.
-   *
-   * @param seq A position.
-   * @returns The selector.
-   */
-  garbageBefore(seq: number): Deno.KvListSelector {
-    return { start: [this.prefix, "g", 0], end: [this.prefix, "g", seq] };
-  }
-
-  /**
-   * The staging record of a large value being written.
+   * The record of a large value's chunks: when they were written. A chunk
+   * id no entry and no retained log event names, older than a few minutes,
+   * is removed by housekeeping (replaced values, killed writers).
    *
    * @param id The chunk id.
    * @returns The Deno KV key.
    */
-  stage(id: string): Deno.KvKey {
-    return [this.prefix, "s", id];
+  chunkRecord(id: string): Deno.KvKey {
+    return [this.prefix, "c", id];
   }
 
   /**
-   * Every staging record.
+   * Every chunk record and chunk.
    *
    * @returns The selector.
    */
-  stages(): Deno.KvListSelector {
-    return { prefix: [this.prefix, "s"] };
+  allChunks(): Deno.KvListSelector {
+    return { prefix: [this.prefix, "c"] };
+  }
+
+  /**
+   * The whole change log.
+   *
+   * @returns The selector.
+   */
+  wholeLog(): Deno.KvListSelector {
+    return { prefix: [this.prefix, "l"] };
   }
 
   /**

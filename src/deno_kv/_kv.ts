@@ -70,7 +70,8 @@ export interface Encoded {
   readonly chunks: readonly Uint8Array[];
   /**
    * For chunks too large for the commit itself, written beforehand: the
-   * versionstamp of their staging record, which the commit checks.
+   * versionstamp of their record, which the commit checks (housekeeping may
+   * have removed a staging that stalled for minutes).
    */
   readonly staged?: string;
 }
@@ -91,6 +92,8 @@ export class KvOps {
   readonly pending: Set<Promise<unknown>> = new Set();
   /** Told of every commit, before `commit` resolves. */
   onCommitted: (committed: Committed) => void = () => {};
+  /** The head this store last committed, while no other commit is known. */
+  lastHead: Head | undefined;
 
   /**
    * @param kv The database.
@@ -107,7 +110,11 @@ export class KvOps {
    * @returns The head.
    */
   async head(): Promise<Head> {
-    return toHead(await busy(() => this.kv.get<number>(this.keys.head)));
+    const head = toHead(await busy(() => this.kv.get<number>(this.keys.head)));
+    if (this.lastHead?.versionstamp !== head.versionstamp) {
+      this.lastHead = undefined;
+    }
+    return head;
   }
 
   /**
@@ -116,22 +123,19 @@ export class KvOps {
    * @param group The group.
    * @param key The key.
    * @param withHead Whether to read the head too.
-   * @param withMarker Whether to read the marker (else it reads as none).
    * @returns The entry (live or not), the marker's versionstamp, the head.
    */
   async read(
     group: string,
     key: string,
     withHead = false,
-    withMarker = true,
   ): Promise<{ entry?: Entry; marker: string | null; head: Head }> {
-    const keys: Deno.KvKey[] = [this.keys.entry(group, key)];
-    if (withMarker) keys.push(this.keys.marker(group));
+    const keys = [this.keys.entry(group, key), this.keys.marker(group)];
     if (withHead) keys.push(this.keys.head);
     const got = await this.getMany(keys);
     const entry = toEntry(group, key, got[0]);
-    const marker = withMarker ? got[1]?.versionstamp ?? null : null;
-    const h = withHead ? got[keys.length - 1] : undefined;
+    const marker = got[1]?.versionstamp ?? null;
+    const h = got[2];
     const head = h === undefined
       ? { seq: 0, versionstamp: null }
       : toHead(h as Deno.KvEntryMaybe<number>);
@@ -319,16 +323,15 @@ export class KvOps {
     return { stored, chunks, staged: await this.#stage(ref[0], chunks, now) };
   }
 
-  // Chunks written under a staging record: if the writer dies before its
-  // commit names them, housekeeping finds the record and removes them.
+  // The record first, then the chunks: if the writer dies before its
+  // commit names them, housekeeping finds the record old and unnamed.
   async #stage(
     id: string,
     chunks: readonly Uint8Array[],
     now: number,
   ): Promise<string> {
-    const stage = { at: now, n: chunks.length };
     const record = await this.apply("stage value", (atomic) => {
-      atomic.set(this.keys.stage(id), stage);
+      atomic.set(this.keys.chunkRecord(id), { at: now });
     });
     for (let i = 0; i < chunks.length; i += 10) {
       await this.apply("stage value", (atomic) => {
@@ -348,19 +351,18 @@ export class KvOps {
   async unstage(encoded: Encoded): Promise<void> {
     const ref = encoded.stored.c;
     if (encoded.staged === undefined || ref === undefined) return;
-    await this.dropChunks(ref, [this.keys.stage(ref[0])]);
+    await this.dropChunks(ref);
   }
 
   /**
-   * Deletes the chunks of a value, and other keys, in atomic operations.
+   * Deletes the chunks of a value and their record, the record last.
    *
    * @param ref The chunks.
-   * @param also Keys deleted with the last chunks.
    */
-  async dropChunks(ref: ChunkRef, also: Deno.KvKey[] = []): Promise<void> {
+  async dropChunks(ref: ChunkRef): Promise<void> {
     const keys: Deno.KvKey[] = [];
     for (let i = 0; i < ref[1]; i++) keys.push(this.keys.chunk(ref[0], i));
-    keys.push(...also);
+    keys.push(this.keys.chunkRecord(ref[0]));
     for (let i = 0; i < keys.length; i += 500) {
       await this.apply("remove chunks", (atomic) => {
         for (const key of keys.slice(i, i + 500)) atomic.delete(key);
@@ -428,6 +430,7 @@ export class KvOps {
       }
       if (result.ok) {
         committed = { events, first: head.seq + 1, last };
+        this.lastHead = { seq: last, versionstamp: result.versionstamp };
         this.onCommitted(committed);
       }
       return committed;
@@ -502,11 +505,9 @@ export class KvOps {
       atomic.set(keys.cleanup(group), seq);
       return { t: "delete_group", g: group, k: "", ts: now };
     }
+    // The old value's chunks stay for the log events naming them;
+    // housekeeping removes them once nothing does.
     const oldAt = old?.stored.x;
-    const oldChunks = old?.stored.c;
-    if (oldChunks !== undefined) {
-      atomic.set(keys.garbage(seq, oldChunks[0]), oldChunks[1]);
-    }
     if (change.type !== "set" || encoded === undefined) {
       atomic.delete(keys.entry(group, key));
       if (oldAt !== undefined) atomic.delete(keys.expiry(oldAt, group, key));
@@ -529,9 +530,12 @@ export class KvOps {
       const id = stored.c[0];
       if (encoded.staged !== undefined) {
         // Housekeeping may have taken a stalled staging away: then fail.
-        atomic.check({ key: keys.stage(id), versionstamp: encoded.staged });
-        atomic.delete(keys.stage(id));
+        atomic.check({
+          key: keys.chunkRecord(id),
+          versionstamp: encoded.staged,
+        });
       } else {
+        atomic.set(keys.chunkRecord(id), { at: now });
         encoded.chunks.forEach((c, i) => atomic.set(keys.chunk(id, i), c));
       }
     }

@@ -75,10 +75,7 @@ export interface Current {
  * @param decide Decides the change; may throw to refuse.
  * @param options `prepare` reads more before `decide`, after the head (so
  * that the commit's head check covers it too); `needValue: false` spares
- * reading a large live value `decide` does not look at, and
- * `needLiveness: false` the group's marker, for a `decide` that does not
- * care whether the entry it replaces is live (`Current.live` is then only
- * whether an entry is stored).
+ * reading a large live value `decide` does not look at.
  * @returns What `decide` returned as the result.
  * @throws {StoreError} After 64 conflicts in a row.
  */
@@ -91,16 +88,15 @@ export async function writeKey<T>(
   options: {
     prepare?: (current: Current) => Promise<void>;
     needValue?: boolean;
-    needLiveness?: boolean;
   } = {},
 ): Promise<T> {
-  const { prepare, needValue = true, needLiveness = true } = options;
+  const { prepare, needValue = true } = options;
   let encoded: Encoded | undefined;
   let encodedValue: string | undefined;
   try {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const now = ctx.now(op);
-      const read = await ctx.ops.read(group, key, true, needLiveness);
+      const read = await ctx.ops.read(group, key, true);
       ctx.saw(read.head.seq);
       const current = await currentOf(
         ctx.ops,
@@ -138,6 +134,56 @@ export async function writeKey<T>(
       }
       await stagingHeld(ctx.ops, op, encoded);
       await backoff(attempt);
+    }
+  } finally {
+    await release(ctx.ops, encoded);
+  }
+  throw new StoreError(
+    `Cannot ${op}: it conflicted with other writers ${MAX_ATTEMPTS} times in a row`,
+  );
+}
+
+/**
+ * Writes a value whatever the key holds (`set`, `setWithTTL`), without
+ * reading first while this store's last commit is still the head: the
+ * commit checks that head, and only a conflict costs a read. The entry it
+ * replaces is not read, so its expiry index entry is left for the purge to
+ * drop and its chunks for housekeeping.
+ *
+ * @param ctx The store's operations.
+ * @param op The operation, for messages.
+ * @param build The change, from the store clock.
+ * @throws {StoreError} After 64 conflicts in a row.
+ */
+export async function writeBlind(
+  ctx: WriteContext,
+  op: string,
+  build: (now: number) => Change & { type: "set" },
+): Promise<void> {
+  const now = ctx.now(op);
+  const change = build(now);
+  let encoded: Encoded | undefined = await ctx.ops.encode(
+    op,
+    change.value,
+    change.expiresAt,
+    now,
+  );
+  try {
+    let head = ctx.ops.lastHead;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      head ??= await ctx.ops.head();
+      ctx.saw(head.seq);
+      const committed = await ctx.ops.commit(op, head, [{ change }], now, {
+        encoded: new Map([[0, encoded]]),
+      });
+      if (committed !== undefined) {
+        encoded = undefined;
+        return await ctx.delivered(committed);
+      }
+      await stagingHeld(ctx.ops, op, encoded);
+      // A first failure only says that the remembered head was stale.
+      if (attempt > 1) await backoff(attempt);
+      head = undefined;
     }
   } finally {
     await release(ctx.ops, encoded);
@@ -185,7 +231,7 @@ async function release(ops: KvOps, encoded: Encoded | undefined) {
 async function stagingHeld(ops: KvOps, op: string, encoded?: Encoded) {
   const ref = encoded?.stored.c;
   if (encoded?.staged === undefined || ref === undefined) return;
-  const [stage] = await ops.getMany([ops.keys.stage(ref[0])]);
+  const [stage] = await ops.getMany([ops.keys.chunkRecord(ref[0])]);
   if (stage?.versionstamp === encoded.staged) return;
   throw new StoreError(
     `Cannot ${op}: its staged chunks were removed as abandoned; nothing was written`,
