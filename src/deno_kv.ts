@@ -294,7 +294,10 @@ export class DenoKvStore implements AsyncStore {
           change: c.expired ? { type: "expire", group, key } : undefined,
         }));
       }
-      const value = await this.#ops.value(entry.stored);
+      const stored = entry.stored;
+      const value = stored.c === undefined
+        ? stored.v ?? ""
+        : await this.#ops.value(stored);
       if (value !== undefined) return value;
     }
     throw new StoreError(`Cannot ${op}: the value kept changing while read`);

@@ -2,9 +2,13 @@
  * How the Deno KV store lays out its keys and values. Every key starts with
  * the store's prefix `P`:
  *
- * - `[P, "h"]`: the head, the `seq` of the last logged change. Every write
- *   that changes what readers see checks and bumps it in its atomic
- *   operation, which makes the writes serializable and numbers them.
+ * - `[P, "l", seq]`: the change log, one event per `seq`, trimmed to the
+ *   last {@linkcode LOG_SIZE} in the same atomic operation. Its last entry
+ *   is the head: every write that changes what readers see reads it, and
+ *   its atomic operation checks that entry `seq` is unchanged and `seq + 1`
+ *   absent, which makes the writes serializable and numbers them.
+ * - `[P, "h"]`: written by the first logged write only, so that a head of
+ *   `0` (an empty log) cannot be taken for current once the log was trimmed.
  * - `[P, "e", group, key]`: an entry, `{ v, x }` (value and deadline) or,
  *   for a value too large for one Deno KV value, `{ c: [id, n], x }`.
  * - `[P, "e", group, MARK]`: the group's deletion marker (`MARK` is an empty
@@ -15,8 +19,6 @@
  * - `[P, "c", id]` and `[P, "c", id, i]`: a large value's record (when it
  *   was written) and its chunk `i`, immutable. Chunks no entry and no
  *   retained log event names are removed by housekeeping.
- * - `[P, "l", seq]`: the change log, one event per `seq`, trimmed to the
- *   last {@linkcode LOG_SIZE} in the same atomic operation.
  * - `[P, "x", expiresAt, group, key]`: the expiry index, for expiry on time
  *   and `purgeExpired`. A `set` does not read the entry it replaces, so the
  *   index may name deadlines no entry has any more: the purge drops those.
@@ -84,14 +86,14 @@ export interface LogRecord {
 export class KeySpace {
   /** The prefix part of every key. */
   readonly prefix: string;
-  /** The head key. */
-  readonly head: Deno.KvKey;
+  /** The key the first logged write creates. */
+  readonly genesis: Deno.KvKey;
   #overhead: number;
 
   /** @param prefix The store's prefix. */
   constructor(prefix: string) {
     this.prefix = prefix;
-    this.head = [prefix, "h"];
+    this.genesis = [prefix, "h"];
     // Tuple encoding: a tag and a terminator per string part, plus the
     // index key's deadline (a number part) and "x".
     this.#overhead = byteLength(prefix) + 24;
@@ -273,6 +275,10 @@ export class KeySpace {
    * @returns The bytes they take, when too many; else `0`.
    */
   oversize(group: string, key: string): number {
+    // A UTF-16 unit takes at most three bytes, escaped NUL two.
+    if (3 * (group.length + key.length) + this.#overhead <= LIMITS.keyBytes) {
+      return 0;
+    }
     const bytes = partBytes(group) + partBytes(key) + this.#overhead;
     return bytes > LIMITS.keyBytes ? bytes : 0;
   }

@@ -49,7 +49,7 @@ export interface Planned {
   readonly old?: Entry | undefined;
 }
 
-/** The head as read: the last logged `seq` and its versionstamp. */
+/** The head as read: the last logged `seq` and its entry's versionstamp. */
 export interface Head {
   readonly seq: number;
   readonly versionstamp: string | null;
@@ -110,7 +110,13 @@ export class KvOps {
    * @returns The head.
    */
   async head(): Promise<Head> {
-    const head = toHead(await busy(() => this.kv.get<number>(this.keys.head)));
+    const [last] = await this.collect(this.keys.wholeLog(), {
+      reverse: true,
+      limit: 1,
+    });
+    const head = last === undefined
+      ? { seq: 0, versionstamp: null }
+      : { seq: last.key[2] as number, versionstamp: last.versionstamp };
     if (this.lastHead?.versionstamp !== head.versionstamp) {
       this.lastHead = undefined;
     }
@@ -118,7 +124,8 @@ export class KvOps {
   }
 
   /**
-   * Reads one entry with its group's marker (and the head), in one read.
+   * Reads one entry with its group's marker, after the head if asked (the
+   * one this store last committed, while no other commit is known).
    *
    * @param group The group.
    * @param key The key.
@@ -130,16 +137,17 @@ export class KvOps {
     key: string,
     withHead = false,
   ): Promise<{ entry?: Entry; marker: string | null; head: Head }> {
-    const keys = [this.keys.entry(group, key), this.keys.marker(group)];
-    if (withHead) keys.push(this.keys.head);
-    const got = await this.getMany(keys);
+    // The head first: the commit's check covers everything read after it.
+    const head = withHead
+      ? this.lastHead ?? await this.head()
+      : { seq: 0, versionstamp: null };
+    const got = await this.getMany([
+      this.keys.entry(group, key),
+      this.keys.marker(group),
+    ]);
     const entry = toEntry(group, key, got[0]);
     const marker = got[1]?.versionstamp ?? null;
-    const h = got[2];
-    const head = h === undefined
-      ? { seq: 0, versionstamp: null }
-      : toHead(h as Deno.KvEntryMaybe<number>);
-    return { ...(entry ? { entry } : {}), marker, head };
+    return entry === undefined ? { marker, head } : { entry, marker, head };
   }
 
   /**
@@ -407,7 +415,7 @@ export class KvOps {
       if (planned.length === 0) return { events, first: last + 1, last };
       const applying = this.apply(op, (atomic) => {
         events.length = 0;
-        atomic.check({ key: this.keys.head, versionstamp: head.versionstamp });
+        headCheck(atomic, this.keys, head);
         for (const check of extra.checks ?? []) atomic.check(check);
         let seq = head.seq;
         for (const [i, { change, old }] of planned.entries()) {
@@ -418,7 +426,6 @@ export class KvOps {
           if (seq > LOG_SIZE) atomic.delete(this.keys.log(seq - LOG_SIZE));
           events.push(toEvent(change, seq, now, "local"));
         }
-        atomic.set(this.keys.head, last);
       });
       // A reader of the log waits for commits in flight, to know its own.
       this.pending.add(applying);
@@ -428,8 +435,11 @@ export class KvOps {
       } finally {
         this.pending.delete(applying);
       }
+      // A conflict: the head moved; whatever was remembered is stale.
+      if (!result.ok) this.lastHead = undefined;
       if (result.ok) {
         committed = { events, first: head.seq + 1, last };
+        // The last log entry was written by this commit.
         this.lastHead = { seq: last, versionstamp: result.versionstamp };
         this.onCommitted(committed);
       }
@@ -590,22 +600,38 @@ const BUSY_TIMEOUT_MS = 10_000;
  * @param fn A read or a commit, safe to run again.
  * @returns What `fn` resolved to.
  */
-export async function busy<T>(fn: () => Promise<T>): Promise<T> {
+export function busy<T>(fn: () => Promise<T>): Promise<T> {
+  // The common case costs one promise: no loop until a lock is met.
+  return fn().catch((error) => retryLocked(fn, error));
+}
+
+async function retryLocked<T>(fn: () => Promise<T>, first: unknown) {
   const deadline = performance.now() + BUSY_TIMEOUT_MS;
+  let error = first;
   for (;;) {
+    const locked = error instanceof Error &&
+      /database is locked|database table is locked/.test(error.message);
+    if (!locked || performance.now() >= deadline) throw error;
+    await new Promise((r) => setTimeout(r, 1 + Math.random() * 7));
     try {
       return await fn();
-    } catch (error) {
-      const locked = error instanceof Error &&
-        /database is locked|database table is locked/.test(error.message);
-      if (!locked || performance.now() >= deadline) throw error;
-      await new Promise((r) => setTimeout(r, 1 + Math.random() * 7));
+    } catch (next) {
+      error = next;
     }
   }
 }
 
-function toHead(entry: Deno.KvEntryMaybe<number>): Head {
-  return { seq: entry.value ?? 0, versionstamp: entry.versionstamp };
+// Nothing was logged since `head`: its log entry is the one read (a trim
+// would have removed it) and the next is absent; an empty log was never
+// written to.
+function headCheck(atomic: Deno.AtomicOperation, keys: KeySpace, head: Head) {
+  if (head.seq === 0) {
+    atomic.check({ key: keys.genesis, versionstamp: null });
+    atomic.set(keys.genesis, true);
+    return;
+  }
+  atomic.check({ key: keys.log(head.seq), versionstamp: head.versionstamp });
+  atomic.check({ key: keys.log(head.seq + 1), versionstamp: null });
 }
 
 /**

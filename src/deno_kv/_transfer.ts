@@ -43,7 +43,7 @@ export async function snapshot(
     );
     const live = await ops.withValues(entries, now);
     const after = await ops.head();
-    if (live === undefined || before.versionstamp !== after.versionstamp) {
+    if (live === undefined || before.seq !== after.seq) {
       continue;
     }
     return live.map(({ entry, value }) => ({

@@ -82,7 +82,7 @@ Deno.test("DenoKvStore: two service processes on one file see each other's write
     assert.deepEqual(await b.line(), { ready: true });
     // Both have read their head (and listen) before anybody writes.
     await new Promise((r) => setTimeout(r, 100));
-    const n = 100;
+    const n = 200;
     await a.send(`write a ${n}\n`);
     await b.send(`write b ${n}\n`);
     const [heardA, heardB] = await Promise.all([
@@ -175,7 +175,7 @@ Deno.test("DenoKvStore: a writer killed mid-stream leaves no half-written entry"
 Deno.test("DenoKvStore: expire events come at the deadline, p99 within 50 ms, while someone listens", async () => {
   await using store = await DenoKvStore.open({ path: ":memory:" });
   const late: number[] = [];
-  const n = 100;
+  const n = 200;
   const done = new Promise<void>((resolve) => {
     store.onChange((e) => {
       if (e.type !== "expire") return;
@@ -184,7 +184,7 @@ Deno.test("DenoKvStore: expire events come at the deadline, p99 within 50 ms, wh
     });
   });
   for (let i = 0; i < n; i++) {
-    const ttl = 50 + i * 3;
+    const ttl = 50 + i * 2;
     // The deadline the store takes is at least this one.
     await store.setWithTTL("t", String(Date.now() + ttl), "v", ttl);
   }
