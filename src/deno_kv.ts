@@ -16,16 +16,17 @@
  * - **Large values.** A value of more than 16,384 UTF-16 units is stored
  *   as UTF-8 chunks of 60,000 bytes under a fresh id, named by the entry.
  *   Chunks that fit in the entry's atomic operation are written in it;
- *   larger values (up to 16 MiB) are staged first under a staging record
- *   and named by the commit, so no reader ever sees part of a value, and
- *   housekeeping removes what a killed writer staged.
- * - **Events, numbered.** Every write checks and bumps one head key and
- *   logs its events (one `seq` each) in the same atomic operation: `seq`
- *   is a safe integer in commit order, every store on the database reads
- *   the same log, and `watch(…, { since })` resumes exactly after a `seq`
- *   (the log keeps the last 10,000; older gives `StoreError`). Each store
- *   polls the head every 10 ms while anybody listens, because locally Deno
- *   KV's `watch` never sees another process's writes.
+ *   larger values (up to 16 MiB) are written first and named by the
+ *   commit, so no reader ever sees part of a value; housekeeping removes
+ *   chunks nothing names any more (replaced values, killed writers).
+ * - **Events, numbered.** Every write logs its events (one `seq` each) in
+ *   its atomic operation, which checks that the log's last entry (the
+ *   head) is still the one the write started from: `seq` is a safe integer
+ *   in commit order, every store on the database reads the same log, and
+ *   `watch(…, { since })` resumes exactly after a `seq` (the log keeps the
+ *   last 10,000; older gives `StoreError`). Each store polls the head every
+ *   10 ms while anybody listens, because locally Deno KV's `watch` never
+ *   sees another process's writes.
  * - **`deleteGroup` of any size, atomically.** One Deno KV atomic
  *   operation holds at most 1,000 mutations; instead of deleting the keys,
  *   `deleteGroup` writes the group's marker, and an entry is live only if
@@ -201,7 +202,7 @@ export class DenoKvStore implements AsyncStore {
 
   /**
    * Opens the store: checks the options, opens the database (unless given
-   * one) and reads the head.
+   * one) and reads the head of the change log.
    *
    * @example On a file, closed with the store
    * ```ts
