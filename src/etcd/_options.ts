@@ -7,14 +7,19 @@
 import {
   assertBoolean,
   assertFunction,
+  assertOptions,
   assertText,
   describe,
   integerArg,
   oneOf,
 } from "../_check.ts";
 import type { StoreEvent } from "../events.ts";
-import type { RenderOptions } from "../_options.ts";
-import type { ListOptions } from "../store.ts";
+import {
+  LIST_OPTIONS,
+  type ListOptions,
+  RENDER_OPTIONS,
+  type RenderOptions,
+} from "../_options.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
 export interface EtcdStoreOptions {
@@ -41,6 +46,17 @@ export interface EtcdStoreOptions {
 }
 
 const OPEN = "open store";
+
+const ETCD_STORE_OPTIONS: Record<keyof EtcdStoreOptions, true> = {
+  endpoints: true,
+  prefix: true,
+  clock: true,
+  purgeIntervalMs: true,
+  requestTimeoutMs: true,
+  username: true,
+  password: true,
+  onCallbackError: true,
+};
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LIST_LIMIT = 10_000;
 
@@ -62,6 +78,7 @@ export function checkOpen(
       }`,
     );
   }
+  assertOptions(OPEN, "options", options, ETCD_STORE_OPTIONS);
   const { endpoints } = options;
   if (!Array.isArray(endpoints) || endpoints.length === 0) {
     throw new TypeError(
@@ -144,6 +161,7 @@ export function checkList(op: string, options: ListOptions): {
   prefix: string;
   reverse: boolean;
 } {
+  assertOptions(op, "options", options, LIST_OPTIONS);
   const { cursor, prefix = "", reverse = false } = options;
   const limit = integerArg(
     op,
@@ -170,6 +188,7 @@ export function checkRender(
   op: string,
   options: RenderOptions,
 ): "default" | "zero" | "error" {
+  assertOptions(op, "options", options, RENDER_OPTIONS);
   const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
     "default",
     "zero",
