@@ -327,3 +327,86 @@ function distance(a: string, b: string): number {
   }
   return row[b.length] as number;
 }
+
+/** The names of `ListOptions`: what {@linkcode checkList} accepts. */
+export const LIST_NAMES = {
+  limit: true,
+  cursor: true,
+  prefix: true,
+  reverse: true,
+} as const;
+
+/** The names of `RenderOptions`: what {@linkcode checkRender} accepts. */
+export const RENDER_NAMES = {
+  maxOutputBytes: true,
+  maxSteps: true,
+  missingKey: true,
+} as const;
+
+const MAX_LIST_LIMIT = 10_000;
+
+/**
+ * Checks the options of `list` for the asynchronous backends, as the
+ * local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns Every option.
+ */
+export function checkList(op: string, options: {
+  readonly limit?: unknown;
+  readonly cursor?: unknown;
+  readonly prefix?: unknown;
+  readonly reverse?: unknown;
+}): {
+  limit: number;
+  cursor: string | undefined;
+  prefix: string;
+  reverse: boolean;
+} {
+  assertOptions(op, "options", options, LIST_NAMES);
+  const { cursor, prefix = "", reverse = false } = options;
+  const limit = integerArg(
+    op,
+    "limit",
+    options.limit ?? undefined,
+    100,
+    1,
+    MAX_LIST_LIMIT,
+  );
+  if (cursor !== undefined) assertText(op, "cursor", cursor);
+  assertText(op, "prefix", prefix);
+  assertBoolean(op, "reverse", reverse);
+  return { limit, cursor, prefix, reverse };
+}
+
+/**
+ * Checks the options of `render`, as the local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns The missing-key mode.
+ */
+export function checkRender(
+  op: string,
+  options: { readonly missingKey?: unknown },
+): "default" | "zero" | "error" {
+  assertOptions(op, "options", options, RENDER_NAMES);
+  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
+    "default",
+    "zero",
+    "error",
+  ]);
+  return missingKey;
+}
+
+/**
+ * Checks `since`, as the local store does.
+ *
+ * @param op The operation.
+ * @param since The caller's `since`.
+ * @returns It, checked.
+ */
+export function checkSince(op: string, since: unknown): number | undefined {
+  return since === undefined ? undefined : integerArg(op, "since", since, 0);
+}

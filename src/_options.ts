@@ -10,7 +10,9 @@ import {
   assertOptions,
   assertText,
   integerArg,
+  LIST_NAMES,
   oneOf,
+  RENDER_NAMES,
 } from "./_check.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import type { StoreEvent } from "./events.ts";
@@ -171,21 +173,13 @@ export const RENDER_LIMITS: Record<keyof RenderLimits, true> = {
 };
 
 /** The names of {@linkcode RenderOptions}. */
-export const RENDER_OPTIONS: Record<keyof RenderOptions, true> = {
-  ...RENDER_LIMITS,
-  missingKey: true,
-};
+export const RENDER_OPTIONS: Record<keyof RenderOptions, true> = RENDER_NAMES;
 
 /** The names of {@linkcode WatchOptions}. */
 export const WATCH_OPTIONS: Record<keyof WatchOptions, true> = { since: true };
 
 /** The names of {@linkcode ListOptions}. */
-export const LIST_OPTIONS: Record<keyof ListOptions, true> = {
-  limit: true,
-  cursor: true,
-  prefix: true,
-  reverse: true,
-};
+export const LIST_OPTIONS: Record<keyof ListOptions, true> = LIST_NAMES;
 
 const CHANGE_RETENTION: Record<keyof ChangeRetention, true> = {
   maxRows: true,

@@ -27,11 +27,8 @@
  */
 
 import type { AsyncStore } from "./async.ts";
-import {
-  type AsyncTransaction,
-  compareText,
-  runOptimistic,
-} from "./_async_tx.ts";
+import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
+import { pager } from "./_paging.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
 import {
   assertFilePath,
@@ -69,7 +66,6 @@ import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import {
-  checkList,
   checkOpen,
   checkRender,
   checkSince,
@@ -519,20 +515,8 @@ export class EtcdStore implements AsyncStore {
     const op = "list keys";
     this.#open(op);
     assertText(op, "group", group);
-    const { limit, cursor, prefix, reverse } = checkList(op, options);
-    let entries = [...this.#map(await this.#live(op, group))]
-      .filter(([key]) => key.startsWith(prefix));
-    if (reverse) entries.reverse();
-    if (cursor !== undefined) {
-      entries = entries.filter(([key]) =>
-        reverse ? compareText(key, cursor) < 0 : compareText(key, cursor) > 0
-      );
-    }
-    const page = entries.slice(0, limit);
-    return {
-      entries: page,
-      cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
-    };
+    const page = pager(op, options);
+    return page(this.#map(await this.#live(op, group)));
   }
 
   /**
