@@ -32,21 +32,30 @@ export function connectReadOnly(path: string): DatabaseSync {
     return db;
   } catch (error) {
     db.close();
-    if (!isReadOnlyError(error) || hasFrames(`${path}-wal`)) {
+    if (!isReadOnlyError(error)) {
       throw new StoreError(`Cannot open store at ${path}: ${message(error)}`, {
         cause: error,
       });
     }
   }
+  const noShm =
+    `the file is in WAL mode and its folder is not writable, so SQLite cannot create the ${path}-shm it reads through`;
+  if (hasFrames(`${path}-wal`)) {
+    throw new StoreError(
+      `Cannot open store at ${path}: ${noShm}, and ${path}-wal holds commits it would miss without it; make the folder writable`,
+    );
+  }
   const url = new URL("file://");
   url.pathname = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
   url.searchParams.set("immutable", "1");
   try {
-    // Deno hands a URL filename to SQLite under some permission sets only.
-    return new DatabaseSync(url, { readOnly: true });
+    // Deno hands a URL filename to SQLite under --allow-all only.
+    const immutable = new DatabaseSync(url, { readOnly: true });
+    immutable.prepare("SELECT count(*) FROM sqlite_schema").get();
+    return immutable;
   } catch (error) {
     throw new StoreError(
-      `Cannot open store at ${path}: the file is in WAL mode and its folder is not writable, so SQLite cannot create the ${path}-shm it needs to read it; make the folder writable or copy the file`,
+      `Cannot open store at ${path}: ${noShm} (with --allow-all it reads the file as immutable); make the folder writable or copy the file`,
       { cause: error },
     );
   }

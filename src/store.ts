@@ -56,7 +56,8 @@ export interface ListPage {
  *
  * A key is live while it has no expiry or its expiry is after `clock()`.
  * Reads never see expired keys; `get` deletes the expired key it finds, and
- * a background timer purges the rest.
+ * a background timer purges the rest (a store opened read-only, see
+ * {@linkcode StoreOptions.readOnly}, only passes them over).
  *
  * @example Set, read and expire values
  * ```ts
@@ -99,11 +100,14 @@ export class Store implements Disposable {
    *
    * @param path A file path, or `":memory:"` (the default) for a private
    * in-memory store.
-   * @param options Timers, durability and the clock.
-   * @throws {TypeError} When `path` is not a non-empty string or an option has
-   * the wrong type.
+   * @param options Timers, durability, the clock, read-only mode.
+   * @throws {TypeError} When `path` is not a non-empty string, an option has
+   * the wrong type, or an option name is unknown (the message names the
+   * closest known one).
    * @throws {RangeError} When a numeric option is out of range.
-   * @throws {StoreError} When the file cannot be opened or is not a store.
+   * @throws {StoreError} When the file cannot be opened (the message says
+   * when the path is a directory or its folder does not exist) or is not a
+   * store.
    */
   constructor(path?: string, options?: StoreOptions) {
     const file = path === undefined ? ":memory:" : path;
