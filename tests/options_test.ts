@@ -13,6 +13,7 @@ import {
 } from "@core/store";
 import { main } from "@core/store/cli";
 import { EtcdStore } from "@core/store/etcd";
+import { DenoKvStore } from "@core/store/deno-kv";
 import { tempDir } from "./_helpers.ts";
 
 const unknown = (op: string, key: string, near?: string) => (error: unknown) =>
@@ -176,6 +177,29 @@ Deno.test("EtcdStore.open refuses an unknown option before it connects", async (
         requestTimeout: 10,
       } as Loose),
     unknown("open store", "requestTimeout", "requestTimeoutMs"),
+  );
+});
+
+Deno.test("DenoKvStore refuses unknown options when opening and in its methods", async () => {
+  await assert.rejects(
+    () => DenoKvStore.open({ path: ":memory:", purgeInterval: 0 } as Loose),
+    unknown("open store", "purgeInterval", "purgeIntervalMs"),
+  );
+  await using store = await DenoKvStore.open({
+    path: ":memory:",
+    purgeIntervalMs: 0,
+  });
+  assert.throws(
+    () => store.watch("g", "k", { sinse: 1 } as Loose),
+    unknown("watch", "sinse", "since"),
+  );
+  await assert.rejects(
+    () => store.list("g", { limt: 1 } as Loose),
+    unknown("list keys", "limt", "limit"),
+  );
+  await assert.rejects(
+    () => store.render("x", "g", { missingkey: "zero" } as Loose),
+    unknown("render template", "missingkey", "missingKey"),
   );
 });
 
