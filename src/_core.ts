@@ -7,15 +7,23 @@
  * @module
  */
 
-import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
+import {
+  assertBoolean,
+  assertOptions,
+  assertText,
+  integerArg,
+  oneOf,
+} from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
-import type {
-  RenderLimits,
-  RenderOptions,
-  ResolvedOptions,
+import {
+  LIST_OPTIONS,
+  RENDER_OPTIONS,
+  type RenderLimits,
+  type RenderOptions,
+  type ResolvedOptions,
 } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
@@ -96,7 +104,7 @@ export class StoreCore {
     if (options.changeFeed && options.changePollMs > 0) {
       this.#every(options.changePollMs, () => this.#pollFeed());
     }
-    if (options.purgeIntervalMs > 0) {
+    if (options.purgeIntervalMs > 0 && !this.#engine.readOnly) {
       this.#every(options.purgeIntervalMs, () => this.#backgroundPurge());
     }
     if (options.changeFeed) this.#armForNext("open store");
@@ -326,7 +334,10 @@ export class StoreCore {
     if (expiresAt !== null) {
       const now = this.now(op);
       if (expiresAt <= now) {
-        this.write(op, now, [{ kind: "expireKey", group, key }]);
+        // Read-only, an expired key is only passed over.
+        if (!this.#engine.readOnly) {
+          this.write(op, now, [{ kind: "expireKey", group, key }]);
+        }
         return undefined;
       }
     }
@@ -409,6 +420,7 @@ export class StoreCore {
     group: string,
     options: CoreListOptions,
   ): { entries: [string, string][]; cursor: string | undefined } {
+    assertOptions(op, "options", options, LIST_OPTIONS);
     const { cursor, prefix = "", reverse = false } = options;
     const limit = integerArg(
       op,
@@ -455,6 +467,7 @@ export class StoreCore {
     group: string,
     options: RenderOptions,
   ): string {
+    assertOptions(op, "options", options, RENDER_OPTIONS);
     const mode = oneOf(op, "missingKey", options.missingKey ?? undefined, [
       "default",
       "zero",
@@ -521,7 +534,8 @@ export class StoreCore {
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
     // A callback may have closed the store in the middle of a write or tick.
-    if (this.#engine.closed) return false;
+    // A read-only store deletes nothing, so it has no expiry to tell of.
+    if (this.#engine.closed || this.#engine.readOnly) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 

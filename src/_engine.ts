@@ -31,6 +31,7 @@ import {
   isSchemaChange,
   openDatabase,
   prepareRows,
+  readSchema,
   retryBusy,
   type Row,
   type RowStatement,
@@ -80,6 +81,8 @@ export interface EngineOptions {
   retention: Required<ChangeRetention>;
   /** Whether anyone listens, so that unread log rows may be skipped. */
   listening: () => boolean;
+  /** `true`: read-only; `undefined`: read-only when the file is. */
+  readOnly?: boolean | undefined;
 }
 
 /** A running explicit transaction. */
@@ -93,6 +96,48 @@ interface Tx {
 }
 
 type Statements = Record<DataStatement, RowStatement>;
+
+// What a read-only connection prepares: the reads. (A write would not
+// prepare on the views standing for tables, and nextExpiry names an index
+// the file may lack.)
+const READS: ReadonlySet<DataStatement> = new Set([
+  "get",
+  "getBytes",
+  "expiry",
+  "count",
+  "getAll",
+  "getAllBytes",
+  "countPrefix",
+  "groupsPrefix",
+  "groupHasLive",
+  "listFrom",
+  "listAfter",
+  "listFromReverse",
+  "listBeforeReverse",
+  "probe",
+]);
+
+function prepare(
+  db: DatabaseSync,
+  schema: TableNames,
+  readOnly: boolean,
+): Statements {
+  const sql = dataSql(schema);
+  if (!readOnly) return prepareRows(db, sql);
+  const reads = Object.fromEntries(
+    Object.entries(sql).filter(([name]) => READS.has(name as DataStatement)),
+  );
+  // Every other statement refuses, should a path reach one unguarded.
+  const refuse = (): never => {
+    throw new StoreError("Cannot write: the store is open read-only");
+  };
+  const refusing = { run: refuse, get: refuse, all: refuse, iterate: refuse };
+  const statements = {} as Statements;
+  for (const name of Object.keys(sql) as DataStatement[]) {
+    statements[name] = refusing as unknown as RowStatement;
+  }
+  return Object.assign(statements, prepareRows(db, reads));
+}
 
 const NO_EVENTS: StoreEvent[] = [];
 
@@ -130,6 +175,7 @@ export class Engine {
   #feed: ChangeFeed | undefined;
   #listening: () => boolean;
   #tx: Tx | undefined;
+  #readOnly: "option" | "file" | undefined;
 
   /**
    * Opens (or creates) the database at `path`.
@@ -142,9 +188,10 @@ export class Engine {
     this.path = path;
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#listening = options.listening;
-    const { db, schema } = openDatabase(path, options);
+    const { db, schema, readOnly } = openDatabase(path, options);
     this.#db = db;
     this.#schema = schema;
+    this.#readOnly = readOnly;
     try {
       // The feed's triggers first: adding them changes the schema, which
       // would make statements prepared before compile again.
@@ -154,7 +201,7 @@ export class Engine {
           () => enableChangeFeed(db, schema, options.retention.maxRows),
         );
       }
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, readOnly !== undefined);
       if (options.changeFeed) {
         this.#feed = new ChangeFeed(db, options.retention);
       }
@@ -176,6 +223,28 @@ export class Engine {
   /** @returns Whether an explicit transaction is running. */
   get inTransaction(): boolean {
     return this.#tx !== undefined;
+  }
+
+  /** @returns Whether the connection only reads. */
+  get readOnly(): boolean {
+    return this.#readOnly !== undefined;
+  }
+
+  /**
+   * Throws when the connection only reads.
+   *
+   * @param op The operation, for the message.
+   * @throws {StoreError} When the store is open read-only.
+   */
+  writable(op: string): void {
+    if (this.#readOnly === undefined) return;
+    throw new StoreError(
+      `Cannot ${op}: the store at ${this.path} is open read-only (${
+        this.#readOnly === "option"
+          ? "readOnly option"
+          : "its file or folder is not writable"
+      })`,
+    );
   }
 
   /** @returns Whether the change feed is on. */
@@ -239,7 +308,7 @@ export class Engine {
   #settle(op: string, cause: unknown): void {
     const db = this.#db as DatabaseSync;
     try {
-      const schema = retryBusy(
+      const schema = this.readOnly ? readSchema(this.path, db) : retryBusy(
         this.#busyTimeoutMs,
         () =>
           settleSchema(this.path, db, {
@@ -247,7 +316,7 @@ export class Engine {
             changeFeed: this.#feed !== undefined,
           }),
       );
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, this.readOnly);
       this.#schema = schema;
     } catch (error) {
       throw new StoreError(
@@ -283,6 +352,7 @@ export class Engine {
     mutations: readonly Mutation[],
     report = true,
   ): Applied {
+    this.writable(op);
     const tx = this.#tx;
     if (tx !== undefined) {
       return {
@@ -332,6 +402,7 @@ export class Engine {
     now: number,
     fn: (tx: Tx) => T,
   ): { result: T; events: StoreEvent[] } {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     const feed = this.#feed;
     const start = this.run(op, () => {
@@ -789,6 +860,7 @@ export class Engine {
    * @param op The operation, for error messages.
    */
   dropFeed(op: string): void {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     this.run(op, () => disableChangeFeed(db, this.#schema));
   }

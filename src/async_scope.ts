@@ -5,7 +5,14 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertFunction,
+  assertOptions,
+  assertText,
+  assertTTL,
+  describe,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -554,6 +561,7 @@ export class AsyncScopedStore {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const stored = this.#key(op, group, key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     if (group === "*") {
       return this.#hooks.watchNamespace(
         op,

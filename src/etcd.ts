@@ -30,7 +30,13 @@ import type { AsyncStore } from "./async.ts";
 import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
 import { pager } from "./_paging.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertFilePath, assertText, assertTTL } from "./_check.ts";
+import {
+  assertFilePath,
+  assertOptions,
+  assertText,
+  assertTTL,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -743,6 +749,7 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     return this.#watch(op, group, key, options.since, undefined);
   }
 
