@@ -84,7 +84,7 @@ import { pager } from "./_paging.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import { isCurrent, KeySpace } from "./deno_kv/_keys.ts";
-import { type Committed, KvOps } from "./deno_kv/_kv.ts";
+import { busy, type Committed, KvOps } from "./deno_kv/_kv.ts";
 import { Feed } from "./deno_kv/_feed.ts";
 import { cleanupGroup, housekeep, purgeExpired } from "./deno_kv/_clean.ts";
 import {
@@ -93,6 +93,7 @@ import {
   DenoKvAttempt,
   liveUsage,
   quotaWrite,
+  writeBlind,
   type WriteContext,
   writeKey,
 } from "./deno_kv/_txn.ts";
@@ -228,7 +229,8 @@ export class DenoKvStore implements AsyncStore {
   static async open(options: DenoKvStoreOptions = {}): Promise<DenoKvStore> {
     const checked = checkOpen(options);
     readClock("open store", checked.clock);
-    const kv = checked.kv ?? await Deno.openKv(checked.path);
+    // Two processes creating one new file at once: one waits.
+    const kv = checked.kv ?? await busy(() => Deno.openKv(checked.path));
     const store = new DenoKvStore(kv, checked.kv === undefined, checked);
     try {
       store.#feed.saw((await store.#ops.head()).seq);
@@ -294,7 +296,10 @@ export class DenoKvStore implements AsyncStore {
           change: c.expired ? { type: "expire", group, key } : undefined,
         }));
       }
-      const value = await this.#ops.value(entry.stored);
+      const stored = entry.stored;
+      const value = stored.c === undefined
+        ? stored.v ?? ""
+        : await this.#ops.value(stored);
       if (value !== undefined) return value;
     }
     throw new StoreError(`Cannot ${op}: the value kept changing while read`);
@@ -316,10 +321,7 @@ export class DenoKvStore implements AsyncStore {
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
     this.#checkWrite(op, group, key, value);
-    await this.#write(op, group, key, () => ({
-      result: undefined,
-      change: { type: "set", group, key, value },
-    }), false);
+    await writeBlind(this.#ctx, op, () => ({ type: "set", group, key, value }));
   }
 
   /**
@@ -342,16 +344,13 @@ export class DenoKvStore implements AsyncStore {
     const op = "set value with TTL";
     this.#checkWrite(op, group, key, value);
     assertTTL(op, ttlMs);
-    await this.#write(op, group, key, (c) => ({
-      result: undefined,
-      change: {
-        type: "set",
-        group,
-        key,
-        value,
-        expiresAt: expiryOf(op, c.now, ttlMs),
-      },
-    }), false);
+    await writeBlind(this.#ctx, op, (now) => ({
+      type: "set",
+      group,
+      key,
+      value,
+      expiresAt: expiryOf(op, now, ttlMs),
+    }));
   }
 
   /**
@@ -886,7 +885,8 @@ export class DenoKvStore implements AsyncStore {
 
   /**
    * Deletes every expired key now (each unless written meanwhile), with
-   * `expire` events.
+   * `expire` events; then removes leftovers (old entries of deleted groups,
+   * unused chunks, values a killed writer staged).
    *
    * @returns How many keys were removed.
    * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
@@ -894,12 +894,10 @@ export class DenoKvStore implements AsyncStore {
   async purgeExpired(): Promise<number> {
     const op = "purge expired keys";
     this.#open(op);
-    return await purgeExpired(
-      this.#ops,
-      op,
-      this.#now(op),
-      this.#ctx.delivered,
-    );
+    const now = this.#now(op);
+    const removed = await purgeExpired(this.#ops, op, now, this.#ctx.delivered);
+    await housekeep(this.#ops, now);
+    return removed;
   }
 
   /**
@@ -1036,15 +1034,7 @@ export class DenoKvStore implements AsyncStore {
 
   #chore(): void {
     this.#chores = this.#chores.then(async () => {
-      if (this.#closed) return;
-      const now = this.#now("purge expired keys");
-      await purgeExpired(
-        this.#ops,
-        "purge expired keys",
-        now,
-        this.#ctx.delivered,
-      );
-      await housekeep(this.#ops, now);
+      if (!this.#closed) await this.purgeExpired();
     }).catch(() => {});
   }
 

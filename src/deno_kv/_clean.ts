@@ -2,20 +2,27 @@
  * What the Deno KV store removes after the fact: expired entries (with
  * `expire` events, through the one write path), the old entries of a
  * deleted group (already dead for readers: their versionstamps are older
- * than the group's marker), chunks no entry or retained log event names any
- * more, and values a killed writer left staged.
+ * than the group's marker), and chunks no entry or retained log event names
+ * any more (replaced values, values a killed writer left staged).
  *
  * @module
  */
 
-import { isCurrent, LOG_SIZE } from "./_keys.ts";
+import { isCurrent, type LogRecord } from "./_keys.ts";
 import { type Committed, type Entry, type KvOps, toEntry } from "./_kv.ts";
+
+/** An expiry index entry found due. */
+interface Due {
+  readonly group: string;
+  readonly key: string;
+  readonly at: number;
+}
 
 /** Entries purged per atomic operation (one check each, of 100). */
 const PURGE_BATCH = 50;
 /** Dead entries removed per atomic operation. */
 const CLEANUP_BATCH = 90;
-/** A staged value older than this by the store clock was abandoned. */
+/** Chunks unnamed and older than this by the store clock are removed. */
 const STAGE_TTL_MS = 10 * 60_000;
 
 /**
@@ -37,8 +44,10 @@ export async function purgeExpired(
   limit = Infinity,
 ): Promise<number> {
   let removed = 0;
-  const due: { group: string; key: string; at: number }[] = [];
-  for await (const item of ops.kv.list(ops.keys.expiredBy(now))) {
+  const due: Due[] = [];
+  const limited = Number.isFinite(limit) ? { limit } : {};
+  const index = await ops.collect(ops.keys.expiredBy(now), limited);
+  for (const item of index) {
     const [, , at, group, key] = item.key as [
       string,
       string,
@@ -47,7 +56,6 @@ export async function purgeExpired(
       string,
     ];
     due.push({ group, key, at });
-    if (due.length >= limit) break;
   }
   for (let i = 0; i < due.length; i += PURGE_BATCH) {
     const batch = due.slice(i, i + PURGE_BATCH);
@@ -60,7 +68,7 @@ async function purgeBatch(
   ops: KvOps,
   op: string,
   now: number,
-  due: { group: string; key: string; at: number }[],
+  due: Due[],
   delivered: (committed: Committed) => Promise<void>,
 ): Promise<number> {
   for (let attempt = 0; attempt < 16; attempt++) {
@@ -69,6 +77,7 @@ async function purgeBatch(
     const stale: Deno.KvKey[] = [];
     for (const { group, key, at } of due) {
       const { entry, marker } = await ops.read(group, key);
+
       const x = entry?.stored.x;
       if (
         entry !== undefined && isCurrent(entry.versionstamp, marker) &&
@@ -79,7 +88,7 @@ async function purgeBatch(
       // An index entry of a value since replaced or removed is left over.
       if (x !== at) stale.push(ops.keys.expiry(at, group, key));
     }
-    if (stale.length > 0) await deleteKeys(ops.kv, stale);
+    if (stale.length > 0) await deleteKeys(ops, stale);
     if (expired.length === 0) return 0;
     const committed = await ops.commit(
       op,
@@ -114,18 +123,16 @@ async function purgeBatch(
 export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
   const keys = ops.keys;
   for (let pass = 0; pass < 8; pass++) {
-    const [marker, pending] = await ops.kv.getMany<[number, number]>([
+    const [marker, pending] = await ops.getMany([
       keys.marker(group),
       keys.cleanup(group),
-    ]);
+    ]) as [Deno.KvEntryMaybe<number>, Deno.KvEntryMaybe<number>];
     if (marker.versionstamp === null) {
-      if (pending.versionstamp !== null) {
-        await deleteKeys(ops.kv, [pending.key]);
-      }
+      if (pending.versionstamp !== null) await deleteKeys(ops, [pending.key]);
       return;
     }
     const dead: Entry[] = [];
-    for await (const item of ops.kv.list(keys.group(group))) {
+    for (const item of await ops.collect(keys.group(group))) {
       const key = item.key[3];
       if (typeof key !== "string") continue;
       if (item.versionstamp >= marker.versionstamp) continue;
@@ -135,16 +142,14 @@ export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
     let clean = true;
     for (let i = 0; i < dead.length; i += CLEANUP_BATCH) {
       const batch = dead.slice(i, i + CLEANUP_BATCH);
-      if (!await removeDead(ops, batch, marker.value)) clean = false;
+      if (!await removeDead(ops, batch)) clean = false;
     }
     if (!clean) continue;
     // Every entry older than the marker is gone and no new one can be
     // older: the marker has done its work.
-    await ops.kv.atomic()
-      .check(marker)
-      .delete(marker.key)
-      .delete(pending.key)
-      .commit();
+    await ops.apply("delete group", (atomic) => {
+      atomic.check(marker).delete(marker.key).delete(pending.key);
+    });
     return;
   }
 }
@@ -152,56 +157,69 @@ export async function cleanupGroup(ops: KvOps, group: string): Promise<void> {
 async function removeDead(
   ops: KvOps,
   batch: readonly Entry[],
-  seq: number,
 ): Promise<boolean> {
   const keys = ops.keys;
-  const atomic = ops.kv.atomic();
-  for (const entry of batch) {
-    const key = keys.entry(entry.group, entry.key);
-    atomic.check({ key, versionstamp: entry.versionstamp }).delete(key);
-    const { x, c } = entry.stored;
-    if (x !== undefined) atomic.delete(keys.expiry(x, entry.group, entry.key));
-    // The log may still hold an event naming these chunks.
-    if (c !== undefined) atomic.set(keys.garbage(seq, c[0]), c[1]);
-  }
-  return (await atomic.commit()).ok;
+  const result = await ops.apply("delete group", (atomic) => {
+    for (const entry of batch) {
+      const key = keys.entry(entry.group, entry.key);
+      atomic.check({ key, versionstamp: entry.versionstamp }).delete(key);
+      // Their chunks stay for the log events naming them, if any.
+      const x = entry.stored.x;
+      if (x !== undefined) {
+        atomic.delete(keys.expiry(x, entry.group, entry.key));
+      }
+    }
+  });
+  return result.ok;
 }
 
 /**
- * Housekeeping: finishes group cleanups a killed writer left, removes the
- * chunks no retained log event names, and the values staged by writers
- * that died before their commit.
+ * Housekeeping: finishes group cleanups a killed writer left, and removes
+ * the chunks that no entry and no retained log event names and that are
+ * older than a few minutes (values replaced, or staged by writers that died
+ * before their commit). The chunk sweep reads every entry and the log, but
+ * only when the store holds large values at all.
  *
  * @param ops The store's operations.
  * @param now The store clock.
  */
 export async function housekeep(ops: KvOps, now: number): Promise<void> {
   const keys = ops.keys;
-  for await (const item of ops.kv.list(keys.cleanups())) {
+  for (const item of await ops.collect(keys.cleanups())) {
     await cleanupGroup(ops, item.key[2] as string);
   }
-  const head = await ops.head();
-  const before = head.seq - LOG_SIZE + 1;
-  if (before > 0) {
-    for await (const item of ops.kv.list<number>(keys.garbageBefore(before))) {
-      await ops.dropChunks([item.key[3] as string, item.value], [item.key]);
+  const any = await ops.collect(keys.allChunks(), { limit: 1 });
+  if (any.length === 0) return;
+  const named = new Set<string>();
+  const entries = await ops.scan("remove unused chunks", keys.groupsFrom(""));
+  for (const entry of entries) {
+    if (entry.stored.c !== undefined) named.add(entry.stored.c[0]);
+  }
+  for (const item of await ops.collect<LogRecord>(keys.wholeLog())) {
+    if (item.value.c !== undefined) named.add(item.value.c[0]);
+  }
+  const chunks = await ops.collect<{ at: number } | Uint8Array>(
+    keys.allChunks(),
+  );
+  const unused = new Map<string, number>();
+  for (const item of chunks) {
+    const id = item.key[2] as string;
+    if (named.has(id)) continue;
+    if (item.key.length === 3) {
+      const at = (item.value as { at: number }).at;
+      if (at > now - STAGE_TTL_MS) named.add(id);
+      else unused.set(id, 0);
+    } else if (unused.has(id)) {
+      unused.set(id, (unused.get(id) as number) + 1);
     }
   }
-  for await (
-    const item of ops.kv.list<{ at: number; n: number }>(keys.stages())
-  ) {
-    if (item.value.at > now - STAGE_TTL_MS) continue;
-    const id = item.key[2] as string;
-    // Taken away only if its writer has not committed it meanwhile.
-    const gone = await ops.kv.atomic().check(item).delete(item.key).commit();
-    if (gone.ok) await ops.dropChunks([id, item.value.n]);
-  }
+  for (const [id, count] of unused) await ops.dropChunks([id, count]);
 }
 
-async function deleteKeys(kv: Deno.Kv, keys: readonly Deno.KvKey[]) {
+async function deleteKeys(ops: KvOps, keys: readonly Deno.KvKey[]) {
   for (let i = 0; i < keys.length; i += 500) {
-    const atomic = kv.atomic();
-    for (const key of keys.slice(i, i + 500)) atomic.delete(key);
-    await atomic.commit();
+    await ops.apply("remove leftovers", (atomic) => {
+      for (const key of keys.slice(i, i + 500)) atomic.delete(key);
+    });
   }
 }

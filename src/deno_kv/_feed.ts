@@ -27,6 +27,8 @@ import { purgeExpired } from "./_clean.ts";
 /** How often the head is polled while anybody listens. */
 export const POLL_MS = 10;
 const JITTER_MS = 5;
+/** Own seqs remembered to label replayed events. */
+const OWN_LIMIT = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Fewer expired keys than this are purged per timer run. */
 const TIMER_PURGE_LIMIT = 1_000;
@@ -57,6 +59,8 @@ export class Feed {
     { queue: WatchQueue<StoreEvent>; stop: () => void }
   >();
   #closed = false;
+  /** The seqs of this store's recent commits, to tell local from remote. */
+  #ownSeqs = new Set<number>();
   /** The newest head seq this store has seen. */
   known = 0;
 
@@ -69,6 +73,13 @@ export class Feed {
     this.#ops = ops;
     this.#hub = hub;
     this.#clock = clock;
+    ops.onCommitted = ({ first, last }) => {
+      for (let seq = first; seq <= last; seq++) this.#ownSeqs.add(seq);
+      for (const seq of this.#ownSeqs) {
+        if (this.#ownSeqs.size <= OWN_LIMIT) break;
+        this.#ownSeqs.delete(seq);
+      }
+    };
   }
 
   /**
@@ -97,16 +108,34 @@ export class Feed {
       return;
     }
     for (const event of committed.events) {
-      this.#own.set(event.seq as number, event);
+      // The poll may have handed it out already, from the log.
+      const seq = event.seq as number;
+      if (seq > this.#delivered) this.#own.set(seq, event);
     }
     await this.#serial(() => this.#catchUp(committed.last));
   }
 
-  /** Starts polling and the expiry timer if anybody listens. */
+  /**
+   * Starts polling and the expiry timer if anybody listens. The first read
+   * of the head, at once, is where a new listener starts: the changes
+   * committed after it (and this store's own, in any case) reach it;
+   * `watch(…, { since })` is exact.
+   */
   listen(): void {
     if (this.#closed || this.#polling || !this.#hub.active) return;
     this.#polling = true;
-    this.#delivered = this.known;
+    this.#serial(async () => {
+      // Should the read fail, start from the newest head seen.
+      this.#delivered = this.known;
+      const head = await this.#ops.head();
+      this.saw(head.seq);
+      const own = [...this.#own.values()]
+        .filter((e) => (e.seq as number) <= head.seq)
+        .sort((x, y) => (x.seq as number) - (y.seq as number));
+      for (const e of own) this.#own.delete(e.seq as number);
+      this.#delivered = head.seq;
+      this.#hub.publish(own);
+    });
     this.#schedule();
     this.#arm();
   }
@@ -127,7 +156,8 @@ export class Feed {
         if (!this.#closed) this.#schedule();
       });
     }, POLL_MS);
-    unref(this.#poller);
+    // Like an open etcd watch stream, polling for listeners keeps the
+    // process alive; it stops when the last one leaves or the store closes.
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
@@ -147,6 +177,9 @@ export class Feed {
       if (!this.#own.has(seq)) missing = true;
     }
     if (missing) {
+      if (this.#ops.pending.size > 0) {
+        await Promise.allSettled([...this.#ops.pending]);
+      }
       const logged = await this.readLog(from, target, "remote");
       for (const event of logged) {
         const own = this.#own.get(event.seq as number);
@@ -179,7 +212,7 @@ export class Feed {
   ): Promise<StoreEvent[]> {
     const out: StoreEvent[] = [];
     const selector = this.#ops.keys.logRange(since, last);
-    for await (const item of this.#ops.kv.list<LogRecord>(selector)) {
+    for (const item of await this.#ops.collect<LogRecord>(selector)) {
       const seq = item.key[2] as number;
       const event = await this.#event(item.value, seq, origin);
       if (event !== undefined) out.push(event);
@@ -197,7 +230,7 @@ export class Feed {
       group: r.g,
       key: r.k,
       timestamp: r.ts,
-      origin: this.#own.has(seq) ? "local" : origin,
+      origin: this.#ownSeqs.has(seq) ? "local" : origin,
       seq,
     };
     if (r.t === "set") {
@@ -240,6 +273,9 @@ export class Feed {
       this.saw(head.seq);
       replayTo ??= head.seq;
       if (head.seq <= cursor) return;
+      if (this.#ops.pending.size > 0) {
+        await Promise.allSettled([...this.#ops.pending]);
+      }
       const events = await this.readLog(cursor, head.seq, "remote");
       if (events[0] !== undefined && (events[0].seq as number) > cursor + 1) {
         // Trimmed while it waited: no silent gap.
@@ -258,7 +294,6 @@ export class Feed {
       step().catch(() => {}).finally(() => {
         if (stopped || this.#closed) return;
         timer = setTimeout(loop, POLL_MS);
-        unref(timer);
       });
     };
     this.#resumed.set(watcher, {
@@ -312,11 +347,12 @@ export class Feed {
     if (this.#closed || !this.#hub.active) return;
     this.#purging = this.#purging.then(async () => {
       let earliest = Infinity;
-      for await (
-        const item of this.#ops.kv.list(this.#ops.keys.expiries(), {
-          limit: 1,
-        })
-      ) earliest = item.key[2] as number;
+      const keys = this.#ops.keys;
+      for (
+        const item of await this.#ops.collect(keys.expiries(), { limit: 1 })
+      ) {
+        earliest = item.key[2] as number;
+      }
       if (this.#closed || !this.#hub.active) return;
       clearTimeout(this.#expiry);
       this.#armedFor = earliest;

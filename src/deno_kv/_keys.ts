@@ -2,9 +2,13 @@
  * How the Deno KV store lays out its keys and values. Every key starts with
  * the store's prefix `P`:
  *
- * - `[P, "h"]`: the head, the `seq` of the last logged change. Every write
- *   that changes what readers see checks and bumps it in its atomic
- *   operation, which makes the writes serializable and numbers them.
+ * - `[P, "l", seq]`: the change log, one event per `seq`, trimmed to the
+ *   last {@linkcode LOG_SIZE} in the same atomic operation. Its last entry
+ *   is the head: every write that changes what readers see reads it, and
+ *   its atomic operation checks that entry `seq` is unchanged and `seq + 1`
+ *   absent, which makes the writes serializable and numbers them.
+ * - `[P, "h"]`: written by the first logged write only, so that a head of
+ *   `0` (an empty log) cannot be taken for current once the log was trimmed.
  * - `[P, "e", group, key]`: an entry, `{ v, x }` (value and deadline) or,
  *   for a value too large for one Deno KV value, `{ c: [id, n], x }`.
  * - `[P, "e", group, MARK]`: the group's deletion marker (`MARK` is an empty
@@ -12,17 +16,17 @@
  *   reads it first). An entry is live only if its versionstamp is not older
  *   than the marker's: writing the marker deletes a group of any size in
  *   one atomic operation; the old entries are removed afterwards.
- * - `[P, "c", id, i]`: chunk `i` of a large value, immutable.
- * - `[P, "l", seq]`: the change log, one event per `seq`, trimmed to the
- *   last {@linkcode LOG_SIZE} in the same atomic operation.
+ * - `[P, "c", id]` and `[P, "c", id, i]`: a large value's record (when it
+ *   was written) and its chunk `i`, immutable. Chunks no entry and no
+ *   retained log event names are removed by housekeeping.
  * - `[P, "x", expiresAt, group, key]`: the expiry index, for expiry on time
- *   and `purgeExpired`.
- * - `[P, "g", seq, id]`: chunks no entry uses any more, removed once the log
- *   entry at `seq` is trimmed (older log events may still name them).
+ *   and `purgeExpired`. A `set` does not read the entry it replaces, so the
+ *   index may name deadlines no entry has any more: the purge drops those.
  * - `[P, "d", group]`: a group deletion whose old entries are still being
  *   removed, so that housekeeping finishes what a killed writer began.
- * - `[P, "s", id]`: a large value being staged, chunks written before the
- *   commit that names them (see `_kv.ts`).
+ *
+ * A large value past one atomic operation is staged: its record and chunks
+ * are written before the commit that names them (see `_kv.ts`).
  *
  * Deno KV orders string key parts by UTF-8 bytes, which is code point
  * order, as SQLite, Go and etcd sort; NUL in a part is escaped by Deno KV.
@@ -82,14 +86,14 @@ export interface LogRecord {
 export class KeySpace {
   /** The prefix part of every key. */
   readonly prefix: string;
-  /** The head key. */
-  readonly head: Deno.KvKey;
+  /** The key the first logged write creates. */
+  readonly genesis: Deno.KvKey;
   #overhead: number;
 
   /** @param prefix The store's prefix. */
   constructor(prefix: string) {
     this.prefix = prefix;
-    this.head = [prefix, "h"];
+    this.genesis = [prefix, "h"];
     // Tuple encoding: a tag and a terminator per string part, plus the
     // index key's deadline (a number part) and "x".
     this.#overhead = byteLength(prefix) + 24;
@@ -234,43 +238,33 @@ export class KeySpace {
   }
 
   /**
-   * The garbage record of chunks freed at `seq`.
-   *
-   * @param seq The change that freed them.
-   * @param id The chunk id.
-   * @returns The Deno KV key.
-   */
-  garbage(seq: number, id: string): Deno.KvKey {
-    return [this.prefix, "g", seq, id];
-  }
-
-  /**
-   * The garbage freed before `seq`.
-   *
-   * @param seq A position.
-   * @returns The selector.
-   */
-  garbageBefore(seq: number): Deno.KvListSelector {
-    return { start: [this.prefix, "g", 0], end: [this.prefix, "g", seq] };
-  }
-
-  /**
-   * The staging record of a large value being written.
+   * The record of a large value's chunks: when they were written. A chunk
+   * id no entry and no retained log event names, older than a few minutes,
+   * is removed by housekeeping (replaced values, killed writers).
    *
    * @param id The chunk id.
    * @returns The Deno KV key.
    */
-  stage(id: string): Deno.KvKey {
-    return [this.prefix, "s", id];
+  chunkRecord(id: string): Deno.KvKey {
+    return [this.prefix, "c", id];
   }
 
   /**
-   * Every staging record.
+   * Every chunk record and chunk.
    *
    * @returns The selector.
    */
-  stages(): Deno.KvListSelector {
-    return { prefix: [this.prefix, "s"] };
+  allChunks(): Deno.KvListSelector {
+    return { prefix: [this.prefix, "c"] };
+  }
+
+  /**
+   * The whole change log.
+   *
+   * @returns The selector.
+   */
+  wholeLog(): Deno.KvListSelector {
+    return { prefix: [this.prefix, "l"] };
   }
 
   /**
@@ -281,6 +275,10 @@ export class KeySpace {
    * @returns The bytes they take, when too many; else `0`.
    */
   oversize(group: string, key: string): number {
+    // A UTF-16 unit takes at most three bytes, escaped NUL two.
+    if (3 * (group.length + key.length) + this.#overhead <= LIMITS.keyBytes) {
+      return 0;
+    }
     const bytes = partBytes(group) + partBytes(key) + this.#overhead;
     return bytes > LIMITS.keyBytes ? bytes : 0;
   }

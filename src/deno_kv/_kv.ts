@@ -49,7 +49,7 @@ export interface Planned {
   readonly old?: Entry | undefined;
 }
 
-/** The head as read: the last logged `seq` and its versionstamp. */
+/** The head as read: the last logged `seq` and its entry's versionstamp. */
 export interface Head {
   readonly seq: number;
   readonly versionstamp: string | null;
@@ -70,7 +70,8 @@ export interface Encoded {
   readonly chunks: readonly Uint8Array[];
   /**
    * For chunks too large for the commit itself, written beforehand: the
-   * versionstamp of their staging record, which the commit checks.
+   * versionstamp of their record, which the commit checks (housekeeping may
+   * have removed a staging that stalled for minutes).
    */
   readonly staged?: string;
 }
@@ -87,6 +88,12 @@ const MAX_ATTEMPTS = 64;
 export class KvOps {
   readonly kv: Deno.Kv;
   readonly keys: KeySpace;
+  /** The commits in flight. */
+  readonly pending: Set<Promise<unknown>> = new Set();
+  /** Told of every commit, before `commit` resolves. */
+  onCommitted: (committed: Committed) => void = () => {};
+  /** The head this store last committed, while no other commit is known. */
+  lastHead: Head | undefined;
 
   /**
    * @param kv The database.
@@ -103,11 +110,22 @@ export class KvOps {
    * @returns The head.
    */
   async head(): Promise<Head> {
-    return toHead(await this.kv.get<number>(this.keys.head));
+    const [last] = await this.collect(this.keys.wholeLog(), {
+      reverse: true,
+      limit: 1,
+    });
+    const head = last === undefined
+      ? { seq: 0, versionstamp: null }
+      : { seq: last.key[2] as number, versionstamp: last.versionstamp };
+    if (this.lastHead?.versionstamp !== head.versionstamp) {
+      this.lastHead = undefined;
+    }
+    return head;
   }
 
   /**
-   * Reads one entry with its group's marker (and the head), in one read.
+   * Reads one entry with its group's marker, after the head if asked (the
+   * one this store last committed, while no other commit is known).
    *
    * @param group The group.
    * @param key The key.
@@ -119,18 +137,17 @@ export class KvOps {
     key: string,
     withHead = false,
   ): Promise<{ entry?: Entry; marker: string | null; head: Head }> {
-    const keys = [this.keys.entry(group, key), this.keys.marker(group)];
-    if (withHead) keys.push(this.keys.head);
-    const [e, m, h] = await this.kv.getMany(keys);
-    const entry = toEntry(group, key, e);
-    const head = h === undefined
-      ? { seq: 0, versionstamp: null }
-      : toHead(h as Deno.KvEntryMaybe<number>);
-    return {
-      ...(entry ? { entry } : {}),
-      marker: m?.versionstamp ?? null,
-      head,
-    };
+    // The head first: the commit's check covers everything read after it.
+    const head = withHead
+      ? this.lastHead ?? await this.head()
+      : { seq: 0, versionstamp: null };
+    const got = await this.getMany([
+      this.keys.entry(group, key),
+      this.keys.marker(group),
+    ]);
+    const entry = toEntry(group, key, got[0]);
+    const marker = got[1]?.versionstamp ?? null;
+    return entry === undefined ? { marker, head } : { entry, marker, head };
   }
 
   /**
@@ -143,10 +160,8 @@ export class KvOps {
   async value(stored: StoredEntry): Promise<string | undefined> {
     if (stored.c === undefined) return stored.v ?? "";
     const [id, count] = stored.c;
-    const parts: Uint8Array[] = [];
-    for await (const chunk of this.kv.list<Uint8Array>(this.keys.chunks(id))) {
-      parts.push(chunk.value);
-    }
+    const parts = (await this.collect<Uint8Array>(this.keys.chunks(id)))
+      .map((chunk) => chunk.value);
     if (parts.length !== count) return undefined;
     let size = 0;
     for (const part of parts) size += part.length;
@@ -176,36 +191,45 @@ export class KvOps {
     stop: (group: string) => boolean = () => false,
   ): Promise<Entry[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entries: Entry[] = [];
-      const markers = new Map<string, string>();
-      let read = 0;
-      const list = this.kv.list<StoredEntry>(selector, { batchSize: 1_000 });
-      for await (const item of list) {
-        read++;
-        const group = item.key[2] as string;
-        if (stop(group)) break;
-        const key = item.key[3];
-        if (key instanceof Uint8Array) {
-          markers.set(group, item.versionstamp);
-          continue;
-        }
-        if (!isCurrent(item.versionstamp, markers.get(group))) continue;
-        entries.push({
-          group,
-          key: key as string,
-          stored: item.value,
-          versionstamp: item.versionstamp,
-        });
-      }
-      // One read is a snapshot; more are not: a group deleted meanwhile
-      // changed its marker, and its entries may have gone one by one.
-      if (read < 1_000 || await this.#markersHeld(entries, markers)) {
-        return entries;
-      }
+      const read = await busy(() => this.#scanOnce(selector, stop));
+      if (read !== undefined) return read;
     }
     throw new StoreError(
       `Cannot ${op}: groups kept being deleted while they were read`,
     );
+  }
+
+  async #scanOnce(
+    selector: Deno.KvListSelector,
+    stop: (group: string) => boolean,
+  ): Promise<Entry[] | undefined> {
+    const entries: Entry[] = [];
+    const markers = new Map<string, string>();
+    let read = 0;
+    const list = this.kv.list<StoredEntry>(selector, { batchSize: 1_000 });
+    for await (const item of list) {
+      read++;
+      const group = item.key[2] as string;
+      if (stop(group)) break;
+      const key = item.key[3];
+      if (key instanceof Uint8Array) {
+        markers.set(group, item.versionstamp);
+        continue;
+      }
+      if (!isCurrent(item.versionstamp, markers.get(group))) continue;
+      entries.push({
+        group,
+        key: key as string,
+        stored: item.value,
+        versionstamp: item.versionstamp,
+      });
+    }
+    // One read is a snapshot; more are not: a group deleted meanwhile
+    // changed its marker, and its entries may have gone one by one.
+    if (read < 1_000 || await this.#markersHeld(entries, markers)) {
+      return entries;
+    }
+    return undefined;
   }
 
   async #markersHeld(
@@ -215,7 +239,7 @@ export class KvOps {
     const groups = [...new Set(entries.map((e) => e.group))];
     for (let i = 0; i < groups.length; i += 10) {
       const some = groups.slice(i, i + 10);
-      const now = await this.kv.getMany(some.map((g) => this.keys.marker(g)));
+      const now = await this.getMany(some.map((g) => this.keys.marker(g)));
       for (let j = 0; j < some.length; j++) {
         const was = markers.get(some[j] as string) ?? null;
         if ((now[j]?.versionstamp ?? null) !== was) return false;
@@ -307,25 +331,24 @@ export class KvOps {
     return { stored, chunks, staged: await this.#stage(ref[0], chunks, now) };
   }
 
-  // Chunks written under a staging record: if the writer dies before its
-  // commit names them, housekeeping finds the record and removes them.
+  // The record first, then the chunks: if the writer dies before its
+  // commit names them, housekeeping finds the record old and unnamed.
   async #stage(
     id: string,
     chunks: readonly Uint8Array[],
     now: number,
   ): Promise<string> {
-    const record = await this.kv.set(this.keys.stage(id), {
-      at: now,
-      n: chunks.length,
+    const record = await this.apply("stage value", (atomic) => {
+      atomic.set(this.keys.chunkRecord(id), { at: now });
     });
     for (let i = 0; i < chunks.length; i += 10) {
-      const atomic = this.kv.atomic();
-      for (let j = i; j < Math.min(i + 10, chunks.length); j++) {
-        atomic.set(this.keys.chunk(id, j), chunks[j]);
-      }
-      await atomic.commit();
+      await this.apply("stage value", (atomic) => {
+        for (let j = i; j < Math.min(i + 10, chunks.length); j++) {
+          atomic.set(this.keys.chunk(id, j), chunks[j]);
+        }
+      });
     }
-    return record.versionstamp;
+    return (record as Deno.KvCommitResult).versionstamp;
   }
 
   /**
@@ -336,23 +359,22 @@ export class KvOps {
   async unstage(encoded: Encoded): Promise<void> {
     const ref = encoded.stored.c;
     if (encoded.staged === undefined || ref === undefined) return;
-    await this.dropChunks(ref, [this.keys.stage(ref[0])]);
+    await this.dropChunks(ref);
   }
 
   /**
-   * Deletes the chunks of a value, and other keys, in atomic operations.
+   * Deletes the chunks of a value and their record, the record last.
    *
    * @param ref The chunks.
-   * @param also Keys deleted with the last chunks.
    */
-  async dropChunks(ref: ChunkRef, also: Deno.KvKey[] = []): Promise<void> {
+  async dropChunks(ref: ChunkRef): Promise<void> {
     const keys: Deno.KvKey[] = [];
     for (let i = 0; i < ref[1]; i++) keys.push(this.keys.chunk(ref[0], i));
-    keys.push(...also);
+    keys.push(this.keys.chunkRecord(ref[0]));
     for (let i = 0; i < keys.length; i += 500) {
-      const atomic = this.kv.atomic();
-      for (const key of keys.slice(i, i + 500)) atomic.delete(key);
-      await atomic.commit();
+      await this.apply("remove chunks", (atomic) => {
+        for (const key of keys.slice(i, i + 500)) atomic.delete(key);
+      });
     }
   }
 
@@ -378,34 +400,103 @@ export class KvOps {
       encoded?: ReadonlyMap<number, Encoded>;
     } = {},
   ): Promise<Committed | undefined> {
-    const atomic = this.kv.atomic().check({
-      key: this.keys.head,
-      versionstamp: head.versionstamp,
-    });
-    for (const check of extra.checks ?? []) atomic.check(check);
-    const events: StoreEvent[] = [];
-    let seq = head.seq;
-    for (const [i, { change, old }] of planned.entries()) {
-      seq++;
-      const encoded = change.type === "set"
-        ? extra.encoded?.get(i) ??
-          await this.encode(op, change.value, change.expiresAt, now)
-        : undefined;
-      const record = this.#mutate(atomic, change, old, seq, now, encoded);
-      atomic.set(this.keys.log(seq), record);
-      if (seq > LOG_SIZE) atomic.delete(this.keys.log(seq - LOG_SIZE));
-      events.push(toEvent(change, seq, now, "local"));
-    }
-    if (seq === head.seq) return { events, first: seq + 1, last: seq };
-    atomic.set(this.keys.head, seq);
-    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    const encoded = new Map(extra.encoded);
+    const own: Encoded[] = [];
+    let committed: Committed | undefined;
     try {
-      result = await atomic.commit();
+      for (const [i, { change }] of planned.entries()) {
+        if (change.type !== "set" || encoded.has(i)) continue;
+        const e = await this.encode(op, change.value, change.expiresAt, now);
+        encoded.set(i, e);
+        own.push(e);
+      }
+      const events: StoreEvent[] = [];
+      const last = head.seq + planned.length;
+      if (planned.length === 0) return { events, first: last + 1, last };
+      const applying = this.apply(op, (atomic) => {
+        events.length = 0;
+        headCheck(atomic, this.keys, head);
+        for (const check of extra.checks ?? []) atomic.check(check);
+        let seq = head.seq;
+        for (const [i, { change, old }] of planned.entries()) {
+          seq++;
+          const e = encoded.get(i);
+          const record = this.#mutate(atomic, change, old, seq, now, e);
+          atomic.set(this.keys.log(seq), record);
+          if (seq > LOG_SIZE) atomic.delete(this.keys.log(seq - LOG_SIZE));
+          events.push(toEvent(change, seq, now, "local"));
+        }
+      });
+      // A reader of the log waits for commits in flight, to know its own.
+      this.pending.add(applying);
+      let result: Deno.KvCommitResult | Deno.KvCommitError;
+      try {
+        result = await applying;
+      } finally {
+        this.pending.delete(applying);
+      }
+      // A conflict: the head moved; whatever was remembered is stale.
+      if (!result.ok) this.lastHead = undefined;
+      if (result.ok) {
+        committed = { events, first: head.seq + 1, last };
+        // The last log entry was written by this commit.
+        this.lastHead = { seq: last, versionstamp: result.versionstamp };
+        this.onCommitted(committed);
+      }
+      return committed;
+    } finally {
+      if (committed === undefined) {
+        for (const e of own) await this.unstage(e).catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * Builds and commits one atomic operation, built again and retried while
+   * the database is locked by another connection (the one busy policy).
+   *
+   * @param op The operation, for messages.
+   * @param build Adds the checks and mutations.
+   * @returns Deno KV's answer.
+   * @throws {StoreError} When the operation is past Deno KV's limits.
+   */
+  async apply(
+    op: string,
+    build: (atomic: Deno.AtomicOperation) => void,
+  ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    try {
+      return await busy(() => {
+        const atomic = this.kv.atomic();
+        build(atomic);
+        return atomic.commit();
+      });
     } catch (error) {
       throw limitError(op, error);
     }
-    if (!result.ok) return undefined;
-    return { events, first: head.seq + 1, last: seq };
+  }
+
+  /**
+   * Reads keys in one snapshot, retried while the database is locked.
+   *
+   * @param keys At most 10 keys.
+   * @returns Their entries.
+   */
+  getMany(keys: readonly Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    return busy(() => this.kv.getMany(keys));
+  }
+
+  /**
+   * Reads a whole range, retried while the database is locked.
+   *
+   * @param selector The range.
+   * @param options Deno KV's list options.
+   * @returns The entries.
+   */
+  collect<T>(
+    selector: Deno.KvListSelector,
+    options?: Deno.KvListOptions,
+  ): Promise<Deno.KvEntry<T>[]> {
+    return busy(() => Array.fromAsync(this.kv.list<T>(selector, options)));
   }
 
   // The mutations of one change; returns its log record.
@@ -424,11 +515,9 @@ export class KvOps {
       atomic.set(keys.cleanup(group), seq);
       return { t: "delete_group", g: group, k: "", ts: now };
     }
+    // The old value's chunks stay for the log events naming them;
+    // housekeeping removes them once nothing does.
     const oldAt = old?.stored.x;
-    const oldChunks = old?.stored.c;
-    if (oldChunks !== undefined) {
-      atomic.set(keys.garbage(seq, oldChunks[0]), oldChunks[1]);
-    }
     if (change.type !== "set" || encoded === undefined) {
       atomic.delete(keys.entry(group, key));
       if (oldAt !== undefined) atomic.delete(keys.expiry(oldAt, group, key));
@@ -451,9 +540,12 @@ export class KvOps {
       const id = stored.c[0];
       if (encoded.staged !== undefined) {
         // Housekeeping may have taken a stalled staging away: then fail.
-        atomic.check({ key: keys.stage(id), versionstamp: encoded.staged });
-        atomic.delete(keys.stage(id));
+        atomic.check({
+          key: keys.chunkRecord(id),
+          versionstamp: encoded.staged,
+        });
       } else {
+        atomic.set(keys.chunkRecord(id), { at: now });
         encoded.chunks.forEach((c, i) => atomic.set(keys.chunk(id, i), c));
       }
     }
@@ -499,8 +591,47 @@ export function toEvent(
   return event;
 }
 
-function toHead(entry: Deno.KvEntryMaybe<number>): Head {
-  return { seq: entry.value ?? 0, versionstamp: entry.versionstamp };
+const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Runs `fn` again, after a short random pause, while the database is
+ * locked by another connection, for up to 10 s.
+ *
+ * @param fn A read or a commit, safe to run again.
+ * @returns What `fn` resolved to.
+ */
+export function busy<T>(fn: () => Promise<T>): Promise<T> {
+  // The common case costs one promise: no loop until a lock is met.
+  return fn().catch((error) => retryLocked(fn, error));
+}
+
+async function retryLocked<T>(fn: () => Promise<T>, first: unknown) {
+  const deadline = performance.now() + BUSY_TIMEOUT_MS;
+  let error = first;
+  for (;;) {
+    const locked = error instanceof Error &&
+      /database is locked|database table is locked/.test(error.message);
+    if (!locked || performance.now() >= deadline) throw error;
+    await new Promise((r) => setTimeout(r, 1 + Math.random() * 7));
+    try {
+      return await fn();
+    } catch (next) {
+      error = next;
+    }
+  }
+}
+
+// Nothing was logged since `head`: its log entry is the one read (a trim
+// would have removed it) and the next is absent; an empty log was never
+// written to.
+function headCheck(atomic: Deno.AtomicOperation, keys: KeySpace, head: Head) {
+  if (head.seq === 0) {
+    atomic.check({ key: keys.genesis, versionstamp: null });
+    atomic.set(keys.genesis, true);
+    return;
+  }
+  atomic.check({ key: keys.log(head.seq), versionstamp: head.versionstamp });
+  atomic.check({ key: keys.log(head.seq + 1), versionstamp: null });
 }
 
 /**

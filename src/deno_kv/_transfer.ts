@@ -43,7 +43,7 @@ export async function snapshot(
     );
     const live = await ops.withValues(entries, now);
     const after = await ops.head();
-    if (live === undefined || before.versionstamp !== after.versionstamp) {
+    if (live === undefined || before.seq !== after.seq) {
       continue;
     }
     return live.map(({ entry, value }) => ({
@@ -123,7 +123,7 @@ async function writeRecords(
     const planned: Planned[] = [];
     for (let i = 0; i < records.length; i += 10) {
       const some = records.slice(i, i + 10);
-      const got = await ops.kv.getMany(
+      const got = await ops.getMany(
         some.map((r) => ops.keys.entry(r.group, r.key)),
       );
       some.forEach((r, j) => {

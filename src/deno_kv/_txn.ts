@@ -143,6 +143,56 @@ export async function writeKey<T>(
   );
 }
 
+/**
+ * Writes a value whatever the key holds (`set`, `setWithTTL`), without
+ * reading first while this store's last commit is still the head: the
+ * commit checks that head, and only a conflict costs a read. The entry it
+ * replaces is not read, so its expiry index entry is left for the purge to
+ * drop and its chunks for housekeeping.
+ *
+ * @param ctx The store's operations.
+ * @param op The operation, for messages.
+ * @param build The change, from the store clock.
+ * @throws {StoreError} After 64 conflicts in a row.
+ */
+export async function writeBlind(
+  ctx: WriteContext,
+  op: string,
+  build: (now: number) => Change & { type: "set" },
+): Promise<void> {
+  const now = ctx.now(op);
+  const change = build(now);
+  let encoded: Encoded | undefined = await ctx.ops.encode(
+    op,
+    change.value,
+    change.expiresAt,
+    now,
+  );
+  try {
+    let head = ctx.ops.lastHead;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      head ??= await ctx.ops.head();
+      ctx.saw(head.seq);
+      const committed = await ctx.ops.commit(op, head, [{ change }], now, {
+        encoded: new Map([[0, encoded]]),
+      });
+      if (committed !== undefined) {
+        encoded = undefined;
+        return await ctx.delivered(committed);
+      }
+      await stagingHeld(ctx.ops, op, encoded);
+      // A first failure only says that the remembered head was stale.
+      if (attempt > 1) await backoff(attempt);
+      head = undefined;
+    }
+  } finally {
+    await release(ctx.ops, encoded);
+  }
+  throw new StoreError(
+    `Cannot ${op}: it conflicted with other writers ${MAX_ATTEMPTS} times in a row`,
+  );
+}
+
 async function currentOf(
   ops: KvOps,
   [group, key]: [string, string],
@@ -181,8 +231,8 @@ async function release(ops: KvOps, encoded: Encoded | undefined) {
 async function stagingHeld(ops: KvOps, op: string, encoded?: Encoded) {
   const ref = encoded?.stored.c;
   if (encoded?.staged === undefined || ref === undefined) return;
-  const stage = await ops.kv.get(ops.keys.stage(ref[0]));
-  if (stage.versionstamp === encoded.staged) return;
+  const [stage] = await ops.getMany([ops.keys.chunkRecord(ref[0])]);
+  if (stage?.versionstamp === encoded.staged) return;
   throw new StoreError(
     `Cannot ${op}: its staged chunks were removed as abandoned; nothing was written`,
   );
@@ -325,7 +375,7 @@ export class DenoKvAttempt implements TxAttempt {
     }
     for (let i = 0; i < unseen.length; i += 5) {
       const some = unseen.slice(i, i + 5);
-      const got = await ops.kv.getMany(
+      const got = await ops.getMany(
         some.flatMap(([g, k]) => [ops.keys.entry(g, k), ops.keys.marker(g)]),
       );
       some.forEach(([group, key], j) => {
