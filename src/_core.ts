@@ -15,7 +15,7 @@ import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
-import { CHECKPOINT_ROWS, PurgePace } from "./_purge_pace.ts";
+import { PurgePace } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import {
@@ -533,15 +533,15 @@ export class StoreCore {
     })();
   }
 
-  // Purges for one slice of the event loop, in batches each followed by a
-  // checkpoint when large; `true` when expired rows may be left.
+  // Purges for one slice of the event loop, checkpointing every so many
+  // rows; `true` when expired rows may be left.
   #purgeSlice(op: string): boolean {
     return this.#pace.slice((limit) => {
       // A callback may have closed the store.
       if (this.#engine.closed) return 0;
       const now = this.now(op);
       const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
-      if (removed >= CHECKPOINT_ROWS && !this.#engine.closed) {
+      if (this.#pace.checkpointAfter(removed) && !this.#engine.closed) {
         this.#engine.checkpoint(op);
       }
       return removed;

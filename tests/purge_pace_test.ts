@@ -25,7 +25,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     assert.deepEqual(limits, [256, 512, 1000, 1000, 1000, 1000]);
   });
 
-  await t.step("a slow batch halves the next, down to 16", () => {
+  await t.step("a slow batch halves the next, down to 64", () => {
     const pace = new PurgePace();
     const limits: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -35,7 +35,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
         return limit;
       });
     }
-    assert.deepEqual(limits, [256, 128, 64, 32, 16, 16]);
+    assert.deepEqual(limits, [256, 128, 64, 64, 64, 64]);
   });
 
   await t.step("a short batch ends the slice: nothing is left", () => {
@@ -47,6 +47,12 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     });
     assert.equal(more, false);
     assert.equal(calls, 1);
+  });
+
+  await t.step("a checkpoint is due every 1,000 rows purged", () => {
+    const pace = new PurgePace();
+    const due = [600, 300, 99, 1, 1_000, 5].map((n) => pace.checkpointAfter(n));
+    assert.deepEqual(due, [false, false, false, true, true, false]);
   });
 
   await t.step("full batches stop once the slice's time is used", () => {
