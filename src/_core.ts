@@ -26,6 +26,7 @@ import {
   type ResolvedOptions,
 } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
+import { PurgePace } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import {
@@ -76,6 +77,7 @@ export class StoreCore {
   readonly #renderLimits: Required<RenderLimits>;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
+  #pace = new PurgePace();
   #templates = new TemplateCache<Template>(parseTemplate);
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
@@ -506,26 +508,60 @@ export class StoreCore {
 
   async #backgroundPurge(): Promise<void> {
     if (this.#purging) return;
-    this.#purging = true;
     const op = "purge expired keys";
     try {
       // A clock that stopped telling the time fails every foreground call
       // that needs it; the timer has nobody to tell, so it skips the tick.
       if (!Number.isFinite(this.#safeClock())) return;
-      while (!this.#engine.closed) {
-        const [removed = 0] = this.write(op, this.now(op), [{ kind: "purge" }]);
-        if (removed < PURGE_BATCH) break;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+      await this.#purgeAll(op);
       if (!this.#engine.closed) this.#engine.trimFeed(op);
     } catch (error) {
       // Another connection holding the write lock past busyTimeoutMs is
       // routine for a shared file: the next tick retries. Any other failure
-      // (a broken clock, a damaged file) must not pass silently.
+      // (a broken clock, a damaged file) must not pass silently. A deadline
+      // that came while it ran waits for it, so it is tried again shortly.
       if (!isBusy(error)) reportError(error);
-    } finally {
-      this.#purging = false;
+      else if (this.#deadlinesMatter()) this.#arm(this.#safeClock() + 5);
     }
+  }
+
+  // Purges in slices, yielding between them, until no expired row is left,
+  // then arms the expiry timer for the next deadline. One purge runs at a
+  // time: two would run their slices back to back. The first slice runs
+  // now, and a failure in it throws; the promise is of the rest.
+  #purgeAll(op: string): Promise<void> | undefined {
+    if (this.#purging) return undefined;
+    this.#purging = true;
+    let more = false;
+    try {
+      more = this.#purgeSlice(op);
+    } finally {
+      if (!more) this.#purging = false;
+    }
+    if (!more) return void this.#armForNext(op);
+    return (async () => {
+      try {
+        do await nextTask(); while (this.#purgeSlice(op));
+      } finally {
+        this.#purging = false;
+      }
+      this.#armForNext(op);
+    })();
+  }
+
+  // Purges for one slice of the event loop, checkpointing every so many
+  // rows; `true` when expired rows may be left.
+  #purgeSlice(op: string): boolean {
+    return this.#pace.slice((limit) => {
+      // A callback may have closed the store.
+      if (this.#engine.closed) return 0;
+      const now = this.now(op);
+      const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
+      if (this.#pace.checkpointAfter(removed) && !this.#engine.closed) {
+        this.#engine.checkpoint(op);
+      }
+      return removed;
+    });
   }
 
   // Expiry on time: while anyone could hear an `expire` event (a listener,
@@ -579,13 +615,17 @@ export class StoreCore {
         : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
-      this.write(op, this.now(op), [{ kind: "purge" }]);
-      this.#armForNext(op);
+      // While another purge runs, it arms the timer again when done.
+      this.#purgeAll(op)?.catch((error) => this.#deadlineFailed(error));
     } catch (error) {
-      if (!isBusy(error)) reportError(error);
-      // Busy: another connection holds the lock; try again shortly.
-      else this.#arm(this.#safeClock() + 5);
+      this.#deadlineFailed(error);
     }
+  }
+
+  #deadlineFailed(error: unknown): void {
+    if (!isBusy(error)) reportError(error);
+    // Busy: another connection holds the lock; try again shortly.
+    else this.#arm(this.#safeClock() + 5);
   }
 
   #safeClock(): number {
@@ -736,6 +776,10 @@ export class StoreCore {
     this.#templates.clear();
     this.#engine.close();
   }
+}
+
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function checkSince(op: string, since: unknown, hasFeed: boolean): void {

@@ -29,6 +29,7 @@ import {
   enableChangeFeed,
   isBusy,
   isSchemaChange,
+  MEMORY_PATH,
   openDatabase,
   prepareRows,
   readSchema,
@@ -53,7 +54,12 @@ export type Mutation =
   | { kind: "delete"; group: string; key: string }
   | { kind: "deleteGroup"; group: string }
   | { kind: "expireKey"; group: string; key: string }
-  | { kind: "purge"; prefix?: string };
+  | {
+    kind: "purge";
+    prefix?: string;
+    /** Rows per batch; default {@linkcode PURGE_BATCH}. Not with prefix. */
+    limit?: number;
+  };
 
 /** What {@linkcode Engine.prototype.apply} did. */
 export interface Applied {
@@ -518,25 +524,26 @@ export class Engine {
         return 1;
       }
       case "purge":
-        return this.#purge(m.prefix, now, out, report);
+        return this.#purge(m, now, out, report);
     }
   }
 
   #purge(
-    prefix: string | undefined,
+    m: Mutation & { kind: "purge" },
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    const { prefix, limit = PURGE_BATCH } = m;
     let rows: Row[];
     if (prefix !== undefined) {
       rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
     } else if (!report) {
       // Without listeners nobody needs the rows.
-      return Number(s.purge.run(now).changes);
+      return Number(s.purge.run(now, limit).changes);
     } else {
-      rows = s.purgeReturning.all(now);
+      rows = s.purgeReturning.all(now, limit);
     }
     for (const row of rows) {
       out.push(event("expire", decodeText(row[0]), decodeText(row[1]), now));
@@ -644,6 +651,19 @@ export class Engine {
   ): StoreEvent[] {
     const feed = this.#feed as ChangeFeed;
     return this.run(op, () => feed.replay(since, filter, now));
+  }
+
+  /**
+   * Copies the pages the WAL holds into the file, as far as other
+   * connections allow, without waiting for them: after a large write, so
+   * that SQLite's own checkpoint (run inside whichever commit crosses its
+   * threshold) does not land, whole, inside one call.
+   *
+   * @param op The operation, for error messages.
+   */
+  checkpoint(op: string): void {
+    if (this.path === MEMORY_PATH || this.#tx !== undefined) return;
+    this.run(op, () => this.#stmt.checkpoint.get());
   }
 
   /**
