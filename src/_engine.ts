@@ -37,6 +37,7 @@ import {
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { counterProblem } from "./_counter.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
@@ -52,7 +53,39 @@ export type Mutation =
   | { kind: "delete"; group: string; key: string }
   | { kind: "deleteGroup"; group: string }
   | { kind: "expireKey"; group: string; key: string }
-  | { kind: "purge"; prefix?: string };
+  | { kind: "purge"; prefix?: string }
+  | AtomicMutation;
+
+/**
+ * A read-modify-write of one key, done by one statement; its result (the new
+ * counter, the value taken) comes back in `Applied.values`.
+ */
+export type AtomicMutation =
+  | {
+    kind: "increment";
+    group: string;
+    key: string;
+    delta: number;
+    /** The expiry of a counter the increment creates. */
+    expiresAt: number | null;
+  }
+  | {
+    kind: "setIfAbsent";
+    group: string;
+    key: string;
+    value: string;
+    expiresAt: number | null;
+  }
+  | {
+    kind: "compareAndSet";
+    group: string;
+    key: string;
+    expected: string;
+    value: string;
+    expiresAt: number | null;
+  }
+  | { kind: "compareAndDelete"; group: string; key: string; expected: string }
+  | { kind: "getAndDelete"; group: string; key: string };
 
 /** What {@linkcode Engine.prototype.apply} did. */
 export interface Applied {
@@ -61,6 +94,11 @@ export interface Applied {
    * live key (else 0), the rows removed by a group delete or a purge.
    */
   counts: number[];
+  /**
+   * Per mutation: the value an atomic mutation hands back (the new counter
+   * of an increment, the value a getAndDelete took), else `undefined`.
+   */
+  values: (string | undefined)[];
   /**
    * The events of what committed, in commit order; empty inside a
    * transaction, whose events come with its commit.
@@ -130,6 +168,8 @@ export class Engine {
   #feed: ChangeFeed | undefined;
   #listening: () => boolean;
   #tx: Tx | undefined;
+  /** What the last atomic mutation handed back. */
+  #returned: string | undefined;
 
   /**
    * Opens (or creates) the database at `path`.
@@ -284,11 +324,10 @@ export class Engine {
     report = true,
   ): Applied {
     const tx = this.#tx;
+    const values: (string | undefined)[] = [];
     if (tx !== undefined) {
-      return {
-        counts: this.#applyAll(op, now, mutations, tx, report),
-        events: [],
-      };
+      const counts = this.#applyAll(op, now, mutations, tx, report, values);
+      return { counts, values, events: [] };
     }
     if (mutations.length === 1 && this.#feed === undefined) {
       // Unreported, nothing is pushed: the shared empty list stays empty.
@@ -296,21 +335,22 @@ export class Engine {
       const m = mutations[0] as Mutation;
       let count: number;
       try {
-        count = this.#execute(m, now, events, report);
+        count = this.#execute(op, m, now, events, report);
       } catch (error) {
         // A failed statement changed nothing, so running it again is safe.
         count = this.#recover(op, error, () => {
           events.length = 0;
-          return this.#execute(m, now, events, report);
+          return this.#execute(op, m, now, events, report);
         });
       }
-      return { counts: [count], events };
+      values.push(this.#returned);
+      return { counts: [count], values, events };
     }
     let counts: number[] = [];
     const { events } = this.transaction(op, now, (t) => {
-      counts = this.#applyAll(op, now, mutations, t, report);
+      counts = this.#applyAll(op, now, mutations, t, report, values);
     });
-    return { counts, events };
+    return { counts, values, events };
   }
 
   /**
@@ -380,6 +420,7 @@ export class Engine {
     mutations: readonly Mutation[],
     tx: Tx,
     report: boolean,
+    values: (string | undefined)[],
   ): number[] {
     // Some failures (SQLITE_FULL, a trigger's RAISE(ROLLBACK)) end the whole
     // transaction: what follows would commit on its own, outside it.
@@ -393,20 +434,23 @@ export class Engine {
       const from = tx.events.length;
       counts.push(this.run(op, () => {
         tx.events.length = from;
-        return this.#execute(m, now, tx.events, report);
+        return this.#execute(op, m, now, tx.events, report);
       }));
+      values.push(this.#returned);
       if (this.#feed !== undefined) this.#logged(op, m, now, tx, from, report);
     }
     return counts;
   }
 
   #execute(
+    op: string,
     m: Mutation,
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    this.#returned = undefined;
     // Events are built only for someone: a listener, or the change log's
     // numbering and retyping, which reads them.
     const emit = report || this.#feed !== undefined;
@@ -448,6 +492,100 @@ export class Engine {
       }
       case "purge":
         return this.#purge(m.prefix, now, out, report);
+      default:
+        return this.#atomic(op, m, now, emit ? out : undefined);
+    }
+  }
+
+  // One statement each; what it returns says whether it wrote. `out` is
+  // undefined when nobody needs the events.
+  #atomic(
+    op: string,
+    m: AtomicMutation,
+    now: number,
+    out: StoreEvent[] | undefined,
+  ): number {
+    const s = this.#stmt;
+    const { group, key } = m;
+    switch (m.kind) {
+      case "increment": {
+        const row = this.#increment(op, m, now);
+        const value = row[0] as string;
+        this.#returned = value;
+        out?.push(setEvent(group, key, now, value, row[1] as number | null));
+        return 1;
+      }
+      case "setIfAbsent": {
+        const { value, expiresAt } = m;
+        const rows = s.setIfAbsent.all(group, key, value, expiresAt, now);
+        if (rows.length === 0) return 0;
+        out?.push(setEvent(group, key, now, value, expiresAt));
+        return 1;
+      }
+      case "compareAndSet": {
+        const { value, expiresAt } = m;
+        const rows = s.compareAndSet.all(
+          value,
+          expiresAt,
+          group,
+          key,
+          m.expected,
+          now,
+        );
+        if (rows.length === 0) return 0;
+        out?.push(setEvent(group, key, now, value, expiresAt));
+        return 1;
+      }
+      case "compareAndDelete": {
+        const rows = s.compareAndDelete.all(group, key, m.expected, now);
+        if (rows.length === 0) return 0;
+        out?.push(event("delete", group, key, now));
+        return 1;
+      }
+      case "getAndDelete": {
+        const row = s.getAndDelete.all(group, key)[0];
+        if (row === undefined) return 0;
+        const expiresAt = row[1] as number | null;
+        // An expired row goes as `delete` removes one: as an expiry.
+        const expired = expiresAt !== null && expiresAt <= now;
+        out?.push(event(expired ? "expire" : "delete", group, key, now));
+        if (expired) return 0;
+        this.#returned = decodeText(row[0]);
+        return 1;
+      }
+    }
+  }
+
+  // The statement leaves a live row that is no counter, or would leave the
+  // safe range, alone: then the row says why. Another connection may have
+  // changed it between the two statements (outside a transaction), so the
+  // increment runs again while the row it sees would take it.
+  #increment(
+    op: string,
+    m: AtomicMutation & { kind: "increment" },
+    now: number,
+  ): Row {
+    const { group, key, delta } = m;
+    for (let attempt = 0;; attempt++) {
+      const rows = this.#stmt.increment.all(
+        group,
+        key,
+        delta,
+        m.expiresAt,
+        now,
+      );
+      if (rows[0] !== undefined) return rows[0];
+      const row = this.#stmt.getBytes.get(group, key);
+      const stored = row === undefined ? undefined : decodeText(row[0]);
+      const problem = counterProblem(op, group, key, stored, delta);
+      if (problem !== undefined) throw problem;
+      if (attempt === 8) {
+        throw new StoreError(
+          `Cannot ${op}: key ${JSON.stringify(key)} in group ${
+            JSON.stringify(group)
+          } kept changing underneath the increment`,
+        );
+      }
     }
   }
 

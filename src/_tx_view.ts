@@ -17,6 +17,11 @@ const TRANSACTION_METHODS = [
   "count",
   "getAll",
   "exists",
+  "increment",
+  "setIfAbsent",
+  "compareAndSet",
+  "compareAndDelete",
+  "getAndDelete",
 ] as const satisfies readonly (keyof Transaction)[];
 
 /**
