@@ -70,7 +70,11 @@ export type AsyncTransaction = Pick<
   | "count"
   | "getAll"
   | "exists"
-  | AtomicMethod
+  | "increment"
+  | "setIfAbsent"
+  | "compareAndSet"
+  | "compareAndDelete"
+  | "getAndDelete"
 >;
 
 /** The atomic operations, which a transaction offers too. */

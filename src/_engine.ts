@@ -11,7 +11,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { decodeText, isWhole } from "./codec.ts";
 import { StoreError } from "./errors.ts";
-import type { EventType, StoreEvent } from "./events.ts";
+import type { StoreEvent } from "./events.ts";
 import {
   ChangeFeed,
   type ChangeRetention,
@@ -37,7 +37,8 @@ import {
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
-import { counterProblem } from "./_counter.ts";
+import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
+import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
@@ -56,36 +57,7 @@ export type Mutation =
   | { kind: "purge"; prefix?: string }
   | AtomicMutation;
 
-/**
- * A read-modify-write of one key, done by one statement; its result (the new
- * counter, the value taken) comes back in `Applied.values`.
- */
-export type AtomicMutation =
-  | {
-    kind: "increment";
-    group: string;
-    key: string;
-    delta: number;
-    /** The expiry of a counter the increment creates. */
-    expiresAt: number | null;
-  }
-  | {
-    kind: "setIfAbsent";
-    group: string;
-    key: string;
-    value: string;
-    expiresAt: number | null;
-  }
-  | {
-    kind: "compareAndSet";
-    group: string;
-    key: string;
-    expected: string;
-    value: string;
-    expiresAt: number | null;
-  }
-  | { kind: "compareAndDelete"; group: string; key: string; expected: string }
-  | { kind: "getAndDelete"; group: string; key: string };
+export type { AtomicMutation };
 
 /** What {@linkcode Engine.prototype.apply} did. */
 export interface Applied {
@@ -133,28 +105,6 @@ interface Tx {
 type Statements = Record<DataStatement, RowStatement>;
 
 const NO_EVENTS: StoreEvent[] = [];
-
-function event(
-  type: EventType,
-  group: string,
-  key: string,
-  timestamp: number,
-): StoreEvent {
-  return { type, group, key, timestamp, origin: "local" };
-}
-
-function setEvent(
-  group: string,
-  key: string,
-  timestamp: number,
-  value: string,
-  expiresAt: number | null,
-): StoreEvent {
-  const e = event("set", group, key, timestamp);
-  e.value = value;
-  if (expiresAt !== null) e.expiresAt = expiresAt;
-  return e;
-}
 
 /** One connection to a store's database. */
 export class Engine {
@@ -492,99 +442,10 @@ export class Engine {
       }
       case "purge":
         return this.#purge(m.prefix, now, out, report);
-      default:
-        return this.#atomic(op, m, now, emit ? out : undefined);
-    }
-  }
-
-  // One statement each; what it returns says whether it wrote. `out` is
-  // undefined when nobody needs the events.
-  #atomic(
-    op: string,
-    m: AtomicMutation,
-    now: number,
-    out: StoreEvent[] | undefined,
-  ): number {
-    const s = this.#stmt;
-    const { group, key } = m;
-    switch (m.kind) {
-      case "increment": {
-        const row = this.#increment(op, m, now);
-        const value = row[0] as string;
-        this.#returned = value;
-        out?.push(setEvent(group, key, now, value, row[1] as number | null));
-        return 1;
-      }
-      case "setIfAbsent": {
-        const { value, expiresAt } = m;
-        const rows = s.setIfAbsent.all(group, key, value, expiresAt, now);
-        if (rows.length === 0) return 0;
-        out?.push(setEvent(group, key, now, value, expiresAt));
-        return 1;
-      }
-      case "compareAndSet": {
-        const { value, expiresAt } = m;
-        const rows = s.compareAndSet.all(
-          value,
-          expiresAt,
-          group,
-          key,
-          m.expected,
-          now,
-        );
-        if (rows.length === 0) return 0;
-        out?.push(setEvent(group, key, now, value, expiresAt));
-        return 1;
-      }
-      case "compareAndDelete": {
-        const rows = s.compareAndDelete.all(group, key, m.expected, now);
-        if (rows.length === 0) return 0;
-        out?.push(event("delete", group, key, now));
-        return 1;
-      }
-      case "getAndDelete": {
-        const row = s.getAndDelete.all(group, key)[0];
-        if (row === undefined) return 0;
-        const expiresAt = row[1] as number | null;
-        // An expired row goes as `delete` removes one: as an expiry.
-        const expired = expiresAt !== null && expiresAt <= now;
-        out?.push(event(expired ? "expire" : "delete", group, key, now));
-        if (expired) return 0;
-        this.#returned = decodeText(row[0]);
-        return 1;
-      }
-    }
-  }
-
-  // The statement leaves a live row that is no counter, or would leave the
-  // safe range, alone: then the row says why. Another connection may have
-  // changed it between the two statements (outside a transaction), so the
-  // increment runs again while the row it sees would take it.
-  #increment(
-    op: string,
-    m: AtomicMutation & { kind: "increment" },
-    now: number,
-  ): Row {
-    const { group, key, delta } = m;
-    for (let attempt = 0;; attempt++) {
-      const rows = this.#stmt.increment.all(
-        group,
-        key,
-        delta,
-        m.expiresAt,
-        now,
-      );
-      if (rows[0] !== undefined) return rows[0];
-      const row = this.#stmt.getBytes.get(group, key);
-      const stored = row === undefined ? undefined : decodeText(row[0]);
-      const problem = counterProblem(op, group, key, stored, delta);
-      if (problem !== undefined) throw problem;
-      if (attempt === 8) {
-        throw new StoreError(
-          `Cannot ${op}: key ${JSON.stringify(key)} in group ${
-            JSON.stringify(group)
-          } kept changing underneath the increment`,
-        );
+      default: {
+        const done = executeAtomic(op, s, m, now, emit ? out : undefined);
+        this.#returned = done.value;
+        return done.count;
       }
     }
   }

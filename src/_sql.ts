@@ -61,8 +61,6 @@ export const ABOVE_ALL_TEXT: Uint8Array = new Uint8Array(0);
 export function dataSql(names: TableNames) {
   const { table: T, group: G, key: K, value: V } = names;
   const live = "(expires_at IS NULL OR expires_at > ?)";
-  // The same, on the clock bound as the fifth parameter.
-  const liveAt = "(expires_at IS NULL OR expires_at > ?5)";
   const value = textColumn(V);
   const key = textColumn(K);
   const group = textColumn(G);
@@ -113,10 +111,30 @@ export function dataSql(names: TableNames) {
     deleteGroup: `DELETE FROM ${T} WHERE ${G} = ?`,
     setExpiry:
       `UPDATE ${T} SET expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${live} RETURNING ${value}`,
-    // The atomic operations: each one statement, so one write transaction
-    // whatever other connections do. The upsert's WHERE leaves a live row
-    // alone: no write, no row returned, no trigger fired. Integers are cast,
-    // as a bound number may arrive as a REAL.
+    ...atomicSql(names),
+    purge: `DELETE FROM ${T} WHERE ${batch}`,
+    purgeReturning:
+      `DELETE FROM ${T} WHERE ${batch} RETURNING ${group}, ${key}`,
+    purgeRange:
+      `DELETE FROM ${T} INDEXED BY ${T}_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
+    // Any statement on the table, for noticing a changed schema.
+    probe: `SELECT 1 FROM ${T} LIMIT 1`,
+    begin: "BEGIN IMMEDIATE",
+    commit: "COMMIT",
+    rollback: "ROLLBACK",
+  } as const;
+}
+
+// The atomic operations: each one statement, so one write transaction
+// whatever other connections do. The upsert's WHERE leaves a live row alone:
+// no write, no row returned, no trigger fired. Integers are cast, as a bound
+// number may arrive as a REAL.
+function atomicSql(names: TableNames) {
+  const { table: T, group: G, key: K, value: V } = names;
+  const live = "(expires_at IS NULL OR expires_at > ?)";
+  // The same, on the clock bound as the fifth parameter.
+  const liveAt = "(expires_at IS NULL OR expires_at > ?5)";
+  return {
     increment: `INSERT INTO ${T} (${G}, ${K}, ${V}, expires_at)
     VALUES (?1, ?2, CAST(CAST(?3 AS INTEGER) AS TEXT), ?4)
     ON CONFLICT (${G}, ${K}) DO UPDATE SET
@@ -135,18 +153,9 @@ export function dataSql(names: TableNames) {
       `UPDATE ${T} SET ${V} = ?, expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
     compareAndDelete:
       `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
-    getAndDelete:
-      `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? RETURNING ${value}, expires_at`,
-    purge: `DELETE FROM ${T} WHERE ${batch}`,
-    purgeReturning:
-      `DELETE FROM ${T} WHERE ${batch} RETURNING ${group}, ${key}`,
-    purgeRange:
-      `DELETE FROM ${T} INDEXED BY ${T}_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
-    // Any statement on the table, for noticing a changed schema.
-    probe: `SELECT 1 FROM ${T} LIMIT 1`,
-    begin: "BEGIN IMMEDIATE",
-    commit: "COMMIT",
-    rollback: "ROLLBACK",
+    getAndDelete: `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? RETURNING ${
+      textColumn(V)
+    }, expires_at`,
   } as const;
 }
 
