@@ -12,6 +12,14 @@ import { assertAtomicArgs, assertDelta, ATOMIC_OPS } from "./_check.ts";
 
 export { ATOMIC_OPS };
 import type { StoreCore } from "./_core.ts";
+import { expiryOf } from "./_time.ts";
+
+// A TTL that puts the expiry past the safe integers is the caller's error:
+// found now, before a scoped view's quota check could answer first.
+function checkTTL(core: StoreCore, op: string, ttlMs: unknown): void {
+  assertAtomicArgs(op, { ttlMs });
+  if (ttlMs !== undefined) expiryOf(op, core.now(op), ttlMs as number);
+}
 
 /**
  * Checks an increment and returns it.
@@ -32,7 +40,7 @@ export function increment(
 ): () => number {
   const op = ATOMIC_OPS.increment;
   assertDelta(op, delta);
-  assertAtomicArgs(op, { ttlMs });
+  checkTTL(core, op, ttlMs);
   const ttl = ttlMs as number | undefined;
   return () => {
     const { value } = core.modify(op, ttl, (expiresAt) => ({
@@ -66,7 +74,8 @@ export function setIfAbsent(
   value: unknown,
   ttlMs: unknown,
 ): () => boolean {
-  assertAtomicArgs(op, { value: [value], ttlMs });
+  assertAtomicArgs(op, { value: [value] });
+  checkTTL(core, op, ttlMs);
   const text = value as string;
   return () =>
     core.modify(op, ttlMs as number | undefined, (expiresAt) => ({
@@ -99,7 +108,8 @@ export function compareAndSet(
   ttlMs: unknown,
 ): { run: () => boolean; adds: boolean } {
   const op = ATOMIC_OPS.compareAndSet;
-  assertAtomicArgs(op, { expected: [expected, true], value: [value], ttlMs });
+  assertAtomicArgs(op, { expected: [expected, true], value: [value] });
+  checkTTL(core, op, ttlMs);
   if (expected === undefined) {
     return {
       run: setIfAbsent(core, op, group, key, value, ttlMs),

@@ -292,13 +292,6 @@ export function assertAtomicArgs(
 ): void {
   const { value, ttlMs, expected } = args;
   if (expected !== undefined && !(expected[1] && expected[0] === undefined)) {
-    if (typeof expected[0] !== "string" && expected[1]) {
-      throw new TypeError(
-        `Cannot ${operation}: expected must be a string or undefined, received ${
-          describe(expected[0])
-        }`,
-      );
-    }
     assertText(operation, "expected", expected[0]);
   }
   if (value !== undefined) assertText(operation, "value", value[0]);
