@@ -19,7 +19,6 @@ import {
 } from "./_check.ts";
 import { addToCounter } from "./_counter.ts";
 import { StoreError } from "./errors.ts";
-import type { AsyncStore } from "./async.ts";
 import { expiryOf } from "./_time.ts";
 
 /** A live value as a transaction sees it. */
@@ -60,22 +59,59 @@ export interface TxPlan {
  * the synchronous `Transaction`, returning promises. Reads see the
  * transaction's own writes; nothing is visible to others before the commit.
  */
-export type AsyncTransaction = Pick<
-  AsyncStore,
-  | "get"
-  | "set"
-  | "setWithTTL"
-  | "delete"
-  | "deleteGroup"
-  | "count"
-  | "getAll"
-  | "exists"
-  | "increment"
-  | "setIfAbsent"
-  | "compareAndSet"
-  | "compareAndDelete"
-  | "getAndDelete"
->;
+export interface AsyncTransaction {
+  /** As `Transaction.prototype.get`. */
+  get(group: string, key: string): Promise<string | undefined>;
+  /** As `Transaction.prototype.set`. */
+  set(group: string, key: string, value: string): Promise<void>;
+  /** As `Transaction.prototype.setWithTTL`. */
+  setWithTTL(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<void>;
+  /** As `Transaction.prototype.delete`. */
+  delete(group: string, key: string): Promise<boolean>;
+  /** As `Transaction.prototype.deleteGroup`. */
+  deleteGroup(group: string): Promise<number>;
+  /** As `Transaction.prototype.count`. */
+  count(group: string): Promise<number>;
+  /** As `Transaction.prototype.getAll`. */
+  getAll(group: string): Promise<Map<string, string>>;
+  /** As `Transaction.prototype.exists`. */
+  exists(group: string, key: string): Promise<boolean>;
+  /** As `Transaction.prototype.increment`. */
+  increment(
+    group: string,
+    key: string,
+    delta?: number,
+    ttlMs?: number,
+  ): Promise<number>;
+  /** As `Transaction.prototype.setIfAbsent`. */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.compareAndSet`. */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.compareAndDelete`. */
+  compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.getAndDelete`. */
+  getAndDelete(group: string, key: string): Promise<string | undefined>;
+}
 
 /** The atomic operations, which a transaction offers too. */
 type AtomicMethod =

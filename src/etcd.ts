@@ -67,7 +67,10 @@ import {
   checkOpen,
   checkRender,
   checkSince,
+  type EtcdStoreOptions,
 } from "./etcd/_options.ts";
+
+export type { EtcdStoreOptions };
 
 // The types this entry's API names, for callers that import only it.
 export type {
@@ -87,30 +90,6 @@ export type {
   Watcher,
   WatchOptions,
 } from "../mod.ts";
-
-/** Options for {@linkcode EtcdStore.open}. */
-export interface EtcdStoreOptions {
-  /** Client URLs of the cluster's members, such as `http://127.0.0.1:2379`. */
-  endpoints: string[];
-  /** Keeps this store's keys apart in the cluster. Default `"store/"`. */
-  prefix?: string;
-  /** The time in milliseconds since the epoch. Default `Date.now`. */
-  clock?: () => number;
-  /**
-   * How often expired keys are purged (with `expire` events), in
-   * milliseconds; `0` turns it off. Leases remove expired keys anyway.
-   * Default `60_000`.
-   */
-  purgeIntervalMs?: number;
-  /** How long one call may take, failover included. Default `5_000`. */
-  requestTimeoutMs?: number;
-  /** A user, when the cluster has authentication on. */
-  username?: string;
-  /** The user's password. */
-  password?: string;
-  /** Receives an error thrown by a change callback, with its event. */
-  onCallbackError?: (error: unknown, event: StoreEvent) => void;
-}
 
 const TEMPLATE_CACHE_SIZE = 256;
 

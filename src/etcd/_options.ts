@@ -12,8 +12,33 @@ import {
   integerArg,
   oneOf,
 } from "../_check.ts";
-import type { EtcdStoreOptions } from "../etcd.ts";
-import type { ListOptions, RenderOptions } from "../store.ts";
+import type { StoreEvent } from "../events.ts";
+import type { RenderOptions } from "../_options.ts";
+import type { ListOptions } from "../store.ts";
+
+/** Options for {@linkcode EtcdStore.open}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the cluster's members, such as `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** Keeps this store's keys apart in the cluster. Default `"store/"`. */
+  prefix?: string;
+  /** The time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /**
+   * How often expired keys are purged (with `expire` events), in
+   * milliseconds; `0` turns it off. Leases remove expired keys anyway.
+   * Default `60_000`.
+   */
+  purgeIntervalMs?: number;
+  /** How long one call may take, failover included. Default `5_000`. */
+  requestTimeoutMs?: number;
+  /** A user, when the cluster has authentication on. */
+  username?: string;
+  /** The user's password. */
+  password?: string;
+  /** Receives an error thrown by a change callback, with its event. */
+  onCallbackError?: (error: unknown, event: StoreEvent) => void;
+}
 
 const OPEN = "open store";
 const MAX_TIMER_MS = 2 ** 31 - 1;
