@@ -119,6 +119,7 @@ const MODULES = [
   "bench/file_bench.ts",
   "bench/purge_bench.ts",
   "bench/feed_bench.ts",
+  "bench/atomic_bench.ts",
 ];
 const BENCH_ARGS = [
   "bench",
@@ -365,6 +366,21 @@ atLeast(
   5,
 );
 atMost(
+  "file increment / file set (existing keys)",
+  () => ratio(G.fileIncrement, E.storeIncrement, E.storeSet),
+  1.3,
+);
+atMost(
+  "file getAndDelete / file delete (live keys)",
+  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.storeDelete),
+  1.3,
+);
+atMost(
+  "file setIfAbsent / file set (new keys)",
+  () => ratio(G.fileSetIfAbsent, E.storeSetIfAbsent, E.storeSetNew),
+  1.2,
+);
+atMost(
   "longest event-loop stall during the background purge (100,000 of 1,000,000)",
   () => results.stall.maxGapMs,
   20,
@@ -420,6 +436,26 @@ info(
 info(
   "go-store set / Store.set (file, durability full: both wait for the disk)",
   () => goRatio("full", "go.set", "store.set"),
+);
+info(
+  "speed-up of increment over a transaction's get + set (file)",
+  () => ratio(G.fileIncrement, E.txIncrement, E.storeIncrement),
+);
+info(
+  "speed-up of setIfAbsent over a transaction's exists + set (file)",
+  () => ratio(G.fileSetIfAbsent, E.txSetIfAbsent, E.storeSetIfAbsent),
+);
+info(
+  "speed-up of getAndDelete over a transaction's get + delete (file)",
+  () => ratio(G.fileGetAndDelete, E.txGetAndDelete, E.storeGetAndDelete),
+);
+info(
+  "file increment / raw upsert ... RETURNING",
+  () => ratio(G.fileIncrement, E.storeIncrement, E.rawIncrement),
+);
+info(
+  "file getAndDelete / raw DELETE ... RETURNING",
+  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.rawGetAndDelete),
 );
 info(
   "getAll 10,000 / fastest raw form (.all() setReturnArrays, no Map)",

@@ -410,3 +410,64 @@ export function checkRender(
 export function checkSince(op: string, since: unknown): number | undefined {
   return since === undefined ? undefined : integerArg(op, "since", since, 0);
 }
+
+/** The atomic operations' names, for the messages: `Cannot increment value: …`. */
+export const ATOMIC_OPS = {
+  increment: "increment value",
+  setIfAbsent: "set value if absent",
+  compareAndSet: "compare and set value",
+  compareAndDelete: "compare and delete value",
+  getAndDelete: "get and delete value",
+} as const;
+
+/**
+ * Asserts that the delta of an increment is a safe integer.
+ *
+ * @param operation What the caller was doing.
+ * @param delta The argument.
+ * @throws {TypeError} When `delta` is not a number.
+ * @throws {RangeError} When it is not a safe integer.
+ */
+export function assertDelta(
+  operation: string,
+  delta: unknown,
+): asserts delta is number {
+  if (typeof delta !== "number") {
+    throw new TypeError(
+      `Cannot ${operation}: delta must be a number, received ${
+        describe(delta)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(delta)) {
+    throw new RangeError(
+      `Cannot ${operation}: delta must be a safe integer, received ${delta}`,
+    );
+  }
+}
+
+/**
+ * Checks the arguments the atomic operations share beyond group and key:
+ * the value to write, an optional TTL, and a compared value.
+ *
+ * @param operation What the caller was doing.
+ * @param args `value`, `ttlMs` and `expected` when the operation has them;
+ * `expected` may be `undefined` only with `absentOk`.
+ * @throws {TypeError} When one has the wrong type.
+ * @throws {RangeError} When `ttlMs` is not a positive finite number.
+ */
+export function assertAtomicArgs(
+  operation: string,
+  args: {
+    value?: [unknown];
+    ttlMs?: unknown;
+    expected?: [unknown, absentOk: boolean];
+  },
+): void {
+  const { value, ttlMs, expected } = args;
+  if (expected !== undefined && !(expected[1] && expected[0] === undefined)) {
+    assertText(operation, "expected", expected[0]);
+  }
+  if (value !== undefined) assertText(operation, "value", value[0]);
+  if (ttlMs !== undefined) assertTTL(operation, ttlMs);
+}

@@ -16,7 +16,13 @@ import {
 } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
-import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
+import {
+  type Applied,
+  type AtomicMutation,
+  Engine,
+  type Mutation,
+  PURGE_BATCH,
+} from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
 import {
   LIST_OPTIONS,
@@ -149,12 +155,39 @@ export class StoreCore {
    * @returns Per mutation, what it counts (see `Applied` in `_engine.ts`).
    */
   write(op: string, now: number, mutations: readonly Mutation[]): number[] {
+    return this.#apply(op, now, mutations).counts;
+  }
+
+  #apply(op: string, now: number, mutations: readonly Mutation[]): Applied {
     // Inside a transaction a listener may still register before the COMMIT
     // that delivers these events.
     const report = this.#engine.inTransaction || this.#reaches(mutations);
     const applied = this.#engine.apply(op, now, mutations, report);
     this.#hub.publish(applied.events);
-    return applied.counts;
+    return applied;
+  }
+
+  /**
+   * Applies one atomic read-modify-write of one key (an increment, a
+   * conditional set or delete) through the write path.
+   *
+   * @param op The operation, for error messages.
+   * @param ttlMs A checked time to live for what it writes, or `undefined`.
+   * @param make Builds the mutation from the expiry of `ttlMs`.
+   * @returns Whether it wrote (took a live value, for getAndDelete), and the
+   * value it hands back.
+   */
+  modify(
+    op: string,
+    ttlMs: number | undefined,
+    make: (expiresAt: number | null) => AtomicMutation,
+  ): { done: boolean; value: string | undefined } {
+    const now = this.now(op);
+    const expiresAt = ttlMs === undefined ? null : expiryOf(op, now, ttlMs);
+    const { counts, values } = this.#apply(op, now, [make(expiresAt)]);
+    const done = counts[0] === 1;
+    if (done && expiresAt !== null) this.#noteDeadline(expiresAt);
+    return { done, value: values[0] };
   }
 
   // Whether the events of these mutations could reach a listener: for one

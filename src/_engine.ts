@@ -11,7 +11,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { decodeText, isWhole } from "./codec.ts";
 import { StoreError } from "./errors.ts";
-import type { EventType, StoreEvent } from "./events.ts";
+import type { StoreEvent } from "./events.ts";
 import {
   ChangeFeed,
   type ChangeRetention,
@@ -39,6 +39,8 @@ import {
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
+import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
@@ -59,7 +61,10 @@ export type Mutation =
     prefix?: string;
     /** Rows per batch; default {@linkcode PURGE_BATCH}. Not with prefix. */
     limit?: number;
-  };
+  }
+  | AtomicMutation;
+
+export type { AtomicMutation };
 
 /** What {@linkcode Engine.prototype.apply} did. */
 export interface Applied {
@@ -68,6 +73,11 @@ export interface Applied {
    * live key (else 0), the rows removed by a group delete or a purge.
    */
   counts: number[];
+  /**
+   * Per mutation: the value an atomic mutation hands back (the new counter
+   * of an increment, the value a getAndDelete took), else `undefined`.
+   */
+  values: (string | undefined)[];
   /**
    * The events of what committed, in commit order; empty inside a
    * transaction, whose events come with its commit.
@@ -147,28 +157,6 @@ function prepare(
 
 const NO_EVENTS: StoreEvent[] = [];
 
-function event(
-  type: EventType,
-  group: string,
-  key: string,
-  timestamp: number,
-): StoreEvent {
-  return { type, group, key, timestamp, origin: "local" };
-}
-
-function setEvent(
-  group: string,
-  key: string,
-  timestamp: number,
-  value: string,
-  expiresAt: number | null,
-): StoreEvent {
-  const e = event("set", group, key, timestamp);
-  e.value = value;
-  if (expiresAt !== null) e.expiresAt = expiresAt;
-  return e;
-}
-
 /** One connection to a store's database. */
 export class Engine {
   /** The path the connection was opened with. */
@@ -182,6 +170,8 @@ export class Engine {
   #listening: () => boolean;
   #tx: Tx | undefined;
   #readOnly: "option" | "file" | undefined;
+  /** What the last atomic mutation handed back. */
+  #returned: string | undefined;
 
   /**
    * Opens (or creates) the database at `path`.
@@ -360,11 +350,10 @@ export class Engine {
   ): Applied {
     this.writable(op);
     const tx = this.#tx;
+    const values: (string | undefined)[] = [];
     if (tx !== undefined) {
-      return {
-        counts: this.#applyAll(op, now, mutations, tx, report),
-        events: [],
-      };
+      const counts = this.#applyAll(op, now, mutations, tx, report, values);
+      return { counts, values, events: [] };
     }
     if (mutations.length === 1 && this.#feed === undefined) {
       // Unreported, nothing is pushed: the shared empty list stays empty.
@@ -372,21 +361,22 @@ export class Engine {
       const m = mutations[0] as Mutation;
       let count: number;
       try {
-        count = this.#execute(m, now, events, report);
+        count = this.#execute(op, m, now, events, report);
       } catch (error) {
         // A failed statement changed nothing, so running it again is safe.
         count = this.#recover(op, error, () => {
           events.length = 0;
-          return this.#execute(m, now, events, report);
+          return this.#execute(op, m, now, events, report);
         });
       }
-      return { counts: [count], events };
+      values.push(this.#returned);
+      return { counts: [count], values, events };
     }
     let counts: number[] = [];
     const { events } = this.transaction(op, now, (t) => {
-      counts = this.#applyAll(op, now, mutations, t, report);
+      counts = this.#applyAll(op, now, mutations, t, report, values);
     });
-    return { counts, events };
+    return { counts, values, events };
   }
 
   /**
@@ -457,6 +447,7 @@ export class Engine {
     mutations: readonly Mutation[],
     tx: Tx,
     report: boolean,
+    values: (string | undefined)[],
   ): number[] {
     // Some failures (SQLITE_FULL, a trigger's RAISE(ROLLBACK)) end the whole
     // transaction: what follows would commit on its own, outside it.
@@ -470,20 +461,23 @@ export class Engine {
       const from = tx.events.length;
       counts.push(this.run(op, () => {
         tx.events.length = from;
-        return this.#execute(m, now, tx.events, report);
+        return this.#execute(op, m, now, tx.events, report);
       }));
+      values.push(this.#returned);
       if (this.#feed !== undefined) this.#logged(op, m, now, tx, from, report);
     }
     return counts;
   }
 
   #execute(
+    op: string,
     m: Mutation,
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    this.#returned = undefined;
     // Events are built only for someone: a listener, or the change log's
     // numbering and retyping, which reads them.
     const emit = report || this.#feed !== undefined;
@@ -525,6 +519,11 @@ export class Engine {
       }
       case "purge":
         return this.#purge(m, now, out, report);
+      default: {
+        const done = executeAtomic(op, s, m, now, emit ? out : undefined);
+        this.#returned = done.value;
+        return done.count;
+      }
     }
   }
 

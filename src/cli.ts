@@ -6,11 +6,12 @@
  * deno run --allow-read --allow-write jsr:@core/store/cli <command> <db> …
  * ```
  *
- * Commands: `get`, `set`, `delete`, `list`, `groups`, `count`, `export`,
+ * Commands: `get`, `set`, `increment`, `delete`, `list`, `groups`, `count`, `export`,
  * `import`, `backup`, `watch` and `stats` (`help` lists them). Exit codes:
  * `0` success, `1` when `get` finds no live key, `2` for a usage error (with
  * a usage line on stderr), `3` for any other failure (a message on stderr).
- * Commands other than `set` and `import` never create a database file.
+ * Commands other than `set`, `increment` and `import` never create a
+ * database file.
  *
  * @module
  */
@@ -100,7 +101,7 @@ const COMMANDS: Record<string, Command> = {
     creates: true,
     run: ({ db, args: [group, key, value], options }) => {
       const ttl = options.get("ttl");
-      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl);
+      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl, "set");
       return withStore(db, (store) => {
         if (ttlMs === undefined) {
           store.set(group as string, key as string, value as string);
@@ -113,6 +114,26 @@ const COMMANDS: Record<string, Command> = {
           );
         }
         return Promise.resolve(OK);
+      });
+    },
+  },
+  increment: {
+    usage: "<db> <group> <key> [<delta>] [--ttl <ms>]",
+    arity: [3, 4],
+    options: ["ttl"],
+    creates: true,
+    run: ({ db, args: [group, key, delta], options, io }) => {
+      const by = delta === undefined ? 1 : parseDelta(delta);
+      const ttl = options.get("ttl");
+      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl, "increment");
+      return withStore(db, async (store) => {
+        const value = store.increment(
+          group as string,
+          key as string,
+          by,
+          ttlMs,
+        );
+        return await answer(io, String(value));
       });
     },
   },
@@ -364,17 +385,28 @@ function parseArgs(
   return { positional, options };
 }
 
-function parseTTL(text: string): number {
+function parseTTL(text: string, command: string): number {
   const ttl = Number(text);
   if (text.trim() === "" || !Number.isFinite(ttl) || ttl <= 0) {
     throw new UsageError(
       `--ttl must be a positive number of milliseconds, received ${
         JSON.stringify(text)
       }`,
-      "set",
+      command,
     );
   }
   return ttl;
+}
+
+function parseDelta(text: string): number {
+  const delta = Number(text);
+  if (!/^[+-]?[0-9]+$/.test(text) || !Number.isSafeInteger(delta)) {
+    throw new UsageError(
+      `<delta> must be a safe integer, received ${JSON.stringify(text)}`,
+      "increment",
+    );
+  }
+  return delta;
 }
 
 function assertExists(command: string, db: string): void {
@@ -383,7 +415,7 @@ function assertExists(command: string, db: string): void {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new StoreError(
-        `Cannot ${command}: no database at ${db} (only set and import create one)`,
+        `Cannot ${command}: no database at ${db} (only set, increment and import create one)`,
       );
     }
     throw error;

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { atomicViaTransaction } from "./_async_atomic.ts";
 import type { AsyncStore } from "./async.ts";
 import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
 import { pager } from "./_paging.ts";
@@ -122,6 +123,12 @@ export class EtcdStore implements AsyncStore {
   #pump: EventPump;
   #clock: () => number;
   #closed = false;
+  // Each operation is one optimistic transaction, so racing callers never
+  // lose an update and a retry is as safe as the transaction's.
+  #atomic = atomicViaTransaction({
+    open: (op) => this.#open(op),
+    transaction: (fn) => this.transaction(fn),
+  });
   #timer: ReturnType<typeof setInterval> | undefined;
   #templates = new Map<string, Template>();
 
@@ -762,6 +769,110 @@ export class EtcdStore implements AsyncStore {
     this.#open("run transaction");
     const now = () => this.#now("run transaction");
     return await runOptimistic(fn, () => new EtcdAttempt(this.#kv, now), now);
+  }
+
+  /**
+   * As `Store.prototype.increment`: adds `delta` to the decimal counter at
+   * `group`/`key` (missing or expired counts as `0`); `ttlMs` applies only
+   * when the increment creates the entry.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param delta A safe integer. Default `1`.
+   * @param ttlMs The time to live of a new entry, in milliseconds.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` not
+   * positive.
+   * @throws {StoreError} When the stored value is not a decimal safe
+   * integer, or the result would leave the safe range.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  increment(
+    group: string,
+    key: string,
+    delta = 1,
+    ttlMs?: number,
+  ): Promise<number> {
+    return this.#atomic.increment(group, key, delta, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.setIfAbsent`: writes only when no live entry exists.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Its time to live, in milliseconds.
+   * @returns Whether it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    return this.#atomic.setIfAbsent(group, key, value, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.compareAndSet`: replaces the live value only when it
+   * equals `expected` (`undefined`: no live entry).
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Its time to live, in milliseconds; absent: no expiry.
+   * @returns Whether it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    return this.#atomic.compareAndSet(group, key, expected, value, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.compareAndDelete`: deletes the live entry only when
+   * it holds `expected`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold.
+   * @returns Whether it deleted.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean> {
+    return this.#atomic.compareAndDelete(group, key, expected);
+  }
+
+  /**
+   * As `Store.prototype.getAndDelete`: the live value, deleted in the same
+   * step.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined` when there was none.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  getAndDelete(group: string, key: string): Promise<string | undefined> {
+    return this.#atomic.getAndDelete(group, key);
   }
 
   /**
