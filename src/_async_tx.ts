@@ -9,7 +9,15 @@
  * @module
  */
 
-import { assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertAtomicArgs,
+  assertDelta,
+  assertText,
+  assertTTL,
+  ATOMIC_OPS,
+  describe,
+} from "./_check.ts";
+import { addToCounter } from "./_counter.ts";
 import { StoreError } from "./errors.ts";
 import { expiryOf } from "./_time.ts";
 
@@ -73,7 +81,45 @@ export interface AsyncTransaction {
   getAll(group: string): Promise<Map<string, string>>;
   /** As `Transaction.prototype.exists`. */
   exists(group: string, key: string): Promise<boolean>;
+  /** As `Transaction.prototype.increment`. */
+  increment(
+    group: string,
+    key: string,
+    delta?: number,
+    ttlMs?: number,
+  ): Promise<number>;
+  /** As `Transaction.prototype.setIfAbsent`. */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.compareAndSet`. */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.compareAndDelete`. */
+  compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean>;
+  /** As `Transaction.prototype.getAndDelete`. */
+  getAndDelete(group: string, key: string): Promise<string | undefined>;
 }
+
+/** The atomic operations, which a transaction offers too. */
+type AtomicMethod =
+  | "increment"
+  | "setIfAbsent"
+  | "compareAndSet"
+  | "compareAndDelete"
+  | "getAndDelete";
 
 /** Reaches the namespace usage of a transaction; for scoped views. */
 export const TX_USAGE: unique symbol = Symbol("AsyncTransaction.usage");
@@ -202,12 +248,84 @@ class Overlay {
     return usage;
   }
 
+  // A value the transaction writes: with `ttlMs`, an expiry from now.
+  #fresh(op: string, value: string, ttlMs: number | undefined): TxEntry {
+    if (ttlMs === undefined) return { value, expiresAt: undefined };
+    return { value, expiresAt: expiryOf(op, this.#now(op), ttlMs), ttlMs };
+  }
+
+  // Checks in the order the synchronous stores do: group, key, the rest.
+  #keyed(op: string, group: unknown, key: unknown): void {
+    this.#check();
+    assertText(op, "group", group);
+    assertText(op, "key", key);
+  }
+
+  // The atomic operations read the entry and record the write: the commit
+  // applies it only if the entry is still what was read.
+  #atomicView(): Pick<AsyncTransaction, AtomicMethod> {
+    const ops = ATOMIC_OPS;
+    return {
+      increment: async (group, key, delta = 1, ttlMs) => {
+        this.#keyed(ops.increment, group, key);
+        assertDelta(ops.increment, delta);
+        assertAtomicArgs(ops.increment, { ttlMs });
+        const entry = await this.#get(group, key);
+        const value = addToCounter(
+          ops.increment,
+          group,
+          key,
+          entry?.value,
+          delta,
+        );
+        // An existing counter keeps its expiry, and the TTL it was given.
+        const next = entry === undefined
+          ? this.#fresh(ops.increment, value, ttlMs)
+          : { ...entry, value };
+        this.#put(group, key, next);
+        return Number(value);
+      },
+      setIfAbsent: async (group, key, value, ttlMs) => {
+        const op = ops.setIfAbsent;
+        this.#keyed(op, group, key);
+        assertAtomicArgs(op, { value: [value], ttlMs });
+        if (await this.#get(group, key) !== undefined) return false;
+        this.#put(group, key, this.#fresh(op, value, ttlMs));
+        return true;
+      },
+      compareAndSet: async (group, key, expected, value, ttlMs) => {
+        const op = ops.compareAndSet;
+        this.#keyed(op, group, key);
+        const args = { expected: [expected, true] as [unknown, boolean] };
+        assertAtomicArgs(op, { ...args, value: [value], ttlMs });
+        if ((await this.#get(group, key))?.value !== expected) return false;
+        this.#put(group, key, this.#fresh(op, value, ttlMs));
+        return true;
+      },
+      compareAndDelete: async (group, key, expected) => {
+        const op = ops.compareAndDelete;
+        this.#keyed(op, group, key);
+        assertAtomicArgs(op, { expected: [expected, false] });
+        if ((await this.#get(group, key))?.value !== expected) return false;
+        this.#put(group, key, null);
+        return true;
+      },
+      getAndDelete: async (group, key) => {
+        this.#keyed(ops.getAndDelete, group, key);
+        const entry = await this.#get(group, key);
+        if (entry !== undefined) this.#put(group, key, null);
+        return entry?.value;
+      },
+    };
+  }
+
   #makeView(): UsageTransaction {
     const text = (op: string, name: string, value: unknown) => {
       this.#check();
       assertText(op, name, value);
     };
     return {
+      ...this.#atomicView(),
       get: async (group, key) => {
         text("get value", "group", group);
         text("get value", "key", key);

@@ -237,6 +237,112 @@ export function oneOf<const T extends string>(
   );
 }
 
+/**
+ * Asserts that an options object is absent or an object that names only
+ * known options: a misspelt option would otherwise be ignored without a
+ * word. The message names the unknown key and the closest known one.
+ *
+ * @param operation What the caller was doing.
+ * @param name What the object is called in messages (`options`, `quota`).
+ * @param options The caller's options.
+ * @param known The known option names, as the keys of an object (so that a
+ * `Record<keyof SomeOptions, true>` keeps the list and the type in step).
+ * @param path Prefixed to each key in messages, for nested options
+ * (`"renderLimits."`).
+ * @throws {TypeError} When `options` is not an object, or has a key that
+ * `known` lacks.
+ */
+export function assertOptions(
+  operation: string,
+  name: string,
+  options: unknown,
+  known: Readonly<Record<string, true>>,
+  path = "",
+): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be an object, received ${
+        describe(options)
+      }`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(known, key)) continue;
+    const near = closest(key, Object.keys(known));
+    throw new TypeError(
+      `Cannot ${operation}: unknown option ${JSON.stringify(path + key)}${
+        near === undefined
+          ? ""
+          : ` (did you mean ${JSON.stringify(path + near)}?)`
+      }`,
+    );
+  }
+}
+
+/**
+ * The known name nearest to `name` by edit distance (ignoring case), when
+ * it is near enough to be a likely misspelling.
+ *
+ * @param name What the caller wrote.
+ * @param known The names it may have meant.
+ * @returns The nearest name, or `undefined` when none is close.
+ */
+export function closest(
+  name: string,
+  known: readonly string[],
+): string | undefined {
+  // Long input costs quadratic time; nothing that long is a misspelling.
+  if (name.length > 64) return undefined;
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of known) {
+    const other = candidate.toLowerCase();
+    // A name cut short (`maxLine` for `maxLineBytes`) is as likely a slip.
+    const d = lower.length >= 3 && other.startsWith(lower)
+      ? 1
+      : distance(lower, other);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+// Levenshtein distance, one row at a time.
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** The names of `ListOptions`: what {@linkcode checkList} accepts. */
+export const LIST_NAMES = {
+  limit: true,
+  cursor: true,
+  prefix: true,
+  reverse: true,
+} as const;
+
+/** The names of `RenderOptions`: what {@linkcode checkRender} accepts. */
+export const RENDER_NAMES = {
+  maxOutputBytes: true,
+  maxSteps: true,
+  missingKey: true,
+} as const;
+
 const MAX_LIST_LIMIT = 10_000;
 
 /**
@@ -258,6 +364,7 @@ export function checkList(op: string, options: {
   prefix: string;
   reverse: boolean;
 } {
+  assertOptions(op, "options", options, LIST_NAMES);
   const { cursor, prefix = "", reverse = false } = options;
   const limit = integerArg(
     op,
@@ -284,6 +391,7 @@ export function checkRender(
   op: string,
   options: { readonly missingKey?: unknown },
 ): "default" | "zero" | "error" {
+  assertOptions(op, "options", options, RENDER_NAMES);
   const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
     "default",
     "zero",
@@ -301,4 +409,65 @@ export function checkRender(
  */
 export function checkSince(op: string, since: unknown): number | undefined {
   return since === undefined ? undefined : integerArg(op, "since", since, 0);
+}
+
+/** The atomic operations' names, for the messages: `Cannot increment value: …`. */
+export const ATOMIC_OPS = {
+  increment: "increment value",
+  setIfAbsent: "set value if absent",
+  compareAndSet: "compare and set value",
+  compareAndDelete: "compare and delete value",
+  getAndDelete: "get and delete value",
+} as const;
+
+/**
+ * Asserts that the delta of an increment is a safe integer.
+ *
+ * @param operation What the caller was doing.
+ * @param delta The argument.
+ * @throws {TypeError} When `delta` is not a number.
+ * @throws {RangeError} When it is not a safe integer.
+ */
+export function assertDelta(
+  operation: string,
+  delta: unknown,
+): asserts delta is number {
+  if (typeof delta !== "number") {
+    throw new TypeError(
+      `Cannot ${operation}: delta must be a number, received ${
+        describe(delta)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(delta)) {
+    throw new RangeError(
+      `Cannot ${operation}: delta must be a safe integer, received ${delta}`,
+    );
+  }
+}
+
+/**
+ * Checks the arguments the atomic operations share beyond group and key:
+ * the value to write, an optional TTL, and a compared value.
+ *
+ * @param operation What the caller was doing.
+ * @param args `value`, `ttlMs` and `expected` when the operation has them;
+ * `expected` may be `undefined` only with `absentOk`.
+ * @throws {TypeError} When one has the wrong type.
+ * @throws {RangeError} When `ttlMs` is not a positive finite number.
+ */
+export function assertAtomicArgs(
+  operation: string,
+  args: {
+    value?: [unknown];
+    ttlMs?: unknown;
+    expected?: [unknown, absentOk: boolean];
+  },
+): void {
+  const { value, ttlMs, expected } = args;
+  if (expected !== undefined && !(expected[1] && expected[0] === undefined)) {
+    assertText(operation, "expected", expected[0]);
+  }
+  if (value !== undefined) assertText(operation, "value", value[0]);
+  if (ttlMs !== undefined) assertTTL(operation, ttlMs);
 }

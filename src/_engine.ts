@@ -11,7 +11,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { decodeText, isWhole } from "./codec.ts";
 import { StoreError } from "./errors.ts";
-import type { EventType, StoreEvent } from "./events.ts";
+import type { StoreEvent } from "./events.ts";
 import {
   ChangeFeed,
   type ChangeRetention,
@@ -29,14 +29,18 @@ import {
   enableChangeFeed,
   isBusy,
   isSchemaChange,
+  MEMORY_PATH,
   openDatabase,
   prepareRows,
+  readSchema,
   retryBusy,
   type Row,
   type RowStatement,
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
+import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
 
 /** One change a write asks for. */
@@ -52,7 +56,15 @@ export type Mutation =
   | { kind: "delete"; group: string; key: string }
   | { kind: "deleteGroup"; group: string }
   | { kind: "expireKey"; group: string; key: string }
-  | { kind: "purge"; prefix?: string };
+  | {
+    kind: "purge";
+    prefix?: string;
+    /** Rows per batch; default {@linkcode PURGE_BATCH}. Not with prefix. */
+    limit?: number;
+  }
+  | AtomicMutation;
+
+export type { AtomicMutation };
 
 /** What {@linkcode Engine.prototype.apply} did. */
 export interface Applied {
@@ -61,6 +73,11 @@ export interface Applied {
    * live key (else 0), the rows removed by a group delete or a purge.
    */
   counts: number[];
+  /**
+   * Per mutation: the value an atomic mutation hands back (the new counter
+   * of an increment, the value a getAndDelete took), else `undefined`.
+   */
+  values: (string | undefined)[];
   /**
    * The events of what committed, in commit order; empty inside a
    * transaction, whose events come with its commit.
@@ -80,6 +97,8 @@ export interface EngineOptions {
   retention: Required<ChangeRetention>;
   /** Whether anyone listens, so that unread log rows may be skipped. */
   listening: () => boolean;
+  /** `true`: read-only; `undefined`: read-only when the file is. */
+  readOnly?: boolean | undefined;
 }
 
 /** A running explicit transaction. */
@@ -94,29 +113,49 @@ interface Tx {
 
 type Statements = Record<DataStatement, RowStatement>;
 
+// What a read-only connection prepares: the reads. (A write would not
+// prepare on the views standing for tables, and nextExpiry names an index
+// the file may lack.)
+const READS: ReadonlySet<DataStatement> = new Set([
+  "get",
+  "getBytes",
+  "expiry",
+  "count",
+  "getAll",
+  "getAllBytes",
+  "countPrefix",
+  "groupsPrefix",
+  "groupHasLive",
+  "listFrom",
+  "listAfter",
+  "listFromReverse",
+  "listBeforeReverse",
+  "probe",
+]);
+
+function prepare(
+  db: DatabaseSync,
+  schema: TableNames,
+  readOnly: boolean,
+): Statements {
+  const sql = dataSql(schema);
+  if (!readOnly) return prepareRows(db, sql);
+  const reads = Object.fromEntries(
+    Object.entries(sql).filter(([name]) => READS.has(name as DataStatement)),
+  );
+  // Every other statement refuses, should a path reach one unguarded.
+  const refuse = (): never => {
+    throw new StoreError("Cannot write: the store is open read-only");
+  };
+  const refusing = { run: refuse, get: refuse, all: refuse, iterate: refuse };
+  const statements = {} as Statements;
+  for (const name of Object.keys(sql) as DataStatement[]) {
+    statements[name] = refusing as unknown as RowStatement;
+  }
+  return Object.assign(statements, prepareRows(db, reads));
+}
+
 const NO_EVENTS: StoreEvent[] = [];
-
-function event(
-  type: EventType,
-  group: string,
-  key: string,
-  timestamp: number,
-): StoreEvent {
-  return { type, group, key, timestamp, origin: "local" };
-}
-
-function setEvent(
-  group: string,
-  key: string,
-  timestamp: number,
-  value: string,
-  expiresAt: number | null,
-): StoreEvent {
-  const e = event("set", group, key, timestamp);
-  e.value = value;
-  if (expiresAt !== null) e.expiresAt = expiresAt;
-  return e;
-}
 
 /** One connection to a store's database. */
 export class Engine {
@@ -130,6 +169,9 @@ export class Engine {
   #feed: ChangeFeed | undefined;
   #listening: () => boolean;
   #tx: Tx | undefined;
+  #readOnly: "option" | "file" | undefined;
+  /** What the last atomic mutation handed back. */
+  #returned: string | undefined;
 
   /**
    * Opens (or creates) the database at `path`.
@@ -142,9 +184,10 @@ export class Engine {
     this.path = path;
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#listening = options.listening;
-    const { db, schema } = openDatabase(path, options);
+    const { db, schema, readOnly } = openDatabase(path, options);
     this.#db = db;
     this.#schema = schema;
+    this.#readOnly = readOnly;
     try {
       // The feed's triggers first: adding them changes the schema, which
       // would make statements prepared before compile again.
@@ -154,7 +197,7 @@ export class Engine {
           () => enableChangeFeed(db, schema, options.retention.maxRows),
         );
       }
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, readOnly !== undefined);
       if (options.changeFeed) {
         this.#feed = new ChangeFeed(db, options.retention);
       }
@@ -176,6 +219,28 @@ export class Engine {
   /** @returns Whether an explicit transaction is running. */
   get inTransaction(): boolean {
     return this.#tx !== undefined;
+  }
+
+  /** @returns Whether the connection only reads. */
+  get readOnly(): boolean {
+    return this.#readOnly !== undefined;
+  }
+
+  /**
+   * Throws when the connection only reads.
+   *
+   * @param op The operation, for the message.
+   * @throws {StoreError} When the store is open read-only.
+   */
+  writable(op: string): void {
+    if (this.#readOnly === undefined) return;
+    throw new StoreError(
+      `Cannot ${op}: the store at ${this.path} is open read-only (${
+        this.#readOnly === "option"
+          ? "readOnly option"
+          : "its file or folder is not writable"
+      })`,
+    );
   }
 
   /** @returns Whether the change feed is on. */
@@ -239,7 +304,7 @@ export class Engine {
   #settle(op: string, cause: unknown): void {
     const db = this.#db as DatabaseSync;
     try {
-      const schema = retryBusy(
+      const schema = this.readOnly ? readSchema(this.path, db) : retryBusy(
         this.#busyTimeoutMs,
         () =>
           settleSchema(this.path, db, {
@@ -247,7 +312,7 @@ export class Engine {
             changeFeed: this.#feed !== undefined,
           }),
       );
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, this.readOnly);
       this.#schema = schema;
     } catch (error) {
       throw new StoreError(
@@ -283,12 +348,12 @@ export class Engine {
     mutations: readonly Mutation[],
     report = true,
   ): Applied {
+    this.writable(op);
     const tx = this.#tx;
+    const values: (string | undefined)[] = [];
     if (tx !== undefined) {
-      return {
-        counts: this.#applyAll(op, now, mutations, tx, report),
-        events: [],
-      };
+      const counts = this.#applyAll(op, now, mutations, tx, report, values);
+      return { counts, values, events: [] };
     }
     if (mutations.length === 1 && this.#feed === undefined) {
       // Unreported, nothing is pushed: the shared empty list stays empty.
@@ -296,21 +361,22 @@ export class Engine {
       const m = mutations[0] as Mutation;
       let count: number;
       try {
-        count = this.#execute(m, now, events, report);
+        count = this.#execute(op, m, now, events, report);
       } catch (error) {
         // A failed statement changed nothing, so running it again is safe.
         count = this.#recover(op, error, () => {
           events.length = 0;
-          return this.#execute(m, now, events, report);
+          return this.#execute(op, m, now, events, report);
         });
       }
-      return { counts: [count], events };
+      values.push(this.#returned);
+      return { counts: [count], values, events };
     }
     let counts: number[] = [];
     const { events } = this.transaction(op, now, (t) => {
-      counts = this.#applyAll(op, now, mutations, t, report);
+      counts = this.#applyAll(op, now, mutations, t, report, values);
     });
-    return { counts, events };
+    return { counts, values, events };
   }
 
   /**
@@ -332,6 +398,7 @@ export class Engine {
     now: number,
     fn: (tx: Tx) => T,
   ): { result: T; events: StoreEvent[] } {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     const feed = this.#feed;
     const start = this.run(op, () => {
@@ -380,6 +447,7 @@ export class Engine {
     mutations: readonly Mutation[],
     tx: Tx,
     report: boolean,
+    values: (string | undefined)[],
   ): number[] {
     // Some failures (SQLITE_FULL, a trigger's RAISE(ROLLBACK)) end the whole
     // transaction: what follows would commit on its own, outside it.
@@ -393,20 +461,23 @@ export class Engine {
       const from = tx.events.length;
       counts.push(this.run(op, () => {
         tx.events.length = from;
-        return this.#execute(m, now, tx.events, report);
+        return this.#execute(op, m, now, tx.events, report);
       }));
+      values.push(this.#returned);
       if (this.#feed !== undefined) this.#logged(op, m, now, tx, from, report);
     }
     return counts;
   }
 
   #execute(
+    op: string,
     m: Mutation,
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    this.#returned = undefined;
     // Events are built only for someone: a listener, or the change log's
     // numbering and retyping, which reads them.
     const emit = report || this.#feed !== undefined;
@@ -447,25 +518,31 @@ export class Engine {
         return 1;
       }
       case "purge":
-        return this.#purge(m.prefix, now, out, report);
+        return this.#purge(m, now, out, report);
+      default: {
+        const done = executeAtomic(op, s, m, now, emit ? out : undefined);
+        this.#returned = done.value;
+        return done.count;
+      }
     }
   }
 
   #purge(
-    prefix: string | undefined,
+    m: Mutation & { kind: "purge" },
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    const { prefix, limit = PURGE_BATCH } = m;
     let rows: Row[];
     if (prefix !== undefined) {
       rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
     } else if (!report) {
       // Without listeners nobody needs the rows.
-      return Number(s.purge.run(now).changes);
+      return Number(s.purge.run(now, limit).changes);
     } else {
-      rows = s.purgeReturning.all(now);
+      rows = s.purgeReturning.all(now, limit);
     }
     for (const row of rows) {
       out.push(event("expire", decodeText(row[0]), decodeText(row[1]), now));
@@ -573,6 +650,19 @@ export class Engine {
   ): StoreEvent[] {
     const feed = this.#feed as ChangeFeed;
     return this.run(op, () => feed.replay(since, filter, now));
+  }
+
+  /**
+   * Copies the pages the WAL holds into the file, as far as other
+   * connections allow, without waiting for them: after a large write, so
+   * that SQLite's own checkpoint (run inside whichever commit crosses its
+   * threshold) does not land, whole, inside one call.
+   *
+   * @param op The operation, for error messages.
+   */
+  checkpoint(op: string): void {
+    if (this.path === MEMORY_PATH || this.#tx !== undefined) return;
+    this.run(op, () => this.#stmt.checkpoint.get());
   }
 
   /**
@@ -789,6 +879,7 @@ export class Engine {
    * @param op The operation, for error messages.
    */
   dropFeed(op: string): void {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     this.run(op, () => disableChangeFeed(db, this.#schema));
   }

@@ -7,6 +7,7 @@
  */
 
 import { textColumn } from "./codec.ts";
+import { counterSql, sumInRangeSql } from "./_counter.ts";
 
 /** The data table's name and column names. */
 export interface TableNames {
@@ -42,7 +43,7 @@ export const ENTRIES_TABLE: TableNames = Object.freeze({
   value: "entry_value",
 });
 
-/** Rows per purge batch: one batch stays far under a 20 ms stall. */
+/** Rows per purge batch when the caller waits for the whole purge anyway. */
 export const PURGE_BATCH = 1_000;
 
 /**
@@ -64,8 +65,10 @@ export function dataSql(names: TableNames) {
   const key = textColumn(K);
   const group = textColumn(G);
   const expired = "expires_at IS NOT NULL AND expires_at <= ?";
+  // The batch size is bound (see `? + 0` below), so that the background
+  // purge can size its batches to a time budget.
   const batch =
-    `rowid IN (SELECT rowid FROM ${T} WHERE ${expired} LIMIT ${PURGE_BATCH})`;
+    `rowid IN (SELECT rowid FROM ${T} WHERE ${expired} LIMIT ? + 0)`;
   return {
     // get and getAll read plain text with its byte length (see codec.ts).
     get:
@@ -110,16 +113,53 @@ export function dataSql(names: TableNames) {
     deleteGroup: `DELETE FROM ${T} WHERE ${G} = ?`,
     setExpiry:
       `UPDATE ${T} SET expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${live} RETURNING ${value}`,
+    ...atomicSql(names),
     purge: `DELETE FROM ${T} WHERE ${batch}`,
     purgeReturning:
       `DELETE FROM ${T} WHERE ${batch} RETURNING ${group}, ${key}`,
     purgeRange:
       `DELETE FROM ${T} INDEXED BY ${T}_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
+    // Copies what the WAL holds into the file without waiting for anyone.
+    checkpoint: "PRAGMA wal_checkpoint(PASSIVE)",
     // Any statement on the table, for noticing a changed schema.
     probe: `SELECT 1 FROM ${T} LIMIT 1`,
     begin: "BEGIN IMMEDIATE",
     commit: "COMMIT",
     rollback: "ROLLBACK",
+  } as const;
+}
+
+// The atomic operations: each one statement, so one write transaction
+// whatever other connections do. The upsert's WHERE leaves a live row alone:
+// no write, no row returned, no trigger fired. Integers are cast, as a bound
+// number may arrive as a REAL.
+function atomicSql(names: TableNames) {
+  const { table: T, group: G, key: K, value: V } = names;
+  const live = "(expires_at IS NULL OR expires_at > ?)";
+  // The same, on the clock bound as the fifth parameter.
+  const liveAt = "(expires_at IS NULL OR expires_at > ?5)";
+  return {
+    increment: `INSERT INTO ${T} (${G}, ${K}, ${V}, expires_at)
+    VALUES (?1, ?2, CAST(CAST(?3 AS INTEGER) AS TEXT), ?4)
+    ON CONFLICT (${G}, ${K}) DO UPDATE SET
+      ${V} = CASE WHEN ${liveAt} THEN CAST(CAST(${V} AS INTEGER) + CAST(?3 AS INTEGER) AS TEXT) ELSE excluded.${V} END,
+      expires_at = CASE WHEN ${liveAt} THEN expires_at ELSE excluded.expires_at END
+    WHERE NOT ${liveAt} OR (${counterSql(V)} AND ${
+      sumInRangeSql(V, "CAST(?3 AS INTEGER)")
+    })
+    RETURNING ${V}, expires_at`,
+    setIfAbsent:
+      `INSERT INTO ${T} (${G}, ${K}, ${V}, expires_at) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (${G}, ${K}) DO UPDATE SET ${V} = excluded.${V}, expires_at = excluded.expires_at
+    WHERE NOT ${liveAt}
+    RETURNING 1`,
+    compareAndSet:
+      `UPDATE ${T} SET ${V} = ?, expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
+    compareAndDelete:
+      `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
+    getAndDelete: `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? RETURNING ${
+      textColumn(V)
+    }, expires_at`,
   } as const;
 }
 

@@ -48,6 +48,27 @@ export interface Transaction {
   getAll(group: string): Map<string, string>;
   /** As {@linkcode Store.prototype.exists}. */
   exists(group: string, key: string): boolean;
+  /** As {@linkcode Store.prototype.increment}. */
+  increment(group: string, key: string, delta?: number, ttlMs?: number): number;
+  /** As {@linkcode Store.prototype.setIfAbsent}. */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): boolean;
+  /** As {@linkcode Store.prototype.compareAndSet}. */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): boolean;
+  /** As {@linkcode Store.prototype.compareAndDelete}. */
+  compareAndDelete(group: string, key: string, expected: string): boolean;
+  /** As {@linkcode Store.prototype.getAndDelete}. */
+  getAndDelete(group: string, key: string): string | undefined;
 }
 
 const TRANSACTION_METHODS = [
@@ -59,6 +80,11 @@ const TRANSACTION_METHODS = [
   "count",
   "getAll",
   "exists",
+  "increment",
+  "setIfAbsent",
+  "compareAndSet",
+  "compareAndDelete",
+  "getAndDelete",
 ] as const satisfies readonly (keyof Transaction)[];
 
 /**

@@ -80,6 +80,39 @@ export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   /** As {@linkcode Store.prototype.exists}. */
   exists(group: string, key: string): Promise<boolean>;
   /**
+   * As {@linkcode Store.prototype.increment}: atomic in the backend (one
+   * SQLite statement; on etcd a compare-and-swap, retried on conflict).
+   */
+  increment(
+    group: string,
+    key: string,
+    delta?: number,
+    ttlMs?: number,
+  ): Promise<number>;
+  /** As {@linkcode Store.prototype.setIfAbsent}, atomic in the backend. */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As {@linkcode Store.prototype.compareAndSet}, atomic in the backend. */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean>;
+  /** As {@linkcode Store.prototype.compareAndDelete}, atomic in the backend. */
+  compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean>;
+  /** As {@linkcode Store.prototype.getAndDelete}, atomic in the backend. */
+  getAndDelete(group: string, key: string): Promise<string | undefined>;
+  /**
    * Runs `fn` as one all-or-nothing transaction, optimistically: `fn` may
    * run more than once when others write what it read.
    */
@@ -231,6 +264,27 @@ class LocalAsyncStore implements AsyncStore {
   async exists(group: string, key: string) {
     return await this.#store.exists(group, key);
   }
+  async increment(group: string, key: string, delta?: number, ttlMs?: number) {
+    return await this.#store.increment(group, key, delta, ttlMs);
+  }
+  async setIfAbsent(group: string, key: string, value: string, ttlMs?: number) {
+    return await this.#store.setIfAbsent(group, key, value, ttlMs);
+  }
+  async compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ) {
+    return await this.#store.compareAndSet(group, key, expected, value, ttlMs);
+  }
+  async compareAndDelete(group: string, key: string, expected: string) {
+    return await this.#store.compareAndDelete(group, key, expected);
+  }
+  async getAndDelete(group: string, key: string) {
+    return await this.#store.getAndDelete(group, key);
+  }
   async count(group: string) {
     return await this.#store.count(group);
   }
@@ -309,17 +363,25 @@ type Check = (tx: Transaction) => boolean;
 
 class LocalAttempt implements TxAttempt {
   #store: Store;
+  #core: StoreCore;
   #checks: Check[] = [];
 
   constructor(store: Store) {
     this.#store = store;
+    this.#core = coreOf(store) as StoreCore;
   }
 
   get(group: string, key: string): Promise<TxEntry | undefined> {
     const value = this.#store.get(group, key);
-    this.#checks.push((tx) => tx.get(group, key) === value);
+    // The expiry too: an increment keeps it, so it must not have changed.
+    const expiry = () => this.#core.engine.expiry("get value", group, key);
+    const expiresAt = value === undefined ? undefined : expiry() ?? undefined;
+    this.#checks.push((tx) =>
+      tx.get(group, key) === value &&
+      (value === undefined || (expiry() ?? undefined) === expiresAt)
+    );
     return Promise.resolve(
-      value === undefined ? undefined : { value, expiresAt: undefined },
+      value === undefined ? undefined : { value, expiresAt },
     );
   }
 
@@ -350,14 +412,25 @@ class LocalAttempt implements TxAttempt {
   }
 
   commit(plan: TxPlan): Promise<boolean> {
+    const op = "run transaction";
     return Promise.resolve(this.#store.transaction((tx) => {
       if (!this.#checks.every((check) => check(tx))) return false;
       for (const group of plan.cleared.keys()) tx.deleteGroup(group);
       for (const [group, keys] of plan.keys) {
         for (const [key, entry] of keys) {
           if (entry === null) tx.delete(group, key);
-          else if (entry.ttlMs === undefined) tx.set(group, key, entry.value);
-          else tx.setWithTTL(group, key, entry.value, entry.ttlMs);
+          else if (entry.ttlMs !== undefined) {
+            tx.setWithTTL(group, key, entry.value, entry.ttlMs);
+          } else if (entry.expiresAt === undefined) {
+            tx.set(group, key, entry.value);
+          } else {
+            // A value that keeps the expiry it was read with (an increment).
+            const { value, expiresAt } = entry;
+            const core = this.#core;
+            core.write(op, core.now(op), [
+              { kind: "set", group, key, value, expiresAt },
+            ]);
+          }
         }
       }
       return true;

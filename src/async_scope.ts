@@ -5,7 +5,17 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertAtomicArgs,
+  assertDelta,
+  assertFunction,
+  assertOptions,
+  assertText,
+  assertTTL,
+  ATOMIC_OPS,
+  describe,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -23,6 +33,17 @@ import type {
   RenderOptions,
   WatchOptions,
 } from "./store.ts";
+
+/** The names of the atomic operations. */
+type AtomicName =
+  | "increment"
+  | "setIfAbsent"
+  | "compareAndSet"
+  | "compareAndDelete"
+  | "getAndDelete";
+
+/** What runs an atomic operation: the store, or one of its transactions. */
+type AtomicTarget = Pick<AsyncStore, AtomicName>;
 
 /**
  * A namespaced view of an {@linkcode AsyncStore}, with the semantics of
@@ -194,6 +215,199 @@ export class AsyncScopedStore {
     assertText(op, "value", value);
     if (ttl.length === 1) assertTTL(op, ttl[0]);
     await this.#write(op, stored, key, value, ttl[0]);
+  }
+
+  /**
+   * As `AsyncStore.increment`, in this namespace and within its quota:
+   * creating a counter adds a key. Atomic in the backend; with a quota, the
+   * check and the increment are one optimistic transaction.
+   *
+   * @example A counter per tenant
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1", { maxKeys: 10 });
+   * assert.equal(await tenant.increment("stats", "writes"), 1);
+   * assert.equal(await tenant.increment("stats", "writes", 4), 5);
+   * assert.equal(await store.get("t1:stats", "writes"), "5");
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param delta What to add: a safe integer, `1` by default.
+   * @param ttlMs The time to live of an entry the increment creates.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` is
+   * not positive and finite.
+   * @throws {QuotaExceededError} When creating the counter would exceed a
+   * quota; nothing is written.
+   * @throws {StoreError} When the live value is not a decimal safe integer or
+   * the result would pass ±`Number.MAX_SAFE_INTEGER`.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async increment(
+    group: string,
+    key: string,
+    delta = 1,
+    ttlMs?: number,
+  ): Promise<number> {
+    const op = ATOMIC_OPS.increment;
+    const stored = this.#key(op, group, key);
+    assertDelta(op, delta);
+    assertAtomicArgs(op, { ttlMs });
+    return await this.#adding(
+      op,
+      stored,
+      key,
+      (s) => s.increment(stored, key, delta, ttlMs),
+    );
+  }
+
+  /**
+   * As `AsyncStore.setIfAbsent`, in this namespace and within its quota.
+   *
+   * @example Set if absent
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1", { maxKeys: 10 });
+   * assert.equal(await tenant.setIfAbsent("locks", "job", "a"), true);
+   * assert.equal(await tenant.setIfAbsent("locks", "job", "b"), false);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds; without it, no expiry.
+   * @returns `true` when it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {QuotaExceededError} When the write would exceed a quota;
+   * nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    const op = ATOMIC_OPS.setIfAbsent;
+    const stored = this.#key(op, group, key);
+    assertAtomicArgs(op, { value: [value], ttlMs });
+    return await this.#adding(
+      op,
+      stored,
+      key,
+      (s) => s.setIfAbsent(stored, key, value, ttlMs),
+    );
+  }
+
+  /**
+   * As `AsyncStore.compareAndSet`, in this namespace; expecting no entry
+   * (`undefined`), it is held to the quota as a new key is.
+   *
+   * @example Compare and set
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1");
+   * assert.equal(await tenant.compareAndSet("g", "k", undefined, "1"), true);
+   * assert.equal(await tenant.compareAndSet("g", "k", "0", "2"), false);
+   * assert.equal(await tenant.get("g", "k"), "1");
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param expected The live value it must find, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Time to live of the new value; without it, no expiry.
+   * @returns `true` when the live value was `expected` and is replaced.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {QuotaExceededError} When expecting no entry and the write would
+   * exceed a quota; nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    const op = ATOMIC_OPS.compareAndSet;
+    const stored = this.#key(op, group, key);
+    assertAtomicArgs(op, { expected: [expected, true], value: [value], ttlMs });
+    const swap = (s: AtomicTarget) =>
+      s.compareAndSet(stored, key, expected, value, ttlMs);
+    if (expected !== undefined) return await swap(this.store);
+    return await this.#adding(op, stored, key, swap);
+  }
+
+  /**
+   * As `AsyncStore.compareAndDelete`, in this namespace.
+   *
+   * @example Compare and delete
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1");
+   * await tenant.set("locks", "job", "me");
+   * assert.equal(await tenant.compareAndDelete("locks", "job", "you"), false);
+   * assert.equal(await tenant.compareAndDelete("locks", "job", "me"), true);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param expected The live value it must find.
+   * @returns `true` when the live value was `expected` and is deleted.
+   * @throws {TypeError} When an argument is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean> {
+    const op = ATOMIC_OPS.compareAndDelete;
+    const stored = this.#key(op, group, key);
+    return await this.store.compareAndDelete(stored, key, expected);
+  }
+
+  /**
+   * As `AsyncStore.getAndDelete`, in this namespace.
+   *
+   * @example Get and delete
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1");
+   * await tenant.set("tokens", "t", "user-1");
+   * assert.equal(await tenant.getAndDelete("tokens", "t"), "user-1");
+   * assert.equal(await tenant.getAndDelete("tokens", "t"), undefined);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns The live value, or `undefined`.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async getAndDelete(group: string, key: string): Promise<string | undefined> {
+    const op = ATOMIC_OPS.getAndDelete;
+    return await this.store.getAndDelete(this.#key(op, group, key), key);
   }
 
   /**
@@ -554,6 +768,7 @@ export class AsyncScopedStore {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const stored = this.#key(op, group, key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     if (group === "*") {
       return this.#hooks.watchNamespace(
         op,
@@ -633,9 +848,85 @@ export class AsyncScopedStore {
     );
   }
 
+  // Runs an operation that may add a key: on the store without quotas;
+  // with them, in one transaction after the quota check, so that writers
+  // racing on any backend never take the namespace past its quota.
+  async #adding<T>(
+    op: string,
+    stored: string,
+    key: string,
+    write: (target: AtomicTarget) => Promise<T>,
+  ): Promise<T> {
+    const { maxKeys, maxGroups } = this.#quota;
+    if (maxKeys === 0 && maxGroups === 0) return await write(this.store);
+    return await this.store.transaction(async (tx) => {
+      await this.#txCheck(tx as UsageTransaction, op, stored, key);
+      return await write(tx);
+    });
+  }
+
+  // The atomic operations of a scoped transaction: checked as the view's
+  // own, then the quota, then the transaction's operation.
+  #scopedAtomic(tx: UsageTransaction): Pick<AsyncTransaction, AtomicName> {
+    const ops = ATOMIC_OPS;
+    const adding = async <T>(
+      op: string,
+      stored: string,
+      key: string,
+      write: () => Promise<T>,
+    ) => {
+      await this.#txCheck(tx, op, stored, key);
+      return await write();
+    };
+    return {
+      increment: (group, key, delta = 1, ttlMs) => {
+        const stored = this.#key(ops.increment, group, key);
+        assertDelta(ops.increment, delta);
+        assertAtomicArgs(ops.increment, { ttlMs });
+        return adding(
+          ops.increment,
+          stored,
+          key,
+          () => tx.increment(stored, key, delta, ttlMs),
+        );
+      },
+      setIfAbsent: (group, key, value, ttlMs) => {
+        const stored = this.#key(ops.setIfAbsent, group, key);
+        assertAtomicArgs(ops.setIfAbsent, { value: [value], ttlMs });
+        return adding(
+          ops.setIfAbsent,
+          stored,
+          key,
+          () => tx.setIfAbsent(stored, key, value, ttlMs),
+        );
+      },
+      compareAndSet: (group, key, expected, value, ttlMs) => {
+        const op = ops.compareAndSet;
+        const stored = this.#key(op, group, key);
+        assertAtomicArgs(op, {
+          expected: [expected, true],
+          value: [value],
+          ttlMs,
+        });
+        const swap = () =>
+          tx.compareAndSet(stored, key, expected, value, ttlMs);
+        return expected === undefined ? adding(op, stored, key, swap) : swap();
+      },
+      compareAndDelete: (group, key, expected) =>
+        tx.compareAndDelete(
+          this.#key(ops.compareAndDelete, group, key),
+          key,
+          expected,
+        ),
+      getAndDelete: (group, key) =>
+        tx.getAndDelete(this.#key(ops.getAndDelete, group, key), key),
+    };
+  }
+
   #scopedTx(tx: UsageTransaction): AsyncTransaction {
     const g = (op: string, group: string) => this.#group(op, group);
     return {
+      ...this.#scopedAtomic(tx),
       get: (group, key) => tx.get(g("get value", group), key),
       set: async (group, key, value) => {
         const stored = this.#key("set value", group, key);

@@ -6,15 +6,17 @@
  * deno run --allow-read --allow-write jsr:@core/store/cli <command> <db> …
  * ```
  *
- * Commands: `get`, `set`, `delete`, `list`, `groups`, `count`, `export`,
+ * Commands: `get`, `set`, `increment`, `delete`, `list`, `groups`, `count`, `export`,
  * `import`, `backup`, `watch` and `stats` (`help` lists them). Exit codes:
  * `0` success, `1` when `get` finds no live key, `2` for a usage error (with
  * a usage line on stderr), `3` for any other failure (a message on stderr).
- * Commands other than `set` and `import` never create a database file.
+ * Commands other than `set`, `increment` and `import` never create a
+ * database file.
  *
  * @module
  */
 
+import { closest } from "./_check.ts";
 import { fileStats } from "./_stats.ts";
 import { StoreError } from "./errors.ts";
 import type { StoreEvent } from "./events.ts";
@@ -90,7 +92,7 @@ const COMMANDS: Record<string, Command> = {
           return MISSING;
         }
         return await answer(io, value);
-      }),
+      }, READ_ONLY),
   },
   set: {
     usage: "<db> <group> <key> <value> [--ttl <ms>]",
@@ -99,7 +101,7 @@ const COMMANDS: Record<string, Command> = {
     creates: true,
     run: ({ db, args: [group, key, value], options }) => {
       const ttl = options.get("ttl");
-      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl);
+      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl, "set");
       return withStore(db, (store) => {
         if (ttlMs === undefined) {
           store.set(group as string, key as string, value as string);
@@ -112,6 +114,26 @@ const COMMANDS: Record<string, Command> = {
           );
         }
         return Promise.resolve(OK);
+      });
+    },
+  },
+  increment: {
+    usage: "<db> <group> <key> [<delta>] [--ttl <ms>]",
+    arity: [3, 4],
+    options: ["ttl"],
+    creates: true,
+    run: ({ db, args: [group, key, delta], options, io }) => {
+      const by = delta === undefined ? 1 : parseDelta(delta);
+      const ttl = options.get("ttl");
+      const ttlMs = ttl === undefined ? undefined : parseTTL(ttl, "increment");
+      return withStore(db, async (store) => {
+        const value = store.increment(
+          group as string,
+          key as string,
+          by,
+          ttlMs,
+        );
+        return await answer(io, String(value));
       });
     },
   },
@@ -147,7 +169,7 @@ const COMMANDS: Record<string, Command> = {
           cursor = page.cursor;
         } while (cursor !== undefined);
         return OK;
-      }),
+      }, READ_ONLY),
   },
   groups: {
     usage: "<db> [<prefix>]",
@@ -155,7 +177,7 @@ const COMMANDS: Record<string, Command> = {
     run: ({ db, args: [prefix], io }) =>
       withStore(db, async (store) => {
         return await writeJsonLines(io, store.groups(prefix ?? ""));
-      }),
+      }, READ_ONLY),
   },
   count: {
     usage: "<db> [<group>]",
@@ -164,7 +186,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, async (store) => {
         const n = group === undefined ? store.countAll() : store.count(group);
         return await answer(io, String(n));
-      }),
+      }, READ_ONLY),
   },
   export: {
     usage: "<db> [--prefix <p>]",
@@ -176,7 +198,7 @@ const COMMANDS: Record<string, Command> = {
         await store.exportEntries({ prefix }).pipeThrough(toNdjson())
           .pipeTo(io.stdout, { preventClose: true });
         return OK;
-      }),
+      }, READ_ONLY),
   },
   import: {
     usage: "<db> < records.ndjson",
@@ -205,7 +227,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, (store) => {
         store.backup(dest as string);
         return Promise.resolve(OK);
-      }),
+      }, READ_ONLY),
   },
   watch: {
     usage: "<db> [<group> [<key>]]",
@@ -219,7 +241,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, async () => {
         const stats = { path: db, ...fileStats(db, Date.now()) };
         return await answer(io, JSON.stringify(stats, null, 2));
-      }),
+      }, READ_ONLY),
   },
 };
 
@@ -339,7 +361,13 @@ function parseArgs(
     const equals = arg.indexOf("=");
     const option = arg.slice(2, equals === -1 ? undefined : equals);
     if (!command.options?.includes(option)) {
-      throw new UsageError(`unknown option --${option}`, name);
+      const near = closest(option, command.options ?? []);
+      throw new UsageError(
+        `unknown option --${option}${
+          near === undefined ? "" : ` (did you mean --${near}?)`
+        }`,
+        name,
+      );
     }
     const value = equals === -1 ? rest[++i] : arg.slice(equals + 1);
     if (value === undefined) {
@@ -357,17 +385,28 @@ function parseArgs(
   return { positional, options };
 }
 
-function parseTTL(text: string): number {
+function parseTTL(text: string, command: string): number {
   const ttl = Number(text);
   if (text.trim() === "" || !Number.isFinite(ttl) || ttl <= 0) {
     throw new UsageError(
       `--ttl must be a positive number of milliseconds, received ${
         JSON.stringify(text)
       }`,
-      "set",
+      command,
     );
   }
   return ttl;
+}
+
+function parseDelta(text: string): number {
+  const delta = Number(text);
+  if (!/^[+-]?[0-9]+$/.test(text) || !Number.isSafeInteger(delta)) {
+    throw new UsageError(
+      `<delta> must be a safe integer, received ${JSON.stringify(text)}`,
+      "increment",
+    );
+  }
+  return delta;
 }
 
 function assertExists(command: string, db: string): void {
@@ -376,17 +415,22 @@ function assertExists(command: string, db: string): void {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new StoreError(
-        `Cannot ${command}: no database at ${db} (only set and import create one)`,
+        `Cannot ${command}: no database at ${db} (only set, increment and import create one)`,
       );
     }
     throw error;
   }
 }
 
+// The commands that only read open the file read-only: they work on a
+// read-only file or a backup, and never change it (not even by deleting an
+// expired key they pass over).
+const READ_ONLY = { readOnly: true } as const;
+
 async function withStore(
   db: string,
   fn: (store: Store) => Promise<number>,
-  options: { changeFeed?: boolean } = {},
+  options: { changeFeed?: boolean; readOnly?: boolean } = {},
 ): Promise<number> {
   // A short-lived command purges nothing in the background.
   using store = new Store(db, { purgeIntervalMs: 0, ...options });

@@ -63,11 +63,13 @@ import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
 import {
   assertFilePath,
+  assertOptions,
   assertText,
   assertTTL,
   checkRender,
   checkSince,
 } from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -945,6 +947,7 @@ export class DenoKvStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     return this.#watch(op, group, key, options, undefined);
   }
 

@@ -5,8 +5,17 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertFunction,
+  assertOptions,
+  assertText,
+  assertTTL,
+  describe,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
+import * as atomic from "./_atomic.ts";
+import { ATOMIC_OPS } from "./_atomic.ts";
 import { assertNamespace, namespacePrefix, readQuota } from "./_namespace.ts";
 import { transactionView } from "./_tx_view.ts";
 import { QuotaExceededError } from "./errors.ts";
@@ -212,6 +221,185 @@ export class ScopedStore {
       { kind: "delete", group: stored, key },
     ]);
     return deleted === 1;
+  }
+
+  /**
+   * As {@linkcode Store.prototype.increment}, in this namespace and within
+   * its quota: creating a counter adds a key.
+   *
+   * @example A counter per tenant
+   * ```ts
+   * import { QuotaExceededError, ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1", { maxKeys: 1 });
+   * assert.equal(tenant.increment("stats", "writes"), 1);
+   * assert.equal(tenant.increment("stats", "writes", 2), 3);
+   * assert.equal(store.get("t1:stats", "writes"), "3");
+   * assert.throws(() => tenant.increment("stats", "reads"), QuotaExceededError);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param delta What to add: a safe integer, `1` by default.
+   * @param ttlMs The time to live of an entry the increment creates.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` is
+   * not positive and finite.
+   * @throws {QuotaExceededError} When creating the counter would exceed a
+   * quota; nothing is written.
+   * @throws {StoreError} When the live value is not a decimal safe integer or
+   * the result would pass ±`Number.MAX_SAFE_INTEGER`; nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  increment(group: string, key: string, delta = 1, ttlMs?: number): number {
+    const op = ATOMIC_OPS.increment;
+    const stored = this.#key(op, group, key);
+    const run = atomic.increment(this.#core, stored, key, delta, ttlMs);
+    return this.#adding(op, stored, key, run);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.setIfAbsent}, in this namespace and within
+   * its quota. Finding a live entry is not an error: it returns `false`.
+   *
+   * @example Idempotency keys per tenant
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1", { maxKeys: 10 });
+   * assert.equal(tenant.setIfAbsent("requests", "r-1", "done"), true);
+   * assert.equal(tenant.setIfAbsent("requests", "r-1", "again"), false);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds; without it, no expiry.
+   * @returns `true` when it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {QuotaExceededError} When the write would exceed a quota;
+   * nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): boolean {
+    const op = ATOMIC_OPS.setIfAbsent;
+    const stored = this.#key(op, group, key);
+    const run = atomic.setIfAbsent(this.#core, op, stored, key, value, ttlMs);
+    return this.#adding(op, stored, key, run);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.compareAndSet}, in this namespace; expecting
+   * no entry (`undefined`), it is held to the quota as a new key is.
+   *
+   * @example Compare and set
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * assert.equal(tenant.compareAndSet("g", "k", undefined, "1"), true);
+   * assert.equal(tenant.compareAndSet("g", "k", "1", "2"), true);
+   * assert.equal(tenant.get("g", "k"), "2");
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param expected The live value it must find, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Time to live of the new value; without it, no expiry.
+   * @returns `true` when the live value was `expected` and is replaced.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {QuotaExceededError} When expecting no entry and the write would
+   * exceed a quota; nothing is written.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): boolean {
+    const op = ATOMIC_OPS.compareAndSet;
+    const stored = this.#key(op, group, key);
+    const { run, adds } = atomic.compareAndSet(
+      this.#core,
+      stored,
+      key,
+      expected,
+      value,
+      ttlMs,
+    );
+    return adds ? this.#adding(op, stored, key, run) : run();
+  }
+
+  /**
+   * As {@linkcode Store.prototype.compareAndDelete}, in this namespace.
+   *
+   * @example Compare and delete
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("locks", "job", "me");
+   * assert.equal(tenant.compareAndDelete("locks", "job", "you"), false);
+   * assert.equal(tenant.compareAndDelete("locks", "job", "me"), true);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @param expected The live value it must find.
+   * @returns `true` when the live value was `expected` and is deleted.
+   * @throws {TypeError} When an argument is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  compareAndDelete(group: string, key: string, expected: string): boolean {
+    const op = ATOMIC_OPS.compareAndDelete;
+    const stored = this.#key(op, group, key);
+    return atomic.compareAndDelete(this.#core, stored, key, expected);
+  }
+
+  /**
+   * As {@linkcode Store.prototype.getAndDelete}, in this namespace.
+   *
+   * @example Get and delete
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("tokens", "t", "user-1");
+   * assert.equal(tenant.getAndDelete("tokens", "t"), "user-1");
+   * assert.equal(tenant.getAndDelete("tokens", "t"), undefined);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @param key The key.
+   * @returns The live value, or `undefined`.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  getAndDelete(group: string, key: string): string | undefined {
+    const op = ATOMIC_OPS.getAndDelete;
+    const stored = this.#key(op, group, key);
+    return atomic.getAndDelete(this.#core, stored, key);
   }
 
   /**
@@ -565,6 +753,7 @@ export class ScopedStore {
     this.#core.open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     if (group === "*") {
       return this.#core.watch(op, `${this.#prefix}*`, key, {
         namespace: this.namespace,
@@ -619,18 +808,32 @@ export class ScopedStore {
     value: string,
     ttl?: [ttlMs: number],
   ): void {
-    const stored = this.#group(op, group);
-    assertText(op, "key", key);
+    const stored = this.#key(op, group, key);
     assertText(op, "value", value);
     if (ttl !== undefined) assertTTL(op, ttl[0]);
     const ttlMs = ttl?.[0];
     const core = this.#core;
-    if (this.#maxKeys === 0 && this.#maxGroups === 0) {
-      return core.set(op, stored, key, value, ttlMs);
-    }
-    core.atomic(op, () => {
+    this.#adding(
+      op,
+      stored,
+      key,
+      () => core.set(op, stored, key, value, ttlMs),
+    );
+  }
+
+  #key(op: string, group: string, key: string): string {
+    const stored = this.#group(op, group);
+    assertText(op, "key", key);
+    return stored;
+  }
+
+  // Runs a write that may add a key: without quotas as it is; with them,
+  // after the quota check and in the same write transaction.
+  #adding<T>(op: string, stored: string, key: string, write: () => T): T {
+    if (this.#maxKeys === 0 && this.#maxGroups === 0) return write();
+    return this.#core.atomic(op, () => {
       this.#checkQuota(op, stored, key);
-      core.set(op, stored, key, value, ttlMs);
+      return write();
     });
   }
 

@@ -9,16 +9,22 @@
 import {
   assertFilePath,
   assertFunction,
+  assertOptions,
   assertText,
   assertTTL,
 } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
+import * as atomic from "./_atomic.ts";
+import { ATOMIC_OPS } from "./_atomic.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import {
+  type ListOptions,
   type RenderLimits,
   type RenderOptions,
   resolveOptions,
   type StoreOptions,
+  WATCH_OPTIONS,
+  type WatchOptions,
 } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { type Transaction, transactionView } from "./_tx_view.ts";
@@ -27,36 +33,13 @@ import type * as transfer from "./transfer.ts";
 
 export type {
   ChangeRetention,
+  ListOptions,
   RenderLimits,
   RenderOptions,
   StoreOptions,
   Transaction,
+  WatchOptions,
 };
-
-/**
- * Options for {@linkcode Store.prototype.watch}.
- */
-export interface WatchOptions {
-  /**
-   * Resume after this change-log `seq` (needs the `changeFeed` option): the
-   * watcher first replays the logged events after it, then continues live.
-   */
-  since?: number;
-}
-
-/**
- * Options for {@linkcode Store.prototype.list}.
- */
-export interface ListOptions {
-  /** The most entries in one page, from 1 to 10,000. Default `100`. */
-  limit?: number;
-  /** The `cursor` of the previous page; absent for the first page. */
-  cursor?: string | undefined;
-  /** Only keys starting with this string (literal). Default `""`. */
-  prefix?: string;
-  /** Walk in descending key order. Default `false`. */
-  reverse?: boolean;
-}
 
 /**
  * One page of {@linkcode Store.prototype.list}.
@@ -75,7 +58,8 @@ export interface ListPage {
  *
  * A key is live while it has no expiry or its expiry is after `clock()`.
  * Reads never see expired keys; `get` deletes the expired key it finds, and
- * a background timer purges the rest.
+ * a background timer purges the rest (a store opened read-only, see
+ * {@linkcode StoreOptions.readOnly}, only passes them over).
  *
  * @example Set, read and expire values
  * ```ts
@@ -118,11 +102,14 @@ export class Store implements Disposable {
    *
    * @param path A file path, or `":memory:"` (the default) for a private
    * in-memory store.
-   * @param options Timers, durability and the clock.
-   * @throws {TypeError} When `path` is not a non-empty string or an option has
-   * the wrong type.
+   * @param options Timers, durability, the clock, read-only mode.
+   * @throws {TypeError} When `path` is not a non-empty string, an option has
+   * the wrong type, or an option name is unknown (the message names the
+   * closest known one).
    * @throws {RangeError} When a numeric option is out of range.
-   * @throws {StoreError} When the file cannot be opened or is not a store.
+   * @throws {StoreError} When the file cannot be opened (the message says
+   * when the path is a directory or its folder does not exist) or is not a
+   * store.
    */
   constructor(path?: string, options?: StoreOptions) {
     const file = path === undefined ? ":memory:" : path;
@@ -130,6 +117,33 @@ export class Store implements Disposable {
     this.path = file;
     this.#core = new StoreCore(file, resolved);
     registerCore(this, this.#core);
+  }
+
+  /**
+   * Whether the store only reads: opened with `readOnly: true`, or by
+   * itself because its file or folder cannot be written. A write then throws
+   * a {@linkcode StoreError} naming the mode.
+   *
+   * @example Read a file opened read-only
+   * ```ts
+   * import { Store, StoreError } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * {
+   *   using store = new Store(`${dir}/app.db`);
+   *   store.set("config", "theme", "dark");
+   * }
+   * using store = new Store(`${dir}/app.db`, { readOnly: true });
+   * assert.equal(store.readOnly, true);
+   * assert.equal(store.get("config", "theme"), "dark");
+   * assert.throws(() => store.set("config", "theme", "light"), StoreError);
+   * ```
+   *
+   * @returns `true` when writes are refused.
+   */
+  get readOnly(): boolean {
+    return this.#core.engine.readOnly;
   }
 
   /**
@@ -260,6 +274,191 @@ export class Store implements Disposable {
       { kind: "delete", group, key },
     ]);
     return deleted === 1;
+  }
+
+  /**
+   * Adds `delta` to a counter and returns the new value, in one SQLite
+   * write statement: exact however many processes and Workers increment the
+   * same key of the file. A missing or expired entry counts as `0`. `ttlMs`
+   * applies only when the increment creates the entry, so a fixed window
+   * does not slide; an existing entry keeps its expiry (or its lack of one).
+   * The value is stored as its decimal string (`"42"`), which `get` and
+   * `render` see. Emits a `set` event, as `set` does.
+   *
+   * @example A fixed-window counter
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * let now = 0;
+   * using store = new Store(":memory:", { clock: () => now });
+   * assert.equal(store.increment("hits", "1.2.3.4", 1, 60_000), 1);
+   * assert.equal(store.increment("hits", "1.2.3.4"), 2);
+   * assert.equal(store.increment("hits", "1.2.3.4", -5), -3);
+   * assert.equal(store.get("hits", "1.2.3.4"), "-3");
+   * now = 60_000;
+   * assert.equal(store.increment("hits", "1.2.3.4"), 1);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param delta What to add: a safe integer, `1` by default.
+   * @param ttlMs The time to live of an entry the increment creates, in
+   * milliseconds (positive, finite); without it, no expiry.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type; nothing is
+   * written.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` is
+   * not positive and finite; nothing is written.
+   * @throws {StoreError} When the live value is not a decimal safe integer
+   * (`"abc"`, `"1.5"`, `" 7"`), when the result would pass
+   * ±`Number.MAX_SAFE_INTEGER`, or when SQLite fails; nothing is written.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   */
+  increment(group: string, key: string, delta = 1, ttlMs?: number): number {
+    const core = this.#keyed(ATOMIC_OPS.increment, group, key);
+    return atomic.increment(core, group, key, delta, ttlMs)();
+  }
+
+  /**
+   * Stores a value only if the key has no live entry (an expired one counts
+   * as absent), in one SQLite write statement: of several processes racing
+   * for a key, exactly one wins. Emits a `set` event when it writes, as
+   * `set` or `setWithTTL` does, and nothing otherwise.
+   *
+   * @example Take a lock once
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * assert.equal(store.setIfAbsent("locks", "job", "worker-1", 30_000), true);
+   * assert.equal(store.setIfAbsent("locks", "job", "worker-2", 30_000), false);
+   * assert.equal(store.get("locks", "job"), "worker-1");
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Time to live in milliseconds (positive, finite); without
+   * it, no expiry.
+   * @returns `true` when it wrote, `false` when it left a live entry alone.
+   * @throws {TypeError} When an argument has the wrong type; nothing is
+   * written.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is written.
+   */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): boolean {
+    const op = ATOMIC_OPS.setIfAbsent;
+    const core = this.#keyed(op, group, key);
+    return atomic.setIfAbsent(core, op, group, key, value, ttlMs)();
+  }
+
+  /**
+   * Replaces the value only if the live value is `expected` (`undefined`:
+   * only if there is no live entry), in one SQLite write statement. The new
+   * value gets `ttlMs` when given, else no expiry, as `set` does. Emits a
+   * `set` event when it writes, and nothing otherwise.
+   *
+   * @example Swap a value nobody changed
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * assert.equal(store.compareAndSet("cfg", "v", undefined, "1"), true);
+   * assert.equal(store.compareAndSet("cfg", "v", "1", "2"), true);
+   * assert.equal(store.compareAndSet("cfg", "v", "1", "3"), false);
+   * assert.equal(store.get("cfg", "v"), "2");
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The live value it must find, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Time to live of the new value in milliseconds (positive,
+   * finite); without it, no expiry.
+   * @returns `true` when the live value was `expected` and is replaced.
+   * @throws {TypeError} When an argument has the wrong type; nothing is
+   * written.
+   * @throws {RangeError} When `ttlMs` is not positive and finite.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is written.
+   */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): boolean {
+    const core = this.#keyed(ATOMIC_OPS.compareAndSet, group, key);
+    return atomic.compareAndSet(core, group, key, expected, value, ttlMs).run();
+  }
+
+  /**
+   * Deletes the key only if its live value is `expected`, in one SQLite
+   * write statement: a lock released only by its holder. Emits a `delete`
+   * event when it deletes, and nothing otherwise.
+   *
+   * @example Release only your own lock
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.setIfAbsent("locks", "job", "worker-1", 30_000);
+   * assert.equal(store.compareAndDelete("locks", "job", "worker-2"), false);
+   * assert.equal(store.compareAndDelete("locks", "job", "worker-1"), true);
+   * assert.equal(store.get("locks", "job"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The live value it must find.
+   * @returns `true` when the live value was `expected` and is deleted.
+   * @throws {TypeError} When an argument is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is deleted.
+   */
+  compareAndDelete(group: string, key: string, expected: string): boolean {
+    const core = this.#keyed(ATOMIC_OPS.compareAndDelete, group, key);
+    return atomic.compareAndDelete(core, group, key, expected);
+  }
+
+  /**
+   * Deletes a key and returns the live value it held, in one SQLite write
+   * statement: of several processes taking the same key, exactly one gets
+   * the value. Emits the event `delete` emits (`delete`, or `expire` for an
+   * expired row it removes).
+   *
+   * @example A one-time token
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * store.setWithTTL("tokens", "t-1", "user-42", 600_000);
+   * assert.equal(store.getAndDelete("tokens", "t-1"), "user-42");
+   * assert.equal(store.getAndDelete("tokens", "t-1"), undefined);
+   * ```
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The live value, or `undefined` when there was none.
+   * @throws {TypeError} When `group` or `key` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails; nothing is deleted.
+   */
+  getAndDelete(group: string, key: string): string | undefined {
+    const core = this.#keyed(ATOMIC_OPS.getAndDelete, group, key);
+    return atomic.getAndDelete(core, group, key);
   }
 
   /**
@@ -833,6 +1032,7 @@ export class Store implements Disposable {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const core = this.#keyed(op, group, key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     return core.watch(op, group, key, options ?? {});
   }
 

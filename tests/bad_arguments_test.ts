@@ -41,6 +41,42 @@ function stringTakers(
     ["render(group)", () => store.render("{{ .k }}", b), "group"],
     ["watch(group)", () => store.watch(b, "*"), "group"],
     ["watch(key)", () => store.watch("g", b), "key"],
+    ["increment(group)", () => store.increment(b, "k"), "group"],
+    ["increment(key)", () => store.increment("g", b, 1, 10), "key"],
+    ["setIfAbsent(key)", () => store.setIfAbsent("g", b, "v"), "key"],
+    ["setIfAbsent(value)", () => store.setIfAbsent("g", "new", b), "value"],
+    [
+      "compareAndSet(expected)",
+      () => store.compareAndSet("g", "k", b, "v"),
+      "expected",
+    ],
+    [
+      "compareAndSet(value)",
+      () => store.compareAndSet("g", "k", undefined, b),
+      "value",
+    ],
+    [
+      "compareAndDelete(expected)",
+      () => store.compareAndDelete("g", "k", b),
+      "expected",
+    ],
+    ["getAndDelete(key)", () => store.getAndDelete("g", b), "key"],
+    ["scoped increment(key)", () => scope.increment("x", b), "key"],
+    [
+      "scoped setIfAbsent(value)",
+      () => scope.setIfAbsent("x", "new", b, 5),
+      "value",
+    ],
+    [
+      "scoped compareAndSet(value)",
+      () => scope.compareAndSet("x", "a", undefined, b),
+      "value",
+    ],
+    [
+      "tx.getAndDelete(group)",
+      () => store.transaction((tx) => tx.getAndDelete(b, "k")),
+      "group",
+    ],
     ["scoped set(group)", () => scope.set(b, "c", "v"), "group"],
     ["scoped set(key)", () => scope.set("x", b, "v"), "key"],
     ["scoped set(value)", () => scope.set("x", "a", b), "value"],
@@ -255,6 +291,14 @@ Deno.test("Store and ScopedStore refuse negative, NaN and infinite TTLs, quotas 
       if (ttl !== null) {
         calls.push(["expire", () => store.expire("g", "k", ms)]);
       }
+      if (ttl !== null && ttl !== undefined) {
+        calls.push(
+          ["increment", () => store.increment("g", "n", 1, ms)],
+          ["setIfAbsent", () => store.setIfAbsent("g", "n", "v", ms)],
+          ["compareAndSet", () => store.compareAndSet("g", "k", "v", "w", ms)],
+          ["scoped increment", () => scope.increment("x", "n", 1, ms)],
+        );
+      }
       for (const [call, fn] of calls) {
         refuses(
           fixture,
@@ -262,6 +306,38 @@ Deno.test("Store and ScopedStore refuse negative, NaN and infinite TTLs, quotas 
           fn,
           (e) => e instanceof kind && /ttlMs/.test((e as Error).message),
           `${call}(${String(ttl)})`,
+        );
+      }
+    }
+  });
+  await t.step("deltas of increment()", () => {
+    const bad: [unknown, typeof TypeError | typeof RangeError][] = [
+      ["1", TypeError],
+      [null, TypeError],
+      [1n, TypeError],
+      [1.5, RangeError],
+      [NaN, RangeError],
+      [Infinity, RangeError],
+      [2 ** 53, RangeError],
+      [-(2 ** 53), RangeError],
+    ];
+    for (const [delta, kind] of bad) {
+      const d = delta as number;
+      const calls: [string, () => unknown][] = [
+        ["increment", () => store.increment("g", "n", d)],
+        ["scoped increment", () => scope.increment("x", "n", d)],
+        [
+          "tx.increment",
+          () => store.transaction((tx) => tx.increment("g", "n", d)),
+        ],
+      ];
+      for (const [call, fn] of calls) {
+        refuses(
+          fixture,
+          path,
+          fn,
+          (e) => e instanceof kind && /delta/.test((e as Error).message),
+          `${call}(${String(delta)})`,
         );
       }
     }

@@ -179,6 +179,7 @@ Deno.test("cli main help lists every command on stdout", async () => {
     const name of [
       "get",
       "set",
+      "increment",
       "delete",
       "list",
       "groups",
@@ -435,5 +436,62 @@ Deno.test("cli main watch prints one JSON line per matching event until aborted"
       undefined,
       "remote",
     ]],
+  );
+});
+
+Deno.test("cli main increment prints the new count, with an optional delta and TTL", async (t) => {
+  using dir = tempDir();
+  const db = dir.file("counts.db");
+  await t.step("counts from 0, creating the database", async () => {
+    assert.deepEqual(await cli(["increment", db, "hits", "home"]), {
+      code: 0,
+      out: "1\n",
+      err: "",
+    });
+    assert.equal(
+      (await cli(["increment", db, "hits", "home", "41"])).out,
+      "42\n",
+    );
+    assert.equal(
+      (await cli(["increment", db, "hits", "home", "-2"])).out,
+      "40\n",
+    );
+    assert.equal((await cli(["get", db, "hits", "home"])).out, "40\n");
+  });
+
+  await t.step("--ttl applies to a counter it creates", async () => {
+    const before = Date.now();
+    const r = await cli(["increment", db, "win", "ip", "--ttl", "60000"]);
+    assert.equal(r.out, "1\n");
+    const [row] = rawQuery(
+      db,
+      "SELECT expires_at AS at FROM entries WHERE group_name = 'win'",
+    );
+    const at = row?.at as number;
+    assert.ok(at >= before + 60_000 && at <= Date.now() + 60_000, String(at));
+  });
+
+  await t.step(
+    "a bad delta is a usage error; a value that is no counter fails",
+    async () => {
+      for (const delta of ["1.5", "x", "", "9007199254740992"]) {
+        const r = await cli(["increment", db, "hits", "home", delta]);
+        assert.equal(r.code, 2, delta);
+        assert.match(r.err, /<delta> must be a safe integer/);
+        assert.match(
+          r.err,
+          /usage: cli increment <db> <group> <key> \[<delta>\]/,
+        );
+      }
+      assert.equal((await cli(["set", db, "hits", "name", "abc"])).code, 0);
+      const r = await cli(["increment", db, "hits", "name"]);
+      assert.equal(r.code, 3);
+      assert.match(r.err, /not a decimal safe integer/);
+      assert.equal((await cli(["get", db, "hits", "name"])).out, "abc\n");
+      assert.equal(
+        (await cli(["increment", db, "hits", "home", "--ttl", "0"])).code,
+        2,
+      );
+    },
   );
 });

@@ -571,13 +571,18 @@ Deno.test("Transaction methods have Store semantics", async (t) => {
     using store = new Store();
     const names = store.transaction((tx) => Object.keys(tx).sort());
     assert.deepEqual(names, [
+      "compareAndDelete",
+      "compareAndSet",
       "count",
       "delete",
       "deleteGroup",
       "exists",
       "get",
       "getAll",
+      "getAndDelete",
+      "increment",
       "set",
+      "setIfAbsent",
       "setWithTTL",
     ]);
   });

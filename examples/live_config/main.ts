@@ -361,6 +361,7 @@ function keepServing(
       schedule();
       return;
     }
+    console.error(`live-config: listening again on port ${port}`);
     watch(server);
   };
   const schedule = () => {
@@ -394,8 +395,14 @@ function keepServing(
         timer = setTimeout(() => resolve(false), deadlineMs);
       });
       // shutdown() waits for every request in flight, with no deadline of
-      // its own (an upload that stalls would hold it forever).
-      const done = server.shutdown().then(() => true, () => true);
+      // its own (an upload that stalls would hold it forever). Servers that
+      // failed before are not waited for: the exit cuts what they still
+      // serve. A failed current server may refuse shutdown(): nothing to
+      // wait for then.
+      const done = Promise.resolve().then(() => server.shutdown()).then(
+        () => true,
+        () => true,
+      );
       const finished = await Promise.race([done, late]);
       clearTimeout(timer);
       return finished;

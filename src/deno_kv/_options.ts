@@ -5,7 +5,13 @@
  * @module
  */
 
-import { assertFunction, assertText, describe, integerArg } from "../_check.ts";
+import {
+  assertFunction,
+  assertOptions,
+  assertText,
+  describe,
+  integerArg,
+} from "../_check.ts";
 import type { StoreEvent } from "../events.ts";
 
 const OPEN = "open store";
@@ -20,6 +26,16 @@ export interface CheckedOptions {
   readonly purgeIntervalMs: number;
   readonly onCallbackError: (error: unknown, event: StoreEvent) => void;
 }
+
+// The names of DenoKvStoreOptions (deno_kv.ts, which imports this file).
+const DENO_KV_STORE_OPTIONS = {
+  path: true,
+  kv: true,
+  prefix: true,
+  clock: true,
+  purgeIntervalMs: true,
+  onCallbackError: true,
+} as const;
 
 /**
  * Checks the options and fills in the defaults.
@@ -38,6 +54,7 @@ export function checkOpen(options: unknown): CheckedOptions {
       }`,
     );
   }
+  assertOptions(OPEN, "options", options, DENO_KV_STORE_OPTIONS);
   const o = options as Record<string, unknown>;
   const { path, kv } = o;
   if (path !== undefined) {

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { assertFunction, assertText, describe, integerArg } from "../_check.ts";
+import {
+  assertFunction,
+  assertOptions,
+  assertText,
+  describe,
+  integerArg,
+} from "../_check.ts";
 import type { StoreEvent } from "../events.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
@@ -32,6 +38,17 @@ export interface EtcdStoreOptions {
 }
 
 const OPEN = "open store";
+
+const ETCD_STORE_OPTIONS: Record<keyof EtcdStoreOptions, true> = {
+  endpoints: true,
+  prefix: true,
+  clock: true,
+  purgeIntervalMs: true,
+  requestTimeoutMs: true,
+  username: true,
+  password: true,
+  onCallbackError: true,
+};
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -52,6 +69,7 @@ export function checkOpen(
       }`,
     );
   }
+  assertOptions(OPEN, "options", options, ETCD_STORE_OPTIONS);
   const { endpoints } = options;
   if (!Array.isArray(endpoints) || endpoints.length === 0) {
     throw new TypeError(

@@ -18,6 +18,7 @@ import {
   TemplateError,
 } from "@core/store";
 import { FakeClock } from "../_helpers.ts";
+import { atomicConformance } from "./atomic_cases.ts";
 
 /** Opens a fresh, empty store of one backend on a fake clock. */
 export type OpenStore = (clock: FakeClock) => Promise<AsyncStore>;
@@ -412,6 +413,25 @@ export function conformance(backend: Backend): void {
   });
 
   scopedCases(test);
+  atomicConformance({
+    name: backend.name,
+    scoped: false,
+    ...backend.testOptions && { testOptions: backend.testOptions },
+    open: async (clock) => {
+      const store = await backend.open(clock);
+      return { target: store, prefix: "", close: () => store.close() };
+    },
+  });
+  atomicConformance({
+    name: `AsyncScopedStore(${backend.name})`,
+    scoped: true,
+    ...backend.testOptions && { testOptions: backend.testOptions },
+    open: async (clock, quota) => {
+      const store = await backend.open(clock);
+      const target = new AsyncScopedStore(store, "t", quota);
+      return { target, prefix: "t:", close: () => store.close() };
+    },
+  });
 }
 
 type Test = (
