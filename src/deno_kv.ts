@@ -16,16 +16,17 @@
  * - **Large values.** A value of more than 16,384 UTF-16 units is stored
  *   as UTF-8 chunks of 60,000 bytes under a fresh id, named by the entry.
  *   Chunks that fit in the entry's atomic operation are written in it;
- *   larger values (up to 16 MiB) are staged first under a staging record
- *   and named by the commit, so no reader ever sees part of a value, and
- *   housekeeping removes what a killed writer staged.
- * - **Events, numbered.** Every write checks and bumps one head key and
- *   logs its events (one `seq` each) in the same atomic operation: `seq`
- *   is a safe integer in commit order, every store on the database reads
- *   the same log, and `watch(…, { since })` resumes exactly after a `seq`
- *   (the log keeps the last 10,000; older gives `StoreError`). Each store
- *   polls the head every 10 ms while anybody listens, because locally Deno
- *   KV's `watch` never sees another process's writes.
+ *   larger values (up to 16 MiB) are written first and named by the
+ *   commit, so no reader ever sees part of a value; housekeeping removes
+ *   chunks nothing names any more (replaced values, killed writers).
+ * - **Events, numbered.** Every write logs its events (one `seq` each) in
+ *   its atomic operation, which checks that the log's last entry (the
+ *   head) is still the one the write started from: `seq` is a safe integer
+ *   in commit order, every store on the database reads the same log, and
+ *   `watch(…, { since })` resumes exactly after a `seq` (the log keeps the
+ *   last 10,000; older gives `StoreError`). Each store polls the head every
+ *   10 ms while anybody listens, because locally Deno KV's `watch` never
+ *   sees another process's writes.
  * - **`deleteGroup` of any size, atomically.** One Deno KV atomic
  *   operation holds at most 1,000 mutations; instead of deleting the keys,
  *   `deleteGroup` writes the group's marker, and an entry is live only if
@@ -61,10 +62,13 @@ import type { AsyncStore } from "./async.ts";
 import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
 import {
+  assertAtomicArgs,
+  assertDelta,
   assertFilePath,
   assertOptions,
   assertText,
   assertTTL,
+  ATOMIC_OPS,
   checkRender,
   checkSince,
 } from "./_check.ts";
@@ -104,7 +108,7 @@ import {
   writeBackup,
 } from "./deno_kv/_transfer.ts";
 import { checkOpen } from "./deno_kv/_options.ts";
-import { checkDelta, incrementBy } from "./deno_kv/_atomic.ts";
+import { incrementBy } from "./deno_kv/_atomic.ts";
 
 // The types this entry's API names, for callers that import only it.
 export type {
@@ -203,7 +207,7 @@ export class DenoKvStore implements AsyncStore {
 
   /**
    * Opens the store: checks the options, opens the database (unless given
-   * one) and reads the head.
+   * one) and reads the head of the change log.
    *
    * @example On a file, closed with the store
    * ```ts
@@ -554,10 +558,10 @@ export class DenoKvStore implements AsyncStore {
     delta = 1,
     ttlMs?: number,
   ): Promise<number> {
-    const op = "increment value";
+    const op = ATOMIC_OPS.increment;
     this.#checkKey(op, group, key);
-    checkDelta(op, delta);
-    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    assertDelta(op, delta);
+    this.#checkTTL(op, ttlMs);
     this.#checkSize(op, group, key);
     return await this.#write(op, group, key, incrementBy(op, delta, ttlMs));
   }
@@ -592,9 +596,11 @@ export class DenoKvStore implements AsyncStore {
     value: string,
     ttlMs?: number,
   ): Promise<boolean> {
-    const op = "set value if absent";
-    this.#checkWrite(op, group, key, value);
-    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    const op = ATOMIC_OPS.setIfAbsent;
+    this.#checkKey(op, group, key);
+    assertAtomicArgs(op, { value: [value] });
+    this.#checkTTL(op, ttlMs);
+    this.#checkSize(op, group, key);
     return await this.#write(op, group, key, (c) => {
       if (c.live) return { result: false };
       const expiresAt = ttlMs === undefined
@@ -639,10 +645,11 @@ export class DenoKvStore implements AsyncStore {
     value: string,
     ttlMs?: number,
   ): Promise<boolean> {
-    const op = "compare and set value";
-    this.#checkWrite(op, group, key, value);
-    if (expected !== undefined) assertText(op, "expected", expected);
-    if (ttlMs !== undefined) assertTTL(op, ttlMs);
+    const op = ATOMIC_OPS.compareAndSet;
+    this.#checkKey(op, group, key);
+    assertAtomicArgs(op, { expected: [expected, true], value: [value] });
+    this.#checkTTL(op, ttlMs);
+    this.#checkSize(op, group, key);
     return await this.#write(op, group, key, (c) => {
       if (c.value !== expected) return { result: false };
       const expiresAt = ttlMs === undefined
@@ -682,9 +689,9 @@ export class DenoKvStore implements AsyncStore {
     key: string,
     expected: string,
   ): Promise<boolean> {
-    const op = "compare and delete key";
+    const op = ATOMIC_OPS.compareAndDelete;
     this.#checkKey(op, group, key);
-    assertText(op, "expected", expected);
+    assertAtomicArgs(op, { expected: [expected, false] });
     if (this.#ops.keys.oversize(group, key)) return false;
     return await this.#write(
       op,
@@ -719,7 +726,7 @@ export class DenoKvStore implements AsyncStore {
    * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
    */
   async getAndDelete(group: string, key: string): Promise<string | undefined> {
-    const op = "get and delete value";
+    const op = ATOMIC_OPS.getAndDelete;
     this.#checkKey(op, group, key);
     if (this.#ops.keys.oversize(group, key)) return undefined;
     return await this.#write(op, group, key, (c) => ({
@@ -1058,6 +1065,13 @@ export class DenoKvStore implements AsyncStore {
     this.#checkKey(op, group, key);
     assertText(op, "value", value);
     this.#checkSize(op, group, key);
+  }
+
+  // As the local store: a TTL putting the expiry past the safe integers is
+  // refused before anything is read.
+  #checkTTL(op: string, ttlMs: unknown): void {
+    assertAtomicArgs(op, { ttlMs });
+    if (ttlMs !== undefined) expiryOf(op, this.#now(op), ttlMs as number);
   }
 
   #checkSize(op: string, group: string, key: string): void {
