@@ -1,7 +1,8 @@
 /**
  * Checks the performance targets: runs the benchmark suite
  * (`deno bench --json`), then the scripts `watchers.ts` (paired measurement
- * of 10,000 watchers on other groups), `purge_stall.ts` and `memory.ts`, and
+ * of 10,000 watchers on other groups), `purge_stall.ts`, `memory.ts` and
+ * `atomic_paired.ts` (paired measurement of the atomic operations), and
  * prints one line per target,
  *
  * ```text
@@ -62,6 +63,19 @@ interface Watchers {
   oneWatcher: number;
 }
 
+/** What `atomic_paired.ts` prints (the ratios used here). */
+interface Atomic {
+  incrementOverSet: number;
+  setIfAbsentOverSet: number;
+  getAndDeleteOverDelete: number;
+  incrementOverRaw: number;
+  setIfAbsentOverRaw: number;
+  getAndDeleteOverRaw: number;
+  transactionOverIncrement: number;
+  transactionOverSetIfAbsent: number;
+  transactionOverGetAndDelete: number;
+}
+
 interface Results {
   deno: string;
   cpu: string;
@@ -71,6 +85,7 @@ interface Results {
   watchers: Watchers;
   stall: Stall;
   memory: Memory;
+  atomic: Atomic;
 }
 
 const args = [...Deno.args];
@@ -175,6 +190,9 @@ async function measure(): Promise<Results> {
   const memory = JSON.parse(
     await run([...SCRIPT_ARGS, "bench/memory.ts"]),
   ) as Memory;
+  const atomic = JSON.parse(
+    await run([...SCRIPT_ARGS, "bench/atomic_paired.ts"]),
+  ) as Atomic;
   console.error(
     `measured in ${Math.round((performance.now() - started) / 1000)} s`,
   );
@@ -187,11 +205,13 @@ async function measure(): Promise<Results> {
       "deno run bench/watchers.ts",
       `deno ${SCRIPT_ARGS.join(" ")} bench/purge_stall.ts`,
       `deno ${SCRIPT_ARGS.join(" ")} bench/memory.ts`,
+      `deno ${SCRIPT_ARGS.join(" ")} bench/atomic_paired.ts`,
     ],
     entries,
     watchers,
     stall,
     memory,
+    atomic,
   };
 }
 
@@ -344,18 +364,18 @@ atLeast(
   5,
 );
 atMost(
-  "file increment / file set (existing keys)",
-  () => ratio(G.fileIncrement, E.storeIncrement, E.storeSet),
+  "file increment / file set, existing keys (paired)",
+  () => results.atomic.incrementOverSet,
   1.3,
 );
 atMost(
-  "file getAndDelete / file delete (live keys)",
-  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.storeDelete),
+  "file getAndDelete / file delete, live keys (paired)",
+  () => results.atomic.getAndDeleteOverDelete,
   1.3,
 );
 atMost(
-  "file setIfAbsent / file set (new keys)",
-  () => ratio(G.fileSetIfAbsent, E.storeSetIfAbsent, E.storeSetNew),
+  "file setIfAbsent / file set, new keys (paired)",
+  () => results.atomic.setIfAbsentOverSet,
   1.2,
 );
 atMost(
@@ -373,24 +393,40 @@ atMost(
 );
 
 info(
-  "speed-up of increment over a transaction's get + set (file)",
-  () => ratio(G.fileIncrement, E.txIncrement, E.storeIncrement),
+  "speed-up of increment over a transaction's get + set (file, paired)",
+  () => results.atomic.transactionOverIncrement,
 );
 info(
-  "speed-up of setIfAbsent over a transaction's exists + set (file)",
-  () => ratio(G.fileSetIfAbsent, E.txSetIfAbsent, E.storeSetIfAbsent),
+  "speed-up of setIfAbsent over a transaction's exists + set (file, paired)",
+  () => results.atomic.transactionOverSetIfAbsent,
 );
 info(
-  "speed-up of getAndDelete over a transaction's get + delete (file)",
-  () => ratio(G.fileGetAndDelete, E.txGetAndDelete, E.storeGetAndDelete),
+  "speed-up of getAndDelete over a transaction's get + delete (file, paired)",
+  () => results.atomic.transactionOverGetAndDelete,
 );
 info(
-  "file increment / raw upsert ... RETURNING",
-  () => ratio(G.fileIncrement, E.storeIncrement, E.rawIncrement),
+  "file increment / raw upsert ... RETURNING (paired)",
+  () => results.atomic.incrementOverRaw,
 );
 info(
-  "file getAndDelete / raw DELETE ... RETURNING",
-  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.rawGetAndDelete),
+  "file setIfAbsent / raw INSERT ... DO NOTHING (paired)",
+  () => results.atomic.setIfAbsentOverRaw,
+);
+info(
+  "file getAndDelete / raw DELETE ... RETURNING (paired)",
+  () => results.atomic.getAndDeleteOverRaw,
+);
+info(
+  "file increment / file set (deno bench, sequential)",
+  () => ratio(G.fileIncrement, E.storeIncrement, E.storeSet),
+);
+info(
+  "file setIfAbsent / file set of new keys (deno bench, sequential)",
+  () => ratio(G.fileSetIfAbsent, E.storeSetIfAbsent, E.storeSetNew),
+);
+info(
+  "file getAndDelete / file delete (deno bench, sequential)",
+  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.storeDelete),
 );
 info(
   "getAll 10,000 / fastest raw form (.all() setReturnArrays, no Map)",
