@@ -55,5 +55,7 @@ export {
   QuotaExceededError,
   StoreClosedError,
   StoreError,
+  StoreUnavailableError,
   TemplateError,
+  type WriteOutcome,
 } from "./src/errors.ts";

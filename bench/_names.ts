@@ -26,6 +26,7 @@ export const G = {
   fileGetAndDelete: "file getAndDelete of live keys vs delete (normal)",
   fullTx: "10,000 sets, durability full: 1 transaction vs separate",
   purge: "purgeExpired 100,000 of 1,000,000 (file)",
+  feed: "file set, change feed",
   sweepGet: (size: number): string => `sweep get, ${fmt(size)} keys (file)`,
   sweepSet: (size: number): string => `sweep set, ${fmt(size)} keys (file)`,
 } as const;
@@ -78,6 +79,9 @@ export const E = {
   rawTx: "raw BEGIN IMMEDIATE + upserts + COMMIT",
   kvAtomic: "Deno KV atomic commit",
   separate: "Store.set x 10,000 separately",
+  feedOff: "Store.set (changeFeed off)",
+  feedOn: "Store.set (changeFeed on)",
+  rawLogged: "raw upsert on a file with the change log's triggers (floor)",
   storePurge: "Store.purgeExpired()",
   rawPurge: "raw DELETE in batches of 2,000 (same SQL)",
   rawPurgeOne: "raw single DELETE (reference)",

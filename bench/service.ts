@@ -20,7 +20,8 @@
  * server's rate over the app's for throughput, the app's delay over the bare
  * server's for events (`1.00x`: the app costs nothing on top). The machine's
  * load (`uptime`) is printed before and after, since on a shared machine the
- * figures mean little without it. Prints one JSON object, or the markdown
+ * figures mean little without it; `--rounds N` alternates the two servers N
+ * times and reports each figure's median. Prints one JSON object, or the markdown
  * table with `--markdown`.
  *
  * Run: `deno task bench:service` (`deno run --allow-read --allow-write
@@ -35,12 +36,14 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     seconds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "1" },
     streams: { type: "string", default: "1000" },
     events: { type: "string", default: "20" },
     markdown: { type: "boolean", default: false },
   },
 });
 const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 const STREAMS = Number(values.streams);
 const EVENTS = Number(values.events);
 
@@ -253,13 +256,43 @@ async function load(): Promise<string> {
 }
 
 const loadBefore = await load();
-const app = await measure(MAIN);
-const bare = await measure(BARE);
+type Figures = Awaited<ReturnType<typeof measure>>;
+
+/** Each figure's median over the rounds. */
+function median(runs: Figures[]): Figures {
+  const mid = (pick: (f: Figures) => number) =>
+    runs.map(pick).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
+  return {
+    get1: mid((f) => f.get1),
+    get32: mid((f) => f.get32),
+    put1: mid((f) => f.put1),
+    put32: mid((f) => f.put32),
+    rawGet: mid((f) => f.rawGet),
+    fanOut: {
+      streams: STREAMS,
+      events: EVENTS,
+      p50: mid((f) => f.fanOut.p50),
+      p99: mid((f) => f.fanOut.p99),
+      max: mid((f) => f.fanOut.max),
+    },
+  };
+}
+
+// Alternated, so that a change in the machine's load falls on both.
+const appRuns: Figures[] = [];
+const bareRuns: Figures[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  appRuns.push(await measure(MAIN));
+  bareRuns.push(await measure(BARE));
+}
+const app = median(appRuns);
+const bare = median(bareRuns);
 const loadAfter = await load();
 /** `a / b`, two decimals: the bare rate over the app's, or the app's delay over the bare one. */
 const cost = (a: number, b: number) => Number((a / b).toFixed(2));
 const result = {
   seconds: SECONDS,
+  rounds: ROUNDS,
   cores: navigator.hardwareConcurrency,
   load: { before: loadBefore, after: loadAfter },
   app,
@@ -285,7 +318,7 @@ if (values.markdown) {
   const { ratio } = result;
   console.log(
     [
-      `Load (\`uptime\`): ${loadBefore} before, ${loadAfter} after; ${result.cores} cores, ${SECONDS} s a scenario.`,
+      `Load (\`uptime\`): ${loadBefore} before, ${loadAfter} after; ${result.cores} cores, ${SECONDS} s a scenario, median of ${ROUNDS} alternated rounds.`,
       "",
       "| requests per second | app (main.ts) | bare `Deno.serve` | app cost |",
       "| --- | ---: | ---: | ---: |",

@@ -237,6 +237,180 @@ export function oneOf<const T extends string>(
   );
 }
 
+/**
+ * Asserts that an options object is absent or an object that names only
+ * known options: a misspelt option would otherwise be ignored without a
+ * word. The message names the unknown key and the closest known one.
+ *
+ * @param operation What the caller was doing.
+ * @param name What the object is called in messages (`options`, `quota`).
+ * @param options The caller's options.
+ * @param known The known option names, as the keys of an object (so that a
+ * `Record<keyof SomeOptions, true>` keeps the list and the type in step).
+ * @param path Prefixed to each key in messages, for nested options
+ * (`"renderLimits."`).
+ * @throws {TypeError} When `options` is not an object, or has a key that
+ * `known` lacks.
+ */
+export function assertOptions(
+  operation: string,
+  name: string,
+  options: unknown,
+  known: Readonly<Record<string, true>>,
+  path = "",
+): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${operation}: ${name} must be an object, received ${
+        describe(options)
+      }`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(known, key)) continue;
+    const near = closest(key, Object.keys(known));
+    throw new TypeError(
+      `Cannot ${operation}: unknown option ${JSON.stringify(path + key)}${
+        near === undefined
+          ? ""
+          : ` (did you mean ${JSON.stringify(path + near)}?)`
+      }`,
+    );
+  }
+}
+
+/**
+ * The known name nearest to `name` by edit distance (ignoring case), when
+ * it is near enough to be a likely misspelling.
+ *
+ * @param name What the caller wrote.
+ * @param known The names it may have meant.
+ * @returns The nearest name, or `undefined` when none is close.
+ */
+export function closest(
+  name: string,
+  known: readonly string[],
+): string | undefined {
+  // Long input costs quadratic time; nothing that long is a misspelling.
+  if (name.length > 64) return undefined;
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of known) {
+    const other = candidate.toLowerCase();
+    // A name cut short (`maxLine` for `maxLineBytes`) is as likely a slip.
+    const d = lower.length >= 3 && other.startsWith(lower)
+      ? 1
+      : distance(lower, other);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+// Levenshtein distance, one row at a time.
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** The names of `ListOptions`: what {@linkcode checkList} accepts. */
+export const LIST_NAMES = {
+  limit: true,
+  cursor: true,
+  prefix: true,
+  reverse: true,
+} as const;
+
+/** The names of `RenderOptions`: what {@linkcode checkRender} accepts. */
+export const RENDER_NAMES = {
+  maxOutputBytes: true,
+  maxSteps: true,
+  missingKey: true,
+} as const;
+
+const MAX_LIST_LIMIT = 10_000;
+
+/**
+ * Checks the options of `list` for the asynchronous backends, as the
+ * local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns Every option.
+ */
+export function checkList(op: string, options: {
+  readonly limit?: unknown;
+  readonly cursor?: unknown;
+  readonly prefix?: unknown;
+  readonly reverse?: unknown;
+}): {
+  limit: number;
+  cursor: string | undefined;
+  prefix: string;
+  reverse: boolean;
+} {
+  assertOptions(op, "options", options, LIST_NAMES);
+  const { cursor, prefix = "", reverse = false } = options;
+  const limit = integerArg(
+    op,
+    "limit",
+    options.limit ?? undefined,
+    100,
+    1,
+    MAX_LIST_LIMIT,
+  );
+  if (cursor !== undefined) assertText(op, "cursor", cursor);
+  assertText(op, "prefix", prefix);
+  assertBoolean(op, "reverse", reverse);
+  return { limit, cursor, prefix, reverse };
+}
+
+/**
+ * Checks the options of `render`, as the local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns The missing-key mode.
+ */
+export function checkRender(
+  op: string,
+  options: { readonly missingKey?: unknown },
+): "default" | "zero" | "error" {
+  assertOptions(op, "options", options, RENDER_NAMES);
+  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
+    "default",
+    "zero",
+    "error",
+  ]);
+  return missingKey;
+}
+
+/**
+ * Checks `since`, as the local store does.
+ *
+ * @param op The operation.
+ * @param since The caller's `since`.
+ * @returns It, checked.
+ */
+export function checkSince(op: string, since: unknown): number | undefined {
+  return since === undefined ? undefined : integerArg(op, "since", since, 0);
+}
+
 /** The atomic operations' names, for the messages: `Cannot increment value: …`. */
 export const ATOMIC_OPS = {
   increment: "increment value",

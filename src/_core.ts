@@ -7,7 +7,13 @@
  * @module
  */
 
-import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
+import {
+  assertBoolean,
+  assertOptions,
+  assertText,
+  integerArg,
+  oneOf,
+} from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
 import {
@@ -18,12 +24,15 @@ import {
   PURGE_BATCH,
 } from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
-import type {
-  RenderLimits,
-  RenderOptions,
-  ResolvedOptions,
+import {
+  LIST_OPTIONS,
+  RENDER_OPTIONS,
+  type RenderLimits,
+  type RenderOptions,
+  type ResolvedOptions,
 } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
+import { PurgePace } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import {
@@ -74,6 +83,7 @@ export class StoreCore {
   readonly #renderLimits: Required<RenderLimits>;
   #timers: ReturnType<typeof setInterval>[] = [];
   #purging = false;
+  #pace = new PurgePace();
   #templates = new TemplateCache<Template>(parseTemplate);
   /** The deadline the expiry timer is armed for; Infinity when unarmed. */
   #armedAt = Infinity;
@@ -102,7 +112,7 @@ export class StoreCore {
     if (options.changeFeed && options.changePollMs > 0) {
       this.#every(options.changePollMs, () => this.#pollFeed());
     }
-    if (options.purgeIntervalMs > 0) {
+    if (options.purgeIntervalMs > 0 && !this.#engine.readOnly) {
       this.#every(options.purgeIntervalMs, () => this.#backgroundPurge());
     }
     if (options.changeFeed) this.#armForNext("open store");
@@ -359,7 +369,10 @@ export class StoreCore {
     if (expiresAt !== null) {
       const now = this.now(op);
       if (expiresAt <= now) {
-        this.write(op, now, [{ kind: "expireKey", group, key }]);
+        // Read-only, an expired key is only passed over.
+        if (!this.#engine.readOnly) {
+          this.write(op, now, [{ kind: "expireKey", group, key }]);
+        }
         return undefined;
       }
     }
@@ -442,6 +455,7 @@ export class StoreCore {
     group: string,
     options: CoreListOptions,
   ): { entries: [string, string][]; cursor: string | undefined } {
+    assertOptions(op, "options", options, LIST_OPTIONS);
     const { cursor, prefix = "", reverse = false } = options;
     const limit = integerArg(
       op,
@@ -488,6 +502,7 @@ export class StoreCore {
     group: string,
     options: RenderOptions,
   ): string {
+    assertOptions(op, "options", options, RENDER_OPTIONS);
     const mode = oneOf(op, "missingKey", options.missingKey ?? undefined, [
       "default",
       "zero",
@@ -526,26 +541,60 @@ export class StoreCore {
 
   async #backgroundPurge(): Promise<void> {
     if (this.#purging) return;
-    this.#purging = true;
     const op = "purge expired keys";
     try {
       // A clock that stopped telling the time fails every foreground call
       // that needs it; the timer has nobody to tell, so it skips the tick.
       if (!Number.isFinite(this.#safeClock())) return;
-      while (!this.#engine.closed) {
-        const [removed = 0] = this.write(op, this.now(op), [{ kind: "purge" }]);
-        if (removed < PURGE_BATCH) break;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+      await this.#purgeAll(op);
       if (!this.#engine.closed) this.#engine.trimFeed(op);
     } catch (error) {
       // Another connection holding the write lock past busyTimeoutMs is
       // routine for a shared file: the next tick retries. Any other failure
-      // (a broken clock, a damaged file) must not pass silently.
+      // (a broken clock, a damaged file) must not pass silently. A deadline
+      // that came while it ran waits for it, so it is tried again shortly.
       if (!isBusy(error)) reportError(error);
-    } finally {
-      this.#purging = false;
+      else if (this.#deadlinesMatter()) this.#arm(this.#safeClock() + 5);
     }
+  }
+
+  // Purges in slices, yielding between them, until no expired row is left,
+  // then arms the expiry timer for the next deadline. One purge runs at a
+  // time: two would run their slices back to back. The first slice runs
+  // now, and a failure in it throws; the promise is of the rest.
+  #purgeAll(op: string): Promise<void> | undefined {
+    if (this.#purging) return undefined;
+    this.#purging = true;
+    let more = false;
+    try {
+      more = this.#purgeSlice(op);
+    } finally {
+      if (!more) this.#purging = false;
+    }
+    if (!more) return void this.#armForNext(op);
+    return (async () => {
+      try {
+        do await nextTask(); while (this.#purgeSlice(op));
+      } finally {
+        this.#purging = false;
+      }
+      this.#armForNext(op);
+    })();
+  }
+
+  // Purges for one slice of the event loop, checkpointing every so many
+  // rows; `true` when expired rows may be left.
+  #purgeSlice(op: string): boolean {
+    return this.#pace.slice((limit) => {
+      // A callback may have closed the store.
+      if (this.#engine.closed) return 0;
+      const now = this.now(op);
+      const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
+      if (this.#pace.checkpointAfter(removed) && !this.#engine.closed) {
+        this.#engine.checkpoint(op);
+      }
+      return removed;
+    });
   }
 
   // Expiry on time: while anyone could hear an `expire` event (a listener,
@@ -554,7 +603,8 @@ export class StoreCore {
   // With nobody to tell, no timer runs and writes pay one comparison.
   #deadlinesMatter(): boolean {
     // A callback may have closed the store in the middle of a write or tick.
-    if (this.#engine.closed) return false;
+    // A read-only store deletes nothing, so it has no expiry to tell of.
+    if (this.#engine.closed || this.#engine.readOnly) return false;
     return this.#hub.active || this.#engine.hasFeed;
   }
 
@@ -598,13 +648,17 @@ export class StoreCore {
         : 0;
       // A transaction's own writes wait for its COMMIT; look again soon.
       if (this.#engine.inTransaction) return this.#arm(this.#clock() + 1);
-      this.write(op, this.now(op), [{ kind: "purge" }]);
-      this.#armForNext(op);
+      // While another purge runs, it arms the timer again when done.
+      this.#purgeAll(op)?.catch((error) => this.#deadlineFailed(error));
     } catch (error) {
-      if (!isBusy(error)) reportError(error);
-      // Busy: another connection holds the lock; try again shortly.
-      else this.#arm(this.#safeClock() + 5);
+      this.#deadlineFailed(error);
     }
+  }
+
+  #deadlineFailed(error: unknown): void {
+    if (!isBusy(error)) reportError(error);
+    // Busy: another connection holds the lock; try again shortly.
+    else this.#arm(this.#safeClock() + 5);
   }
 
   #safeClock(): number {
@@ -755,6 +809,10 @@ export class StoreCore {
     this.#templates.clear();
     this.#engine.close();
   }
+}
+
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function checkSince(op: string, since: unknown, hasFeed: boolean): void {

@@ -29,8 +29,10 @@ import {
   enableChangeFeed,
   isBusy,
   isSchemaChange,
+  MEMORY_PATH,
   openDatabase,
   prepareRows,
+  readSchema,
   retryBusy,
   type Row,
   type RowStatement,
@@ -54,7 +56,12 @@ export type Mutation =
   | { kind: "delete"; group: string; key: string }
   | { kind: "deleteGroup"; group: string }
   | { kind: "expireKey"; group: string; key: string }
-  | { kind: "purge"; prefix?: string }
+  | {
+    kind: "purge";
+    prefix?: string;
+    /** Rows per batch; default {@linkcode PURGE_BATCH}. Not with prefix. */
+    limit?: number;
+  }
   | AtomicMutation;
 
 export type { AtomicMutation };
@@ -90,6 +97,8 @@ export interface EngineOptions {
   retention: Required<ChangeRetention>;
   /** Whether anyone listens, so that unread log rows may be skipped. */
   listening: () => boolean;
+  /** `true`: read-only; `undefined`: read-only when the file is. */
+  readOnly?: boolean | undefined;
 }
 
 /** A running explicit transaction. */
@@ -103,6 +112,48 @@ interface Tx {
 }
 
 type Statements = Record<DataStatement, RowStatement>;
+
+// What a read-only connection prepares: the reads. (A write would not
+// prepare on the views standing for tables, and nextExpiry names an index
+// the file may lack.)
+const READS: ReadonlySet<DataStatement> = new Set([
+  "get",
+  "getBytes",
+  "expiry",
+  "count",
+  "getAll",
+  "getAllBytes",
+  "countPrefix",
+  "groupsPrefix",
+  "groupHasLive",
+  "listFrom",
+  "listAfter",
+  "listFromReverse",
+  "listBeforeReverse",
+  "probe",
+]);
+
+function prepare(
+  db: DatabaseSync,
+  schema: TableNames,
+  readOnly: boolean,
+): Statements {
+  const sql = dataSql(schema);
+  if (!readOnly) return prepareRows(db, sql);
+  const reads = Object.fromEntries(
+    Object.entries(sql).filter(([name]) => READS.has(name as DataStatement)),
+  );
+  // Every other statement refuses, should a path reach one unguarded.
+  const refuse = (): never => {
+    throw new StoreError("Cannot write: the store is open read-only");
+  };
+  const refusing = { run: refuse, get: refuse, all: refuse, iterate: refuse };
+  const statements = {} as Statements;
+  for (const name of Object.keys(sql) as DataStatement[]) {
+    statements[name] = refusing as unknown as RowStatement;
+  }
+  return Object.assign(statements, prepareRows(db, reads));
+}
 
 const NO_EVENTS: StoreEvent[] = [];
 
@@ -118,6 +169,7 @@ export class Engine {
   #feed: ChangeFeed | undefined;
   #listening: () => boolean;
   #tx: Tx | undefined;
+  #readOnly: "option" | "file" | undefined;
   /** What the last atomic mutation handed back. */
   #returned: string | undefined;
 
@@ -132,9 +184,10 @@ export class Engine {
     this.path = path;
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#listening = options.listening;
-    const { db, schema } = openDatabase(path, options);
+    const { db, schema, readOnly } = openDatabase(path, options);
     this.#db = db;
     this.#schema = schema;
+    this.#readOnly = readOnly;
     try {
       // The feed's triggers first: adding them changes the schema, which
       // would make statements prepared before compile again.
@@ -144,7 +197,7 @@ export class Engine {
           () => enableChangeFeed(db, schema, options.retention.maxRows),
         );
       }
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, readOnly !== undefined);
       if (options.changeFeed) {
         this.#feed = new ChangeFeed(db, options.retention);
       }
@@ -166,6 +219,28 @@ export class Engine {
   /** @returns Whether an explicit transaction is running. */
   get inTransaction(): boolean {
     return this.#tx !== undefined;
+  }
+
+  /** @returns Whether the connection only reads. */
+  get readOnly(): boolean {
+    return this.#readOnly !== undefined;
+  }
+
+  /**
+   * Throws when the connection only reads.
+   *
+   * @param op The operation, for the message.
+   * @throws {StoreError} When the store is open read-only.
+   */
+  writable(op: string): void {
+    if (this.#readOnly === undefined) return;
+    throw new StoreError(
+      `Cannot ${op}: the store at ${this.path} is open read-only (${
+        this.#readOnly === "option"
+          ? "readOnly option"
+          : "its file or folder is not writable"
+      })`,
+    );
   }
 
   /** @returns Whether the change feed is on. */
@@ -229,7 +304,7 @@ export class Engine {
   #settle(op: string, cause: unknown): void {
     const db = this.#db as DatabaseSync;
     try {
-      const schema = retryBusy(
+      const schema = this.readOnly ? readSchema(this.path, db) : retryBusy(
         this.#busyTimeoutMs,
         () =>
           settleSchema(this.path, db, {
@@ -237,7 +312,7 @@ export class Engine {
             changeFeed: this.#feed !== undefined,
           }),
       );
-      this.#stmt = prepareRows(db, dataSql(schema));
+      this.#stmt = prepare(db, schema, this.readOnly);
       this.#schema = schema;
     } catch (error) {
       throw new StoreError(
@@ -273,6 +348,7 @@ export class Engine {
     mutations: readonly Mutation[],
     report = true,
   ): Applied {
+    this.writable(op);
     const tx = this.#tx;
     const values: (string | undefined)[] = [];
     if (tx !== undefined) {
@@ -322,6 +398,7 @@ export class Engine {
     now: number,
     fn: (tx: Tx) => T,
   ): { result: T; events: StoreEvent[] } {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     const feed = this.#feed;
     const start = this.run(op, () => {
@@ -441,7 +518,7 @@ export class Engine {
         return 1;
       }
       case "purge":
-        return this.#purge(m.prefix, now, out, report);
+        return this.#purge(m, now, out, report);
       default: {
         const done = executeAtomic(op, s, m, now, emit ? out : undefined);
         this.#returned = done.value;
@@ -451,20 +528,21 @@ export class Engine {
   }
 
   #purge(
-    prefix: string | undefined,
+    m: Mutation & { kind: "purge" },
     now: number,
     out: StoreEvent[],
     report: boolean,
   ): number {
     const s = this.#stmt;
+    const { prefix, limit = PURGE_BATCH } = m;
     let rows: Row[];
     if (prefix !== undefined) {
       rows = s.purgeRange.all(now, prefix, scanEnd(prefix));
     } else if (!report) {
       // Without listeners nobody needs the rows.
-      return Number(s.purge.run(now).changes);
+      return Number(s.purge.run(now, limit).changes);
     } else {
-      rows = s.purgeReturning.all(now);
+      rows = s.purgeReturning.all(now, limit);
     }
     for (const row of rows) {
       out.push(event("expire", decodeText(row[0]), decodeText(row[1]), now));
@@ -572,6 +650,19 @@ export class Engine {
   ): StoreEvent[] {
     const feed = this.#feed as ChangeFeed;
     return this.run(op, () => feed.replay(since, filter, now));
+  }
+
+  /**
+   * Copies the pages the WAL holds into the file, as far as other
+   * connections allow, without waiting for them: after a large write, so
+   * that SQLite's own checkpoint (run inside whichever commit crosses its
+   * threshold) does not land, whole, inside one call.
+   *
+   * @param op The operation, for error messages.
+   */
+  checkpoint(op: string): void {
+    if (this.path === MEMORY_PATH || this.#tx !== undefined) return;
+    this.run(op, () => this.#stmt.checkpoint.get());
   }
 
   /**
@@ -788,6 +879,7 @@ export class Engine {
    * @param op The operation, for error messages.
    */
   dropFeed(op: string): void {
+    this.writable(op);
     const db = this.#db as DatabaseSync;
     this.run(op, () => disableChangeFeed(db, this.#schema));
   }

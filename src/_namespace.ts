@@ -6,8 +6,14 @@
  * @module
  */
 
-import { describe } from "./_check.ts";
+import { assertOptions, describe } from "./_check.ts";
 import type { Quota } from "./_async_hooks.ts";
+
+// The names of a scoped store's quota (QuotaConfig in scope.ts).
+const QUOTA_OPTIONS: Record<keyof Quota, true> = {
+  maxKeys: true,
+  maxGroups: true,
+};
 
 /** What a namespace may be made of; it never contains `:`. */
 export const NAMESPACE_PATTERN: RegExp = /^[A-Za-z0-9-]+$/;
@@ -73,6 +79,7 @@ export function readQuota(op: string, quota: unknown): Quota {
       `Cannot ${op}: quota must be an object, received ${describe(quota)}`,
     );
   }
+  assertOptions(op, "quota", quota, QUOTA_OPTIONS);
   const { maxKeys, maxGroups } = quota as Record<string, unknown>;
   return {
     maxKeys: quotaValue(op, "maxKeys", maxKeys),

@@ -7,9 +7,12 @@
 import {
   assertBoolean,
   assertFunction,
+  assertOptions,
   assertText,
   integerArg,
+  LIST_NAMES,
   oneOf,
+  RENDER_NAMES,
 } from "./_check.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import type { StoreEvent } from "./events.ts";
@@ -75,6 +78,16 @@ export interface StoreOptions {
    * 1,000,000 steps.
    */
   renderLimits?: RenderLimits;
+  /**
+   * Open the file for reading only: `get`, `list`, `render`, `export` and
+   * `backup` work (on a read-only file or a backup, say), a write throws a
+   * {@linkcode StoreError} naming the mode, nothing in the file changes (an
+   * expired key is passed over, not deleted) and no timer runs. `false`
+   * refuses a file this process cannot write. Default: read-only when the
+   * file (or its folder) cannot be written and `changeFeed` is off;
+   * {@linkcode Store.prototype.readOnly} tells which.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -110,6 +123,69 @@ export interface RenderLimits {
   maxSteps?: number;
 }
 
+/**
+ * Options for {@linkcode Store.prototype.watch}.
+ */
+export interface WatchOptions {
+  /**
+   * Resume after this change-log `seq` (needs the `changeFeed` option): the
+   * watcher first replays the logged events after it, then continues live.
+   */
+  since?: number;
+}
+
+/**
+ * Options for {@linkcode Store.prototype.list}.
+ */
+export interface ListOptions {
+  /** The most entries in one page, from 1 to 10,000. Default `100`. */
+  limit?: number;
+  /** The `cursor` of the previous page; absent for the first page. */
+  cursor?: string | undefined;
+  /** Only keys starting with this string (literal). Default `""`. */
+  prefix?: string;
+  /** Walk in descending key order. Default `false`. */
+  reverse?: boolean;
+}
+
+// The names of each options object, to refuse any other: a misspelt option
+// would be ignored without a word. Typed as records of the interfaces' keys,
+// so that an option added to an interface must be added here.
+
+/** The names of {@linkcode StoreOptions}. */
+export const STORE_OPTIONS: Record<keyof StoreOptions, true> = {
+  purgeIntervalMs: true,
+  busyTimeoutMs: true,
+  durability: true,
+  clock: true,
+  onCallbackError: true,
+  changeFeed: true,
+  changePollMs: true,
+  changeRetention: true,
+  renderLimits: true,
+  readOnly: true,
+};
+
+/** The names of {@linkcode RenderLimits}. */
+export const RENDER_LIMITS: Record<keyof RenderLimits, true> = {
+  maxOutputBytes: true,
+  maxSteps: true,
+};
+
+/** The names of {@linkcode RenderOptions}. */
+export const RENDER_OPTIONS: Record<keyof RenderOptions, true> = RENDER_NAMES;
+
+/** The names of {@linkcode WatchOptions}. */
+export const WATCH_OPTIONS: Record<keyof WatchOptions, true> = { since: true };
+
+/** The names of {@linkcode ListOptions}. */
+export const LIST_OPTIONS: Record<keyof ListOptions, true> = LIST_NAMES;
+
+const CHANGE_RETENTION: Record<keyof ChangeRetention, true> = {
+  maxRows: true,
+  maxAgeMs: true,
+};
+
 // setInterval stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -124,6 +200,8 @@ export interface ResolvedOptions {
   changePollMs: number;
   retention: Required<ChangeRetention>;
   renderLimits: Required<RenderLimits>;
+  /** `undefined`: read-only when the file cannot be written. */
+  readOnly: boolean | undefined;
 }
 
 const OP = "open store";
@@ -143,6 +221,7 @@ export function resolveOptions(
   options: StoreOptions,
 ): ResolvedOptions {
   assertText(OP, "path", path);
+  assertNames(options);
   if (path === "") {
     throw new TypeError(
       'Cannot open store: path must be a file path or ":memory:", received an empty string',
@@ -163,6 +242,7 @@ export function resolveOptions(
   }
   const retention = options.changeRetention;
   return {
+    readOnly: readOnlyOf(options.readOnly, changeFeed, path === MEMORY_PATH),
     purgeIntervalMs: timer("purgeIntervalMs", options.purgeIntervalMs, 60_000),
     busyTimeoutMs: timer("busyTimeoutMs", options.busyTimeoutMs, 5_000),
     durability: oneOf(
@@ -207,6 +287,47 @@ export function resolveOptions(
       ),
     },
   };
+}
+
+function assertNames(options: StoreOptions): void {
+  assertOptions(OP, "options", options, STORE_OPTIONS);
+  const { renderLimits, changeRetention } = options;
+  assertOptions(
+    OP,
+    "renderLimits",
+    renderLimits,
+    RENDER_LIMITS,
+    "renderLimits.",
+  );
+  assertOptions(
+    OP,
+    "changeRetention",
+    changeRetention,
+    CHANGE_RETENTION,
+    "changeRetention.",
+  );
+}
+
+function readOnlyOf(
+  readOnly: unknown,
+  changeFeed: boolean,
+  inMemory: boolean,
+): boolean | undefined {
+  if (readOnly === undefined) {
+    // Asking for the change feed asks to write: never read-only by itself.
+    return changeFeed || inMemory ? false : undefined;
+  }
+  assertBoolean(OP, "readOnly", readOnly);
+  if (readOnly && (changeFeed || inMemory)) {
+    throw new TypeError(
+      `Cannot open store: readOnly ${
+        changeFeed
+          ? "excludes changeFeed, whose triggers and log are written into the file"
+          : "needs a file; an in-memory store starts empty"
+      }`,
+    );
+  }
+  return readOnly;
 }
 
 function timer(name: string, value: unknown, fallback: number): number {

@@ -43,7 +43,7 @@ export const ENTRIES_TABLE: TableNames = Object.freeze({
   value: "entry_value",
 });
 
-/** Rows per purge batch: one batch stays far under a 20 ms stall. */
+/** Rows per purge batch when the caller waits for the whole purge anyway. */
 export const PURGE_BATCH = 1_000;
 
 /**
@@ -65,8 +65,10 @@ export function dataSql(names: TableNames) {
   const key = textColumn(K);
   const group = textColumn(G);
   const expired = "expires_at IS NOT NULL AND expires_at <= ?";
+  // The batch size is bound (see `? + 0` below), so that the background
+  // purge can size its batches to a time budget.
   const batch =
-    `rowid IN (SELECT rowid FROM ${T} WHERE ${expired} LIMIT ${PURGE_BATCH})`;
+    `rowid IN (SELECT rowid FROM ${T} WHERE ${expired} LIMIT ? + 0)`;
   return {
     // get and getAll read plain text with its byte length (see codec.ts).
     get:
@@ -117,6 +119,8 @@ export function dataSql(names: TableNames) {
       `DELETE FROM ${T} WHERE ${batch} RETURNING ${group}, ${key}`,
     purgeRange:
       `DELETE FROM ${T} INDEXED BY ${T}_expires_at WHERE ${expired} AND ${G} >= ? AND ${G} < ? RETURNING ${group}, ${key}`,
+    // Copies what the WAL holds into the file without waiting for anyone.
+    checkpoint: "PRAGMA wal_checkpoint(PASSIVE)",
     // Any statement on the table, for noticing a changed schema.
     probe: `SELECT 1 FROM ${T} LIMIT 1`,
     begin: "BEGIN IMMEDIATE",

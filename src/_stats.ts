@@ -6,7 +6,7 @@
  */
 
 import { ENTRIES_TABLE, KV_TABLE } from "./_sql.ts";
-import { DatabaseSync } from "node:sqlite";
+import { connectReadOnly } from "./schema.ts";
 
 /** Figures about one database file. */
 export interface FileStats {
@@ -48,7 +48,7 @@ const feedObjects = (table: string) => [
  * @returns The figures.
  */
 export function fileStats(path: string, now: number): FileStats {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = connectReadOnly(path);
   try {
     db.exec("BEGIN");
     const names = new Set(

@@ -7,20 +7,29 @@
  */
 
 import { decodeUtf8 } from "./_utf8.ts";
-import { DatabaseSync } from "node:sqlite";
-import { assertText, describe, integerArg } from "./_check.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { assertOptions, assertText, describe, integerArg } from "./_check.ts";
 import type { TableNames } from "./_sql.ts";
 import { textColumn } from "./codec.ts";
 import { ImportError, StoreError } from "./errors.ts";
 import {
+  connectReadOnly,
   MEMORY_PATH,
   type Param,
   prepareRows,
+  readSchema,
   retryBusy,
   type Row,
   type RowStatement,
 } from "./schema.ts";
 import type * as transfer from "./transfer.ts";
+
+const EXPORT_OPTIONS: Record<keyof transfer.ExportOptions, true> = {
+  prefix: true,
+};
+const IMPORT_OPTIONS: Record<keyof transfer.ImportOptions, true> = {
+  batchSize: true,
+};
 
 // node:sqlite cuts TEXT at its first NUL, so a column holding one is read as
 // bytes (textColumn) and decoded here, keeping a leading U+FEFF and refusing
@@ -83,6 +92,7 @@ export function exportRecords(
   options: transfer.ExportOptions,
   open: (prefix: string) => ExportCursor,
 ): ReadableStream<transfer.ExportRecord> {
+  assertOptions("export entries", "options", options, EXPORT_OPTIONS);
   const prefix = options.prefix ?? "";
   assertText("export entries", "prefix", prefix);
   const rows = open(prefix);
@@ -161,10 +171,7 @@ function openSnapshot(
   prefix: string,
   now: number,
 ): ExportCursor {
-  const db = run(
-    op,
-    () => new DatabaseSync(source.path, { readOnly: true }),
-  );
+  const db = run(op, () => connectReadOnly(source.path));
   let rows: Iterator<Row> | undefined;
   const close = () => {
     if (!db.isOpen) return;
@@ -175,7 +182,9 @@ function openSnapshot(
   let first: IteratorResult<Row>;
   try {
     db.exec(`PRAGMA busy_timeout = ${Math.min(source.busyTimeoutMs, 10)}`);
-    const select = prepareSelect(op, db, source.names, prefix);
+    // Its own look at the tables: a read-only store reads through views.
+    const names = run(op, () => readSchema(source.path, db));
+    const select = prepareSelect(op, db, names, prefix);
     // The snapshot is pinned by the first read, not by BEGIN: read now.
     first = run(op, () =>
       retryBusy(source.busyTimeoutMs, () => {
@@ -279,6 +288,7 @@ export async function importRecords(
   batch: BatchWriter,
 ): Promise<transfer.ImportResult> {
   const op = "import entries";
+  assertOptions(op, "options", options, IMPORT_OPTIONS);
   const batchSize = integerArg(
     op,
     "batchSize",

@@ -9,11 +9,13 @@ import {
   assertAtomicArgs,
   assertDelta,
   assertFunction,
+  assertOptions,
   assertText,
   assertTTL,
   ATOMIC_OPS,
   describe,
 } from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -766,6 +768,7 @@ export class AsyncScopedStore {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const stored = this.#key(op, group, key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     if (group === "*") {
       return this.#hooks.watchNamespace(
         op,

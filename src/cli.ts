@@ -16,6 +16,7 @@
  * @module
  */
 
+import { closest } from "./_check.ts";
 import { fileStats } from "./_stats.ts";
 import { StoreError } from "./errors.ts";
 import type { StoreEvent } from "./events.ts";
@@ -91,7 +92,7 @@ const COMMANDS: Record<string, Command> = {
           return MISSING;
         }
         return await answer(io, value);
-      }),
+      }, READ_ONLY),
   },
   set: {
     usage: "<db> <group> <key> <value> [--ttl <ms>]",
@@ -168,7 +169,7 @@ const COMMANDS: Record<string, Command> = {
           cursor = page.cursor;
         } while (cursor !== undefined);
         return OK;
-      }),
+      }, READ_ONLY),
   },
   groups: {
     usage: "<db> [<prefix>]",
@@ -176,7 +177,7 @@ const COMMANDS: Record<string, Command> = {
     run: ({ db, args: [prefix], io }) =>
       withStore(db, async (store) => {
         return await writeJsonLines(io, store.groups(prefix ?? ""));
-      }),
+      }, READ_ONLY),
   },
   count: {
     usage: "<db> [<group>]",
@@ -185,7 +186,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, async (store) => {
         const n = group === undefined ? store.countAll() : store.count(group);
         return await answer(io, String(n));
-      }),
+      }, READ_ONLY),
   },
   export: {
     usage: "<db> [--prefix <p>]",
@@ -197,7 +198,7 @@ const COMMANDS: Record<string, Command> = {
         await store.exportEntries({ prefix }).pipeThrough(toNdjson())
           .pipeTo(io.stdout, { preventClose: true });
         return OK;
-      }),
+      }, READ_ONLY),
   },
   import: {
     usage: "<db> < records.ndjson",
@@ -226,7 +227,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, (store) => {
         store.backup(dest as string);
         return Promise.resolve(OK);
-      }),
+      }, READ_ONLY),
   },
   watch: {
     usage: "<db> [<group> [<key>]]",
@@ -240,7 +241,7 @@ const COMMANDS: Record<string, Command> = {
       withStore(db, async () => {
         const stats = { path: db, ...fileStats(db, Date.now()) };
         return await answer(io, JSON.stringify(stats, null, 2));
-      }),
+      }, READ_ONLY),
   },
 };
 
@@ -360,7 +361,13 @@ function parseArgs(
     const equals = arg.indexOf("=");
     const option = arg.slice(2, equals === -1 ? undefined : equals);
     if (!command.options?.includes(option)) {
-      throw new UsageError(`unknown option --${option}`, name);
+      const near = closest(option, command.options ?? []);
+      throw new UsageError(
+        `unknown option --${option}${
+          near === undefined ? "" : ` (did you mean --${near}?)`
+        }`,
+        name,
+      );
     }
     const value = equals === -1 ? rest[++i] : arg.slice(equals + 1);
     if (value === undefined) {
@@ -415,10 +422,15 @@ function assertExists(command: string, db: string): void {
   }
 }
 
+// The commands that only read open the file read-only: they work on a
+// read-only file or a backup, and never change it (not even by deleting an
+// expired key they pass over).
+const READ_ONLY = { readOnly: true } as const;
+
 async function withStore(
   db: string,
   fn: (store: Store) => Promise<number>,
-  options: { changeFeed?: boolean } = {},
+  options: { changeFeed?: boolean; readOnly?: boolean } = {},
 ): Promise<number> {
   // A short-lived command purges nothing in the background.
   using store = new Store(db, { purgeIntervalMs: 0, ...options });

@@ -206,3 +206,63 @@ export class ImportError extends StoreError {
     this.imported = imported;
   }
 }
+
+/**
+ * What is known of a write when its backend stopped answering: `"unknown"`
+ * (the request reached a server, so the write may have been applied, now or
+ * later) or `"not-applied"` (nothing was written: a read, or a write no
+ * server received).
+ */
+export type WriteOutcome = "unknown" | "not-applied";
+
+/**
+ * Thrown when a networked backend (such as the etcd store) did not answer
+ * within its deadline. `outcome` says whether a write may have taken
+ * effect: after `"unknown"`, read before writing again, since the write
+ * may have been applied (it is never applied twice).
+ *
+ * @example Tell an ambiguous write from a refused one
+ * ```ts
+ * import { StoreError, StoreUnavailableError } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StoreUnavailableError(
+ *   "set value",
+ *   "no etcd member answered within 5000 ms",
+ *   "unknown",
+ * );
+ * assert.ok(error instanceof StoreError);
+ * assert.equal(error.outcome, "unknown");
+ * assert.match(error.message, /may have been applied/);
+ * ```
+ */
+export class StoreUnavailableError extends StoreError {
+  /** Whether the write may have been applied. */
+  readonly outcome: WriteOutcome;
+
+  /**
+   * Creates the error for an operation the backend did not answer.
+   *
+   * @param operation The operation, e.g. `"set value"`.
+   * @param problem What failed, e.g. `"no etcd member answered within 5000 ms"`.
+   * @param outcome Whether a write may have been applied.
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(
+    operation: string,
+    problem: string,
+    outcome: WriteOutcome,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot ${operation}: ${problem}${
+        outcome === "unknown"
+          ? "; the write may have been applied: read before trying again"
+          : ""
+      }`,
+      options,
+    );
+    this.name = "StoreUnavailableError";
+    this.outcome = outcome;
+  }
+}

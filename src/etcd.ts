@@ -11,9 +11,13 @@
  *   between writes, not contiguous (other writes to the cluster take
  *   revisions too), and shared by the events of one transaction;
  * - `transaction` is optimistic and its `fn` may run more than once; it
- *   takes at most 128 changes, 128 keys read and 1.5 MiB (etcd's limits);
+ *   takes at most 127 changes, 128 keys read and 1.5 MiB (etcd's limits);
  * - a watcher resuming from `since` has a stream of its own; a `since` that
  *   etcd has compacted away gives `StoreError`.
+ * - a write whose answer is lost is sent to another member; each write
+ *   carries a marker key (leased, under the prefix) so that it applies at
+ *   most once, and when no member can tell in time the call fails with
+ *   `StoreUnavailableError` whose `outcome` is `"unknown"`.
  *
  * @example Open and refuse bad options
  * ```ts
@@ -26,14 +30,18 @@
  * @module
  */
 
+import { atomicViaTransaction } from "./_async_atomic.ts";
 import type { AsyncStore } from "./async.ts";
-import {
-  type AsyncTransaction,
-  compareText,
-  runOptimistic,
-} from "./_async_tx.ts";
+import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
+import { pager } from "./_paging.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertFilePath, assertText, assertTTL } from "./_check.ts";
+import {
+  assertFilePath,
+  assertOptions,
+  assertText,
+  assertTTL,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -63,7 +71,6 @@ import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import {
-  checkList,
   checkOpen,
   checkRender,
   checkSince,
@@ -116,6 +123,12 @@ export class EtcdStore implements AsyncStore {
   #pump: EventPump;
   #clock: () => number;
   #closed = false;
+  // Each operation is one optimistic transaction, so racing callers never
+  // lose an update and a retry is as safe as the transaction's.
+  #atomic = atomicViaTransaction({
+    open: (op) => this.#open(op),
+    transaction: (fn) => this.transaction(fn),
+  });
   #timer: ReturnType<typeof setInterval> | undefined;
   #templates = new Map<string, Template>();
 
@@ -166,7 +179,8 @@ export class EtcdStore implements AsyncStore {
    * @returns The open store.
    * @throws {TypeError} When an option has the wrong type.
    * @throws {RangeError} When a numeric option is out of range.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
     const store = new EtcdStore(checkOpen(options));
@@ -223,7 +237,8 @@ export class EtcdStore implements AsyncStore {
    * @returns The value, or `undefined` when the key is missing or expired.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async get(group: string, key: string): Promise<string | undefined> {
     const op = "get value";
@@ -247,7 +262,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When an argument is not a string or holds a lone
    * surrogate; nothing is written.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async set(group: string, key: string, value: string): Promise<void> {
     const op = "set value";
@@ -270,7 +286,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not a positive finite number.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async setWithTTL(
     group: string,
@@ -296,11 +313,10 @@ export class EtcdStore implements AsyncStore {
     for (let attempt = 0;; attempt++) {
       const put = await this.#kv.putRequest(op, entry);
       try {
-        const { succeeded } = await this.#kv.write(
-          op,
-          { compare, success: [{ request_put: put.request }] },
-          put,
-        );
+        const { succeeded } = await this.#kv.write(op, {
+          compare,
+          success: [{ request_put: put.request }],
+        });
         return succeeded;
       } catch (error) {
         // A lease etcd let go early (clocks differ): take a fresh one.
@@ -319,7 +335,8 @@ export class EtcdStore implements AsyncStore {
    * reported as an `expire` event).
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async delete(group: string, key: string): Promise<boolean> {
     const op = "delete key";
@@ -327,16 +344,23 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     const k = this.#kv.keys.key(group, key);
-    // A delete whose answer was lost is sent again: it then finds nothing
-    // and answers false, though the key went (and its event was sent).
-    const { responses } = await this.#kv.write(op, {
+    const { responses, revision } = await this.#kv.write(op, {
       compare: [],
       success: [{ request_delete_range: { key: toBase64(k), prev_kv: true } }],
     });
-    const answer = responses[0]?.response_delete_range;
-    if (Number(answer?.deleted ?? 0) === 0) return false;
-    const prev = answer.prev_kvs?.[0];
-    const stored = decodeValue(fromBase64(prev?.value));
+    let prev: Uint8Array | undefined;
+    if (responses === undefined) {
+      // Applied by a copy whose answer was lost: what it deleted is what
+      // the key held just before.
+      prev = (await this.#kv.readAt(op, k, revision - 1))[0]?.value;
+    } else {
+      const answer = responses[0]?.response_delete_range;
+      if (Number(answer?.deleted ?? 0) > 0) {
+        prev = fromBase64(answer.prev_kvs?.[0]?.value);
+      }
+    }
+    if (prev === undefined) return false;
+    const stored = decodeValue(prev);
     const at = stored?.expiresAt;
     return at === undefined || at > this.#now(op);
   }
@@ -349,7 +373,8 @@ export class EtcdStore implements AsyncStore {
    * @returns How many keys were removed, expired ones included.
    * @throws {TypeError} When `group` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async deleteGroup(group: string): Promise<number> {
     const op = "delete group";
@@ -357,7 +382,7 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "group", group);
     const keys = this.#kv.keys;
     const start = keys.groupStart(group);
-    const { responses } = await this.#kv.write(op, {
+    const { responses, revision } = await this.#kv.write(op, {
       compare: [],
       success: [
         {
@@ -374,7 +399,15 @@ export class EtcdStore implements AsyncStore {
         },
       ],
     });
-    return Number(responses[0]?.response_delete_range?.deleted ?? 0);
+    if (responses !== undefined) {
+      return Number(responses[0]?.response_delete_range?.deleted ?? 0);
+    }
+    const before = await this.#client.range(op, start, {
+      end: prefixEnd(start),
+      revision: revision - 1,
+      countOnly: true,
+    });
+    return before.count;
   }
 
   /**
@@ -385,7 +418,8 @@ export class EtcdStore implements AsyncStore {
    * @returns `true` when the key is present and not expired.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async exists(group: string, key: string): Promise<boolean> {
     return await this.#ttl("check key", group, key) !== undefined;
@@ -400,7 +434,8 @@ export class EtcdStore implements AsyncStore {
    * missing or expired.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async ttl(group: string, key: string): Promise<number | undefined> {
     return await this.#ttl("read TTL", group, key);
@@ -425,7 +460,8 @@ export class EtcdStore implements AsyncStore {
    * @returns The number of live keys.
    * @throws {TypeError} When `group` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async count(group: string): Promise<number> {
     const op = "count keys";
@@ -441,7 +477,8 @@ export class EtcdStore implements AsyncStore {
    * @returns A new map, in code point order of the keys.
    * @throws {TypeError} When `group` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async getAll(group: string): Promise<Map<string, string>> {
     const op = "get all values";
@@ -471,7 +508,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not a positive finite number.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async expire(
     group: string,
@@ -507,26 +545,15 @@ export class EtcdStore implements AsyncStore {
    * @throws {TypeError} When an argument or option has the wrong type.
    * @throws {RangeError} When `limit` is not an integer from 1 to 10,000.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async list(group: string, options: ListOptions = {}): Promise<ListPage> {
     const op = "list keys";
     this.#open(op);
     assertText(op, "group", group);
-    const { limit, cursor, prefix, reverse } = checkList(op, options);
-    let entries = [...this.#map(await this.#live(op, group))]
-      .filter(([key]) => key.startsWith(prefix));
-    if (reverse) entries.reverse();
-    if (cursor !== undefined) {
-      entries = entries.filter(([key]) =>
-        reverse ? compareText(key, cursor) < 0 : compareText(key, cursor) > 0
-      );
-    }
-    const page = entries.slice(0, limit);
-    return {
-      entries: page,
-      cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
-    };
+    const page = pager(op, options);
+    return page(this.#map(await this.#live(op, group)));
   }
 
   /**
@@ -551,7 +578,7 @@ export class EtcdStore implements AsyncStore {
   /**
    * Writes records, as `Store.prototype.importEntries`: each record keeps
    * its exact `expiresAt`, an expired one is skipped. A batch commits in
-   * etcd transactions of at most 128 records, so a batch larger than that
+   * etcd transactions of at most 127 records, so a batch larger than that
    * is not all-or-nothing.
    *
    * @param source A stream or (async) iterable of records.
@@ -563,7 +590,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {RangeError} When `batchSize` is out of range.
    * @throws {ImportError} When a record is malformed or the source fails.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async importEntries(
     source: transfer.ImportSource,
@@ -617,7 +645,8 @@ export class EtcdStore implements AsyncStore {
    * @returns The number of live keys.
    * @throws {TypeError} When `prefix` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async countAll(prefix = ""): Promise<number> {
     const op = "count all keys";
@@ -636,7 +665,8 @@ export class EtcdStore implements AsyncStore {
    * @returns Group names in code point order.
    * @throws {TypeError} When `prefix` is not a string.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async groups(prefix = ""): Promise<string[]> {
     const op = "list groups";
@@ -665,7 +695,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {RangeError} When `missingKey` is not one of the three modes.
    * @throws {TemplateError} When the template cannot be parsed or executed.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async render(
     template: string,
@@ -701,7 +732,8 @@ export class EtcdStore implements AsyncStore {
    *
    * @returns How many keys were removed.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async purgeExpired(): Promise<number> {
     const op = "purge expired keys";
@@ -718,7 +750,7 @@ export class EtcdStore implements AsyncStore {
    * Runs `fn` as one all-or-nothing etcd transaction, optimistically: its
    * reads are recorded and its writes commit only if none of them changed
    * meanwhile; otherwise `fn` runs again, so it may run more than once and
-   * must have no other side effects. At most 128 changes, 128 keys read and
+   * must have no other side effects. At most 127 changes, 128 keys read and
    * 1.5 MiB.
    *
    * @typeParam T What `fn` returns.
@@ -728,7 +760,8 @@ export class EtcdStore implements AsyncStore {
    * @throws {StoreError} Past etcd's limits, after 64 conflicts in a row,
    * or when the transaction is used after `fn` settled.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` says whether a write may have been applied.
    */
   async transaction<T>(
     fn: (tx: AsyncTransaction) => T | Promise<T>,
@@ -736,6 +769,110 @@ export class EtcdStore implements AsyncStore {
     this.#open("run transaction");
     const now = () => this.#now("run transaction");
     return await runOptimistic(fn, () => new EtcdAttempt(this.#kv, now), now);
+  }
+
+  /**
+   * As `Store.prototype.increment`: adds `delta` to the decimal counter at
+   * `group`/`key` (missing or expired counts as `0`); `ttlMs` applies only
+   * when the increment creates the entry.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param delta A safe integer. Default `1`.
+   * @param ttlMs The time to live of a new entry, in milliseconds.
+   * @returns The new value.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` not
+   * positive.
+   * @throws {StoreError} When the stored value is not a decimal safe
+   * integer, or the result would leave the safe range.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  increment(
+    group: string,
+    key: string,
+    delta = 1,
+    ttlMs?: number,
+  ): Promise<number> {
+    return this.#atomic.increment(group, key, delta, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.setIfAbsent`: writes only when no live entry exists.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param value The value.
+   * @param ttlMs Its time to live, in milliseconds.
+   * @returns Whether it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  setIfAbsent(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    return this.#atomic.setIfAbsent(group, key, value, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.compareAndSet`: replaces the live value only when it
+   * equals `expected` (`undefined`: no live entry).
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold, or `undefined` for none.
+   * @param value The new value.
+   * @param ttlMs Its time to live, in milliseconds; absent: no expiry.
+   * @returns Whether it wrote.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  compareAndSet(
+    group: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs?: number,
+  ): Promise<boolean> {
+    return this.#atomic.compareAndSet(group, key, expected, value, ttlMs);
+  }
+
+  /**
+   * As `Store.prototype.compareAndDelete`: deletes the live entry only when
+   * it holds `expected`.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @param expected The value it must hold.
+   * @returns Whether it deleted.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  compareAndDelete(
+    group: string,
+    key: string,
+    expected: string,
+  ): Promise<boolean> {
+    return this.#atomic.compareAndDelete(group, key, expected);
+  }
+
+  /**
+   * As `Store.prototype.getAndDelete`: the live value, deleted in the same
+   * step.
+   *
+   * @param group The group.
+   * @param key The key.
+   * @returns The value, or `undefined` when there was none.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   */
+  getAndDelete(group: string, key: string): Promise<string | undefined> {
+    return this.#atomic.getAndDelete(group, key);
   }
 
   /**
@@ -759,6 +896,7 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     return this.#watch(op, group, key, options.since, undefined);
   }
 

@@ -10,6 +10,15 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StoreError } from "./errors.ts";
 import { ENTRIES_TABLE, KV_TABLE, type TableNames } from "./_sql.ts";
+import {
+  connect,
+  connectReadOnly,
+  hasFrames,
+  isReadOnlyError,
+  MEMORY_PATH,
+} from "./_connect.ts";
+
+export { connectReadOnly, MEMORY_PATH };
 
 /** How a database is opened; every field is already validated. */
 export interface OpenOptions {
@@ -17,6 +26,11 @@ export interface OpenOptions {
   busyTimeoutMs: number;
   /** `PRAGMA synchronous` for file-backed stores. */
   durability: "normal" | "full";
+  /**
+   * `true`: open read-only; `false`: refuse a file that cannot be written;
+   * `undefined`: read-only when the file cannot be written.
+   */
+  readOnly?: boolean | undefined;
 }
 
 /** An open connection and the table its rows live in. */
@@ -25,10 +39,12 @@ export interface OpenDatabase {
   db: DatabaseSync;
   /** The data table found or created. */
   schema: TableNames;
+  /**
+   * Why the connection is read-only: `"option"` (asked for), `"file"` (the
+   * file or its folder cannot be written); `undefined` when it writes.
+   */
+  readOnly?: "option" | "file";
 }
-
-/** The in-memory path, which gets no WAL and no file checks. */
-export const MEMORY_PATH = ":memory:";
 
 const createTable = (s: TableNames) =>
   `CREATE TABLE IF NOT EXISTS ${s.table} (
@@ -279,15 +295,8 @@ interface ColumnInfo {
  * ```
  */
 export function openDatabase(path: string, options: OpenOptions): OpenDatabase {
-  let db: DatabaseSync;
-  try {
-    db = new DatabaseSync(path);
-  } catch (error) {
-    if (error instanceof StoreError) throw error;
-    throw new StoreError(`Cannot open store at ${path}: ${message(error)}`, {
-      cause: error,
-    });
-  }
+  if (options.readOnly === true) return openReadOnly(path, options, "option");
+  const db = connect(path, true, () => new DatabaseSync(path));
   try {
     // SQLite's own busy handler sleeps up to 100 ms between tries, which
     // loses every race against busy writers; it only covers the first slice
@@ -297,7 +306,7 @@ export function openDatabase(path: string, options: OpenOptions): OpenDatabase {
     );
     // Inspect before anything writes, so a file we refuse stays untouched
     // (switching to WAL alone rewrites the header).
-    retryBusy(options.busyTimeoutMs, () => inspect(path, db));
+    retryBusy(options.busyTimeoutMs, () => inspect(path, db, true));
     if (path !== MEMORY_PATH) {
       // Switching the journal takes a lock SQLite does not wait for.
       const mode = retryBusy(options.busyTimeoutMs, () => {
@@ -321,11 +330,83 @@ export function openDatabase(path: string, options: OpenOptions): OpenDatabase {
     return { db, schema };
   } catch (error) {
     db.close();
+    if (options.readOnly === undefined && isReadOnlyError(error)) {
+      return openReadOnly(path, options, "file");
+    }
     if (error instanceof StoreError) throw error;
     throw new StoreError(`Cannot open store at ${path}: ${message(error)}`, {
       cause: error,
     });
   }
+}
+
+// A read-only connection writes nothing: no WAL switch, no table, trigger
+// or column added. What the file lacks for the store's reads is made up by
+// temporary views, which live in the connection, not in the file.
+function openReadOnly(
+  path: string,
+  options: OpenOptions,
+  reason: "option" | "file",
+): OpenDatabase {
+  const db = connectReadOnly(path);
+  try {
+    db.exec(
+      `PRAGMA busy_timeout = ${Math.min(options.busyTimeoutMs, BUSY_SLICE_MS)}`,
+    );
+    retryBusy(options.busyTimeoutMs, () => inspect(path, db, false));
+    const schema = readSchema(path, db);
+    guard(db);
+    return { db, schema, readOnly: reason };
+  } catch (error) {
+    db.close();
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(`Cannot open store at ${path}: ${message(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Finds the data table of a read-only connection and shows the store's
+ * reads what opening it for writing would make of it: a table without
+ * `expires_at`, or `kv` beside `entries` (merged as go-store does), is read
+ * through a temporary view of the same name, which shadows the file's.
+ *
+ * @param path The path, for messages.
+ * @param db A read-only connection.
+ * @returns The data table, or the view standing for it.
+ * @throws {StoreError} When the file holds no data table.
+ */
+export function readSchema(path: string, db: DatabaseSync): TableNames {
+  db.exec("DROP VIEW IF EXISTS temp.entries");
+  db.exec("DROP VIEW IF EXISTS temp.kv");
+  const tables = dataTables(db);
+  const [first] = tables;
+  if (first === undefined) {
+    throw new StoreError(
+      `Cannot open store at ${path}: the file holds no store table (kv or entries), and a read-only store cannot create one`,
+    );
+  }
+  const expiry = (t: TableNames) =>
+    columnsOf(db, t).some((c) => c.name.toLowerCase() === "expires_at")
+      ? "expires_at"
+      : "NULL";
+  const select = (t: TableNames) =>
+    `SELECT ${t.group}, ${t.key}, ${t.value}, ${
+      expiry(t)
+    } AS expires_at FROM main.${t.table}`;
+  if (tables.length === 1) {
+    if (expiry(first) === "NULL") {
+      db.exec(`CREATE TEMP VIEW ${first.table} AS ${select(first)}`);
+    }
+    return first;
+  }
+  db.exec(
+    `CREATE TEMP VIEW entries AS ${select(ENTRIES_TABLE)} UNION ALL ${
+      select(KV_TABLE)
+    } WHERE NOT EXISTS (SELECT 1 FROM main.entries WHERE group_name = kv.grp AND entry_key = kv.key)`,
+  );
+  return ENTRIES_TABLE;
 }
 
 /**
@@ -604,15 +685,7 @@ function checkLength(path: string, db: DatabaseSync): void {
   }
 }
 
-function hasFrames(walPath: string): boolean {
-  try {
-    return Deno.statSync(walPath).size > 32;
-  } catch {
-    return false;
-  }
-}
-
-function inspect(path: string, db: DatabaseSync): void {
+function inspect(path: string, db: DatabaseSync, probe: boolean): void {
   db.exec("BEGIN");
   try {
     for (const schema of [KV_TABLE, ENTRIES_TABLE]) {
@@ -622,7 +695,7 @@ function inspect(path: string, db: DatabaseSync): void {
   } finally {
     db.exec("COMMIT");
   }
-  if (path === MEMORY_PATH) return;
+  if (path === MEMORY_PATH || !probe) return;
   // SQLite opens a file it may not write read-only without a word. Writing
   // the header's user_version back unchanged, in a transaction rolled back,
   // tells without writing anything. It never waits: when another connection

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertFunction,
+  assertOptions,
+  assertText,
+  assertTTL,
+  describe,
+} from "./_check.ts";
+import { WATCH_OPTIONS } from "./_options.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
 import * as atomic from "./_atomic.ts";
 import { ATOMIC_OPS } from "./_atomic.ts";
@@ -746,6 +753,7 @@ export class ScopedStore {
     this.#core.open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     if (group === "*") {
       return this.#core.watch(op, `${this.#prefix}*`, key, {
         namespace: this.namespace,

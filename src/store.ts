@@ -9,6 +9,7 @@
 import {
   assertFilePath,
   assertFunction,
+  assertOptions,
   assertText,
   assertTTL,
 } from "./_check.ts";
@@ -17,10 +18,13 @@ import * as atomic from "./_atomic.ts";
 import { ATOMIC_OPS } from "./_atomic.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import {
+  type ListOptions,
   type RenderLimits,
   type RenderOptions,
   resolveOptions,
   type StoreOptions,
+  WATCH_OPTIONS,
+  type WatchOptions,
 } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { type Transaction, transactionView } from "./_tx_view.ts";
@@ -29,36 +33,13 @@ import type * as transfer from "./transfer.ts";
 
 export type {
   ChangeRetention,
+  ListOptions,
   RenderLimits,
   RenderOptions,
   StoreOptions,
   Transaction,
+  WatchOptions,
 };
-
-/**
- * Options for {@linkcode Store.prototype.watch}.
- */
-export interface WatchOptions {
-  /**
-   * Resume after this change-log `seq` (needs the `changeFeed` option): the
-   * watcher first replays the logged events after it, then continues live.
-   */
-  since?: number;
-}
-
-/**
- * Options for {@linkcode Store.prototype.list}.
- */
-export interface ListOptions {
-  /** The most entries in one page, from 1 to 10,000. Default `100`. */
-  limit?: number;
-  /** The `cursor` of the previous page; absent for the first page. */
-  cursor?: string | undefined;
-  /** Only keys starting with this string (literal). Default `""`. */
-  prefix?: string;
-  /** Walk in descending key order. Default `false`. */
-  reverse?: boolean;
-}
 
 /**
  * One page of {@linkcode Store.prototype.list}.
@@ -77,7 +58,8 @@ export interface ListPage {
  *
  * A key is live while it has no expiry or its expiry is after `clock()`.
  * Reads never see expired keys; `get` deletes the expired key it finds, and
- * a background timer purges the rest.
+ * a background timer purges the rest (a store opened read-only, see
+ * {@linkcode StoreOptions.readOnly}, only passes them over).
  *
  * @example Set, read and expire values
  * ```ts
@@ -120,11 +102,14 @@ export class Store implements Disposable {
    *
    * @param path A file path, or `":memory:"` (the default) for a private
    * in-memory store.
-   * @param options Timers, durability and the clock.
-   * @throws {TypeError} When `path` is not a non-empty string or an option has
-   * the wrong type.
+   * @param options Timers, durability, the clock, read-only mode.
+   * @throws {TypeError} When `path` is not a non-empty string, an option has
+   * the wrong type, or an option name is unknown (the message names the
+   * closest known one).
    * @throws {RangeError} When a numeric option is out of range.
-   * @throws {StoreError} When the file cannot be opened or is not a store.
+   * @throws {StoreError} When the file cannot be opened (the message says
+   * when the path is a directory or its folder does not exist) or is not a
+   * store.
    */
   constructor(path?: string, options?: StoreOptions) {
     const file = path === undefined ? ":memory:" : path;
@@ -132,6 +117,33 @@ export class Store implements Disposable {
     this.path = file;
     this.#core = new StoreCore(file, resolved);
     registerCore(this, this.#core);
+  }
+
+  /**
+   * Whether the store only reads: opened with `readOnly: true`, or by
+   * itself because its file or folder cannot be written. A write then throws
+   * a {@linkcode StoreError} naming the mode.
+   *
+   * @example Read a file opened read-only
+   * ```ts
+   * import { Store, StoreError } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * {
+   *   using store = new Store(`${dir}/app.db`);
+   *   store.set("config", "theme", "dark");
+   * }
+   * using store = new Store(`${dir}/app.db`, { readOnly: true });
+   * assert.equal(store.readOnly, true);
+   * assert.equal(store.get("config", "theme"), "dark");
+   * assert.throws(() => store.set("config", "theme", "light"), StoreError);
+   * ```
+   *
+   * @returns `true` when writes are refused.
+   */
+  get readOnly(): boolean {
+    return this.#core.engine.readOnly;
   }
 
   /**
@@ -1020,6 +1032,7 @@ export class Store implements Disposable {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const core = this.#keyed(op, group, key);
+    assertOptions(op, "options", options, WATCH_OPTIONS);
     return core.watch(op, group, key, options ?? {});
   }
 

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { TemplateError } from "./errors.ts";
 import { TemplateCache } from "./template/_cache.ts";
 import { type Budget, MODES } from "./template/_eval.ts";
 import { Executor } from "./template/_exec.ts";
@@ -107,7 +108,7 @@ export function parseTemplate(source: string): Template {
   if (typeof source !== "string") {
     throw new TypeError("Cannot parse template: the source must be a string");
   }
-  const tree = parse(source);
+  const tree = withStack(() => parse(source));
   return Object.freeze({ tree, size: tree.cost });
 }
 
@@ -171,7 +172,27 @@ export function executeTemplate(
       "Cannot execute template: it was not made by parseTemplate()",
     );
   }
-  return new Executor(tree, modeOf(missingKey), budgetOf(limits)).run(data);
+  const executor = new Executor(tree, modeOf(missingKey), budgetOf(limits));
+  return withStack(() => executor.run(data));
+}
+
+// Nesting is bounded (MAX_EXPRESSION_DEPTH), but a caller that is itself
+// deep in the stack may leave too little of it: that is the template's
+// error to report, not a crash.
+function withStack<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new TemplateError(
+        "the template nests deeper than the call stack left to it holds",
+        1,
+        1,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 
 import { decodeUtf8 } from "./_utf8.ts";
-import { integerArg } from "./_check.ts";
+import { assertOptions, integerArg } from "./_check.ts";
 
 /**
  * One live entry, as exported and imported. As NDJSON, one per line:
@@ -70,6 +70,9 @@ export interface FromNdjsonOptions {
   maxLineBytes?: number;
 }
 
+const FROM_NDJSON_OPTIONS: Record<keyof FromNdjsonOptions, true> = {
+  maxLineBytes: true,
+};
 const CHUNK_BYTES = 64 * 1024;
 const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
 const NEWLINE = 0x0a;
@@ -150,6 +153,7 @@ export function toNdjson(): TransformStream<ExportRecord, Uint8Array> {
 export function fromNdjson(
   options?: FromNdjsonOptions,
 ): TransformStream<Uint8Array, unknown> {
+  assertOptions("read NDJSON", "options", options, FROM_NDJSON_OPTIONS);
   const maxLineBytes = integerArg(
     "read NDJSON",
     "maxLineBytes",

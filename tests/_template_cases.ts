@@ -354,6 +354,8 @@ export const CASES: readonly Case[] = [
   ["index of index", "{{ index . \"s\" 1 }}", "195", S, true],
   ["len of int", "{{ len 3 }}", "1:4: error calling len: len of type int", E, false],
   ["println of map", "{{ println . 1 }}", "map[a:1 b:2] 1\n", AB, true],
+  ["parens 1000 deep", `{{ ${"(".repeat(1_000)}print 1 2${")".repeat(1_000)} }}`, "1 2", E, true],
+  ["parens 1001 deep", `{{ ${"(".repeat(1_001)}1${")".repeat(1_001)} }}`, "1:1004: max expression depth exceeded", E, false],
 ];
 
 /**
@@ -373,7 +375,7 @@ export const NEWER_GO: ReadonlySet<string> = new Set([
 /**
  * Cases Go cannot run the same way: `json` is this module's extension, and a
  * string literal that is not UTF-8 is refused here (a JavaScript string
- * cannot hold it).
+ * cannot hold it), and nesting past the depth the JavaScript stack holds.
  */
 export const NOT_GO: ReadonlySet<string> = new Set([
   "missing zero json",
@@ -388,4 +390,7 @@ export const NOT_GO: ReadonlySet<string> = new Set([
   "json nil",
   "json missing",
   "invalid UTF-8 literal",
+  // Go 1.19 has no limit (current Go stops at 10,000); past 1,000 this
+  // engine refuses, as the JavaScript stack holds less.
+  "parens 1001 deep",
 ]);

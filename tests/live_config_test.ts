@@ -977,6 +977,7 @@ Deno.test("live config: main.ts flags", () => {
     changeFeed: false,
     etcd: undefined,
     etcdPrefix: "live-config/",
+    kv: undefined,
     maxBodyBytes: 1024 * 1024,
     bodyTimeoutMs: 30_000,
     shutdownMs: 5_000,
@@ -1013,11 +1014,18 @@ Deno.test("live config: main.ts flags", () => {
       changeFeed: true,
       etcd: ["http://127.0.0.1:2379", "http://127.0.0.1:22379"],
       etcdPrefix: "svc/",
+      kv: undefined,
       maxBodyBytes: 10,
       bodyTimeoutMs: 200,
       shutdownMs: 0,
       help: true,
     },
+  );
+  assert.equal(parseFlags(["--kv", "./d/x.kv"]).kv, "./d/x.kv");
+  assert.throws(() => parseFlags(["--kv="]), RangeError);
+  assert.throws(
+    () => parseFlags(["--kv", "x.kv", "--etcd", "http://127.0.0.1:2379"]),
+    /--kv and --etcd cannot be used together/,
   );
   // PORT from the environment is the default; --port wins over it.
   assert.equal(parseFlags([], { PORT: "8123" }).port, 8123);

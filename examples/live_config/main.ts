@@ -32,6 +32,14 @@
  * deno task demo --etcd http://127.0.0.1:2379 --port 8001
  * ```
  *
+ * On Deno KV instead (a local file here; on Deno Deploy, the project's
+ * database: `DenoKvStore.open()` without a path), with `--kv PATH`:
+ * instances on one file see each other's writes and events:
+ *
+ * ```sh
+ * deno task demo --kv ./data/live-config.kv
+ * ```
+ *
  * Then open http://127.0.0.1:8000/ and, from another terminal:
  *
  * ```sh
@@ -47,6 +55,7 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { type AsyncStore, Store } from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
+import { DenoKvStore } from "@core/store/deno-kv";
 import { createApp } from "./server.ts";
 
 /** The service's settings, from {@linkcode parseFlags}. */
@@ -69,6 +78,8 @@ export interface Config {
   etcd: string[] | undefined;
   /** The key prefix of the service's data in etcd. */
   etcdPrefix: string;
+  /** A Deno KV database; when given, the store is on Deno KV. */
+  kv: string | undefined;
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
   /** Milliseconds to receive a request's body. */
@@ -96,6 +107,8 @@ export const USAGE = `Usage: main.ts [options]
   --etcd URL[,URL...]     keep the data on this etcd cluster instead of a
                           file; instances on any host share it
   --etcd-prefix PREFIX    the data's key prefix in etcd (default live-config/)
+  --kv PATH               keep the data in this Deno KV database instead
+                          (its folder is created); instances share it
   --max-body-bytes N      largest request body (default 1048576; 413 above)
   --body-timeout-ms N     time to send a request's body (default 30000;
                           408 after)
@@ -147,6 +160,7 @@ export function parseFlags(
       "change-feed": { type: "boolean", default: false },
       etcd: { type: "string" },
       "etcd-prefix": { type: "string", default: "live-config/" },
+      kv: { type: "string" },
       "max-body-bytes": ms(1024 * 1024),
       "body-timeout-ms": ms(30_000),
       "shutdown-ms": ms(5_000),
@@ -157,6 +171,10 @@ export function parseFlags(
   const etcd = values.etcd?.split(",").filter((url) => url !== "");
   if (etcd !== undefined && etcd.length === 0) {
     throw new RangeError("--etcd needs at least one URL");
+  }
+  if (values.kv === "") throw new RangeError("--kv must not be empty");
+  if (values.kv !== undefined && etcd !== undefined) {
+    throw new RangeError("--kv and --etcd cannot be used together");
   }
   return {
     port: integer("--port", values.port, 0, 65_535),
@@ -173,6 +191,7 @@ export function parseFlags(
     changeFeed: values["change-feed"],
     etcd,
     etcdPrefix: values["etcd-prefix"],
+    kv: values.kv,
     maxBodyBytes: integer("--max-body-bytes", values["max-body-bytes"], 0),
     bodyTimeoutMs: integer(
       "--body-timeout-ms",
@@ -257,9 +276,11 @@ export async function main(args: string[]): Promise<number> {
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       console.log(
         `live-config listening on http://${host}:${port}/ (${
-          config.etcd === undefined
-            ? `db ${config.db}`
-            : `etcd ${config.etcd.join(",")}`
+          config.etcd !== undefined
+            ? `etcd ${config.etcd.join(",")}`
+            : config.kv !== undefined
+            ? `Deno KV ${config.kv}`
+            : `db ${config.db}`
         })`,
       );
     });
@@ -340,6 +361,7 @@ function keepServing(
       schedule();
       return;
     }
+    console.error(`live-config: listening again on port ${port}`);
     watch(server);
   };
   const schedule = () => {
@@ -373,8 +395,14 @@ function keepServing(
         timer = setTimeout(() => resolve(false), deadlineMs);
       });
       // shutdown() waits for every request in flight, with no deadline of
-      // its own (an upload that stalls would hold it forever).
-      const done = server.shutdown().then(() => true, () => true);
+      // its own (an upload that stalls would hold it forever). Servers that
+      // failed before are not waited for: the exit cuts what they still
+      // serve. A failed current server may refuse shutdown(): nothing to
+      // wait for then.
+      const done = Promise.resolve().then(() => server.shutdown()).then(
+        () => true,
+        () => true,
+      );
       const finished = await Promise.race([done, late]);
       clearTimeout(timer);
       return finished;
@@ -382,8 +410,12 @@ function keepServing(
   };
 }
 
-/** The file store of `--db`, or the etcd store of `--etcd`. */
+/** The file store of `--db`, the etcd store of `--etcd`, or `--kv`'s. */
 async function openStore(config: Config): Promise<Store | AsyncStore> {
+  if (config.kv !== undefined) {
+    mkdirSync(dirname(config.kv), { recursive: true });
+    return await DenoKvStore.open({ path: config.kv });
+  }
   if (config.etcd !== undefined) {
     return await EtcdStore.open({
       endpoints: config.etcd,

@@ -40,9 +40,8 @@
  * refused too.)
  *
  * These are the limits an application owns, written as any handler would
- * write them: the body's size and the deadline to receive it
- * (a timer), template budgets, quotas, the canonical path.
- * What belongs to the HTTP server (framing, header limits) is `Deno.serve`'s;
+ * write them: the body's size and the deadline to receive it, template
+ * budgets, quotas, the canonical path. What belongs to the HTTP server (framing, header limits) is `Deno.serve`'s;
  * what belongs to the edge (per-IP limits, header and idle timeouts, TLS) is
  * a reverse proxy's: see docs/serving.md.
  *
@@ -259,7 +258,9 @@ export function createApp(options: AppOptions): App {
     1,
     MAX_TIMER_MS,
   );
-  const body = {
+  const streams = new Set<EventStream>();
+  let closed = false;
+  const reading = {
     maxBytes: whole(
       "maxBodyBytes",
       options.maxBodyBytes,
@@ -274,10 +275,8 @@ export function createApp(options: AppOptions): App {
       1,
       MAX_TIMER_MS,
     ),
+    closing: () => closed,
   };
-  const streams = new Set<EventStream>();
-  let closed = false;
-  const reading = { ...body, closing: () => closed };
   const fileCheck =
     options.checkFile === false || path === undefined || path === ":memory:"
       ? undefined

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { StoreError } from "../errors.ts";
+import { StoreError, StoreUnavailableError } from "../errors.ts";
 import { fromBase64, toBase64 } from "./_keys.ts";
 
 /** One key-value pair as etcd returns it. */
@@ -85,23 +85,31 @@ export class EtcdClient {
     return this.#closed.signal;
   }
 
+  /** How long one call may take, failover included. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   /**
    * Posts one request, moving to the next member when one fails, until
-   * `timeoutMs` has passed.
+   * `timeoutMs` has passed. A request is sent again only where that is
+   * safe: a read, or a write guarded so that a second copy changes nothing
+   * (see `_once.ts`).
    *
    * @param op The operation, for error messages.
    * @param path The gateway path, such as `/v3/kv/range`.
    * @param body The request.
-   * @param applied For a write that is not idempotent: after an ambiguous
-   * failure, tells whether it was applied (its answer) or not (`undefined`).
+   * @param write Whether the request writes: its failure then tells
+   * whether it may have been applied.
    * @returns The parsed answer.
-   * @throws {StoreError} When no member answers in time, or etcd refuses.
+   * @throws {StoreUnavailableError} When no member answers in time.
+   * @throws {StoreError} When etcd refuses.
    */
   async call(
     op: string,
     path: string,
     body: Json,
-    applied?: () => Promise<Json | undefined>,
+    write = false,
   ): Promise<Json> {
     const deadline = Date.now() + this.#timeoutMs;
     let lastError: unknown;
@@ -110,19 +118,14 @@ export class EtcdClient {
       const left = deadline - Date.now();
       if (left <= 0 || this.#closed.signal.aborted) break;
       try {
-        if (ambiguous && applied !== undefined) {
-          const answer = await this.#withTimeout(left, () => applied());
-          if (answer !== undefined) return answer;
-        }
         const share = Math.max(Math.min(left, 300), left / 2);
         return await this.#post(path, body, share);
       } catch (error) {
         if (!(error instanceof Ambiguous || error instanceof TypeError)) {
           if (error instanceof StoreError) {
-            throw new StoreError(
-              `Cannot ${op}: ${error.message}`,
-              { cause: error },
-            );
+            throw new StoreError(prefixed(op, error.message), {
+              cause: error,
+            });
           }
           throw error;
         }
@@ -135,29 +138,21 @@ export class EtcdClient {
         }
       }
     }
+    const outcome = write && ambiguous ? "unknown" : "not-applied";
     if (this.#closed.signal.aborted) {
+      if (outcome === "unknown") {
+        throw new StoreUnavailableError(op, "the store was closed", outcome);
+      }
       throw new StoreError(`Cannot ${op}: the store is closed`);
     }
-    throw new StoreError(
-      `Cannot ${op}: no etcd member answered within ${this.#timeoutMs} ms (${
+    throw new StoreUnavailableError(
+      op,
+      `no etcd member answered within ${this.#timeoutMs} ms (${
         lastError instanceof Error ? lastError.message : lastError
       })`,
+      outcome,
       { cause: lastError },
     );
-  }
-
-  async #withTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      return await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Ambiguous("timed out")), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   // One attempt on the current member. TypeError: the request never left
@@ -279,15 +274,16 @@ export class EtcdClient {
    *
    * @param op The operation, for error messages.
    * @param body The `compare`, `success` and `failure` lists.
-   * @param applied See {@linkcode EtcdClient.prototype.call}.
+   * @param write Whether it may write; see
+   * {@linkcode EtcdClient.prototype.call}.
    * @returns Whether the compares held, the revision and the answers.
    */
   async txn(
     op: string,
     body: Json,
-    applied?: () => Promise<Json | undefined>,
+    write = false,
   ): Promise<{ succeeded: boolean; revision: number; responses: Json[] }> {
-    const answer = await this.call(op, "/v3/kv/txn", body, applied);
+    const answer = await this.call(op, "/v3/kv/txn", body, write);
     return {
       succeeded: answer.succeeded === true,
       revision: Number(answer.header?.revision ?? 0),
@@ -405,6 +401,18 @@ export function rangeResult(answer: Json): RangeResult {
     count: Number(answer.count ?? 0),
     revision: Number(answer.header?.revision ?? 0),
   };
+}
+
+/**
+ * A message naming the operation once, whatever the message it wraps says.
+ *
+ * @param op The operation.
+ * @param message A message, perhaps already starting with `Cannot <op>: `.
+ * @returns The message with one prefix.
+ */
+export function prefixed(op: string, message: string): string {
+  const head = `Cannot ${op}: `;
+  return message.startsWith(head) ? message : head + message;
 }
 
 function isRefused(error: unknown): boolean {

@@ -16,7 +16,8 @@
  * lost be recognised when it is retried.
  *
  * Markers under `prefix + "m/"` are written in the same revision as the
- * writes they describe (the groups a revision deleted whole).
+ * writes they describe: the groups a revision deleted whole, and under
+ * `m/w/` the marker that makes each write apply at most once.
  *
  * @module
  */
@@ -33,12 +34,15 @@ export class KeySpace {
   readonly data: Uint8Array;
   /** The marker naming the groups a revision deleted whole. */
   readonly groupMarker: Uint8Array;
+  /** Where the markers of writes live (see `_once.ts`). */
+  readonly writeMarkers: Uint8Array;
 
   /** @param prefix The store's prefix, such as `"store/"`. */
   constructor(prefix: string) {
     this.root = encoder.encode(prefix);
     this.data = concat(this.root, encoder.encode("d/"));
     this.groupMarker = concat(this.root, encoder.encode("m/deleted-groups"));
+    this.writeMarkers = concat(this.root, encoder.encode("m/w/"));
   }
 
   /**

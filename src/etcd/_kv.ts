@@ -11,6 +11,13 @@ import { StoreError } from "../errors.ts";
 import type { EtcdClient, Json, KeyValue } from "./_client.ts";
 import { rangeResult } from "./_client.ts";
 import {
+  guard,
+  Markers,
+  outcome,
+  type WriteResult,
+  type WriteTxn,
+} from "./_once.ts";
+import {
   decodeValue,
   encodeValue,
   type KeySpace,
@@ -47,6 +54,8 @@ export interface Entry {
 
 /** etcd's default limits on one transaction. */
 export const MAX_TXN_OPS = 128;
+/** The changes a write may make: one operation is its marker. */
+export const MAX_TXN_CHANGES = MAX_TXN_OPS - 1;
 /** etcd's default `--max-request-bytes`, 1.5 MiB. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
@@ -74,8 +83,10 @@ export class Kv {
   readonly keys: KeySpace;
   readonly pump: OwnWrites;
   #leases = new Map<number, Promise<string>>();
+  #markers: Markers;
 
   constructor(client: EtcdClient, keys: KeySpace, pump: OwnWrites) {
+    this.#markers = new Markers(client, keys.writeMarkers);
     this.client = client;
     this.keys = keys;
     this.pump = pump;
@@ -298,48 +309,65 @@ export class Kv {
   }
 
   /**
-   * Runs a transaction as a write of this instance: retried safely, its
-   * events delivered before it resolves.
+   * Runs a transaction as a write of this instance: guarded by a marker so
+   * that sending it again is safe (see `_once.ts`), its events delivered
+   * before it resolves.
    *
    * @param op The operation.
-   * @param body The transaction.
-   * @param check A put of it, to recognise it as applied after a lost
-   * answer.
-   * @returns Whether its compares held, and the answers.
+   * @param txn The compares and writes.
+   * @returns Whether its compares held, its revision and its answers.
+   * @throws {StoreUnavailableError} When no member answered in time (its
+   * `outcome` says whether it may have been applied).
    */
-  async write(
-    op: string,
-    body: Json,
-    check?: { key: Uint8Array; bytes: Uint8Array },
-  ): Promise<{ succeeded: boolean; responses: Json[] }> {
-    let outcome:
-      | { succeeded: boolean; revision: number; responses: Json[] }
-      | undefined;
-    const applied = check === undefined ? undefined : async () => {
-      const result = await this.client.range(op, check.key);
-      const kv = result.kvs[0];
-      if (kv === undefined || !equal(kv.value, check.bytes)) return undefined;
-      return {
-        succeeded: true,
-        header: { revision: kv.modRevision },
-        responses: [],
-      };
-    };
+  async write(op: string, txn: WriteTxn): Promise<WriteResult> {
+    const marker = this.#markers.next();
+    let result: WriteResult | undefined;
     await this.pump.own(async () => {
-      try {
-        outcome = await this.client.txn(op, body, applied);
-      } catch (error) {
-        if (!isLeaseGone(error)) throw error;
-        throw new StoreError(
-          `Cannot ${op}: its lease expired on the way; try again`,
-          { cause: error },
-        );
+      for (let attempt = 0;; attempt++) {
+        const body = guard(txn, marker, await this.#markers.lease(op));
+        try {
+          result = outcome(op, txn, await this.client.txn(op, body, true));
+          break;
+        } catch (error) {
+          if (!isLeaseGone(error)) throw error;
+          // Refused as a whole: nothing was applied. The markers' lease is
+          // taken afresh once; a key's lease, by the caller.
+          this.#markers.forget();
+          this.forgetLeases();
+          if (attempt > 0) {
+            throw new StoreError(
+              `Cannot ${op}: its lease expired on the way; try again`,
+              { cause: error },
+            );
+          }
+        }
       }
-      return outcome.succeeded && body.success?.length > 0
-        ? outcome.revision
-        : 0;
+      return result.succeeded && txn.success.length > 0 ? result.revision : 0;
     });
-    return outcome as { succeeded: boolean; responses: Json[] };
+    return result as WriteResult;
+  }
+
+  /**
+   * Reads one key as it was at a revision: what a write whose answer was
+   * lost found there.
+   *
+   * @param op The operation.
+   * @param key The key.
+   * @param end The end of a range, if any.
+   * @param revision The revision.
+   * @returns The pairs.
+   */
+  async readAt(
+    op: string,
+    key: Uint8Array,
+    revision: number,
+    end?: Uint8Array,
+  ): Promise<KeyValue[]> {
+    const result = await this.client.range(op, key, {
+      revision,
+      ...(end === undefined ? {} : { end }),
+    });
+    return result.kvs;
   }
 
   /**
@@ -404,10 +432,6 @@ export function unchangedSince(start: Uint8Array, revision: number): Json {
 }
 
 export { rangeResult };
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 function isLeaseGone(error: unknown): boolean {
   return error instanceof Error && /lease not found/i.test(error.message);

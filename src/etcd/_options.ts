@@ -5,16 +5,13 @@
  */
 
 import {
-  assertBoolean,
   assertFunction,
+  assertOptions,
   assertText,
   describe,
   integerArg,
-  oneOf,
 } from "../_check.ts";
 import type { StoreEvent } from "../events.ts";
-import type { RenderOptions } from "../_options.ts";
-import type { ListOptions } from "../store.ts";
 
 /** Options for {@linkcode EtcdStore.open}. */
 export interface EtcdStoreOptions {
@@ -41,8 +38,18 @@ export interface EtcdStoreOptions {
 }
 
 const OPEN = "open store";
+
+const ETCD_STORE_OPTIONS: Record<keyof EtcdStoreOptions, true> = {
+  endpoints: true,
+  prefix: true,
+  clock: true,
+  purgeIntervalMs: true,
+  requestTimeoutMs: true,
+  username: true,
+  password: true,
+  onCallbackError: true,
+};
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const MAX_LIST_LIMIT = 10_000;
 
 /**
  * Checks the options of `EtcdStore.open` and fills in the defaults.
@@ -62,6 +69,7 @@ export function checkOpen(
       }`,
     );
   }
+  assertOptions(OPEN, "options", options, ETCD_STORE_OPTIONS);
   const { endpoints } = options;
   if (!Array.isArray(endpoints) || endpoints.length === 0) {
     throw new TypeError(
@@ -131,60 +139,4 @@ function integer(
   return integerArg(OPEN, name, value, fallback, min, MAX_TIMER_MS);
 }
 
-/**
- * Checks the options of `list`, as the local store does.
- *
- * @param op The operation.
- * @param options The caller's options.
- * @returns Every option.
- */
-export function checkList(op: string, options: ListOptions): {
-  limit: number;
-  cursor: string | undefined;
-  prefix: string;
-  reverse: boolean;
-} {
-  const { cursor, prefix = "", reverse = false } = options;
-  const limit = integerArg(
-    op,
-    "limit",
-    options.limit ?? undefined,
-    100,
-    1,
-    MAX_LIST_LIMIT,
-  );
-  if (cursor !== undefined) assertText(op, "cursor", cursor);
-  assertText(op, "prefix", prefix);
-  assertBoolean(op, "reverse", reverse);
-  return { limit, cursor, prefix, reverse };
-}
-
-/**
- * Checks the options of `render`, as the local store does.
- *
- * @param op The operation.
- * @param options The caller's options.
- * @returns The missing-key mode.
- */
-export function checkRender(
-  op: string,
-  options: RenderOptions,
-): "default" | "zero" | "error" {
-  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
-    "default",
-    "zero",
-    "error",
-  ]);
-  return missingKey;
-}
-
-/**
- * Checks `since`, as the local store does.
- *
- * @param op The operation.
- * @param since The caller's `since`.
- * @returns It, checked.
- */
-export function checkSince(op: string, since: unknown): number | undefined {
-  return since === undefined ? undefined : integerArg(op, "since", since, 0);
-}
+export { checkRender, checkSince } from "../_check.ts";

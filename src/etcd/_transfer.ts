@@ -8,7 +8,7 @@
 import { assertText } from "../_check.ts";
 import type { ExportRecord } from "../transfer.ts";
 import { prefixEnd, toBase64 } from "./_keys.ts";
-import { type Kv, MAX_REQUEST_BYTES, MAX_TXN_OPS } from "./_kv.ts";
+import { type Kv, MAX_REQUEST_BYTES, MAX_TXN_CHANGES } from "./_kv.ts";
 
 const PAGE = 500;
 
@@ -69,7 +69,7 @@ export function exportStream(
 
 /**
  * Writes one batch of checked records, skipping the expired ones, in etcd
- * transactions of at most 128 puts and 1.5 MiB each (a batch larger than
+ * transactions of at most 127 puts and 1.5 MiB each (a batch larger than
  * that commits in several).
  *
  * @param kv The store's operations.
@@ -86,13 +86,11 @@ export async function importBatch(
   const live = records.filter((r) => r.expiresAt === null || r.expiresAt > now);
   let ops: unknown[] = [];
   let bytes = 0;
-  let check: { key: Uint8Array; bytes: Uint8Array } | undefined;
   const commit = async () => {
     if (ops.length === 0) return;
-    await kv.write(op, { compare: [], success: ops }, check);
+    await kv.write(op, { compare: [], success: ops });
     ops = [];
     bytes = 0;
-    check = undefined;
   };
   const seen = new Set<string>();
   for (const record of live) {
@@ -103,7 +101,7 @@ export async function importBatch(
     // etcd refuses one key twice in a transaction: the later record wins.
     const id = toBase64(put.key);
     if (
-      ops.length >= MAX_TXN_OPS || bytes + size > MAX_REQUEST_BYTES / 2 ||
+      ops.length >= MAX_TXN_CHANGES || bytes + size > MAX_REQUEST_BYTES / 2 ||
       seen.has(id)
     ) {
       await commit();
@@ -112,7 +110,6 @@ export async function importBatch(
     seen.add(id);
     ops.push({ request_put: put.request });
     bytes += size;
-    check ??= put;
   }
   await commit();
   return live.length;

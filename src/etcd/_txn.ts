@@ -17,6 +17,7 @@ import {
   type Entry,
   type Kv,
   MAX_REQUEST_BYTES,
+  MAX_TXN_CHANGES,
   MAX_TXN_OPS,
   modEquals,
   unchangedSince,
@@ -79,7 +80,6 @@ export class EtcdAttempt implements TxAttempt {
     const kv = this.#kv;
     const ops: Json[] = [];
     let bytes = 0;
-    let check: { key: Uint8Array; bytes: Uint8Array } | undefined;
     for (const [group, held] of plan.cleared) {
       const rewritten = plan.keys.get(group);
       for (const key of held) {
@@ -99,7 +99,6 @@ export class EtcdAttempt implements TxAttempt {
         }
         const put = await kv.putRequest(OP, { group, key, ...entry });
         bytes += put.key.length + put.bytes.length;
-        check ??= put;
         ops.push({ request_put: put.request });
       }
     }
@@ -114,11 +113,10 @@ export class EtcdAttempt implements TxAttempt {
     }
     if (ops.length === 0) return true;
     limits(ops.length, this.#compares.length, bytes);
-    const { succeeded } = await kv.write(
-      OP,
-      { compare: this.#compares, success: ops },
-      check,
-    );
+    const { succeeded } = await kv.write(OP, {
+      compare: this.#compares,
+      success: ops,
+    });
     return succeeded;
   }
 
@@ -138,9 +136,9 @@ export class EtcdAttempt implements TxAttempt {
 }
 
 function limits(ops: number, compares: number, bytes: number): void {
-  if (ops > MAX_TXN_OPS) {
+  if (ops > MAX_TXN_CHANGES) {
     throw new StoreError(
-      `Cannot ${OP}: it makes ${ops} changes; etcd takes at most ${MAX_TXN_OPS} operations in one transaction`,
+      `Cannot ${OP}: it makes ${ops} changes; etcd takes at most ${MAX_TXN_OPS} operations in one transaction, one of them the write's marker`,
     );
   }
   if (compares > MAX_TXN_OPS) {
@@ -254,11 +252,10 @@ export async function quotaWrite(
       ? undefined
       : expiryOf(op, time, ttlMs);
     const put = await kv.putRequest(op, { ...args, expiresAt });
-    const { succeeded } = await kv.write(
-      op,
-      { compare, success: [{ request_put: put.request }] },
-      put,
-    );
+    const { succeeded } = await kv.write(op, {
+      compare,
+      success: [{ request_put: put.request }],
+    });
     if (succeeded) return;
     await new Promise((r) =>
       setTimeout(r, Math.random() * Math.min(2 ** attempt, 100))

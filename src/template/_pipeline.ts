@@ -26,11 +26,13 @@ import {
 } from "./_tree.ts";
 
 /**
- * Parenthesized pipelines nest at most this deep. Parsing and evaluating
- * them recurses, and the JavaScript stack is small; Go 1.19 has no limit
- * and current Go stops at 10,000.
+ * Parenthesized pipelines nest at most this deep: as deep as Go renders
+ * them. Parsing and evaluating them recurses, and the JavaScript stack
+ * holds about 1,750 levels at the top of a call (1,000 leave room for a
+ * deep caller); past the limit a TemplateError says so instead of a stack
+ * overflow. Go 1.19 has no limit; current Go stops at 10,000.
  */
-export const MAX_EXPRESSION_DEPTH = 400;
+export const MAX_EXPRESSION_DEPTH = 1_000;
 
 /** Go's `item.String()`, for "unexpected …" messages. */
 function tokenString(token: Token): string {

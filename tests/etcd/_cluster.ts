@@ -70,6 +70,20 @@ export async function kill(i: number): Promise<void> {
   throw new Error(`member ${i} is still answering after SIGKILL`);
 }
 
+/** Stops member `i` with SIGSTOP: it holds its sockets and answers nothing. */
+export function pause(i: number): void {
+  Deno.kill(pidOf(i), "SIGSTOP");
+}
+
+/** Lets a member stopped by {@linkcode pause} run again. */
+export function resume(i: number): void {
+  try {
+    Deno.kill(pidOf(i), "SIGCONT");
+  } catch {
+    // Killed meanwhile.
+  }
+}
+
 /** Restarts member `i` on its data directory and waits until it serves. */
 export async function restart(i: number): Promise<void> {
   if (await healthy(i)) return;

@@ -173,9 +173,10 @@ Deno.test("EtcdStore keys with a TTL carry a lease, which only cleans up", async
   const prefix = freshPrefix();
   await using store = await open(prefix, { clock: () => now });
   await store.setWithTTL("g", "k", "v", 60_000);
+  // The data keys only: writes also leave markers under `m/w/`.
   const raw = await gateway("/v3/kv/range", {
-    key: btoa(prefix),
-    range_end: btoa(prefix.slice(0, -1) + "0"),
+    key: btoa(prefix + "d/"),
+    range_end: btoa(prefix + "d0"),
   });
   assert.equal(raw.kvs.length, 1);
   assert.notEqual(raw.kvs[0].lease ?? "0", "0");
@@ -269,8 +270,8 @@ Deno.test("EtcdStore keys are removed by their lease when no store is left to do
   const count = async () =>
     Number(
       (await gateway("/v3/kv/range", {
-        key: btoa(prefix),
-        range_end: btoa(prefix.slice(0, -1) + "0"),
+        key: btoa(prefix + "d/"),
+        range_end: btoa(prefix + "d0"),
         count_only: true,
       })).count ?? 0,
     );

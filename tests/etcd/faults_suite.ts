@@ -5,9 +5,21 @@
  */
 
 import assert from "node:assert/strict";
-import { StoreError, type StoreEvent } from "@core/store";
+import {
+  StoreError,
+  type StoreEvent,
+  StoreUnavailableError,
+} from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
-import { endpoints, freshPrefix, kill, leader, restart } from "./_cluster.ts";
+import {
+  endpoints,
+  freshPrefix,
+  kill,
+  leader,
+  pause,
+  restart,
+  resume,
+} from "./_cluster.ts";
 
 async function until(
   what: string,
@@ -194,4 +206,90 @@ Deno.test("EtcdStore moves its event stream to another member when the one it re
     await watcher.close();
     await restart(victim);
   }
+});
+
+Deno.test("EtcdStore applies a write once when the member that took it resumes after a retry elsewhere", async () => {
+  const urls = endpoints();
+  const lead = await leader();
+  const others = [1, 2, 3].filter((i) => i !== lead);
+  const prefix = freshPrefix();
+  // The first attempt goes to the leader, which is paused past the client's
+  // first-attempt timeout: the write is sent again to the others.
+  const store = await EtcdStore.open({
+    endpoints: [lead, ...others].map((i) => urls[i - 1]!),
+    prefix,
+    requestTimeoutMs: 6_000,
+    purgeIntervalMs: 0,
+  });
+  const reader = await EtcdStore.open({
+    endpoints: others.map((i) => urls[i - 1]!),
+    prefix,
+    purgeIntervalMs: 0,
+  });
+  try {
+    await store.set("g", "k", "before");
+    pause(lead);
+    await store.set("g", "k", "A");
+    await reader.set("g", "k", "B");
+    resume(lead);
+    // The paused member proposes what it had received; it must change
+    // nothing now.
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(await reader.get("g", "k"), "B");
+    assert.equal(await store.get("g", "k"), "B");
+  } finally {
+    resume(lead);
+    await store.close();
+    await reader.close();
+  }
+});
+
+Deno.test("EtcdStore reports a write it cannot settle as StoreUnavailableError with outcome unknown", async () => {
+  const store = await EtcdStore.open({
+    endpoints: endpoints(),
+    prefix: freshPrefix(),
+    requestTimeoutMs: 1_000,
+    purgeIntervalMs: 0,
+  });
+  try {
+    await store.set("g", "k", "before");
+    for (const i of [1, 2, 3]) pause(i);
+    await assert.rejects(
+      store.set("g", "k", "maybe"),
+      (error: unknown) =>
+        error instanceof StoreUnavailableError &&
+        error.outcome === "unknown" &&
+        /may have been applied/.test(error.message) &&
+        !/Cannot set value: Cannot/.test(error.message),
+    );
+    await assert.rejects(
+      store.get("g", "k"),
+      (error: unknown) =>
+        error instanceof StoreUnavailableError &&
+        error.outcome === "not-applied",
+    );
+  } finally {
+    for (const i of [1, 2, 3]) resume(i);
+  }
+  try {
+    await until("the cluster to answer again", async () => {
+      const value = await store.get("g", "k").catch(() => "down");
+      return value !== "down";
+    });
+    assert.ok(["before", "maybe"].includes((await store.get("g", "k"))!));
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("EtcdStore says nothing was written when no member can be reached", async () => {
+  await assert.rejects(
+    EtcdStore.open({
+      endpoints: ["http://127.0.0.1:9"],
+      requestTimeoutMs: 300,
+    }),
+    (error: unknown) =>
+      error instanceof StoreUnavailableError &&
+      error.outcome === "not-applied",
+  );
 });

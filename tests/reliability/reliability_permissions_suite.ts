@@ -152,48 +152,41 @@ function hasSetpriv(): boolean {
   }
 }
 
-Deno.test({
-  name:
-    "opening a read-only store file gives a StoreError naming the path and changes nothing",
-  async fn() {
-    using root = tempDir();
-    Deno.chmodSync(root.path, 0o777);
-    const path = root.file("readonly.db");
-    {
-      using store = new Store(path);
-      store.set("g", "k", "v");
-    }
-    Deno.chmodSync(path, 0o444);
-    const bytes = Deno.readFileSync(path);
-    const before = listing(root.path);
-
-    let command = [Deno.execPath()];
-    const env: Record<string, string> = {};
-    if (!modesBind(root.path)) {
-      assert.ok(
-        hasSetpriv(),
-        "running as root, this check needs /usr/bin/setpriv (util-linux) to drop to an unprivileged user",
-      );
-      command = [
-        "/usr/bin/setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        Deno.execPath(),
-      ];
-      // The unprivileged user cannot use root's module cache.
-      const cache = `${root.path}/deno-dir`;
-      Deno.mkdirSync(cache);
-      Deno.chmodSync(cache, 0o777);
-      env.DENO_DIR = cache;
-    }
-    const [program, ...rest] = command as [string, ...string[]];
+/**
+ * Runs the read-only child on `path`, as an unprivileged user when this
+ * process is root, and returns its JSON line.
+ */
+async function readOnlyChild(
+  root: string,
+  path: string,
+  permissions = ["--allow-read", "--allow-write"],
+): Promise<Record<string, unknown>> {
+  let command = [Deno.execPath()];
+  const env: Record<string, string> = {};
+  if (!modesBind(root)) {
+    assert.ok(
+      hasSetpriv(),
+      "running as root, this check needs /usr/bin/setpriv (util-linux) to drop to an unprivileged user",
+    );
+    command = [
+      "/usr/bin/setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      Deno.execPath(),
+    ];
+    // The unprivileged user cannot use root's module cache.
+    const cache = Deno.makeTempDirSync({ prefix: "core-store-deno-dir-" });
+    Deno.chmodSync(cache, 0o777);
+    env.DENO_DIR = cache;
+  }
+  const [program, ...rest] = command as [string, ...string[]];
+  try {
     const output = await new Deno.Command(program, {
       args: [
         ...rest,
         "run",
-        "--allow-read",
-        "--allow-write",
+        ...permissions,
         READONLY_CHILD.pathname,
         path,
       ],
@@ -203,31 +196,87 @@ Deno.test({
     }).output();
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, stderr);
-    const result = JSON.parse(new TextDecoder().decode(output.stdout));
+    return JSON.parse(new TextDecoder().decode(output.stdout));
+  } finally {
     if (env.DENO_DIR) Deno.removeSync(env.DENO_DIR, { recursive: true });
+  }
+}
 
+Deno.test("a store file this process cannot write opens read-only by itself: reads work, a write throws a StoreError naming the mode, nothing changes", async (t) => {
+  using root = tempDir();
+  Deno.chmodSync(root.path, 0o777);
+  const expected = (path: string) => ({
+    opened: true,
+    readOnly: true,
+    value: "v",
+    exported: 1,
+    write: {
+      name: "StoreError",
+      message:
+        `Cannot set value: the store at ${path} is open read-only (its file or folder is not writable)`,
+    },
+  });
+  await t.step("a file chmod 0444 in a writable folder", async () => {
+    const dir = `${root.path}/file`;
+    Deno.mkdirSync(dir);
+    Deno.chmodSync(dir, 0o777);
+    const path = `${dir}/readonly.db`;
+    {
+      using store = new Store(path);
+      store.set("g", "k", "v");
+    }
+    Deno.chmodSync(path, 0o444);
+    const bytes = Deno.readFileSync(path);
+    const before = listing(dir);
+    assert.deepEqual(await readOnlyChild(root.path, path), expected(path));
     assert.deepEqual(Deno.readFileSync(path), bytes, "the file is unchanged");
-    assert.deepEqual(
-      { opened: result.opened, errorName: result.error?.name },
-      { opened: false, errorName: "StoreError" },
-      `the store opened a read-only file; a write then gave ${
-        JSON.stringify(result.write)
-      }`,
-    );
-    assert.match(
-      result.error.message,
-      new RegExp(`^Cannot open store at ${path}: .*read-?only`, "i"),
-    );
     // Reading a WAL-mode file at all makes SQLite create its -shm and -wal
     // sidecars, which a read-only connection cannot remove; nothing else may
     // appear.
-    const sidecars = [`${path}-shm`, `${path}-wal`].map((p) =>
-      p.slice(root.path.length + 1)
-    );
+    const sidecars = ["readonly.db-shm", "readonly.db-wal"];
     assert.deepEqual(
-      listing(root.path).filter((name) => !sidecars.includes(name)),
+      listing(dir).filter((name) => !sidecars.includes(name)),
       before,
       "nothing is left beside it",
     );
-  },
+  });
+  await t.step(
+    "a WAL file (no -shm, no -wal) in a folder chmod 0555: read as immutable under --allow-all, else refused saying why",
+    async () => {
+      const dir = `${root.path}/folder`;
+      Deno.mkdirSync(dir);
+      const path = `${dir}/backup.db`;
+      {
+        using store = new Store(path);
+        store.set("g", "k", "v");
+      }
+      assert.deepEqual(listing(dir), ["backup.db"], "the WAL was checkpointed");
+      Deno.chmodSync(path, 0o444);
+      Deno.chmodSync(dir, 0o555);
+      const bytes = Deno.readFileSync(path);
+      try {
+        // SQLite reads it only as immutable, through a URL filename, which
+        // Deno accepts under --allow-all only; otherwise the message says
+        // what to do.
+        assert.deepEqual(
+          await readOnlyChild(root.path, path, ["--allow-all"]),
+          expected(path),
+        );
+        const result = await readOnlyChild(root.path, path);
+        assert.equal(result.opened, false, JSON.stringify(result));
+        assert.match(
+          (result.error as { message: string }).message,
+          /the file is in WAL mode and its folder is not writable, so SQLite cannot create the .*-shm it reads through \(with --allow-all it reads the file as immutable\); make the folder writable or copy the file$/,
+        );
+        assert.deepEqual(listing(dir), ["backup.db"], "nothing was created");
+        assert.deepEqual(
+          Deno.readFileSync(path),
+          bytes,
+          "the file is unchanged",
+        );
+      } finally {
+        Deno.chmodSync(dir, 0o755);
+      }
+    },
+  );
 });
