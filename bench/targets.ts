@@ -1,7 +1,8 @@
 /**
  * Checks the performance targets: runs the benchmark suite
  * (`deno bench --json`), then the scripts `watchers.ts` (paired measurement
- * of 10,000 watchers on other groups), `purge_stall.ts`, `memory.ts` and
+ * of 10,000 watchers on other groups), `purge_stall.ts`, `memory.ts`,
+ * `atomic_paired.ts` (paired measurement of the atomic operations) and
  * `go_store.ts` (against the Go sibling; skipped without Go), and prints one
  * line per target,
  *
@@ -63,6 +64,19 @@ interface Watchers {
   oneWatcher: number;
 }
 
+/** What `atomic_paired.ts` prints (the ratios used here). */
+interface Atomic {
+  incrementOverSet: number;
+  setIfAbsentOverSet: number;
+  getAndDeleteOverDelete: number;
+  incrementOverRaw: number;
+  setIfAbsentOverRaw: number;
+  getAndDeleteOverRaw: number;
+  transactionOverIncrement: number;
+  transactionOverSetIfAbsent: number;
+  transactionOverGetAndDelete: number;
+}
+
 /** One durability of `go_store.ts`, nanoseconds per operation. */
 interface GoSide {
   ns: Record<string, number>;
@@ -85,6 +99,8 @@ interface Results {
   memory: Memory;
   /** Absent from results saved before it was measured. */
   goStore?: GoStore;
+  /** Absent from results saved before it was measured. */
+  atomic?: Atomic;
 }
 
 const args = [...Deno.args];
@@ -192,6 +208,9 @@ async function measure(): Promise<Results> {
   const memory = JSON.parse(
     await run([...SCRIPT_ARGS, "bench/memory.ts"]),
   ) as Memory;
+  const atomic = JSON.parse(
+    await run([...SCRIPT_ARGS, "bench/atomic_paired.ts"]),
+  ) as Atomic;
   const goStore = JSON.parse(
     await run([...GO_ARGS, "bench/go_store.ts"]),
   ) as GoStore;
@@ -207,12 +226,14 @@ async function measure(): Promise<Results> {
       "deno run bench/watchers.ts",
       `deno ${SCRIPT_ARGS.join(" ")} bench/purge_stall.ts`,
       `deno ${SCRIPT_ARGS.join(" ")} bench/memory.ts`,
+      `deno ${SCRIPT_ARGS.join(" ")} bench/atomic_paired.ts`,
       `deno ${GO_ARGS.join(" ")} bench/go_store.ts`,
     ],
     entries,
     watchers,
     stall,
     memory,
+    atomic,
     goStore,
   };
 }
@@ -365,19 +386,23 @@ atLeast(
   () => ratio(G.fileSet, E.kvSet, E.storeSet),
   5,
 );
+const atomic = (): Atomic => {
+  if (results.atomic === undefined) throw new Error("not measured");
+  return results.atomic;
+};
 atMost(
-  "file increment / file set (existing keys)",
-  () => ratio(G.fileIncrement, E.storeIncrement, E.storeSet),
+  "file increment / file set, existing keys (paired)",
+  () => atomic().incrementOverSet,
   1.3,
 );
 atMost(
-  "file getAndDelete / file delete (live keys)",
-  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.storeDelete),
+  "file getAndDelete / file delete, live keys (paired)",
+  () => atomic().getAndDeleteOverDelete,
   1.3,
 );
 atMost(
-  "file setIfAbsent / file set (new keys)",
-  () => ratio(G.fileSetIfAbsent, E.storeSetIfAbsent, E.storeSetNew),
+  "file setIfAbsent / file set, new keys (paired)",
+  () => atomic().setIfAbsentOverSet,
   1.2,
 );
 atMost(
@@ -438,24 +463,40 @@ info(
   () => goRatio("full", "go.set", "store.set"),
 );
 info(
-  "speed-up of increment over a transaction's get + set (file)",
-  () => ratio(G.fileIncrement, E.txIncrement, E.storeIncrement),
+  "speed-up of increment over a transaction's get + set (file, paired)",
+  () => atomic().transactionOverIncrement,
 );
 info(
-  "speed-up of setIfAbsent over a transaction's exists + set (file)",
-  () => ratio(G.fileSetIfAbsent, E.txSetIfAbsent, E.storeSetIfAbsent),
+  "speed-up of setIfAbsent over a transaction's exists + set (file, paired)",
+  () => atomic().transactionOverSetIfAbsent,
 );
 info(
-  "speed-up of getAndDelete over a transaction's get + delete (file)",
-  () => ratio(G.fileGetAndDelete, E.txGetAndDelete, E.storeGetAndDelete),
+  "speed-up of getAndDelete over a transaction's get + delete (file, paired)",
+  () => atomic().transactionOverGetAndDelete,
 );
 info(
-  "file increment / raw upsert ... RETURNING",
-  () => ratio(G.fileIncrement, E.storeIncrement, E.rawIncrement),
+  "file increment / raw upsert ... RETURNING (paired)",
+  () => atomic().incrementOverRaw,
 );
 info(
-  "file getAndDelete / raw DELETE ... RETURNING",
-  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.rawGetAndDelete),
+  "file setIfAbsent / raw INSERT ... DO NOTHING (paired)",
+  () => atomic().setIfAbsentOverRaw,
+);
+info(
+  "file getAndDelete / raw DELETE ... RETURNING (paired)",
+  () => atomic().getAndDeleteOverRaw,
+);
+info(
+  "file increment / file set (deno bench, sequential)",
+  () => ratio(G.fileIncrement, E.storeIncrement, E.storeSet),
+);
+info(
+  "file setIfAbsent / file set of new keys (deno bench, sequential)",
+  () => ratio(G.fileSetIfAbsent, E.storeSetIfAbsent, E.storeSetNew),
+);
+info(
+  "file getAndDelete / file delete (deno bench, sequential)",
+  () => ratio(G.fileGetAndDelete, E.storeGetAndDelete, E.storeDelete),
 );
 info(
   "getAll 10,000 / fastest raw form (.all() setReturnArrays, no Map)",

@@ -52,8 +52,8 @@ const NOTHING = { count: 0, value: undefined } as const;
 const DONE = { count: 1, value: undefined } as const;
 
 /**
- * Runs one atomic mutation: one statement, whose returned rows say whether
- * it wrote.
+ * Runs one atomic mutation: one statement, whose change count (or returned
+ * row) says whether it wrote.
  *
  * @param op The operation, for error messages.
  * @param s The connection's statements.
@@ -82,14 +82,14 @@ export function executeAtomic(
     }
     case "setIfAbsent": {
       const { value, expiresAt } = m;
-      const rows = s.setIfAbsent.all(group, key, value, expiresAt, now);
-      if (rows.length === 0) return NOTHING;
+      const { changes } = s.setIfAbsent.run(group, key, value, expiresAt, now);
+      if (Number(changes) === 0) return NOTHING;
       out?.push(setEvent(group, key, now, value, expiresAt));
       return DONE;
     }
     case "compareAndSet": {
       const { value, expiresAt } = m;
-      const rows = s.compareAndSet.all(
+      const { changes } = s.compareAndSet.run(
         value,
         expiresAt,
         group,
@@ -97,13 +97,13 @@ export function executeAtomic(
         m.expected,
         now,
       );
-      if (rows.length === 0) return NOTHING;
+      if (Number(changes) === 0) return NOTHING;
       out?.push(setEvent(group, key, now, value, expiresAt));
       return DONE;
     }
     case "compareAndDelete": {
-      const rows = s.compareAndDelete.all(group, key, m.expected, now);
-      if (rows.length === 0) return NOTHING;
+      const { changes } = s.compareAndDelete.run(group, key, m.expected, now);
+      if (Number(changes) === 0) return NOTHING;
       out?.push(event("delete", group, key, now));
       return DONE;
     }

@@ -131,8 +131,9 @@ export function dataSql(names: TableNames) {
 
 // The atomic operations: each one statement, so one write transaction
 // whatever other connections do. The upsert's WHERE leaves a live row alone:
-// no write, no row returned, no trigger fired. Integers are cast, as a bound
-// number may arrive as a REAL.
+// no write, no change counted, no trigger fired. Only what must hand a value
+// back has a RETURNING clause, which costs SQLite a temporary table.
+// Integers are cast, as a bound number may arrive as a REAL.
 function atomicSql(names: TableNames) {
   const { table: T, group: G, key: K, value: V } = names;
   const live = "(expires_at IS NULL OR expires_at > ?)";
@@ -151,12 +152,11 @@ function atomicSql(names: TableNames) {
     setIfAbsent:
       `INSERT INTO ${T} (${G}, ${K}, ${V}, expires_at) VALUES (?1, ?2, ?3, ?4)
     ON CONFLICT (${G}, ${K}) DO UPDATE SET ${V} = excluded.${V}, expires_at = excluded.expires_at
-    WHERE NOT ${liveAt}
-    RETURNING 1`,
+    WHERE NOT ${liveAt}`,
     compareAndSet:
-      `UPDATE ${T} SET ${V} = ?, expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
+      `UPDATE ${T} SET ${V} = ?, expires_at = ? WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live}`,
     compareAndDelete:
-      `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live} RETURNING 1`,
+      `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? AND ${V} = ? AND ${live}`,
     getAndDelete: `DELETE FROM ${T} WHERE ${G} = ? AND ${K} = ? RETURNING ${
       textColumn(V)
     }, expires_at`,
