@@ -29,7 +29,10 @@ function service(options: {
   const store = clockedStore(clock);
   const app = createApp({ store, ...options });
   const events: StoreEvent[] = [];
-  store.onChange((event) => events.push(event));
+  // The write counters are the service's, not a tenant's data.
+  store.onChange((event) => {
+    if (event.group !== "_writes") events.push(event);
+  });
   return {
     clock,
     store,
@@ -364,8 +367,9 @@ Deno.test("live config: with the change feed, a write through another instance r
       `event: set\ndata: {"type":"set","group":"config","key":"theme","value":"from B","timestamp":${T0},"origin":"remote","seq":1}`,
     ]);
     assert.equal((await put(appA, "from A")).status, 204);
+    // Seq 2 went to B's write counter for the tenant.
     assert.deepEqual(await stream.take(1), [
-      `event: set\ndata: {"type":"set","group":"config","key":"theme","value":"from A","timestamp":${T0},"origin":"local","seq":2}`,
+      `event: set\ndata: {"type":"set","group":"config","key":"theme","value":"from A","timestamp":${T0},"origin":"local","seq":3}`,
     ]);
   } finally {
     appA.close();
@@ -675,7 +679,8 @@ Deno.test("live config: quotas answer 429 with the limit, and write nothing", as
     );
     assert.equal(body.limit, "maxGroups");
     assert.equal(body.max, 1);
-    assert.deepEqual(svc.store.groups(), ["acme:g"]);
+    // The write counters' group is no tenant's, in no quota.
+    assert.deepEqual(svc.store.groups(), ["_writes", "acme:g"]);
   });
 });
 
@@ -810,6 +815,75 @@ Deno.test("live config: a body that has not arrived within bodyTimeoutMs answers
   assert.equal((await svc.call("PUT", key("g", "k"), "on time")).status, 204);
   assert.equal(svc.store.get("acme:g", "k"), "on time");
   assert.equal(svc.events.length, 1);
+});
+
+Deno.test("live config: GET /t/:tenant/writes counts the tenant's committed writes, outside its quota and its events", async (t) => {
+  using svc = service({ maxKeys: 2 });
+  const writes = async (tenant: string) => {
+    const response = await svc.call("GET", `/t/${tenant}/writes`);
+    assert.equal(response.status, 200);
+    return (await response.json()).writes;
+  };
+  await t.step("a tenant that never wrote has 0", async () => {
+    assert.equal(await writes("acme"), 0);
+  });
+  await t.step("each PUT and DELETE that commits counts one", async () => {
+    const stream = await svc.watch("/t/acme/events");
+    assert.equal((await svc.call("PUT", key("g", "a"), "1")).status, 204);
+    assert.equal((await svc.call("PUT", key("g", "a"), "2")).status, 204);
+    assert.equal((await svc.call("DELETE", key("g", "a"))).status, 204);
+    assert.equal(await writes("acme"), 3);
+    // The tenant's stream of every group has its three events, no counter's.
+    assert.deepEqual(
+      (await stream.take(3)).map((block) => block.split("\n")[0]),
+      ["event: set", "event: set", "event: delete"],
+    );
+    await stream.cancel();
+  });
+  await t.step("a refused write counts nothing", async () => {
+    await expectError(svc.call("DELETE", key("g", "a")), 404, /no live key/);
+    await expectError(
+      svc.call("PUT", `${key("g", "a")}?ttl=0`, "x"),
+      400,
+      /ttl/,
+    );
+    assert.equal((await svc.call("PUT", key("g", "a"), "1")).status, 204);
+    assert.equal((await svc.call("PUT", key("g", "b"), "1")).status, 204);
+    // The counter is not one of the tenant's keys: the quota of 2 holds them.
+    await expectError(svc.call("PUT", key("g", "c"), "1"), 429, /maxKeys/);
+    assert.equal(await writes("acme"), 5);
+  });
+  await t.step("concurrent writes are each counted once", async () => {
+    const statuses = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) =>
+          svc.call("PUT", `/t/other/g/g/k/k${i % 2}`, `${i}`).then((r) =>
+            r.status
+          ),
+      ),
+    );
+    assert.deepEqual(new Set(statuses), new Set([204]));
+    assert.equal(await writes("other"), 40);
+    assert.equal(await writes("acme"), 5);
+  });
+  await t.step(
+    "a bad tenant is a 400, HEAD works, other methods 405",
+    async () => {
+      await expectError(
+        svc.call("GET", "/t/not_a_tenant/writes"),
+        400,
+        /namespace/,
+      );
+      const head = await svc.call("HEAD", "/t/acme/writes");
+      assert.equal(head.status, 200);
+      assert.equal(
+        head.headers.get("content-length"),
+        String('{"writes":5}'.length),
+      );
+      await expectError(svc.call("POST", "/t/acme/writes"), 405, /not allowed/);
+    },
+  );
 });
 
 Deno.test("live config: unknown routes answer 404 and wrong methods 405 with Allow", async (t) => {

@@ -6,7 +6,8 @@
  * On every (re)connection it loads the group with `GET` while buffering the
  * events that arrive meanwhile, then applies them in order: the stream was
  * opened first, so no write is missed and the last event of each key wins.
- * Values are shown with `textContent`, never parsed as HTML.
+ * Values are shown with `textContent`, never parsed as HTML. Above the table,
+ * the tenant's write counter (`GET /t/:tenant/writes`).
  *
  * @module
  */
@@ -36,6 +37,7 @@ export const PAGE_HTML: string = `<!doctype html>
 <h1>Live config</h1>
 <p>Tenant <code id="tenant"></code>, group <code id="group"></code>:
   <span id="status" data-state="connecting">connecting</span></p>
+<p><span id="writes">0</span> writes to this tenant through the service.</p>
 <table>
   <thead><tr><th>Key</th><th>Value</th><th></th></tr></thead>
   <tbody id="entries"></tbody>
@@ -68,6 +70,33 @@ const changed = new Set();
 function status(state) {
   $("status").dataset.state = state;
   $("status").textContent = state;
+}
+
+// The tenant's write counter, reloaded after each of the page's own writes and
+// each event of the group (another client's write is counted just after its
+// event is sent, so the figure may trail it until the next reload; writes to
+// other groups show at the next one); one request at a time, one more if
+// asked meanwhile.
+let counting = false;
+let countAgain = false;
+async function countWrites() {
+  if (counting) {
+    countAgain = true;
+    return;
+  }
+  counting = true;
+  do {
+    countAgain = false;
+    try {
+      const response = await fetch("/t/" + encodeURIComponent(tenant) + "/writes");
+      if (response.ok) {
+        $("writes").textContent = String((await response.json()).writes);
+      }
+    } catch {
+      // Shown again at the next event.
+    }
+  } while (countAgain);
+  counting = false;
 }
 
 function apply(event) {
@@ -112,6 +141,9 @@ async function send(method, key, value, ttl) {
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       $("error").textContent = response.status + ": " + (body.error ?? "");
+    } else {
+      // Counted before the answer: the counter shows this write now.
+      countWrites();
     }
   } catch (error) {
     $("error").textContent = String(error.message ?? error);
@@ -141,6 +173,7 @@ source.onopen = async () => {
     for (const event of buffer) apply(event);
     buffer = null;
     render();
+    countWrites();
     status("live");
   } catch (error) {
     if (mine !== generation) return;
@@ -159,6 +192,7 @@ for (const type of ["set", "delete", "delete_group", "expire"]) {
     } else {
       apply(event);
       render();
+      countWrites();
     }
   });
 }

@@ -17,6 +17,7 @@
  * | `DELETE /t/:tenant/g/:group/k/:key` | `204`; `404` when there was no live key.                                                      |
  * | `POST /t/:tenant/g/:group/render`   | Renders the body as a Go template over the group; `200` with the text (`?missingKey=` mode).  |
  * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter (absent: every). |
+ * | `GET /t/:tenant/writes`             | `200` with `{ "writes": n }`: how many writes (`PUT`, `DELETE`) the service made for it.      |
  *
  * `HEAD` answers wherever `GET` does, with GET's status, headers and
  * `content-length`, and no body.
@@ -158,6 +159,14 @@ const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The group of the per-tenant write counters, one key per tenant. A tenant's
+ * data lives in groups `tenant:…`, and a tenant name has no `_`: the counters
+ * are outside every tenant, so they count against no quota and reach no
+ * tenant's event stream.
+ */
+const WRITES_GROUP = "_writes";
+
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 const encoder = new TextEncoder();
@@ -287,6 +296,20 @@ export function createApp(options: AppOptions): App {
     return new AsyncScopedStore(store, decode(segment, "tenant"), quota);
   }
 
+  /**
+   * Counts a committed write. `increment` is atomic in the store, so
+   * concurrent requests (and instances sharing the store) never lose one.
+   * The write itself has committed: a counter that fails is logged, and the
+   * client still gets its `204`.
+   */
+  async function countWrite(namespace: string): Promise<void> {
+    try {
+      await store.increment(WRITES_GROUP, namespace);
+    } catch (error) {
+      console.error(`live-config: the write counter of ${namespace}: ${error}`);
+    }
+  }
+
   async function route(request: Request): Promise<Response> {
     const url = new URL(request.url);
     checkPath(request.url, url.pathname);
@@ -308,6 +331,12 @@ export function createApp(options: AppOptions): App {
       const scoped = tenant(tenantPart);
       if (closed) throw new HttpError(503, "the service is shutting down");
       return events(scoped, url, heartbeatMs, streams);
+    }
+    if (parts.length === 3 && third === "writes") {
+      allow(method, ["GET"]);
+      const { namespace } = tenant(tenantPart);
+      const writes = await store.get(WRITES_GROUP, namespace);
+      return json(200, { writes: writes === undefined ? 0 : Number(writes) });
     }
     if (third !== "g" || groupPart === undefined) throw notFound(request);
 
@@ -345,6 +374,7 @@ export function createApp(options: AppOptions): App {
       fileCheck?.check();
       if (method === "DELETE") {
         if (!await scoped.delete(group, key)) throw missing(group, key);
+        await countWrite(scoped.namespace);
         return new Response(null, { status: 204 });
       }
       const ttl = parseTTL(url.searchParams.get("ttl"));
@@ -352,6 +382,7 @@ export function createApp(options: AppOptions): App {
       fileCheck?.check();
       if (ttl === undefined) await scoped.set(group, key, value);
       else await scoped.setWithTTL(group, key, value, ttl);
+      await countWrite(scoped.namespace);
       return new Response(null, { status: 204 });
     }
     throw notFound(request);

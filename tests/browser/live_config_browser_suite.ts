@@ -386,6 +386,9 @@ Deno.test("live config page: Chromium shows a group and follows its changes live
       ["from page", "typed ✓"],
       ["theme", "light"],
     ]);
+    // The tenant's write counter: three writes by fetch, one by the form
+    // (the store's own writes are not the service's).
+    await page.waitFor(`document.getElementById("writes").textContent === "4"`);
 
     // A bad ttl shows the service's error and writes nothing.
     await page.eval(`(() => {
@@ -405,6 +408,7 @@ Deno.test("live config page: Chromium shows a group and follows its changes live
       `document.querySelector('#entries tr[data-key="theme"] button').click()`,
     );
     assert.equal((await deleted).key, "theme");
+    await page.waitFor(`document.getElementById("writes").textContent === "5"`);
 
     // The stream ends (the app behind it closes); a write lands while the
     // page is disconnected; the page reconnects and loads the group again.
