@@ -26,10 +26,12 @@ import {
 
 /** Options of a watch, checked by the caller except for `since`. */
 export interface CoreWatchOptions {
-  /** Watch every group of this namespace instead of `group`. */
-  namespace?: string | undefined;
+  /** Watch every group whose name starts with this instead of `group`. */
+  prefix?: string | undefined;
   /** Resume after this change-log seq. */
   since?: unknown;
+  /** Unread events queued before live ones are dropped. */
+  capacity?: number | undefined;
 }
 
 /** Options of a listing, not yet checked. */
@@ -584,9 +586,10 @@ export class StoreCore {
    * (it committed before the watcher exists).
    *
    * @param op The operation, for error messages.
-   * @param group The group, or `"*"`; a label with a namespace.
+   * @param group The group, or `"*"`; a label with a prefix.
    * @param key The key, or `"*"`.
-   * @param options A namespace, and an unchecked `since`.
+   * @param options A group prefix, a checked capacity and an unchecked
+   * `since`.
    * @returns The watcher.
    */
   watch(
@@ -595,19 +598,17 @@ export class StoreCore {
     key: string,
     options: CoreWatchOptions,
   ): Watcher {
-    const { namespace, since } = options;
+    const { prefix, since, capacity } = options;
     if (since !== undefined) checkSince(op, since, this.#engine.hasFeed);
     this.#catchUp();
     this.#armForNext(op);
-    const hubOptions = namespace === undefined ? {} : { namespace };
+    const hubOptions = { prefix, capacity };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
-    const now = this.now(op);
-    const backlog = this.#engine.replay(
-      op,
-      since as number,
-      { group, key, namespace },
-      now,
-    );
+    const backlog = this.#engine.replay(op, since as number, {
+      group,
+      key,
+      prefix,
+    });
     return this.#hub.watch(group, key, { ...hubOptions, backlog });
   }
 
@@ -646,9 +647,7 @@ export class StoreCore {
   #catchUp(): void {
     if (!this.#engine.hasFeed) return;
     const op = "catch up with the change log";
-    const active = this.#hub.active;
-    const now = active ? this.now(op) : 0;
-    const events = this.#engine.readFeed(op, now, active);
+    const events = this.#engine.readFeed(op, this.#hub.active);
     this.#hub.publish(events);
     for (const event of events) {
       if (event.expiresAt !== undefined) this.#noteDeadline(event.expiresAt);

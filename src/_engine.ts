@@ -362,7 +362,7 @@ export class Engine {
     try {
       // Rows other connections committed before this one come first.
       const wanted = this.#listening();
-      const before = this.run(op, () => feed.readNew(start, now, wanted));
+      const before = this.run(op, () => feed.readNew(start, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
@@ -529,15 +529,15 @@ export class Engine {
    * transaction only what committed before it.
    *
    * @param op The operation, for error messages.
-   * @param now The events' timestamp.
    * @param wanted `false` to skip the rows (nobody listens).
-   * @returns The events, in seq order; none without the feed.
+   * @returns The events, in seq order, each with the time of its write;
+   * none without the feed.
    */
-  readFeed(op: string, now: number, wanted: boolean): StoreEvent[] {
+  readFeed(op: string, wanted: boolean): StoreEvent[] {
     const feed = this.#feed;
     if (feed === undefined) return [];
     const upTo = this.#tx?.start;
-    return this.run(op, () => feed.readNew(upTo, now, wanted));
+    return this.run(op, () => feed.readNew(upTo, wanted));
   }
 
   /**
@@ -562,17 +562,11 @@ export class Engine {
    * @param op The operation, for error messages.
    * @param since The last seq seen.
    * @param filter What the watcher watches.
-   * @param now The events' timestamp.
-   * @returns The events, in seq order.
+   * @returns The events, in seq order, each with the time of its write.
    */
-  replay(
-    op: string,
-    since: number,
-    filter: ReplayFilter,
-    now: number,
-  ): StoreEvent[] {
+  replay(op: string, since: number, filter: ReplayFilter): StoreEvent[] {
     const feed = this.#feed as ChangeFeed;
-    return this.run(op, () => feed.replay(since, filter, now));
+    return this.run(op, () => feed.replay(since, filter));
   }
 
   /**

@@ -191,12 +191,6 @@ class LocalAsyncStore implements AsyncStore {
         else scoped.setWithTTL(inner, key, value, ttlMs);
         return Promise.resolve();
       },
-      watchNamespace: (_op, namespace, key, since) =>
-        this.#scoped(namespace, plain).watch(
-          "*",
-          key,
-          since === undefined ? {} : { since },
-        ),
       onNamespaceChange: (_op, namespace, fn) =>
         this.#scoped(namespace, plain).onChange(fn),
     };

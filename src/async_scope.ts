@@ -5,7 +5,13 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertFunction,
+  assertText,
+  assertTTL,
+  describe,
+  readWatchOptions,
+} from "./_check.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -546,7 +552,8 @@ export class AsyncScopedStore {
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
    * @param options `since`: resume after an event's `seq`, as the store's
-   * `watch` does.
+   * `watch` does; `capacity` sizes the queue; with `prefix`, `group` is a
+   * prefix of the groups (without the namespace) to watch.
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
@@ -554,15 +561,15 @@ export class AsyncScopedStore {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const stored = this.#key(op, group, key);
-    if (group === "*") {
-      return this.#hooks.watchNamespace(
-        op,
-        this.namespace,
-        key,
-        options?.since,
-      );
+    const checked = readWatchOptions(op, options);
+    // The namespace's groups all start with its prefix.
+    if (!checked.prefix && group !== "*") {
+      return this.store.watch(stored, key, options);
     }
-    return this.store.watch(stored, key, options);
+    return this.store.watch(checked.prefix ? stored : this.#prefix, key, {
+      ...(options as WatchOptions),
+      prefix: true,
+    });
   }
 
   /**

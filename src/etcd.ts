@@ -33,7 +33,12 @@ import {
   runOptimistic,
 } from "./_async_tx.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
-import { assertFilePath, assertText, assertTTL } from "./_check.ts";
+import {
+  assertFilePath,
+  assertText,
+  assertTTL,
+  readWatchOptions,
+} from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
 import type { StoreEvent, Watcher } from "./events.ts";
@@ -224,8 +229,6 @@ export class EtcdStore implements AsyncStore {
         });
       },
       open: (op) => this.#open(op),
-      watchNamespace: (op, namespace, key, since) =>
-        this.#watch(op, `${namespace}:*`, key, since, namespace),
       onNamespaceChange: (op, namespace, fn) => {
         this.#open(op);
         const off = this.#hub.onChange(fn, { namespace });
@@ -768,34 +771,25 @@ export class EtcdStore implements AsyncStore {
    * @param group The group, or `"*"`.
    * @param key The key, or `"*"`.
    * @param options `since`: an event's `seq` (an etcd revision) to resume
-   * after.
+   * after; `capacity` and `prefix` as for `Store.prototype.watch`.
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string.
-   * @throws {RangeError} When `since` is not a non-negative integer.
+   * @throws {TypeError} When `group` or `key` is not a string, or `prefix`
+   * not a boolean.
+   * @throws {RangeError} When `since` is not a non-negative integer, or
+   * `capacity` is out of range.
    * @throws {StoreError} When etcd has compacted the revisions after `since`.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    */
-  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    return this.#watch(op, group, key, options.since, undefined);
-  }
-
-  #watch(
-    op: string,
-    group: string,
-    key: string,
-    since: unknown,
-    namespace: string | undefined,
-  ): Watcher {
-    this.#open(op);
-    assertText(op, "key", key);
+    const { since, capacity, prefix } = readWatchOptions(op, options);
     const after = checkSince(op, since);
+    const target = { capacity, prefix: prefix ? group : undefined };
     if (after === undefined) {
-      const options = namespace === undefined ? {} : { namespace };
-      const watcher = this.#hub.watch(group, key, options);
+      const watcher = this.#hub.watch(group, key, target);
       this.#pump.listen(this.#client.revision);
       return watcher;
     }
@@ -806,7 +800,7 @@ export class EtcdStore implements AsyncStore {
         }; cannot resume after ${after}`,
       );
     }
-    return this.#pump.resume(group, key, after, namespace);
+    return this.#pump.resume(group, key, after, target);
   }
 
   /**

@@ -56,7 +56,11 @@ export interface StoreEvent {
   value?: string;
   /** For a `set` through `setWithTTL`: when the value expires, ms epoch. */
   expiresAt?: number;
-  /** The store clock at emission, ms epoch. */
+  /**
+   * When the write was made, ms epoch: the store clock for a live event of
+   * this store, the time the change log (or the etcd record) holds for an
+   * event read from it, such as a replay after `since`.
+   */
   timestamp: number;
   /**
    * Where the write was made: `"local"` by this store, `"remote"` by another
@@ -81,7 +85,7 @@ const INTERNAL: unique symbol = Symbol("Watcher.internal");
  * {@linkcode Watcher.prototype.stream} or with `for await`.
  *
  * Delivery never waits for the reader: up to
- * {@linkcode Watcher.prototype.capacity} (16) unread events are queued, in
+ * {@linkcode Watcher.prototype.capacity} (16 by default) unread events are queued, in
  * order; while the queue is full, newer events are dropped and counted in
  * {@linkcode Watcher.prototype.dropped}. A reader that keeps up loses
  * nothing.
@@ -188,9 +192,9 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
   }
 
   /**
-   * How many unread events the watcher holds before it drops new ones: 16.
-   * A service relaying events (over SSE, say) can size its own buffers to
-   * match.
+   * How many unread events the watcher holds before it drops new ones: the
+   * `capacity` option of `watch`, 16 by default. A service relaying events
+   * (over SSE, say) can size its own buffers to match.
    *
    * @example Read the capacity
    * ```ts

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { assertFunction, assertText, assertTTL, describe } from "./_check.ts";
+import {
+  assertFunction,
+  assertText,
+  assertTTL,
+  describe,
+  readWatchOptions,
+} from "./_check.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
 import { assertNamespace, namespacePrefix, readQuota } from "./_namespace.ts";
 import { transactionView } from "./_tx_view.ts";
@@ -555,7 +561,9 @@ export class ScopedStore {
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
    * @param options As for `Store.prototype.watch`: `since` resumes after a
-   * change-log seq (needs the store's `changeFeed` option).
+   * change-log seq (needs the store's `changeFeed` option), `capacity` sizes
+   * the queue, and with `prefix` `group` is a prefix of the groups (without
+   * the namespace) to watch.
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
@@ -565,13 +573,20 @@ export class ScopedStore {
     this.#core.open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    if (group === "*") {
-      return this.#core.watch(op, `${this.#prefix}*`, key, {
-        namespace: this.namespace,
-        since: options?.since,
+    const { since, capacity, prefix } = readWatchOptions(op, options);
+    if (prefix || group === "*") {
+      // The namespace's groups all start with its prefix.
+      const stored = prefix ? this.#prefix + group : this.#prefix;
+      return this.#core.watch(op, `${stored}*`, key, {
+        since,
+        capacity,
+        prefix: stored,
       });
     }
-    return this.#core.watch(op, this.#prefix + group, key, options ?? {});
+    return this.#core.watch(op, this.#prefix + group, key, {
+      since,
+      capacity,
+    });
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   assertFunction,
   assertText,
   assertTTL,
+  readWatchOptions,
 } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
@@ -89,9 +90,22 @@ export interface StoreOptions {
 export interface WatchOptions {
   /**
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
-   * watcher first replays the logged events after it, then continues live.
+   * watcher first replays the logged events after it, each with the time of
+   * its write, then continues live.
    */
   since?: number;
+  /**
+   * How many unread events the watcher queues before it drops new ones and
+   * counts them in `Watcher.prototype.dropped`: an integer from 1 to
+   * 65,536. Default 16.
+   */
+  capacity?: number;
+  /**
+   * When `true`, `group` is a group-name prefix: `watch("user:", "*",
+   * { prefix: true })` sees `user:1`, `user:2`, …, and `""` every group.
+   * `since` resumes as for one group. Default `false`.
+   */
+  prefix?: boolean;
 }
 
 /**
@@ -924,9 +938,10 @@ export class Store implements Disposable {
 
   /**
    * Watches the events of one key (`key` `"*"` for every key of the group;
-   * `("*", "*")` for every event). The watcher is a bounded stream: it queues
-   * up to 16 unread events and drops (and counts) the rest, so a slow reader
-   * never slows a writer.
+   * `("*", "*")` for every event; with `prefix`, of every group whose name
+   * starts with `group`). The watcher is a bounded stream: it queues up to
+   * `capacity` (16) unread events and drops (and counts) the rest, so a slow
+   * reader never slows a writer.
    *
    * @example Watch a group
    * ```ts
@@ -943,15 +958,34 @@ export class Store implements Disposable {
    * }
    * ```
    *
+   * @example Watch every group of a prefix, with a larger queue
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * using watcher = store.watch("user:", "*", { prefix: true, capacity: 100 });
+   * store.set("user:1", "name", "Ada");
+   * store.set("team:1", "name", "core");
+   * store.set("user:2", "name", "Lin");
+   * const reader = watcher.stream.getReader();
+   * assert.equal((await reader.read()).value?.group, "user:1");
+   * assert.equal((await reader.read()).value?.group, "user:2");
+   * assert.equal(watcher.capacity, 100);
+   * reader.releaseLock();
+   * ```
+   *
    * @param group The group, or `"*"` for every group.
    * @param key The key, or `"*"` for every key.
    * @param options `since`: resume after a change-log `seq`, replaying what
-   * the log holds after it (needs the `changeFeed` option).
+   * the log holds after it (needs the `changeFeed` option); `capacity`: the
+   * unread events queued (1 to 65,536, default 16); `prefix`: `group` is a
+   * group-name prefix.
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string, or `since` is
-   * given without the change feed.
+   * @throws {TypeError} When `group` or `key` is not a string, `prefix` not
+   * a boolean, or `since` is given without the change feed.
    * @throws {RangeError} When `since` is not a non-negative integer or is
-   * after the newest change.
+   * after the newest change, or `capacity` is out of range.
    * @throws {StoreError} When the log no longer holds every change after
    * `since` (it was trimmed by the retention limits).
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
@@ -959,7 +993,12 @@ export class Store implements Disposable {
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     const core = this.#keyed(op, group, key);
-    return core.watch(op, group, key, options ?? {});
+    const { since, capacity, prefix } = readWatchOptions(op, options);
+    return core.watch(op, group, key, {
+      since,
+      capacity,
+      prefix: prefix ? group : undefined,
+    });
   }
 
   /**
