@@ -10,7 +10,7 @@
 import type { RenderLimits, RenderOptions } from "./store.ts";
 import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
 import type { ResolvedOptions } from "./_options.ts";
@@ -252,17 +252,16 @@ export class StoreCore {
         `Cannot ${op}: a transaction is already running on this store; transactions do not nest`,
       );
     }
-    const now = this.#engine.hasFeed ? this.now(op) : 0;
     const held = this.#hub.hold();
     try {
-      return this.#transaction(op, now, fn);
+      return this.#transaction(op, fn);
     } finally {
       if (held) this.#hub.release();
     }
   }
 
-  #transaction<T>(op: string, now: number, fn: () => T): T {
-    const { result, events } = this.#engine.transaction(op, now, () => {
+  #transaction<T>(op: string, fn: () => T): T {
+    const { result, events } = this.#engine.transaction(op, () => {
       const result = fn();
       if (isThenable(result)) {
         // Keep a late rejection of the abandoned promise from surfacing as
@@ -357,6 +356,23 @@ export class StoreCore {
    */
   getAll(op: string, group: string): Map<string, string> {
     return this.#engine.getAll(op, group, this.now(op));
+  }
+
+  /**
+   * The live entries of a group and the change-log position they reflect,
+   * read in one transaction.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @returns The entries, and the last seq (none without the feed).
+   */
+  snapshot(op: string, group: string): GroupSnapshot {
+    // A write transaction: no other connection commits between the two
+    // reads, and the events it committed before are published after it.
+    return this.atomic(op, () => ({
+      entries: this.getAll(op, group),
+      position: this.#engine.hasFeed ? this.#engine.lastSeq(op) : undefined,
+    }));
   }
 
   /**

@@ -178,6 +178,17 @@ export class Engine {
     return this.#tx !== undefined;
   }
 
+  /**
+   * The newest seq in the change log.
+   *
+   * @param op The operation, for error messages.
+   * @returns The last seq; 0 without the feed or before any change.
+   */
+  lastSeq(op: string): number {
+    const feed = this.#feed;
+    return feed === undefined ? 0 : this.run(op, () => feed.lastSeq());
+  }
+
   /** @returns Whether the change feed is on. */
   get hasFeed(): boolean {
     return this.#feed !== undefined;
@@ -307,7 +318,7 @@ export class Engine {
       return { counts: [count], events };
     }
     let counts: number[] = [];
-    const { events } = this.transaction(op, now, (t) => {
+    const { events } = this.transaction(op, (t) => {
       counts = this.#applyAll(op, now, mutations, t, report);
     });
     return { counts, events };
@@ -319,7 +330,6 @@ export class Engine {
    * it. Transactions do not nest.
    *
    * @param op The operation, for error messages.
-   * @param now The store clock, for the events read from the change log.
    * @param fn The work; it must be synchronous.
    * @returns What `fn` returned, and the events of what committed: first
    * other connections' logged changes that committed before it (with the
@@ -329,7 +339,6 @@ export class Engine {
    */
   transaction<T>(
     op: string,
-    now: number,
     fn: (tx: Tx) => T,
   ): { result: T; events: StoreEvent[] } {
     const db = this.#db as DatabaseSync;

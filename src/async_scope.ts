@@ -14,7 +14,7 @@ import {
 } from "./_check.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type { AsyncStore } from "./async.ts";
 import {
   type AsyncTransaction,
@@ -293,6 +293,36 @@ export class AsyncScopedStore {
    */
   async getAll(group: string): Promise<Map<string, string>> {
     return await this.store.getAll(this.#group("get all values", group));
+  }
+
+  /**
+   * As `AsyncStore.snapshot`, for a group of this namespace.
+   *
+   * @example Entries and their position
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1");
+   * await tenant.set("g", "a", "1");
+   * const { entries } = await tenant.snapshot("g");
+   * assert.deepEqual([...entries], [["a", "1"]]);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The live entries and the last change's position.
+   * @throws {TypeError} When `group` is not a string, or the store has no
+   * `snapshot`.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async snapshot(group: string): Promise<GroupSnapshot> {
+    const op = "read a snapshot";
+    const stored = this.#group(op, group);
+    if (this.store.snapshot === undefined) {
+      throw new TypeError(`Cannot ${op}: the store has no snapshot method`);
+    }
+    return await this.store.snapshot(stored);
   }
 
   /**

@@ -41,7 +41,7 @@ import {
 } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import {
   type ListOptions,
@@ -81,6 +81,7 @@ export type {
   EventType,
   ExportOptions,
   ExportRecord,
+  GroupSnapshot,
   ImportOptions,
   ImportResult,
   ImportSource,
@@ -472,6 +473,27 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     return this.#map(await this.#live(op, group));
+  }
+
+  /**
+   * A group's live entries and the etcd revision they were read at, as
+   * `Store.prototype.snapshot`: a watch `since` that revision continues
+   * exactly after them.
+   *
+   * @param group The group.
+   * @returns The entries in key order, and the revision.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async snapshot(group: string): Promise<GroupSnapshot> {
+    const op = "read a snapshot";
+    this.#open(op);
+    assertText(op, "group", group);
+    const now = this.#now(op);
+    const { entries, revision } = await this.#kv.scanGroup(op, group);
+    const live = entries.filter((e) => !this.#expiredAt(e, now));
+    return { entries: this.#map(live), position: revision };
   }
 
   #map(entries: Entry[]): Map<string, string> {

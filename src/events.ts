@@ -71,6 +71,39 @@ export interface StoreEvent {
   seq?: number;
 }
 
+/**
+ * A group's live entries and the position of the last change they include,
+ * read at one instant: a watch resuming `since` that position continues
+ * exactly where the entries leave off.
+ *
+ * @example Entries, then what changed after them
+ * ```ts
+ * import { Store, type GroupSnapshot } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * const path = `${await Deno.makeTempDir()}/app.db`;
+ * using store = new Store(path, { changeFeed: true });
+ * store.set("config", "theme", "dark");
+ * const snapshot: GroupSnapshot = store.snapshot("config");
+ * store.set("config", "theme", "light");
+ * using watcher = store.watch("config", "*", { since: snapshot.position });
+ * const reader = watcher.stream.getReader();
+ * assert.deepEqual([...snapshot.entries], [["theme", "dark"]]);
+ * assert.equal((await reader.read()).value?.value, "light");
+ * reader.releaseLock();
+ * ```
+ */
+export interface GroupSnapshot {
+  /** The group's live entries, in key order. */
+  entries: Map<string, string>;
+  /**
+   * The position (an event's `seq`: change-log seq or etcd revision) of the
+   * last change the entries include; `undefined` for a store without
+   * positions (a file store without the change feed).
+   */
+  position: number | undefined;
+}
+
 /** What a watcher asks of whoever registered it. */
 export interface WatchSource {
   /** Stops delivering to `watcher` and ends its stream. */

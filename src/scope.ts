@@ -16,7 +16,7 @@ import { coreOf, type StoreCore } from "./_core.ts";
 import { assertNamespace, namespacePrefix, readQuota } from "./_namespace.ts";
 import { transactionView } from "./_tx_view.ts";
 import { QuotaExceededError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type {
   ListOptions,
   ListPage,
@@ -296,6 +296,32 @@ export class ScopedStore {
   getAll(group: string): Map<string, string> {
     const op = "get all values";
     return this.#core.getAll(op, this.#group(op, group));
+  }
+
+  /**
+   * As {@linkcode Store.prototype.snapshot}, for a group of this namespace.
+   *
+   * @example Entries and their position
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * const { entries, position } = tenant.snapshot("g");
+   * assert.deepEqual([...entries], [["a", "1"]]);
+   * assert.equal(position, undefined); // no change feed, no positions
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The live entries and the last change's `seq`.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  snapshot(group: string): GroupSnapshot {
+    const op = "read a snapshot";
+    return this.#core.snapshot(op, this.#group(op, group));
   }
 
   /**

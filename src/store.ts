@@ -18,7 +18,7 @@ import type { ChangeRetention } from "./_feed.ts";
 import { resolveOptions } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { transactionView } from "./_tx_view.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type * as transfer from "./transfer.ts";
 
 export type { ChangeRetention };
@@ -93,19 +93,19 @@ export interface WatchOptions {
    * watcher first replays the logged events after it, each with the time of
    * its write, then continues live.
    */
-  since?: number;
+  since?: number | undefined;
   /**
    * How many unread events the watcher queues before it drops new ones and
    * counts them in `Watcher.prototype.dropped`: an integer from 1 to
    * 65,536. Default 16.
    */
-  capacity?: number;
+  capacity?: number | undefined;
   /**
    * When `true`, `group` is a group-name prefix: `watch("user:", "*",
    * { prefix: true })` sees `user:1`, `user:2`, …, and `""` every group.
    * `since` resumes as for one group. Default `false`.
    */
-  prefix?: boolean;
+  prefix?: boolean | undefined;
 }
 
 /**
@@ -573,6 +573,41 @@ export class Store implements Disposable {
     const core = this.#open(op);
     assertText(op, "group", group);
     return core.getAll(op, group);
+  }
+  /**
+   * Reads a group's live entries and the change-log position they reflect,
+   * in one transaction: `watch(group, "*", { since: position })` then
+   * delivers exactly the changes after them, none missing and none twice.
+   *
+   * @example Entries, then the changes after them
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const path = `${await Deno.makeTempDir()}/app.db`;
+   * using store = new Store(path, { changeFeed: true });
+   * store.set("config", "theme", "dark");
+   * const { entries, position } = store.snapshot("config");
+   * store.set("config", "lang", "en");
+   * using watcher = store.watch("config", "*", { since: position });
+   * const reader = watcher.stream.getReader();
+   * assert.deepEqual([...entries], [["theme", "dark"]]);
+   * assert.equal((await reader.read()).value?.key, "lang");
+   * reader.releaseLock();
+   * ```
+   *
+   * @param group The group.
+   * @returns The entries in key order and the last change's `seq`
+   * (`undefined` without the `changeFeed` option).
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  snapshot(group: string): GroupSnapshot {
+    const op = "read a snapshot";
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    return core.snapshot(op, group);
   }
 
   /**
