@@ -14,9 +14,14 @@
  *   from sending the PUT to the event's arrival at each stream, p50/p99/max
  *   over the 20,000 deliveries.
  *
- * Both servers run the same app: `main.ts` (its own HTTP/1.1 server, with
- * timeouts) and the app under `Deno.serve`, for the ratio between them.
- * Prints one JSON object, or the markdown table with `--markdown`.
+ * The same scenarios run against a bare `Deno.serve` handler that answers a
+ * constant (bench/_service_bare.ts): the most this machine does per request
+ * over loopback. The ratio is the app's cost over that floor: the bare
+ * server's rate over the app's for throughput, the app's delay over the bare
+ * server's for events (`1.00x`: the app costs nothing on top). The machine's
+ * load (`uptime`) is printed before and after, since on a shared machine the
+ * figures mean little without it. Prints one JSON object, or the markdown
+ * table with `--markdown`.
  *
  * Run: `deno task bench:service` (`deno run --allow-read --allow-write
  * --allow-net --allow-run bench/service.ts`).
@@ -40,7 +45,7 @@ const STREAMS = Number(values.streams);
 const EVENTS = Number(values.events);
 
 const MAIN = new URL("../examples/live_config/main.ts", import.meta.url);
-const DENO_SERVE = new URL("./_service_deno_serve.ts", import.meta.url);
+const BARE = new URL("./_service_bare.ts", import.meta.url);
 
 /** A server child process and its base URL. */
 async function start(
@@ -240,37 +245,67 @@ async function measure(script: URL) {
   }
 }
 
-const main = await measure(MAIN);
-const denoServe = await measure(DENO_SERVE);
+/** `uptime`'s load averages (1, 5, 15 minutes). */
+async function load(): Promise<string> {
+  const { stdout } = await new Deno.Command("uptime").output();
+  return new TextDecoder().decode(stdout).match(/load average: (.*)$/m)?.[1] ??
+    "unknown";
+}
+
+const loadBefore = await load();
+const app = await measure(MAIN);
+const bare = await measure(BARE);
+const loadAfter = await load();
+/** `a / b`, two decimals: the bare rate over the app's, or the app's delay over the bare one. */
+const cost = (a: number, b: number) => Number((a / b).toFixed(2));
 const result = {
   seconds: SECONDS,
   cores: navigator.hardwareConcurrency,
-  main,
-  denoServe,
+  load: { before: loadBefore, after: loadAfter },
+  app,
+  bare,
+  /** How many times the floor's cost the app's is, per scenario. */
+  ratio: {
+    get1: cost(bare.get1, app.get1),
+    get32: cost(bare.get32, app.get32),
+    put1: cost(bare.put1, app.put1),
+    put32: cost(bare.put32, app.put32),
+    rawGet: cost(bare.rawGet, app.rawGet),
+    fanOutP50: cost(app.fanOut.p50, bare.fanOut.p50),
+    fanOutP99: cost(app.fanOut.p99, bare.fanOut.p99),
+  },
 };
 
 if (values.markdown) {
-  const row = (name: string, a: number, b: number) =>
+  const x = (ratio: number) => `${ratio.toFixed(2)}x`;
+  const row = (name: string, a: number, b: number, ratio: number) =>
     `| ${name} | ${a.toLocaleString("en")} | ${b.toLocaleString("en")} | ${
-      (a / b).toFixed(2)
-    }x |`;
+      x(ratio)
+    } |`;
+  const { ratio } = result;
   console.log(
     [
-      "| requests per second | main.ts | app under `Deno.serve` | ratio |",
+      `Load (\`uptime\`): ${loadBefore} before, ${loadAfter} after; ${result.cores} cores, ${SECONDS} s a scenario.`,
+      "",
+      "| requests per second | app (main.ts) | bare `Deno.serve` | app cost |",
       "| --- | ---: | ---: | ---: |",
-      row("GET, 1 client", main.get1, denoServe.get1),
-      row("GET, 32 clients", main.get32, denoServe.get32),
-      row("PUT, 1 client", main.put1, denoServe.put1),
-      row("PUT, 32 clients", main.put32, denoServe.put32),
-      row("GET, 1 raw socket (median)", main.rawGet, denoServe.rawGet),
+      row("GET, 1 client", app.get1, bare.get1, ratio.get1),
+      row("GET, 32 clients", app.get32, bare.get32, ratio.get32),
+      row("PUT, 1 client", app.put1, bare.put1, ratio.put1),
+      row("PUT, 32 clients", app.put32, bare.put32, ratio.put32),
+      row("GET, 1 raw socket (median)", app.rawGet, bare.rawGet, ratio.rawGet),
       "",
       `| PUT to event, ${
         STREAMS.toLocaleString("en")
-      } streams (ms) | main.ts | app under \`Deno.serve\` |`,
-      "| --- | ---: | ---: |",
-      `| p50 | ${main.fanOut.p50} | ${denoServe.fanOut.p50} |`,
-      `| p99 | ${main.fanOut.p99} | ${denoServe.fanOut.p99} |`,
-      `| max | ${main.fanOut.max} | ${denoServe.fanOut.max} |`,
+      } streams (ms) | app (main.ts) | bare \`Deno.serve\` | app cost |`,
+      "| --- | ---: | ---: | ---: |",
+      `| p50 | ${app.fanOut.p50} | ${bare.fanOut.p50} | ${
+        x(ratio.fanOutP50)
+      } |`,
+      `| p99 | ${app.fanOut.p99} | ${bare.fanOut.p99} | ${
+        x(ratio.fanOutP99)
+      } |`,
+      `| max | ${app.fanOut.max} | ${bare.fanOut.max} | |`,
     ].join("\n"),
   );
 } else {

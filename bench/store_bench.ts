@@ -126,7 +126,7 @@ if (kv !== undefined) await seedKv(kv, N, spreadRow);
     fn() {
       const i = o();
       const row = selectObject.get(GROUPS[i]!, KEYS[i]!);
-      if (row?.value === undefined) throw new Error("miss");
+      if (row?.entry_value === undefined) throw new Error("miss");
     },
   });
   if (kv !== undefined) {

@@ -11,7 +11,6 @@
 
 import { assertText, assertTTL, describe } from "./_check.ts";
 import { StoreError } from "./errors.ts";
-import type { AsyncStore } from "./async.ts";
 import { expiryOf } from "./_time.ts";
 
 /** A live value as a transaction sees it. */
@@ -52,17 +51,29 @@ export interface TxPlan {
  * the synchronous `Transaction`, returning promises. Reads see the
  * transaction's own writes; nothing is visible to others before the commit.
  */
-export type AsyncTransaction = Pick<
-  AsyncStore,
-  | "get"
-  | "set"
-  | "setWithTTL"
-  | "delete"
-  | "deleteGroup"
-  | "count"
-  | "getAll"
-  | "exists"
->;
+export interface AsyncTransaction {
+  /** As `Transaction.prototype.get`. */
+  get(group: string, key: string): Promise<string | undefined>;
+  /** As `Transaction.prototype.set`. */
+  set(group: string, key: string, value: string): Promise<void>;
+  /** As `Transaction.prototype.setWithTTL`. */
+  setWithTTL(
+    group: string,
+    key: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<void>;
+  /** As `Transaction.prototype.delete`. */
+  delete(group: string, key: string): Promise<boolean>;
+  /** As `Transaction.prototype.deleteGroup`. */
+  deleteGroup(group: string): Promise<number>;
+  /** As `Transaction.prototype.count`. */
+  count(group: string): Promise<number>;
+  /** As `Transaction.prototype.getAll`. */
+  getAll(group: string): Promise<Map<string, string>>;
+  /** As `Transaction.prototype.exists`. */
+  exists(group: string, key: string): Promise<boolean>;
+}
 
 /** Reaches the namespace usage of a transaction; for scoped views. */
 export const TX_USAGE: unique symbol = Symbol("AsyncTransaction.usage");

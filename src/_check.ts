@@ -292,3 +292,69 @@ export function readWatchOptions(
     prefix: prefix === true,
   };
 }
+
+const MAX_LIST_LIMIT = 10_000;
+
+/**
+ * Checks the options of `list` for the asynchronous backends, as the
+ * local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns Every option.
+ */
+export function checkList(op: string, options: {
+  readonly limit?: unknown;
+  readonly cursor?: unknown;
+  readonly prefix?: unknown;
+  readonly reverse?: unknown;
+}): {
+  limit: number;
+  cursor: string | undefined;
+  prefix: string;
+  reverse: boolean;
+} {
+  const { cursor, prefix = "", reverse = false } = options;
+  const limit = integerArg(
+    op,
+    "limit",
+    options.limit ?? undefined,
+    100,
+    1,
+    MAX_LIST_LIMIT,
+  );
+  if (cursor !== undefined) assertText(op, "cursor", cursor);
+  assertText(op, "prefix", prefix);
+  assertBoolean(op, "reverse", reverse);
+  return { limit, cursor, prefix, reverse };
+}
+
+/**
+ * Checks the options of `render`, as the local store does.
+ *
+ * @param op The operation.
+ * @param options The caller's options.
+ * @returns The missing-key mode.
+ */
+export function checkRender(
+  op: string,
+  options: { readonly missingKey?: unknown },
+): "default" | "zero" | "error" {
+  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
+    "default",
+    "zero",
+    "error",
+  ]);
+  return missingKey;
+}
+
+/**
+ * Checks `since`, as the local store does.
+ *
+ * @param op The operation.
+ * @param since The caller's `since`.
+ * @returns It, checked.
+ */
+export function checkSince(op: string, since: unknown): number | undefined {
+  return since === undefined ? undefined : integerArg(op, "since", since, 0);
+}

@@ -7,13 +7,16 @@
  * @module
  */
 
-import type { RenderLimits, RenderOptions } from "./store.ts";
 import { assertBoolean, assertText, integerArg, oneOf } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { Engine, type Mutation, PURGE_BATCH } from "./_engine.ts";
 import { EventHub } from "./_hub.ts";
-import type { ResolvedOptions } from "./_options.ts";
+import type {
+  RenderLimits,
+  RenderOptions,
+  ResolvedOptions,
+} from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock } from "./_time.ts";

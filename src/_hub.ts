@@ -69,7 +69,7 @@ export interface OnChangeOptions {
 
 /** A registered watcher: its queue and the last position it must not get. */
 interface WatchEntry {
-  readonly queue: WatchQueue;
+  readonly queue: WatchQueue<StoreEvent>;
   readonly from: number;
 }
 
@@ -203,7 +203,9 @@ export class EventHub {
     const set = key === "*" ? level.all : level.byKey.get(key) ?? new Set();
     if (key !== "*") level.byKey.set(key, set);
 
-    const queue = new WatchQueue(options?.capacity ?? WATCHER_CAPACITY);
+    const queue = new WatchQueue<StoreEvent>(
+      options?.capacity ?? WATCHER_CAPACITY,
+    );
     for (const event of options?.backlog ?? []) queue.force(event);
     const entry: WatchEntry = { queue, from: this.position };
     const watcher = createWatcher(group, key, queue, this);

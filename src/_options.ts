@@ -13,9 +13,102 @@ import {
 } from "./_check.ts";
 import type { ChangeRetention } from "./_feed.ts";
 import type { StoreEvent } from "./events.ts";
-import type { RenderLimits, StoreOptions } from "./store.ts";
 import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_STEPS } from "./template.ts";
 import { MEMORY_PATH } from "./schema.ts";
+
+/**
+ * Options for {@linkcode Store}.
+ */
+export interface StoreOptions {
+  /**
+   * How often expired keys are purged in the background, in milliseconds;
+   * `0` turns the background purge off. The timer never keeps a process
+   * alive. Default `60_000`.
+   */
+  purgeIntervalMs?: number;
+  /**
+   * How long a write waits for another connection's lock before failing
+   * (`PRAGMA busy_timeout`), in milliseconds. Default `5_000`.
+   */
+  busyTimeoutMs?: number;
+  /**
+   * `PRAGMA synchronous` of a file-backed store: `"normal"` (default) may lose
+   * the last commits on power loss but never corrupts; `"full"` syncs every
+   * commit.
+   */
+  durability?: "normal" | "full";
+  /**
+   * The time in milliseconds since the epoch. Every expiry decision and every
+   * event timestamp uses it. Default `Date.now`.
+   */
+  clock?: () => number;
+  /**
+   * Receives an error thrown by an {@linkcode Store.prototype.onChange}
+   * callback, with the event being delivered. Default: the web-standard
+   * `reportError()`.
+   */
+  onCallbackError?: (error: unknown, event: StoreEvent) => void;
+  /**
+   * Turns on the cross-process change feed (file-backed stores only): every
+   * committed change to the file, by any connection (other processes,
+   * Workers, the Go sibling, the `sqlite3` shell), is logged by triggers in
+   * the file, and this store delivers the changes made elsewhere to its
+   * watchers and callbacks like its own, each event with its `seq`. Default
+   * `false`.
+   */
+  changeFeed?: boolean;
+  /**
+   * How often, in milliseconds, a store with the change feed looks for
+   * commits by other connections (`PRAGMA data_version`, cheap). Default
+   * `50`.
+   */
+  changePollMs?: number;
+  /**
+   * How much of the change log the purge timer keeps: a row goes once it is
+   * older than `maxAgeMs` or more than `maxRows` rows behind the newest.
+   * Defaults: 10,000 rows, 24 hours.
+   */
+  changeRetention?: ChangeRetention;
+  /**
+   * The budgets of every {@linkcode Store.prototype.render} of this store;
+   * a render's own options override them. Defaults: 4 MiB of output,
+   * 1,000,000 steps.
+   */
+  renderLimits?: RenderLimits;
+}
+
+/**
+ * Options for {@linkcode Store.prototype.render}.
+ */
+export interface RenderOptions extends RenderLimits {
+  /**
+   * What `{{ .name }}` does when the group has no live key `name`, as Go's
+   * `missingkey` option: `"default"` prints `<no value>`, `"zero"` prints
+   * nothing and `"error"` throws a {@linkcode TemplateError}. Default
+   * `"default"`.
+   */
+  missingKey?: "default" | "zero" | "error";
+}
+
+/**
+ * Budgets of one template execution: past either, the render stops with a
+ * {@linkcode TemplateError} instead of holding the process. Set them per
+ * store with {@linkcode StoreOptions.renderLimits} and per call with
+ * {@linkcode RenderOptions}.
+ */
+export interface RenderLimits {
+  /**
+   * The most bytes of UTF-8 output (any single value built meanwhile is held
+   * to the same size). Default 4 MiB.
+   */
+  maxOutputBytes?: number;
+  /**
+   * The most units of work: node evaluations, commands, range iterations,
+   * one per 64 characters of strings built. Default 1,000,000, about 250 ms
+   * on a slow machine.
+   */
+  maxSteps?: number;
+}
 
 // setInterval stores the delay in 32 bits; a larger one fires at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;

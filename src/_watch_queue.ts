@@ -6,29 +6,30 @@
  * @module
  */
 
-import type { StoreEvent } from "./events.ts";
-
 /** Unread events a watcher holds before it starts dropping. */
 export const WATCHER_CAPACITY = 16;
 
-/** One watcher's queue, as the hub sees it. */
-export class WatchQueue {
+/**
+ * One watcher's queue, as the hub sees it. Generic over what it carries so
+ * that it sits below `events.ts`, which wraps it in the public `Watcher`.
+ */
+export class WatchQueue<T> {
   /** The events, oldest first. */
-  readonly stream: ReadableStream<StoreEvent>;
+  readonly stream: ReadableStream<T>;
   /** Unread events held before new ones are dropped. */
   readonly capacity: number;
   /** Events dropped because the queue was full. */
   dropped = 0;
   /** Called when the reader cancels the stream. */
   onCancel: () => void = () => {};
-  #controller: ReadableStreamDefaultController<StoreEvent>;
+  #controller: ReadableStreamDefaultController<T>;
   #ended = false;
 
   /** @param capacity Unread events held before new ones are dropped. */
   constructor(capacity = WATCHER_CAPACITY) {
     this.capacity = capacity;
-    let controller!: ReadableStreamDefaultController<StoreEvent>;
-    this.stream = new ReadableStream<StoreEvent>(
+    let controller!: ReadableStreamDefaultController<T>;
+    this.stream = new ReadableStream<T>(
       {
         start: (c) => {
           controller = c;
@@ -51,7 +52,7 @@ export class WatchQueue {
    *
    * @param event The event.
    */
-  offer(event: StoreEvent): void {
+  offer(event: T): void {
     if (this.#ended) return;
     // desiredSize is null only for an errored stream, which we never cause.
     if ((this.#controller.desiredSize ?? 0) > 0) {
@@ -66,7 +67,7 @@ export class WatchQueue {
    *
    * @param event The event.
    */
-  force(event: StoreEvent): void {
+  force(event: T): void {
     if (!this.#ended) this.#controller.enqueue(event);
   }
 

@@ -61,7 +61,7 @@ export type { AsyncTransaction } from "./_async_tx.ts";
  * assert.equal(await greet(store, "Ada"), "Hello, Ada!");
  * ```
  */
-export interface AsyncStore extends AsyncDisposable {
+export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   /** As {@linkcode Store.prototype.get}. */
   get(group: string, key: string): Promise<string | undefined>;
   /** As {@linkcode Store.prototype.set}. */

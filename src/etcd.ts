@@ -27,11 +27,8 @@
  */
 
 import type { AsyncStore } from "./async.ts";
-import {
-  type AsyncTransaction,
-  compareText,
-  runOptimistic,
-} from "./_async_tx.ts";
+import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
+import { pager } from "./_paging.ts";
 import { SCOPE_HOOKS, type ScopeHooks } from "./_async_hooks.ts";
 import {
   assertFilePath,
@@ -68,11 +65,13 @@ import { exportStream, importBatch } from "./etcd/_transfer.ts";
 import { importRecords } from "./_transfer.ts";
 import type * as transfer from "./transfer.ts";
 import {
-  checkList,
   checkOpen,
   checkRender,
   checkSince,
+  type EtcdStoreOptions,
 } from "./etcd/_options.ts";
+
+export type { EtcdStoreOptions };
 
 // The types this entry's API names, for callers that import only it.
 export type {
@@ -93,30 +92,6 @@ export type {
   Watcher,
   WatchOptions,
 } from "../mod.ts";
-
-/** Options for {@linkcode EtcdStore.open}. */
-export interface EtcdStoreOptions {
-  /** Client URLs of the cluster's members, such as `http://127.0.0.1:2379`. */
-  endpoints: string[];
-  /** Keeps this store's keys apart in the cluster. Default `"store/"`. */
-  prefix?: string;
-  /** The time in milliseconds since the epoch. Default `Date.now`. */
-  clock?: () => number;
-  /**
-   * How often expired keys are purged (with `expire` events), in
-   * milliseconds; `0` turns it off. Leases remove expired keys anyway.
-   * Default `60_000`.
-   */
-  purgeIntervalMs?: number;
-  /** How long one call may take, failover included. Default `5_000`. */
-  requestTimeoutMs?: number;
-  /** A user, when the cluster has authentication on. */
-  username?: string;
-  /** The user's password. */
-  password?: string;
-  /** Receives an error thrown by a change callback, with its event. */
-  onCallbackError?: (error: unknown, event: StoreEvent) => void;
-}
 
 const TEMPLATE_CACHE_SIZE = 256;
 
@@ -559,20 +534,8 @@ export class EtcdStore implements AsyncStore {
     const op = "list keys";
     this.#open(op);
     assertText(op, "group", group);
-    const { limit, cursor, prefix, reverse } = checkList(op, options);
-    let entries = [...this.#map(await this.#live(op, group))]
-      .filter(([key]) => key.startsWith(prefix));
-    if (reverse) entries.reverse();
-    if (cursor !== undefined) {
-      entries = entries.filter(([key]) =>
-        reverse ? compareText(key, cursor) < 0 : compareText(key, cursor) > 0
-      );
-    }
-    const page = entries.slice(0, limit);
-    return {
-      entries: page,
-      cursor: entries.length > limit ? page.at(-1)?.[0] : undefined,
-    };
+    const page = pager(op, options);
+    return page(this.#map(await this.#live(op, group)));
   }
 
   /**

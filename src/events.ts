@@ -177,7 +177,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
    */
   readonly key: string;
 
-  #queue: WatchQueue;
+  #queue: WatchQueue<StoreEvent>;
   #source: WatchSource;
 
   /** @ignore Watchers come from `Store.prototype.watch`. */
@@ -185,7 +185,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
     token: typeof INTERNAL,
     group: string,
     key: string,
-    queue: WatchQueue,
+    queue: WatchQueue<StoreEvent>,
     source: WatchSource,
   ) {
     // Mirrors the platform's "Illegal constructor": only createWatcher()
@@ -326,7 +326,7 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
 export function createWatcher(
   group: string,
   key: string,
-  queue: WatchQueue,
+  queue: WatchQueue<StoreEvent>,
   source: WatchSource,
 ): Watcher {
   return new Watcher(INTERNAL, group, key, queue, source);

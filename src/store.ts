@@ -15,74 +15,24 @@ import {
 } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import type { ChangeRetention } from "./_feed.ts";
-import { resolveOptions } from "./_options.ts";
+import {
+  type RenderLimits,
+  type RenderOptions,
+  resolveOptions,
+  type StoreOptions,
+} from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
-import { transactionView } from "./_tx_view.ts";
+import { type Transaction, transactionView } from "./_tx_view.ts";
 import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type * as transfer from "./transfer.ts";
 
-export type { ChangeRetention };
-
-/**
- * Options for {@linkcode Store}.
- */
-export interface StoreOptions {
-  /**
-   * How often expired keys are purged in the background, in milliseconds;
-   * `0` turns the background purge off. The timer never keeps a process
-   * alive. Default `60_000`.
-   */
-  purgeIntervalMs?: number;
-  /**
-   * How long a write waits for another connection's lock before failing
-   * (`PRAGMA busy_timeout`), in milliseconds. Default `5_000`.
-   */
-  busyTimeoutMs?: number;
-  /**
-   * `PRAGMA synchronous` of a file-backed store: `"normal"` (default) may lose
-   * the last commits on power loss but never corrupts; `"full"` syncs every
-   * commit.
-   */
-  durability?: "normal" | "full";
-  /**
-   * The time in milliseconds since the epoch. Every expiry decision and every
-   * event timestamp uses it. Default `Date.now`.
-   */
-  clock?: () => number;
-  /**
-   * Receives an error thrown by an {@linkcode Store.prototype.onChange}
-   * callback, with the event being delivered. Default: the web-standard
-   * `reportError()`.
-   */
-  onCallbackError?: (error: unknown, event: StoreEvent) => void;
-  /**
-   * Turns on the cross-process change feed (file-backed stores only): every
-   * committed change to the file, by any connection (other processes,
-   * Workers, the Go sibling, the `sqlite3` shell), is logged by triggers in
-   * the file, and this store delivers the changes made elsewhere to its
-   * watchers and callbacks like its own, each event with its `seq`. Default
-   * `false`.
-   */
-  changeFeed?: boolean;
-  /**
-   * How often, in milliseconds, a store with the change feed looks for
-   * commits by other connections (`PRAGMA data_version`, cheap). Default
-   * `50`.
-   */
-  changePollMs?: number;
-  /**
-   * How much of the change log the purge timer keeps: a row goes once it is
-   * older than `maxAgeMs` or more than `maxRows` rows behind the newest.
-   * Defaults: 10,000 rows, 24 hours.
-   */
-  changeRetention?: ChangeRetention;
-  /**
-   * The budgets of every {@linkcode Store.prototype.render} of this store;
-   * a render's own options override them. Defaults: 4 MiB of output,
-   * 1,000,000 steps.
-   */
-  renderLimits?: RenderLimits;
-}
+export type {
+  ChangeRetention,
+  RenderLimits,
+  RenderOptions,
+  StoreOptions,
+  Transaction,
+};
 
 /**
  * Options for {@linkcode Store.prototype.watch}.
@@ -109,39 +59,6 @@ export interface WatchOptions {
 }
 
 /**
- * Options for {@linkcode Store.prototype.render}.
- */
-export interface RenderOptions extends RenderLimits {
-  /**
-   * What `{{ .name }}` does when the group has no live key `name`, as Go's
-   * `missingkey` option: `"default"` prints `<no value>`, `"zero"` prints
-   * nothing and `"error"` throws a {@linkcode TemplateError}. Default
-   * `"default"`.
-   */
-  missingKey?: "default" | "zero" | "error";
-}
-
-/**
- * Budgets of one template execution: past either, the render stops with a
- * {@linkcode TemplateError} instead of holding the process. Set them per
- * store with {@linkcode StoreOptions.renderLimits} and per call with
- * {@linkcode RenderOptions}.
- */
-export interface RenderLimits {
-  /**
-   * The most bytes of UTF-8 output (any single value built meanwhile is held
-   * to the same size). Default 4 MiB.
-   */
-  maxOutputBytes?: number;
-  /**
-   * The most units of work: node evaluations, commands, range iterations,
-   * one per 64 characters of strings built. Default 1,000,000, about 250 ms
-   * on a slow machine.
-   */
-  maxSteps?: number;
-}
-
-/**
  * Options for {@linkcode Store.prototype.list}.
  */
 export interface ListOptions {
@@ -163,49 +80,6 @@ export interface ListPage {
   entries: [string, string][];
   /** Pass as `cursor` to read the next page; `undefined` on the last page. */
   cursor: string | undefined;
-}
-
-/**
- * The view of a store inside {@linkcode Store.prototype.transaction}: the
- * same methods with the same semantics, all running inside one SQLite write
- * transaction. Reads see the transaction's own writes. It may be used only
- * until the function it was passed to returns.
- *
- * @example Move a value atomically
- * ```ts
- * import { Store, type Transaction } from "@core/store";
- * import assert from "node:assert/strict";
- *
- * using store = new Store();
- * store.set("inbox", "msg", "hello");
- * const move = (tx: Transaction) => {
- *   const value = tx.get("inbox", "msg");
- *   if (value === undefined) return false;
- *   tx.delete("inbox", "msg");
- *   tx.set("archive", "msg", value);
- *   return true;
- * };
- * assert.equal(store.transaction(move), true);
- * assert.equal(store.get("archive", "msg"), "hello");
- * ```
- */
-export interface Transaction {
-  /** As {@linkcode Store.prototype.get}. */
-  get(group: string, key: string): string | undefined;
-  /** As {@linkcode Store.prototype.set}. */
-  set(group: string, key: string, value: string): void;
-  /** As {@linkcode Store.prototype.setWithTTL}. */
-  setWithTTL(group: string, key: string, value: string, ttlMs: number): void;
-  /** As {@linkcode Store.prototype.delete}. */
-  delete(group: string, key: string): boolean;
-  /** As {@linkcode Store.prototype.deleteGroup}. */
-  deleteGroup(group: string): number;
-  /** As {@linkcode Store.prototype.count}. */
-  count(group: string): number;
-  /** As {@linkcode Store.prototype.getAll}. */
-  getAll(group: string): Map<string, string>;
-  /** As {@linkcode Store.prototype.exists}. */
-  exists(group: string, key: string): boolean;
 }
 
 /**

@@ -1,10 +1,15 @@
 /**
  * The live-config service: the app of `server.ts` over one store (a file,
- * or an etcd cluster with `--etcd`), served by `http_server.ts` (timeouts, survives running out of file
- * descriptors), with per-tenant quotas and a graceful shutdown on
+ * or an etcd cluster with `--etcd`), served by `Deno.serve`, with per-tenant
+ * quotas, a body size limit and deadline, and a graceful shutdown on
  * SIGINT/SIGTERM that ends the event streams, lets requests in flight finish
- * until a deadline, cuts what is left and closes the store. The routes and
- * the event-stream format are described in `server.ts`.
+ * until a deadline, cuts what is left and closes the store. When the server
+ * stops accepting connections (`server.finished` rejects: out of file
+ * descriptors, or any other accept error), it is logged and the service
+ * serves again on the same port. The routes and the event-stream format are
+ * described in `server.ts`; what `Deno.serve` does and what a reverse proxy
+ * in front should do (per-IP limits, header and idle timeouts, TLS) in
+ * docs/serving.md.
  *
  * ```sh
  * deno task demo
@@ -43,7 +48,6 @@ import { parseArgs } from "node:util";
 import { type AsyncStore, Store } from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
 import { createApp } from "./server.ts";
-import { DEFAULT_TIMEOUTS, type HttpServer, serve } from "./http_server.ts";
 
 /** The service's settings, from {@linkcode parseFlags}. */
 export interface Config {
@@ -67,12 +71,8 @@ export interface Config {
   etcdPrefix: string;
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
-  /** Milliseconds to receive a request's head. */
-  headerTimeoutMs: number;
   /** Milliseconds to receive a request's body. */
   bodyTimeoutMs: number;
-  /** Milliseconds a kept-alive connection may wait for its next request. */
-  idleTimeoutMs: number;
   /** Milliseconds requests in flight get after a signal before they are cut. */
   shutdownMs: number;
   /** Whether `--help` was given. */
@@ -97,11 +97,8 @@ export const USAGE = `Usage: main.ts [options]
                           file; instances on any host share it
   --etcd-prefix PREFIX    the data's key prefix in etcd (default live-config/)
   --max-body-bytes N      largest request body (default 1048576; 413 above)
-  --header-timeout-ms N   time to send a request's head (default 10000;
-                          408 and close after)
-  --body-timeout-ms N     time to send a request's body (default 30000)
-  --idle-timeout-ms N     time an idle kept-alive connection stays open
-                          (default 30000)
+  --body-timeout-ms N     time to send a request's body (default 30000;
+                          408 after)
   --shutdown-ms N         after SIGINT/SIGTERM, time requests in flight get
                           before they are cut (default 5000)
   -h, --help              show this text
@@ -151,9 +148,7 @@ export function parseFlags(
       etcd: { type: "string" },
       "etcd-prefix": { type: "string", default: "live-config/" },
       "max-body-bytes": ms(1024 * 1024),
-      "header-timeout-ms": ms(DEFAULT_TIMEOUTS.headerTimeoutMs),
-      "body-timeout-ms": ms(DEFAULT_TIMEOUTS.bodyTimeoutMs),
-      "idle-timeout-ms": ms(DEFAULT_TIMEOUTS.idleTimeoutMs),
+      "body-timeout-ms": ms(30_000),
       "shutdown-ms": ms(5_000),
       help: { type: "boolean", short: "h", default: false },
     },
@@ -179,16 +174,15 @@ export function parseFlags(
     etcd,
     etcdPrefix: values["etcd-prefix"],
     maxBodyBytes: integer("--max-body-bytes", values["max-body-bytes"], 0),
-    headerTimeoutMs: timer("--header-timeout-ms", values["header-timeout-ms"]),
-    bodyTimeoutMs: timer("--body-timeout-ms", values["body-timeout-ms"]),
-    idleTimeoutMs: timer("--idle-timeout-ms", values["idle-timeout-ms"]),
+    bodyTimeoutMs: integer(
+      "--body-timeout-ms",
+      values["body-timeout-ms"],
+      1,
+      2 ** 31 - 1,
+    ),
     shutdownMs: integer("--shutdown-ms", values["shutdown-ms"], 0, 2 ** 31 - 1),
     help: values.help,
   };
-}
-
-function timer(flag: string, text: string): number {
-  return integer(flag, text, 1, 2 ** 31 - 1);
 }
 
 function integer(
@@ -215,7 +209,8 @@ function integer(
  *
  * @param args The arguments, as `Deno.args`.
  * @returns The exit code: `0`, `1` when the service cannot start, `2` for
- * bad flags.
+ * bad flags. The caller exits with it, which also closes any connection the
+ * shutdown deadline cut.
  */
 export async function main(args: string[]): Promise<number> {
   let config: Config;
@@ -243,6 +238,7 @@ export async function main(args: string[]): Promise<number> {
     maxGroups: config.maxGroups,
     heartbeatMs: config.heartbeatMs,
     maxBodyBytes: config.maxBodyBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
   });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -255,25 +251,18 @@ export async function main(args: string[]): Promise<number> {
     return [signal, listener] as const;
   });
 
-  let server: HttpServer;
+  let server: Serving;
   try {
-    server = serve({
-      port: config.port,
-      hostname: config.hostname,
-      headerTimeoutMs: config.headerTimeoutMs,
-      bodyTimeoutMs: config.bodyTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      onListen({ hostname, port }) {
-        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(
-          `live-config listening on http://${host}:${port}/ (${
-            config.etcd === undefined
-              ? `db ${config.db}`
-              : `etcd ${config.etcd.join(",")}`
-          })`,
-        );
-      },
-    }, app.handler);
+    server = keepServing(config, app.handler, ({ hostname, port }) => {
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      console.log(
+        `live-config listening on http://${host}:${port}/ (${
+          config.etcd === undefined
+            ? `db ${config.db}`
+            : `etcd ${config.etcd.join(",")}`
+        })`,
+      );
+    });
   } catch (error) {
     for (const [signal, listener] of listeners) {
       Deno.removeSignalListener(signal, listener);
@@ -291,17 +280,106 @@ export async function main(args: string[]): Promise<number> {
   }
   console.log(`${signal}: shutting down`);
   app.close();
-  const cut = await server.shutdown(config.shutdownMs);
-  if (cut > 0) {
+  if (!await server.shutdown(config.shutdownMs)) {
     console.log(
-      `cut ${cut} ${
-        cut === 1 ? "connection" : "connections"
-      } still busy after ${config.shutdownMs} ms`,
+      `connections still busy after ${config.shutdownMs} ms are cut`,
     );
   }
   await store.close();
   console.log("store closed");
   return 0;
+}
+
+/** The running service's server, from {@linkcode keepServing}. */
+interface Serving {
+  /**
+   * Stops accepting and waits for requests in flight, for at most
+   * `deadlineMs`; whether they all finished in time.
+   */
+  shutdown(deadlineMs: number): Promise<boolean>;
+}
+
+/** Delays between attempts to serve again: doubling, capped. */
+const RESTART_FIRST_MS = 50;
+const RESTART_MAX_MS = 1_000;
+
+/**
+ * `Deno.serve` on the flags' address, started again on the same port when
+ * its accept loop ends with an error (`server.finished` rejects, for
+ * instance "Too many open files" under a flood of connections): the
+ * connections it already had keep being served, and a new server accepts
+ * once a descriptor is free. Each failure is logged; attempts back off from
+ * {@linkcode RESTART_FIRST_MS} to {@linkcode RESTART_MAX_MS}.
+ *
+ * @throws {Deno.errors.AddrInUse} When the port is taken at start.
+ */
+function keepServing(
+  config: Pick<Config, "hostname" | "port">,
+  handler: (request: Request) => Promise<Response>,
+  onListen: (addr: Deno.NetAddr) => void,
+): Serving {
+  let server = Deno.serve(
+    { hostname: config.hostname, port: config.port, onListen },
+    handler,
+  );
+  const port = server.addr.port;
+  let stopping = false;
+  let delay = RESTART_FIRST_MS;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  const again = () => {
+    retry = undefined;
+    if (stopping) return;
+    try {
+      server = Deno.serve(
+        { hostname: config.hostname, port, onListen() {} },
+        handler,
+      );
+    } catch (error) {
+      console.error(`live-config: cannot listen on port ${port} yet: ${error}`);
+      schedule();
+      return;
+    }
+    watch(server);
+  };
+  const schedule = () => {
+    retry = setTimeout(again, delay);
+    delay = Math.min(delay * 2, RESTART_MAX_MS);
+  };
+  const watch = (current: Deno.HttpServer) => {
+    const since = performance.now();
+    current.finished.catch((error) => {
+      if (stopping) return;
+      // A server that ran a while failed anew: start the back-off over.
+      if (performance.now() - since > 10 * RESTART_MAX_MS) {
+        delay = RESTART_FIRST_MS;
+      }
+      console.error(
+        `live-config: the server stopped accepting connections (${
+          (error as Error)?.message ?? error
+        }); serving again on port ${port} in ${delay} ms`,
+      );
+      schedule();
+    });
+  };
+  watch(server);
+
+  return {
+    async shutdown(deadlineMs: number): Promise<boolean> {
+      stopping = true;
+      clearTimeout(retry);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), deadlineMs);
+      });
+      // shutdown() waits for every request in flight, with no deadline of
+      // its own (an upload that stalls would hold it forever).
+      const done = server.shutdown().then(() => true, () => true);
+      const finished = await Promise.race([done, late]);
+      clearTimeout(timer);
+      return finished;
+    },
+  };
 }
 
 /** The file store of `--db`, or the etcd store of `--etcd`. */
@@ -337,5 +415,5 @@ function listenError(error: unknown, config: Config): string {
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  Deno.exit(await main(Deno.args));
 }

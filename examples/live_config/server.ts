@@ -24,7 +24,8 @@
  * Every error is JSON, `{ "error": "…" }`: `400` for bad input (a bad tenant,
  * path encoding, `ttl`, `missingKey`, a body that is not UTF-8, a template
  * that fails, with its `line` and `column`), `404` for an unknown route,
- * `405` with an `Allow` header for a wrong method, `413` for a body over
+ * `405` with an `Allow` header for a wrong method, `408` for a body that has
+ * not arrived within `bodyTimeoutMs`, `413` for a body over
  * `maxBodyBytes`, `429` for a quota (with `limit` and `max`) and `503` once
  * the store or the app is closed, or for a write once the store's file was
  * deleted or replaced (see {@linkcode AppOptions.checkFile}). A refused
@@ -35,7 +36,15 @@
  * {@linkcode encodeSegment} makes of its name (`%62ob` for `bob`, `%2f` for
  * `%2F`) answers `400`, so that a proxy that authorises by path prefix sees
  * the tenant, group and key the service serves. (`Deno.serve` hands the
- * handler the raw request target, which is what this checks.)
+ * handler the raw request target, which is what this checks; a `#` in it is
+ * refused too.)
+ *
+ * These are the limits an application owns, written as any handler would
+ * write them: the body's size and the deadline to receive it
+ * (a timer), template budgets, quotas, the canonical path.
+ * What belongs to the HTTP server (framing, header limits) is `Deno.serve`'s;
+ * what belongs to the edge (per-IP limits, header and idle timeouts, TLS) is
+ * a reverse proxy's: see docs/serving.md.
  *
  * The event stream starts with the comment `: connected`, then sends each
  * event as
@@ -118,6 +127,11 @@ export interface AppOptions {
   /** Largest accepted request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
   /**
+   * Milliseconds to receive a request body, from the start of its reading;
+   * after it the request answers `408`. Default `30_000`.
+   */
+  bodyTimeoutMs?: number;
+  /**
    * Whether to check, before each write, that the store's file is still the
    * one it opened (same device and inode). When it was deleted or replaced,
    * writes would land in a file nobody can reopen: they are refused with
@@ -142,6 +156,7 @@ export interface App {
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -244,15 +259,25 @@ export function createApp(options: AppOptions): App {
     1,
     MAX_TIMER_MS,
   );
-  const maxBodyBytes = whole(
-    "maxBodyBytes",
-    options.maxBodyBytes,
-    DEFAULT_MAX_BODY_BYTES,
-    0,
-    Number.MAX_SAFE_INTEGER,
-  );
+  const body = {
+    maxBytes: whole(
+      "maxBodyBytes",
+      options.maxBodyBytes,
+      DEFAULT_MAX_BODY_BYTES,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    timeoutMs: whole(
+      "bodyTimeoutMs",
+      options.bodyTimeoutMs,
+      DEFAULT_BODY_TIMEOUT_MS,
+      1,
+      MAX_TIMER_MS,
+    ),
+  };
   const streams = new Set<EventStream>();
   let closed = false;
+  const reading = { ...body, closing: () => closed };
   const fileCheck =
     options.checkFile === false || path === undefined || path === ":memory:"
       ? undefined
@@ -283,22 +308,7 @@ export function createApp(options: AppOptions): App {
       allow(method, ["GET"]);
       const scoped = tenant(tenantPart);
       if (closed) throw new HttpError(503, "the service is shutting down");
-      const group = url.searchParams.get("group") || "*";
-      const key = url.searchParams.get("key") || "*";
-      const stream = new EventStream(
-        scoped.watch(group, key),
-        scoped.namespace.length + 1,
-        heartbeatMs,
-        streams,
-      );
-      return new Response(stream.body, {
-        headers: {
-          "content-type": "text/event-stream; charset=utf-8",
-          "cache-control": "no-store",
-          // Tell buffering reverse proxies (nginx) to pass events through.
-          "x-accel-buffering": "no",
-        },
-      });
+      return events(scoped, url, heartbeatMs, streams);
     }
     if (third !== "g" || groupPart === undefined) throw notFound(request);
 
@@ -314,7 +324,7 @@ export function createApp(options: AppOptions): App {
       const scoped = tenant(tenantPart);
       const group = decode(groupPart, "group");
       const mode = url.searchParams.get("missingKey");
-      const template = await readText(request, maxBodyBytes);
+      const template = await readText(request, reading);
       const text = mode === null
         ? await scoped.render(template, group)
         : await scoped.render(template, group, {
@@ -339,7 +349,7 @@ export function createApp(options: AppOptions): App {
         return new Response(null, { status: 204 });
       }
       const ttl = parseTTL(url.searchParams.get("ttl"));
-      const value = await readText(request, maxBodyBytes);
+      const value = await readText(request, reading);
       fileCheck?.check();
       if (ttl === undefined) await scoped.set(group, key, value);
       else await scoped.setWithTTL(group, key, value, ttl);
@@ -366,6 +376,34 @@ export function createApp(options: AppOptions): App {
       return streams.size;
     },
   };
+}
+
+/**
+ * The event route's answer: the tenant's events matching `?group=` and
+ * `?key=`, as `text/event-stream`, until the client leaves or the app closes.
+ */
+function events(
+  scoped: AsyncScopedStore,
+  url: URL,
+  heartbeatMs: number,
+  streams: Set<EventStream>,
+): Response {
+  const group = url.searchParams.get("group") || "*";
+  const key = url.searchParams.get("key") || "*";
+  const stream = new EventStream(
+    scoped.watch(group, key),
+    scoped.namespace.length + 1,
+    heartbeatMs,
+    streams,
+  );
+  return new Response(stream.body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      // Tell buffering reverse proxies (nginx) to pass events through.
+      "x-accel-buffering": "no",
+    },
+  });
 }
 
 /**
@@ -516,12 +554,12 @@ async function headOf(response: Response): Promise<Response> {
 function checkPath(rawUrl: string, pathname: string): void {
   const raw = rawUrl.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "")
     .replace(/[?#][\s\S]*$/, "");
-  if (raw !== pathname) {
+  if (raw !== pathname || rawUrl.includes("#")) {
     throw new HttpError(
       400,
       `the request path ${
         JSON.stringify(raw)
-      } is not in canonical form (it has dot segments, "\\" or an encoded ".")`,
+      } is not in canonical form (it has dot segments, "\\", an encoded "." or a "#")`,
     );
   }
 }
@@ -624,28 +662,57 @@ function parseTTL(param: string | null): number | undefined {
 }
 
 /**
- * Reads the body into one buffer that grows by doubling up to `limit`:
- * chunks are copied and dropped at once, because a chunk may be a small view
- * of a large buffer (64 KiB in `Deno.serve`), and keeping thousands of a
- * trickled body's chunks would pin that much each. Peak memory per request
- * is under twice the limit.
+ * Reads the body into one buffer that grows by doubling up to
+ * `limits.maxBytes`: chunks are copied and dropped at once, because a chunk
+ * may be a small view of a large buffer (64 KiB in `Deno.serve`), and keeping
+ * thousands of a trickled body's chunks would pin that much each. Peak memory
+ * per request is under twice the limit. The whole body must arrive within
+ * `limits.timeoutMs` (`Deno.serve` has no body deadline of its own); after
+ * it the request answers `408`.
  */
-async function readText(request: Request, limit: number): Promise<string> {
+async function readText(
+  request: Request,
+  limits: { maxBytes: number; timeoutMs: number; closing: () => boolean },
+): Promise<string> {
+  const limit = limits.maxBytes;
+  // The client should not reuse a connection whose body was left unread.
+  const close = { connection: "close" };
   const tooLarge = () =>
-    new HttpError(413, `body is larger than ${limit} bytes`, { max: limit });
+    new HttpError(413, `body is larger than ${limit} bytes`, {
+      max: limit,
+    }, close);
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) > limit) {
     await request.body?.cancel().catch(() => {});
     throw tooLarge();
   }
   if (request.body === null) return "";
+  const reader = request.body.getReader();
+  // A timer cleared when the body is in, rather than AbortSignal.timeout(),
+  // whose timer stays pending to its end: at thousands of requests a second
+  // that would be tens of thousands of live timers.
+  let late = false;
+  const deadline = setTimeout(() => {
+    late = true;
+    // A pending read resolves as done.
+    reader.cancel().catch(() => {});
+  }, limits.timeoutMs);
   let buffer = new Uint8Array(
     Math.min(limit, Math.max(1024, Number(length) || 0)),
   );
   let size = 0;
   try {
-    // Leaving the loop by throwing cancels the body.
-    for await (const chunk of request.body) {
+    for (;;) {
+      const { value: chunk, done } = await reader.read();
+      if (late) {
+        throw new HttpError(
+          408,
+          `the request body did not arrive within ${limits.timeoutMs} ms`,
+          {},
+          close,
+        );
+      }
+      if (done) break;
       if (size + chunk.byteLength > limit) throw tooLarge();
       if (size + chunk.byteLength > buffer.byteLength) {
         const grown = new Uint8Array(
@@ -661,10 +728,16 @@ async function readText(request: Request, limit: number): Promise<string> {
       size += chunk.byteLength;
     }
   } catch (error) {
+    reader.cancel().catch(() => {});
     if (error instanceof HttpError) throw error;
-    // The client went away or the server gave up on the body (a timeout it
-    // answers itself): nothing to store, nothing worth a stack trace.
+    // `server.shutdown()` ends the reading of bodies still arriving.
+    if (limits.closing()) {
+      throw new HttpError(503, "the service is shutting down", {}, close);
+    }
+    // The client went away: nothing to store, nothing worth a stack trace.
     throw new HttpError(400, "the request body could not be read");
+  } finally {
+    clearTimeout(deadline);
   }
   const bytes = buffer.subarray(0, size);
   try {

@@ -33,7 +33,10 @@ export class EventPump {
   #running: AbortController | undefined;
   #delivered = 0;
   #waiters: { revision: number; resolve: () => void }[] = [];
-  #resumed = new Map<Watcher, { queue: WatchQueue; stop: AbortController }>();
+  #resumed = new Map<
+    Watcher,
+    { queue: WatchQueue<StoreEvent>; stop: AbortController }
+  >();
   /** The highest revision known to be compacted away. */
   compacted = 0;
   /** Deletes keys at their deadline while the main stream runs. */
@@ -180,7 +183,7 @@ export class EventPump {
     since: number,
     target: { capacity: number; prefix: string | undefined },
   ): Watcher {
-    const queue = new WatchQueue(target.capacity);
+    const queue = new WatchQueue<StoreEvent>(target.capacity);
     const watcher = createWatcher(group, key, queue, this);
     const stop = new AbortController();
     this.#resumed.set(watcher, { queue, stop });

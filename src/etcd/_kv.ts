@@ -18,7 +18,6 @@ import {
   type StoredValue,
   toBase64,
 } from "./_keys.ts";
-import type { EventPump } from "./_events.ts";
 
 /** Entries read at one revision. */
 export interface Scan {
@@ -60,14 +59,23 @@ const LEASE_MARGIN_S = 2;
 let tagCounter = 0;
 const instance = crypto.randomUUID().slice(0, 8);
 
+/**
+ * What the write path asks of the event pump: to run a write and remember
+ * its revision as this instance's own (so its events say `"local"`).
+ */
+export interface OwnWrites {
+  /** Runs `write`, which resolves to its revision (`0`: nothing written). */
+  own(write: () => Promise<number>): Promise<number>;
+}
+
 /** Reads and writes of one store prefix. */
 export class Kv {
   readonly client: EtcdClient;
   readonly keys: KeySpace;
-  readonly pump: EventPump;
+  readonly pump: OwnWrites;
   #leases = new Map<number, Promise<string>>();
 
-  constructor(client: EtcdClient, keys: KeySpace, pump: EventPump) {
+  constructor(client: EtcdClient, keys: KeySpace, pump: OwnWrites) {
     this.client = client;
     this.keys = keys;
     this.pump = pump;

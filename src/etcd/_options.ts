@@ -4,20 +4,35 @@
  * @module
  */
 
-import {
-  assertBoolean,
-  assertFunction,
-  assertText,
-  describe,
-  integerArg,
-  oneOf,
-} from "../_check.ts";
-import type { EtcdStoreOptions } from "../etcd.ts";
-import type { ListOptions, RenderOptions } from "../store.ts";
+import { assertFunction, assertText, describe, integerArg } from "../_check.ts";
+import type { StoreEvent } from "../events.ts";
+
+/** Options for {@linkcode EtcdStore.open}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the cluster's members, such as `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** Keeps this store's keys apart in the cluster. Default `"store/"`. */
+  prefix?: string;
+  /** The time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /**
+   * How often expired keys are purged (with `expire` events), in
+   * milliseconds; `0` turns it off. Leases remove expired keys anyway.
+   * Default `60_000`.
+   */
+  purgeIntervalMs?: number;
+  /** How long one call may take, failover included. Default `5_000`. */
+  requestTimeoutMs?: number;
+  /** A user, when the cluster has authentication on. */
+  username?: string;
+  /** The user's password. */
+  password?: string;
+  /** Receives an error thrown by a change callback, with its event. */
+  onCallbackError?: (error: unknown, event: StoreEvent) => void;
+}
 
 const OPEN = "open store";
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const MAX_LIST_LIMIT = 10_000;
 
 /**
  * Checks the options of `EtcdStore.open` and fills in the defaults.
@@ -106,60 +121,4 @@ function integer(
   return integerArg(OPEN, name, value, fallback, min, MAX_TIMER_MS);
 }
 
-/**
- * Checks the options of `list`, as the local store does.
- *
- * @param op The operation.
- * @param options The caller's options.
- * @returns Every option.
- */
-export function checkList(op: string, options: ListOptions): {
-  limit: number;
-  cursor: string | undefined;
-  prefix: string;
-  reverse: boolean;
-} {
-  const { cursor, prefix = "", reverse = false } = options;
-  const limit = integerArg(
-    op,
-    "limit",
-    options.limit ?? undefined,
-    100,
-    1,
-    MAX_LIST_LIMIT,
-  );
-  if (cursor !== undefined) assertText(op, "cursor", cursor);
-  assertText(op, "prefix", prefix);
-  assertBoolean(op, "reverse", reverse);
-  return { limit, cursor, prefix, reverse };
-}
-
-/**
- * Checks the options of `render`, as the local store does.
- *
- * @param op The operation.
- * @param options The caller's options.
- * @returns The missing-key mode.
- */
-export function checkRender(
-  op: string,
-  options: RenderOptions,
-): "default" | "zero" | "error" {
-  const missingKey = oneOf(op, "missingKey", options.missingKey ?? undefined, [
-    "default",
-    "zero",
-    "error",
-  ]);
-  return missingKey;
-}
-
-/**
- * Checks `since`, as the local store does.
- *
- * @param op The operation.
- * @param since The caller's `since`.
- * @returns It, checked.
- */
-export function checkSince(op: string, since: unknown): number | undefined {
-  return since === undefined ? undefined : integerArg(op, "since", since, 0);
-}
+export { checkRender, checkSince } from "../_check.ts";

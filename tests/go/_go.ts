@@ -39,3 +39,28 @@ function goVersion(): string | undefined {
 
 /** `go version`'s line, or `undefined` when Go cannot be run. */
 export const version: string | undefined = goVersion();
+
+/**
+ * Why this run skips the Go tests, or `undefined` when they run. Under CI a
+ * missing Go is not a reason: the tests run and fail.
+ */
+export const skipReason: string | undefined = !runAllowed
+  ? "they need --allow-run and Go: run `deno task test:go`"
+  : version === undefined && !underCi
+  ? "`go` was not found: `deno task test:go` installs Debian's Go " +
+    "(tests/go/install_go.sh)"
+  : undefined;
+
+/**
+ * Whether a Go test file's tests are to be ignored in this run. `deno test`
+ * reports an ignored test by its name alone, so the reason is said once per
+ * file on the console.
+ *
+ * @param file The test file, as the console line names it.
+ * @returns `true` when its tests are to be ignored.
+ */
+export function skipGo(file: string): boolean {
+  if (skipReason === undefined) return false;
+  console.log(`${file}: Go tests ignored: ${skipReason}`);
+  return true;
+}

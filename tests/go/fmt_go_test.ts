@@ -20,7 +20,7 @@ import {
   gridCases,
   toWire,
 } from "./_fmt_cases.ts";
-import { envVar, runAllowed, underCi, version } from "./_go.ts";
+import { envVar, skipGo, version } from "./_go.ts";
 
 /** What this module prints for a case. */
 function format(c: FmtCase): string {
@@ -102,7 +102,7 @@ const fuzzSeed = Number(envVar("FMT_FUZZ_SEED") ?? 20_260_601);
 
 Deno.test({
   name: "sprintf, sprint and sprintln print what Go's fmt prints",
-  ignore: !runAllowed || (version === undefined && !underCi),
+  ignore: skipGo("tests/go/fmt_go_test.ts"),
   async fn(t) {
     assert.ok(
       version !== undefined,

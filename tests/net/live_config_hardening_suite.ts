@@ -1,7 +1,7 @@
 /**
- * The live-config service attacked over real sockets: main.ts as a child
- * process (under `ulimit -n` where it matters), raw HTTP written byte by
- * byte, signals, and its database file deleted under it. Figures (peak RSS,
+ * The live-config service attacked over real sockets: main.ts (the app under
+ * `Deno.serve`) as a child process (under `ulimit -n` where it matters), raw
+ * HTTP written byte by byte, signals, and its database file deleted under it. Figures (peak RSS,
  * descriptors in use) come from /proc, so this suite is Linux-only. Run it
  * with:
  *
@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { ScopedStore, Store } from "@core/store";
-import { createApp } from "../../examples/live_config/server.ts";
 import { rawQuery, tempDir } from "../_helpers.ts";
 import {
   parseResponse,
   rawRequest,
   readAll,
+  readResponse,
   Service,
   sleep,
   writeAll,
@@ -57,40 +57,19 @@ Deno.test("live config service: a path that is not canonical answers 400 and nev
     using store = new Store(db);
     new ScopedStore(store, "bob").set("config", "pw", "bob's secret");
   }
-  await t.step("main.ts (its own server)", async () => {
-    const { svc, port } = await service(db);
-    await using _ = svc;
-    for (const path of TRAVERSALS) {
+  const { svc, port } = await service(db);
+  await using _ = svc;
+  for (const path of [...TRAVERSALS, "/t/bob/g/config/k/pw#x"]) {
+    await t.step(path, async () => {
       const response = await rawRequest(port, get(path));
       assert.equal(response.status, 400, `${path}: ${response.body}`);
       assert.match(response.body, /canonical form/, path);
       assert.doesNotMatch(response.body, /secret/, path);
-    }
-    const ok = await rawRequest(port, get("/t/bob/g/config/k/pw"));
-    assert.equal(ok.status, 200);
-    assert.equal(ok.body, "bob's secret");
-  });
-  await t.step(
-    "the app under Deno.serve (which passes the raw target)",
-    async () => {
-      using store = new Store(db);
-      const app = createApp({ store });
-      const server = Deno.serve(
-        { port: 0, hostname: "127.0.0.1", onListen() {} },
-        app.handler,
-      );
-      try {
-        for (const path of TRAVERSALS) {
-          const response = await rawRequest(server.addr.port, get(path));
-          assert.equal(response.status, 400, `${path}: ${response.body}`);
-          assert.doesNotMatch(response.body, /secret/, path);
-        }
-      } finally {
-        app.close();
-        await server.shutdown();
-      }
-    },
-  );
+    });
+  }
+  const ok = await rawRequest(port, get("/t/bob/g/config/k/pw"));
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body, "bob's secret");
 });
 
 Deno.test("live config service: HEAD answers as GET without a body", async () => {
@@ -125,56 +104,54 @@ function decodeLatin1(text: string): string {
   );
 }
 
-Deno.test("live config service: header, body and idle timeouts answer 408 or close", async (t) => {
+Deno.test("live config service: a stalled body answers 408 at its deadline; a stalled head holds only its own connection", async (t) => {
   using dir = tempDir();
   const db = dir.file("live.db");
-  const { svc, port } = await service(db, [
-    "--header-timeout-ms",
-    "300",
-    "--body-timeout-ms",
-    "600",
-    "--idle-timeout-ms",
-    "400",
-  ]);
+  const { svc, port } = await service(db, ["--body-timeout-ms", "600"]);
   await using _ = svc;
-  await t.step("a head that stops half-way", async () => {
-    const response = await rawRequest(port, "GET /t/a/g/g HTTP/1.1\r\nhost:");
-    assert.equal(response.status, 408);
-    assert.match(response.body, /request head did not arrive within 300 ms/);
-    assert.ok(response.ms >= 250 && response.ms < 2_000, `${response.ms}`);
-  });
-  await t.step("a connection that sends nothing", async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const started = performance.now();
-    assert.equal(await readAll(conn), "");
-    const ms = performance.now() - started;
-    assert.ok(ms >= 250 && ms < 2_000, `${ms}`);
-    conn.close();
-  });
   await t.step("a body that stalls", async () => {
-    const response = await rawRequest(
-      port,
-      "PUT /t/a/g/g/k/k HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly 20 bytes so far",
-    );
-    assert.equal(response.status, 408);
-    assert.match(response.body, /request body did not arrive within 600 ms/);
-    assert.ok(response.ms >= 550 && response.ms < 2_500, `${response.ms}`);
-  });
-  await t.step("a kept-alive connection left idle", async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await writeAll(
-      conn,
-      encoder.encode("GET /t/a/g/g HTTP/1.1\r\nhost: x\r\n\r\n"),
-    );
-    const started = performance.now();
-    const text = await readAll(conn);
-    const ms = performance.now() - started;
-    const response = parseResponse(text, started);
-    assert.equal(response.status, 200);
-    assert.equal(response.headers.get("connection"), "keep-alive");
-    assert.ok(ms >= 350 && ms < 2_000, `closed after ${ms} ms`);
-    conn.close();
+    try {
+      await writeAll(
+        conn,
+        encoder.encode(
+          "PUT /t/a/g/g/k/k HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly 20 bytes so far",
+        ),
+      );
+      const response = await readResponse(conn);
+      assert.equal(response.status, 408);
+      assert.equal(response.headers.get("connection"), "close");
+      assert.match(response.body, /request body did not arrive within 600 ms/);
+      assert.ok(response.ms >= 550 && response.ms < 2_500, `${response.ms}`);
+    } finally {
+      conn.close();
+    }
   });
+  await t.step(
+    "heads that stop half-way, and connections that send nothing, do not keep others from being served",
+    async () => {
+      // Deno.serve has no header or idle timeout: a reverse proxy in front
+      // bounds those (docs/serving.md). What the service owes is to serve
+      // everyone else meanwhile.
+      const stalled: Deno.TcpConn[] = [];
+      try {
+        for (let i = 0; i < 40; i++) {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          stalled.push(conn);
+          if (i % 2 === 0) {
+            await writeAll(conn, encoder.encode("GET /t/a/g/g HTTP/1.1\r\nho"));
+          }
+        }
+        for (let i = 0; i < 5; i++) {
+          const response = await rawRequest(port, get("/t/a/g/g"));
+          assert.equal(response.status, 200);
+          assert.ok(response.ms < 1_000, `${response.ms} ms`);
+        }
+      } finally {
+        for (const conn of stalled) conn.close();
+      }
+    },
+  );
   const { code, stderr } = await (async () => {
     svc.child.kill("SIGTERM");
     return await svc.finish();
@@ -185,46 +162,57 @@ Deno.test("live config service: header, body and idle timeouts answer 408 or clo
   assert.equal(store.countAll(), 0);
 });
 
-Deno.test("live config service: under ulimit -n 200, 250 half-sent connections neither kill it nor keep it from serving afterwards", async () => {
+/** A GET that gives up after `ms` (the server may be between listeners). */
+async function tryGet(port: number, path: string, ms: number) {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch {
+    return undefined; // Refused: no listener at this instant.
+  }
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    await writeAll(conn, encoder.encode(get(path)));
+    const text = await readAll(conn);
+    return text === "" ? undefined : parseResponse(text, 0);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+Deno.test("live config service: under ulimit -n 200, a flood of 250 half-sent connections does not kill it, and it serves again on the same port once they go", async () => {
   using dir = tempDir();
-  const { svc, port } = await service(
-    dir.file("live.db"),
-    ["--header-timeout-ms", "4000"],
-    { fileLimit: 200 },
-  );
+  const { svc, port } = await service(dir.file("live.db"), [], {
+    fileLimit: 200,
+  });
   await using _ = svc;
   const baseline = await svc.descriptors();
   const conns: Deno.TcpConn[] = [];
+  let refused = 0;
   try {
     for (let i = 0; i < 250; i++) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conns.push(conn);
-      await writeAll(conn, encoder.encode("GET /t/a/g/g HTTP/1.1\r\nhos"));
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conns.push(conn);
+        await writeAll(conn, encoder.encode("GET /t/a/g/g HTTP/1.1\r\nhos"));
+      } catch {
+        // Refused or reset while the service is between listeners.
+        refused++;
+      }
     }
-    // Out of descriptors: a new client is refused with 503 at once.
-    const refused = await rawRequest(port, get("/t/a/g/g"));
-    assert.equal(refused.status, 503);
-    assert.match(refused.body, /out of file descriptors/);
     assert.ok(svc.running);
     const peak = await svc.descriptors();
-    // The kernel caps it at 200; a listing of /proc/PID/fd taken while
-    // descriptors churn may show one closing and its successor both.
-    assert.ok(peak >= 190 && peak <= 202, `${peak} descriptors`);
     console.log(
-      `descriptors: ${baseline} at rest, ${peak} with 250 half-sent connections (limit 200); refused in ${
-        refused.ms.toFixed(0)
-      } ms`,
+      `descriptors: ${baseline} at rest, ${peak} with ${conns.length} half-sent connections open (limit 200), ${refused} refused`,
     );
-    // The header timeout closes the half-sent ones (408), freeing
-    // descriptors; the kernel's backlog held the rest meanwhile.
-    let answered = 0;
-    await Promise.all(conns.map(async (conn) => {
-      const text = await readAll(conn);
-      if (text.startsWith("HTTP/1.1 408") || text.startsWith("HTTP/1.1 503")) {
-        answered++;
-      }
-    }));
-    assert.equal(answered, 250);
+    assert.ok(peak >= 190 && peak <= 202, `${peak} descriptors`);
   } finally {
     for (const conn of conns) {
       try {
@@ -234,20 +222,36 @@ Deno.test("live config service: under ulimit -n 200, 250 half-sent connections n
       }
     }
   }
-  const ok = await rawRequest(port, get("/t/a/g/g"));
-  assert.equal(ok.status, 200);
-  assert.equal(ok.body, "{}");
-  assert.ok(svc.running);
-  const after = await svc.descriptors();
-  assert.ok(
-    after <= baseline + 2,
-    `${after} descriptors after, ${baseline} before`,
+  // Serving again: on the same port, within seconds of the flood's end.
+  const started = performance.now();
+  let ok: Awaited<ReturnType<typeof tryGet>>;
+  while ((ok = await tryGet(port, "/t/a/g/g", 1_000))?.status !== 200) {
+    assert.ok(performance.now() - started < 10_000, "not serving again");
+    await sleep(50);
+  }
+  assert.equal(ok!.body, "{}");
+  console.log(
+    `serving again ${(performance.now() - started).toFixed(0)} ms after`,
   );
+  assert.ok(svc.running);
+  let after = await svc.descriptors();
+  while (after > baseline + 2) {
+    assert.ok(
+      performance.now() - started < 10_000,
+      `${after} descriptors after, ${baseline} before`,
+    );
+    await sleep(50);
+    after = await svc.descriptors();
+  }
   svc.child.kill("SIGTERM");
   const { code, stderr } = await svc.finish();
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /out of file descriptors .*refusing new connections/);
-  assert.match(stderr, /accepting again after refusing \d+ connections/);
+  assert.match(
+    stderr,
+    new RegExp(
+      `the server stopped accepting connections \\(.*Too many open files.*\\); serving again on port ${port}`,
+    ),
+  );
   assert.doesNotMatch(stderr, /Uncaught|panic/);
 });
 
@@ -294,7 +298,10 @@ Deno.test("live config service: bodies trickled byte by byte keep peak memory bo
     } s (+${grewMiB.toFixed(1)} MiB)`,
   );
   // 12,000 reads per body: pinning a 64 KiB buffer each would be 3 GiB.
-  assert.ok(grewMiB < 48, `peak RSS grew by ${grewMiB.toFixed(1)} MiB`);
+  // Deno.serve reads into a new 64 KiB buffer each time, which V8 collects
+  // when its external memory passes a threshold, not at once: the peak grows
+  // by tens of MiB (46 measured here), not by what pinning would cost.
+  assert.ok(grewMiB < 96, `peak RSS grew by ${grewMiB.toFixed(1)} MiB`);
   svc.child.kill("SIGTERM");
   assert.equal((await svc.finish()).code, 0);
   using store = new Store(db);
@@ -328,11 +335,14 @@ Deno.test("live config service: SIGTERM with a stalled upload cuts it at the dea
   assert.ok(ms >= 700 && ms < 5_000, `exited after ${ms} ms`);
   assert.match(
     stdout,
-    /SIGTERM: shutting down\ncut 1 connection still busy after 800 ms\nstore closed\n$/,
+    /SIGTERM: shutting down\nconnections still busy after 800 ms are cut\nstore closed\n$/,
   );
   assert.equal(stderr, "");
-  // The client got no 500 (nor any response): its connection was closed.
-  assert.equal(await answer, "");
+  // The client got no 500: `server.shutdown()` ended the body, the app
+  // answered 503 (and the exit closed the connection).
+  const cut = await answer;
+  assert.match(cut, /^HTTP\/1\.1 503 /);
+  assert.match(cut, /the service is shutting down/);
   conn.close();
   using store = new Store(db);
   assert.deepEqual(Object.fromEntries(store.getAll("a:g")), { done: "ok" });
@@ -388,7 +398,7 @@ Deno.test("live config service: deleting or replacing the database file turns wr
   }
 });
 
-Deno.test("live config service: what held still holds over the hardened server", async (t) => {
+Deno.test("live config service: what held still holds under Deno.serve", async (t) => {
   using dir = tempDir();
   const db = dir.file("live.db");
   const { svc, base, port } = await service(db, [
@@ -414,12 +424,15 @@ Deno.test("live config service: what held still holds over the hardened server",
     );
     const sending = writeAll(conn, new Uint8Array(8 * 1024 * 1024))
       .catch(() => {});
-    const response = parseResponse(await readAll(conn), started);
-    await sending;
+    // The answer, without waiting for the close: Deno.serve holds the
+    // connection while the client is still sending.
+    const response = await readResponse(conn);
     conn.close();
+    await sending;
     assert.equal(response.status, 413);
+    assert.equal(response.headers.get("connection"), "close");
     assert.match(response.body, /larger than 1048576 bytes/);
-    assert.ok(response.ms < 1_000, `${response.ms} ms`);
+    assert.ok(performance.now() - started < 1_000, `${response.ms} ms`);
     // Streamed without a length, over the limit: 413 too.
     const chunked = await fetch(`${base}/t/a/g/big/k/k`, {
       method: "PUT",
@@ -498,19 +511,22 @@ Deno.test("live config service: what held still holds over the hardened server",
     },
   );
   await t.step(
-    "malformed framing answers 400 or 501 and writes nothing",
+    "malformed framing answers 400 (Deno.serve's own refusal) and writes nothing",
     async () => {
+      // An absolute-form target (`GET http://host/path`) is served as its
+      // path, as RFC 9112 asks of servers; a head over Deno.serve's limit
+      // (about 400 KB) is a 400 too.
       const cases: [string, number][] = [
         [
           "PUT /t/a/g/g/k/x HTTP/1.1\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n",
           400,
         ],
         ["PUT /t/a/g/g/k/x HTTP/1.1\r\ncontent-length: 1, 2\r\n\r\nab", 400],
-        ["PUT /t/a/g/g/k/x HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n", 501],
+        ["PUT /t/a/g/g/k/x HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n", 400],
         ["GET /t/a/g/g HTTP/1.1\r\nbad header\r\n\r\n", 400],
         ["GET /t/a/g/g HTTP/2.0\r\n\r\n", 400],
-        ["GET http://evil/t/a/g/g HTTP/1.1\r\n\r\n", 400],
-        [`GET /${"x".repeat(20_000)} HTTP/1.1\r\n\r\n`, 431],
+        ["GET * HTTP/1.1\r\n\r\n", 400],
+        [`GET /${"x".repeat(500_000)} HTTP/1.1\r\n\r\n`, 400],
       ];
       for (const [request, status] of cases) {
         const response = await rawRequest(port, request);

@@ -180,3 +180,21 @@ Deno.test("cli watch prints another process's writes and exits 0 on SIGINT or SI
     });
   }
 });
+
+Deno.test("deno task cli resolves relative paths from the directory it is run in", async () => {
+  using dir = tempDir();
+  const config = new URL("../../deno.json", import.meta.url).pathname;
+  const task = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "--config", config, "cli", ...args],
+      cwd: dir.path,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const set = await task("set", "rel.db", "config", "theme", "dark");
+  assert.equal(set.code, 0, new TextDecoder().decode(set.stderr));
+  using store = new Store(dir.file("rel.db"));
+  assert.equal(store.get("config", "theme"), "dark");
+  const get = await task("get", "rel.db", "config", "theme");
+  assert.equal(new TextDecoder().decode(get.stdout), "dark\n");
+});
