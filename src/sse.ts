@@ -308,10 +308,24 @@ function position(id: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** One event's frame: the data is JSON, so no value can end the frame. */
+/**
+ * One event's frame: the data is JSON, so no value can end the frame. The
+ * fields come in one order whichever backend built the event: `type`,
+ * `group`, `key`, `value`, `expiresAt`, `timestamp`, `origin`, `seq`.
+ */
 function eventFrame(event: StoreEvent, withId: boolean): string {
   const id = withId && event.seq !== undefined ? `id: ${event.seq}\n` : "";
-  return `${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  const data: Partial<StoreEvent> = {
+    type: event.type,
+    group: event.group,
+    key: event.key,
+  };
+  if (event.value !== undefined) data.value = event.value;
+  if (event.expiresAt !== undefined) data.expiresAt = event.expiresAt;
+  data.timestamp = event.timestamp;
+  data.origin = event.origin;
+  if (event.seq !== undefined) data.seq = event.seq;
+  return `${id}event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 function snapshotFrame(snapshot: GroupSnapshot, key: string): string {
