@@ -295,8 +295,9 @@ export class SseReader {
       const pending = this.#pending ?? this.#reader.read();
       this.#pending = pending;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      // A connection cut (a server shutting down) ends the body too.
       const read = await Promise.race([
-        pending,
+        pending.catch(() => ({ done: true as const, value: undefined })),
         new Promise<"late">((r) => timer = setTimeout(() => r("late"), left)),
       ]).finally(() => clearTimeout(timer));
       if (read === "late") continue;
