@@ -33,7 +33,12 @@ export {
   type WatchOptions,
 } from "./src/store.ts";
 export { type QuotaConfig, ScopedStore } from "./src/scope.ts";
-export { type EventType, type StoreEvent, Watcher } from "./src/events.ts";
+export {
+  type EventType,
+  type GroupSnapshot,
+  type StoreEvent,
+  Watcher,
+} from "./src/events.ts";
 export {
   type ExportOptions,
   type ExportRecord,

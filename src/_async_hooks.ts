@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { StoreEvent } from "./events.ts";
 
 /** Quotas as numbers; `0` means unlimited. */
 export interface Quota {
@@ -33,16 +33,6 @@ export interface ScopeHooks {
     value: string,
     ttlMs: number | undefined,
   ): Promise<void>;
-  /**
-   * Watches `key` (or `"*"`) in every group of a namespace, resuming after
-   * `since` when given; `key` and `since` are checked.
-   */
-  watchNamespace(
-    op: string,
-    namespace: string,
-    key: string,
-    since: number | undefined,
-  ): Watcher;
   /** Registers a callback for the events of one namespace. */
   onNamespaceChange(
     op: string,

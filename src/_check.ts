@@ -6,6 +6,8 @@
  * @module
  */
 
+import { WATCHER_CAPACITY } from "./_watch_queue.ts";
+
 /**
  * Names the type of a value the way the error messages do: `null`, `array`,
  * or its `typeof`.
@@ -342,6 +344,60 @@ export const RENDER_NAMES = {
   maxSteps: true,
   missingKey: true,
 } as const;
+
+/** The most unread events a watcher may be asked to queue. */
+export const MAX_WATCH_CAPACITY = 65_536;
+
+/** A watch's options as every backend reads them; `since` stays unchecked. */
+export interface WatchShape {
+  /** The resume position as given. */
+  since: unknown;
+  /** Unread events queued before live ones are dropped. */
+  capacity: number;
+  /** Whether `group` is a group-name prefix. */
+  prefix: boolean;
+}
+
+/**
+ * Reads the backend-independent options of a `watch`: `capacity` and
+ * `prefix`. `since` is left to the backend, whose positions differ.
+ *
+ * @param operation What the caller was doing.
+ * @param options The caller's options; `undefined` is none.
+ * @returns The options, with their defaults.
+ * @throws {TypeError} When `options` is not an object or `prefix` not a
+ * boolean.
+ * @throws {RangeError} When `capacity` is not an integer from 1 to 65,536.
+ */
+export function readWatchOptions(
+  operation: string,
+  options: unknown,
+): WatchShape {
+  if (options === undefined) {
+    return { since: undefined, capacity: WATCHER_CAPACITY, prefix: false };
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${operation}: options must be an object, received ${
+        describe(options)
+      }`,
+    );
+  }
+  const { since, capacity, prefix } = options as Record<string, unknown>;
+  if (prefix !== undefined) assertBoolean(operation, "prefix", prefix);
+  return {
+    since,
+    capacity: integerArg(
+      operation,
+      "capacity",
+      capacity,
+      WATCHER_CAPACITY,
+      1,
+      MAX_WATCH_CAPACITY,
+    ),
+    prefix: prefix === true,
+  };
+}
 
 const MAX_LIST_LIMIT = 10_000;
 

@@ -15,7 +15,7 @@ import {
   oneOf,
 } from "./_check.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import {
   type Applied,
   type AtomicMutation,
@@ -44,10 +44,12 @@ import {
 
 /** Options of a watch, checked by the caller except for `since`. */
 export interface CoreWatchOptions {
-  /** Watch every group of this namespace instead of `group`. */
-  namespace?: string | undefined;
+  /** Watch every group whose name starts with this instead of `group`. */
+  prefix?: string | undefined;
   /** Resume after this change-log seq. */
   since?: unknown;
+  /** Unread events queued before live ones are dropped. */
+  capacity?: number | undefined;
 }
 
 /** Options of a listing, not yet checked. */
@@ -296,17 +298,16 @@ export class StoreCore {
         `Cannot ${op}: a transaction is already running on this store; transactions do not nest`,
       );
     }
-    const now = this.#engine.hasFeed ? this.now(op) : 0;
     const held = this.#hub.hold();
     try {
-      return this.#transaction(op, now, fn);
+      return this.#transaction(op, fn);
     } finally {
       if (held) this.#hub.release();
     }
   }
 
-  #transaction<T>(op: string, now: number, fn: () => T): T {
-    const { result, events } = this.#engine.transaction(op, now, () => {
+  #transaction<T>(op: string, fn: () => T): T {
+    const { result, events } = this.#engine.transaction(op, () => {
       const result = fn();
       if (isThenable(result)) {
         // Keep a late rejection of the abandoned promise from surfacing as
@@ -404,6 +405,23 @@ export class StoreCore {
    */
   getAll(op: string, group: string): Map<string, string> {
     return this.#engine.getAll(op, group, this.now(op));
+  }
+
+  /**
+   * The live entries of a group and the change-log position they reflect,
+   * read in one transaction.
+   *
+   * @param op The operation, for error messages.
+   * @param group The group.
+   * @returns The entries, and the last seq (none without the feed).
+   */
+  snapshot(op: string, group: string): GroupSnapshot {
+    // A write transaction: no other connection commits between the two
+    // reads, and the events it committed before are published after it.
+    return this.atomic(op, () => ({
+      entries: this.getAll(op, group),
+      position: this.#engine.hasFeed ? this.#engine.lastSeq(op) : undefined,
+    }));
   }
 
   /**
@@ -674,9 +692,10 @@ export class StoreCore {
    * (it committed before the watcher exists).
    *
    * @param op The operation, for error messages.
-   * @param group The group, or `"*"`; a label with a namespace.
+   * @param group The group, or `"*"`; a label with a prefix.
    * @param key The key, or `"*"`.
-   * @param options A namespace, and an unchecked `since`.
+   * @param options A group prefix, a checked capacity and an unchecked
+   * `since`.
    * @returns The watcher.
    */
   watch(
@@ -685,19 +704,17 @@ export class StoreCore {
     key: string,
     options: CoreWatchOptions,
   ): Watcher {
-    const { namespace, since } = options;
+    const { prefix, since, capacity } = options;
     if (since !== undefined) checkSince(op, since, this.#engine.hasFeed);
     this.#catchUp();
     this.#armForNext(op);
-    const hubOptions = namespace === undefined ? {} : { namespace };
+    const hubOptions = { prefix, capacity };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
-    const now = this.now(op);
-    const backlog = this.#engine.replay(
-      op,
-      since as number,
-      { group, key, namespace },
-      now,
-    );
+    const backlog = this.#engine.replay(op, since as number, {
+      group,
+      key,
+      prefix,
+    });
     return this.#hub.watch(group, key, { ...hubOptions, backlog });
   }
 
@@ -736,9 +753,7 @@ export class StoreCore {
   #catchUp(): void {
     if (!this.#engine.hasFeed) return;
     const op = "catch up with the change log";
-    const active = this.#hub.active;
-    const now = active ? this.now(op) : 0;
-    const events = this.#engine.readFeed(op, now, active);
+    const events = this.#engine.readFeed(op, this.#hub.active);
     this.#hub.publish(events);
     for (const event of events) {
       if (event.expiresAt !== undefined) this.#noteDeadline(event.expiresAt);

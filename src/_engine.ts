@@ -243,6 +243,17 @@ export class Engine {
     );
   }
 
+  /**
+   * The newest seq in the change log.
+   *
+   * @param op The operation, for error messages.
+   * @returns The last seq; 0 without the feed or before any change.
+   */
+  lastSeq(op: string): number {
+    const feed = this.#feed;
+    return feed === undefined ? 0 : this.run(op, () => feed.lastSeq());
+  }
+
   /** @returns Whether the change feed is on. */
   get hasFeed(): boolean {
     return this.#feed !== undefined;
@@ -373,7 +384,7 @@ export class Engine {
       return { counts: [count], values, events };
     }
     let counts: number[] = [];
-    const { events } = this.transaction(op, now, (t) => {
+    const { events } = this.transaction(op, (t) => {
       counts = this.#applyAll(op, now, mutations, t, report, values);
     });
     return { counts, values, events };
@@ -385,7 +396,6 @@ export class Engine {
    * it. Transactions do not nest.
    *
    * @param op The operation, for error messages.
-   * @param now The store clock, for the events read from the change log.
    * @param fn The work; it must be synchronous.
    * @returns What `fn` returned, and the events of what committed: first
    * other connections' logged changes that committed before it (with the
@@ -395,7 +405,6 @@ export class Engine {
    */
   transaction<T>(
     op: string,
-    now: number,
     fn: (tx: Tx) => T,
   ): { result: T; events: StoreEvent[] } {
     this.writable(op);
@@ -429,7 +438,7 @@ export class Engine {
     try {
       // Rows other connections committed before this one come first.
       const wanted = this.#listening();
-      const before = this.run(op, () => feed.readNew(start, now, wanted));
+      const before = this.run(op, () => feed.readNew(start, wanted));
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
@@ -606,15 +615,15 @@ export class Engine {
    * transaction only what committed before it.
    *
    * @param op The operation, for error messages.
-   * @param now The events' timestamp.
    * @param wanted `false` to skip the rows (nobody listens).
-   * @returns The events, in seq order; none without the feed.
+   * @returns The events, in seq order, each with the time of its write;
+   * none without the feed.
    */
-  readFeed(op: string, now: number, wanted: boolean): StoreEvent[] {
+  readFeed(op: string, wanted: boolean): StoreEvent[] {
     const feed = this.#feed;
     if (feed === undefined) return [];
     const upTo = this.#tx?.start;
-    return this.run(op, () => feed.readNew(upTo, now, wanted));
+    return this.run(op, () => feed.readNew(upTo, wanted));
   }
 
   /**
@@ -639,17 +648,11 @@ export class Engine {
    * @param op The operation, for error messages.
    * @param since The last seq seen.
    * @param filter What the watcher watches.
-   * @param now The events' timestamp.
-   * @returns The events, in seq order.
+   * @returns The events, in seq order, each with the time of its write.
    */
-  replay(
-    op: string,
-    since: number,
-    filter: ReplayFilter,
-    now: number,
-  ): StoreEvent[] {
+  replay(op: string, since: number, filter: ReplayFilter): StoreEvent[] {
     const feed = this.#feed as ChangeFeed;
-    return this.run(op, () => feed.replay(since, filter, now));
+    return this.run(op, () => feed.replay(since, filter));
   }
 
   /**

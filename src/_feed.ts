@@ -10,7 +10,6 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import type { EventType, StoreEvent } from "./events.ts";
-import { namespaceOf } from "./_namespace.ts";
 import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -23,12 +22,12 @@ export interface ChangeRetention {
 
 /** What a watcher replaying the log wants to see. */
 export interface ReplayFilter {
-  /** A group, or `"*"`; ignored with `namespace`. */
+  /** A group, or `"*"`; ignored with `prefix`. */
   group: string;
   /** A key, or `"*"`. */
   key: string;
-  /** Every group of this namespace instead of `group`. */
-  namespace?: string | undefined;
+  /** Every group whose name starts with this instead of `group`. */
+  prefix?: string | undefined;
 }
 
 // Rows read per statement, so a large backlog is read in bounded steps.
@@ -40,7 +39,7 @@ const SQL = {
   dataVersion: "PRAGMA data_version",
   read: `SELECT seq, type, ${textColumn("grp")}, ${textColumn("key")}, ${
     textColumn("value")
-  }, expires_at
+  }, expires_at, timestamp
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
   retype: "UPDATE kv_changes SET type = ?1 WHERE seq > ?2 AND type <> ?1",
   dropSince: "DELETE FROM kv_changes WHERE seq > ?",
@@ -119,15 +118,15 @@ export class ChangeFeed {
   }
 
   /**
-   * The rows after `after`, as this store's own events.
+   * The rows after `after`, as this store's own events, just written.
    *
    * @param after The last seq before the statement.
    * @param to The last seq of the statement.
-   * @param now The events' timestamp.
+   * @param now The events' timestamp, the store clock at the write.
    * @returns The events, in seq order.
    */
   rows(after: number, to: number, now: number): StoreEvent[] {
-    return this.#read(after, to, now, true);
+    return this.#read(after, to, now);
   }
 
   /**
@@ -160,20 +159,15 @@ export class ChangeFeed {
    * Reads the rows after the last one read, up to `upTo`, in seq order.
    *
    * @param upTo The last seq to read; default the newest.
-   * @param now The events' timestamp.
    * @param wanted `false` when nobody listens: the rows are skipped.
    * @returns The new events.
    */
-  readNew(
-    upTo: number | undefined,
-    now: number,
-    wanted: boolean,
-  ): StoreEvent[] {
+  readNew(upTo: number | undefined, wanted: boolean): StoreEvent[] {
     const last = upTo ?? this.lastSeq();
     if (last <= this.#delivered) return [];
     // Advanced only once the rows are read, so a failed read (a busy
     // database) is read again by the next delivery.
-    const events = wanted ? this.#read(this.#delivered, last, now) : [];
+    const events = wanted ? this.#read(this.#delivered, last) : [];
     this.#delivered = last;
     return events;
   }
@@ -193,14 +187,14 @@ export class ChangeFeed {
    * that resumes.
    *
    * @param since The last seq the watcher's owner saw.
-   * @param filter The group and key watched.
-   * @param now The events' timestamp.
-   * @returns The matching events, in seq order.
+   * @param filter The group (or group prefix) and key watched.
+   * @returns The matching events, in seq order, each with the time of its
+   * write as the log recorded it.
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(since: number, filter: ReplayFilter, now: number): StoreEvent[] {
+  replay(since: number, filter: ReplayFilter): StoreEvent[] {
     const last = this.#delivered;
     if (since > last) {
       throw new RangeError(
@@ -217,10 +211,10 @@ export class ChangeFeed {
         }`,
       );
     }
-    const { group, key, namespace } = filter;
-    return this.#read(since, last, now).filter((event) =>
-      (namespace !== undefined
-        ? namespaceOf(event.group) === namespace
+    const { group, key, prefix } = filter;
+    return this.#read(since, last).filter((event) =>
+      (prefix !== undefined
+        ? event.group.startsWith(prefix)
         : group === "*" || event.group === group) &&
       // A group deletion is no event of any one key, not even of "".
       (key === "*" || (event.key === key && event.type !== "delete_group"))
@@ -252,26 +246,29 @@ export class ChangeFeed {
     return false;
   }
 
-  #read(from: number, to: number, now: number, own = false): StoreEvent[] {
+  // `now` is given for rows this store just wrote: their events carry the
+  // store clock, as every live event of its own; any other row carries the
+  // time the log recorded for its write.
+  #read(from: number, to: number, now?: number): StoreEvent[] {
     const events: StoreEvent[] = [];
     for (let after = from; after < to;) {
       const rows = this.#stmt.read.all(after, to);
-      for (const row of rows) events.push(this.#event(row, now, own));
+      for (const row of rows) events.push(this.#event(row, now));
       if (rows.length < READ_BATCH) break;
       after = rows[rows.length - 1]?.[0] as number;
     }
     return events;
   }
 
-  #event(row: Row, now: number, own: boolean): StoreEvent {
+  #event(row: Row, now: number | undefined): StoreEvent {
     const type = row[1] as EventType;
     const seq = row[0] as number;
     const event: StoreEvent = {
       type,
       group: decodeText(row[2]),
       key: decodeText(row[3]),
-      timestamp: now,
-      origin: own || this.#isOwn(seq) ? "local" : "remote",
+      timestamp: now ?? row[6] as number,
+      origin: now !== undefined || this.#isOwn(seq) ? "local" : "remote",
       seq,
     };
     if (type === "set") event.value = decodeText(row[4]);

@@ -15,8 +15,10 @@
  *
  * 1. watchers of the event's group and key;
  * 2. watchers of the event's group, key `"*"`;
- * 3. namespace watchers of the event's namespace and key;
- * 4. namespace watchers of that namespace, key `"*"`;
+ * 3. prefix watchers of the event's namespace (prefix `${namespace}:`) and
+ *    key, then of that namespace and key `"*"`;
+ * 4. watchers of other group prefixes the event's group starts with, by key
+ *    then `"*"`, in the order the prefixes were first watched;
  * 5. watchers of group `"*"` and the event's key;
  * 6. watchers of group `"*"`, key `"*"`;
  * 7. change callbacks, in registration order.
@@ -30,7 +32,7 @@ import { StoreClosedError } from "./errors.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "./events.ts";
 import { assertFunction } from "./_check.ts";
 import { assertNamespace, namespaceOf } from "./_namespace.ts";
-import { WatchQueue } from "./_watch_queue.ts";
+import { WATCHER_CAPACITY, WatchQueue } from "./_watch_queue.ts";
 
 /** Options for {@linkcode EventHub}. */
 export interface EventHubOptions {
@@ -45,10 +47,12 @@ export interface EventHubOptions {
 /** Options for {@linkcode EventHub.prototype.watch}. */
 export interface HubWatchOptions {
   /**
-   * Watch every group named `${namespace}:…` instead of the `group`
-   * argument, which is then only kept as the watcher's label.
+   * Watch every group whose name starts with this prefix instead of the
+   * `group` argument, which is then only kept as the watcher's label.
    */
-  namespace?: string;
+  prefix?: string | undefined;
+  /** Unread events queued before live ones are dropped; checked. */
+  capacity?: number | undefined;
   /**
    * Events to queue before any live one, such as a replay of the change
    * log. They are never dropped; live events are, while the watcher's
@@ -123,8 +127,10 @@ export class EventHub {
   #onCallbackError: EventHubOptions["onCallbackError"];
   /** Watchers of a named group, by group; never holds `"*"`. */
   #groups = new Map<string, Level>();
-  /** Namespace watchers, by namespace. */
+  /** Watchers of the prefix `${namespace}:`, by namespace. */
   #namespaces = new Map<string, Level>();
+  /** Watchers of any other group prefix, by prefix. */
+  #prefixes = new Map<string, Level>();
   /** Watchers of group `"*"`. */
   #everyGroup: Level = newLevel();
   /** Every registered watcher, with how to take it out of the index. */
@@ -171,21 +177,24 @@ export class EventHub {
    *
    * @param group The group to watch, or `"*"`.
    * @param key The key to watch, or `"*"`.
-   * @param options A namespace to watch instead of `group`, and a backlog.
+   * @param options A group prefix to watch instead of `group`, the
+   * watcher's capacity and a backlog.
    * @returns The watcher, already registered.
-   * @throws {TypeError} If `options.namespace` is not a valid namespace.
    * @throws {StoreClosedError} If the hub is closed.
    */
   watch(group: string, key: string, options?: HubWatchOptions): Watcher {
-    const namespace = options?.namespace;
-    if (namespace !== undefined) assertNamespace("watch", namespace);
     if (this.#closed) throw new StoreClosedError("watch for changes");
-
+    const prefix = options?.prefix;
     let index: Map<string, Level> | undefined;
     let name = group;
-    if (namespace !== undefined) {
-      index = this.#namespaces;
-      name = namespace;
+    if (prefix !== undefined) {
+      // A namespace's prefix is found from the event's group at once; any
+      // other prefix is compared with every event's group.
+      const namespace = namespaceOf(prefix);
+      const isNamespace = namespace !== undefined &&
+        prefix.length === namespace.length + 1;
+      index = isNamespace ? this.#namespaces : this.#prefixes;
+      name = isNamespace ? namespace : prefix;
     } else if (group !== "*") {
       index = this.#groups;
     }
@@ -194,7 +203,9 @@ export class EventHub {
     const set = key === "*" ? level.all : level.byKey.get(key) ?? new Set();
     if (key !== "*") level.byKey.set(key, set);
 
-    const queue = new WatchQueue<StoreEvent>();
+    const queue = new WatchQueue<StoreEvent>(
+      options?.capacity ?? WATCHER_CAPACITY,
+    );
     for (const event of options?.backlog ?? []) queue.force(event);
     const entry: WatchEntry = { queue, from: this.position };
     const watcher = createWatcher(group, key, queue, this);
@@ -278,6 +289,9 @@ export class EventHub {
       hasWatchers(this.#everyGroup, key) ||
       hasWatchers(this.#groups.get(group), key)
     ) return true;
+    for (const [prefix, level] of this.#prefixes) {
+      if (group.startsWith(prefix) && hasWatchers(level, key)) return true;
+    }
     if (this.#namespaces.size === 0) return false;
     const namespace = namespaceOf(group);
     return namespace !== undefined &&
@@ -348,6 +362,9 @@ export class EventHub {
           serveLevel(this.#namespaces.get(namespace), event, at);
         }
       }
+      for (const [prefix, level] of this.#prefixes) {
+        if (event.group.startsWith(prefix)) serveLevel(level, event, at);
+      }
       serveLevel(this.#everyGroup, event, at);
     }
     if (this.#callbacks.length === 0) return;
@@ -381,6 +398,7 @@ export class EventHub {
     for (const remove of removals) remove();
     this.#groups.clear();
     this.#namespaces.clear();
+    this.#prefixes.clear();
     this.#everyGroup = newLevel();
     this.#queue = [];
   }

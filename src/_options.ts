@@ -129,9 +129,22 @@ export interface RenderLimits {
 export interface WatchOptions {
   /**
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
-   * watcher first replays the logged events after it, then continues live.
+   * watcher first replays the logged events after it, each with the time of
+   * its write, then continues live.
    */
-  since?: number;
+  since?: number | undefined;
+  /**
+   * How many unread events the watcher queues before it drops new ones and
+   * counts them in `Watcher.prototype.dropped`: an integer from 1 to
+   * 65,536. Default 16.
+   */
+  capacity?: number | undefined;
+  /**
+   * When `true`, `group` is a group-name prefix: `watch("user:", "*",
+   * { prefix: true })` sees `user:1`, `user:2`, …, and `""` every group.
+   * `since` resumes as for one group. Default `false`.
+   */
+  prefix?: boolean | undefined;
 }
 
 /**
@@ -176,7 +189,11 @@ export const RENDER_LIMITS: Record<keyof RenderLimits, true> = {
 export const RENDER_OPTIONS: Record<keyof RenderOptions, true> = RENDER_NAMES;
 
 /** The names of {@linkcode WatchOptions}. */
-export const WATCH_OPTIONS: Record<keyof WatchOptions, true> = { since: true };
+export const WATCH_OPTIONS: Record<keyof WatchOptions, true> = {
+  since: true,
+  capacity: true,
+  prefix: true,
+};
 
 /** The names of {@linkcode ListOptions}. */
 export const LIST_OPTIONS: Record<keyof ListOptions, true> = LIST_NAMES;

@@ -71,6 +71,18 @@ export class WatchQueue<T> {
     if (!this.#ended) this.#controller.enqueue(event);
   }
 
+  /**
+   * Ends the stream with an error: its reader learns that events were lost
+   * instead of seeing an ordinary end. Discards what was queued.
+   *
+   * @param error What the reader's next read rejects with.
+   */
+  fail(error: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#controller.error(error);
+  }
+
   /** Ends the stream once the queued events are read. Idempotent. */
   end(): void {
     if (this.#ended) return;

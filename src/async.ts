@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import {
   type AsyncTransaction,
   runOptimistic,
@@ -121,6 +121,12 @@ export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   count(group: string): Promise<number>;
   /** As {@linkcode Store.prototype.getAll}. */
   getAll(group: string): Promise<Map<string, string>>;
+  /**
+   * As {@linkcode Store.prototype.snapshot}: the entries and position read
+   * at one instant. Optional: a backend without it cannot start a stream
+   * with its group's state without a gap.
+   */
+  snapshot?(group: string): Promise<GroupSnapshot>;
   /** As {@linkcode Store.prototype.ttl}. */
   ttl(group: string, key: string): Promise<number | undefined>;
   /** As {@linkcode Store.prototype.expire}. */
@@ -224,12 +230,6 @@ class LocalAsyncStore implements AsyncStore {
         else scoped.setWithTTL(inner, key, value, ttlMs);
         return Promise.resolve();
       },
-      watchNamespace: (_op, namespace, key, since) =>
-        this.#scoped(namespace, plain).watch(
-          "*",
-          key,
-          since === undefined ? {} : { since },
-        ),
       onNamespaceChange: (_op, namespace, fn) =>
         this.#scoped(namespace, plain).onChange(fn),
     };
@@ -290,6 +290,9 @@ class LocalAsyncStore implements AsyncStore {
   }
   async getAll(group: string) {
     return await this.#store.getAll(group);
+  }
+  async snapshot(group: string) {
+    return await this.#store.snapshot(group);
   }
   async ttl(group: string, key: string) {
     return await this.#store.ttl(group, key);

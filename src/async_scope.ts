@@ -14,11 +14,12 @@ import {
   assertTTL,
   ATOMIC_OPS,
   describe,
+  readWatchOptions,
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { assertNamespace, readQuota } from "./_namespace.ts";
 import { QuotaExceededError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type { AsyncStore } from "./async.ts";
 import {
   type AsyncTransaction,
@@ -504,6 +505,36 @@ export class AsyncScopedStore {
   }
 
   /**
+   * As `AsyncStore.snapshot`, for a group of this namespace.
+   *
+   * @example Entries and their position
+   * ```ts
+   * import { AsyncScopedStore, Store, toAsync } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * await using store = toAsync(new Store());
+   * const tenant = new AsyncScopedStore(store, "t1");
+   * await tenant.set("g", "a", "1");
+   * const { entries } = await tenant.snapshot("g");
+   * assert.deepEqual([...entries], [["a", "1"]]);
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The live entries and the last change's position.
+   * @throws {TypeError} When `group` is not a string, or the store has no
+   * `snapshot`.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  async snapshot(group: string): Promise<GroupSnapshot> {
+    const op = "read a snapshot";
+    const stored = this.#group(op, group);
+    if (this.store.snapshot === undefined) {
+      throw new TypeError(`Cannot ${op}: the store has no snapshot method`);
+    }
+    return await this.store.snapshot(stored);
+  }
+
+  /**
    * As `AsyncStore.render`, over a group of this namespace.
    *
    * @example Render
@@ -760,7 +791,8 @@ export class AsyncScopedStore {
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
    * @param options `since`: resume after an event's `seq`, as the store's
-   * `watch` does.
+   * `watch` does; `capacity` sizes the queue; with `prefix`, `group` is a
+   * prefix of the groups (without the namespace) to watch.
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
@@ -769,15 +801,15 @@ export class AsyncScopedStore {
     const op = "watch";
     const stored = this.#key(op, group, key);
     assertOptions(op, "options", options, WATCH_OPTIONS);
-    if (group === "*") {
-      return this.#hooks.watchNamespace(
-        op,
-        this.namespace,
-        key,
-        options?.since,
-      );
+    const checked = readWatchOptions(op, options);
+    // The namespace's groups all start with its prefix.
+    if (!checked.prefix && group !== "*") {
+      return this.store.watch(stored, key, options);
     }
-    return this.store.watch(stored, key, options);
+    return this.store.watch(checked.prefix ? stored : this.#prefix, key, {
+      ...(options as WatchOptions),
+      prefix: true,
+    });
   }
 
   /**

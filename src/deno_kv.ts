@@ -71,11 +71,12 @@ import {
   ATOMIC_OPS,
   checkRender,
   checkSince,
+  readWatchOptions,
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import type {
   ListOptions,
@@ -261,8 +262,6 @@ export class DenoKvStore implements AsyncStore {
           ttlMs,
         });
       },
-      watchNamespace: (op, namespace, key, since) =>
-        this.#watch(op, `${namespace}:*`, key, { since }, namespace),
       onNamespaceChange: (op, namespace, fn) => {
         this.#open(op);
         const off = this.#hub.onChange(fn, { namespace });
@@ -486,6 +485,33 @@ export class DenoKvStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     return await this.#map(op, group);
+  }
+
+  /**
+   * A group's live entries and the change-log position they reflect, as
+   * `Store.prototype.snapshot`. Deno KV lists no range at one version, so
+   * the entries are read between two reads of the log's head, again until
+   * both agree (no write came between); after three tries the last first
+   * head is the position, and the few changes replayed after it may already
+   * be in the entries (each overwrites a key, so a copy still ends equal).
+   *
+   * @param group The group.
+   * @returns The entries in key order, and the position.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
+   */
+  async snapshot(group: string): Promise<GroupSnapshot> {
+    const op = "read a snapshot";
+    this.#open(op);
+    assertText(op, "group", group);
+    for (let attempt = 1;; attempt++) {
+      const before = (await this.#ops.head()).seq;
+      const entries = await this.#map(op, group);
+      const after = (await this.#ops.head()).seq;
+      if (before === after || attempt === 3) {
+        return { entries, position: before };
+      }
+    }
   }
 
   async #map(op: string, group: string): Promise<Map<string, string>> {
@@ -940,41 +966,30 @@ export class DenoKvStore implements AsyncStore {
    *
    * @param group The group, or `"*"`.
    * @param key The key, or `"*"`.
-   * @param options `since`: an event's `seq` to resume after.
+   * @param options `since`: an event's `seq` to resume after; `capacity`
+   * and `prefix` as for `Store.prototype.watch`.
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string.
-   * @throws {RangeError} When `since` is not a non-negative integer.
+   * @throws {TypeError} When `group` or `key` is not a string, or `prefix`
+   * not a boolean.
+   * @throws {RangeError} When `since` is not a non-negative integer, or
+   * `capacity` is out of range.
    * @throws {StoreError} When the log no longer holds the changes after
    * `since`.
    * @throws {StoreClosedError} After {@linkcode DenoKvStore.prototype.close}.
    */
-  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertOptions(op, "options", options, WATCH_OPTIONS);
-    return this.#watch(op, group, key, options, undefined);
-  }
-
-  #watch(
-    op: string,
-    group: string,
-    key: string,
-    options: { since?: unknown },
-    namespace: string | undefined,
-  ): Watcher {
-    this.#open(op);
-    assertText(op, "key", key);
-    const since = checkSince(op, options.since);
-    if (since !== undefined) {
-      return this.#feed.resume(since, { group, key, namespace });
+    const { since, capacity, prefix } = readWatchOptions(op, options);
+    const after = checkSince(op, since);
+    const target = { capacity, prefix: prefix ? group : undefined };
+    if (after !== undefined) {
+      return this.#feed.resume(after, { group, key, ...target });
     }
-    const watcher = this.#hub.watch(
-      group,
-      key,
-      namespace === undefined ? {} : { namespace },
-    );
+    const watcher = this.#hub.watch(group, key, target);
     this.#feed.listen();
     return watcher;
   }

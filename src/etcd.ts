@@ -40,11 +40,12 @@ import {
   assertOptions,
   assertText,
   assertTTL,
+  readWatchOptions,
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import { expiryOf, readClock } from "./_time.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import {
   type ListOptions,
@@ -86,6 +87,7 @@ export type {
   EventType,
   ExportOptions,
   ExportRecord,
+  GroupSnapshot,
   ImportOptions,
   ImportResult,
   ImportSource,
@@ -217,8 +219,6 @@ export class EtcdStore implements AsyncStore {
         });
       },
       open: (op) => this.#open(op),
-      watchNamespace: (op, namespace, key, since) =>
-        this.#watch(op, `${namespace}:*`, key, since, namespace),
       onNamespaceChange: (op, namespace, fn) => {
         this.#open(op);
         const off = this.#hub.onChange(fn, { namespace });
@@ -485,6 +485,27 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     return this.#map(await this.#live(op, group));
+  }
+
+  /**
+   * A group's live entries and the etcd revision they were read at, as
+   * `Store.prototype.snapshot`: a watch `since` that revision continues
+   * exactly after them.
+   *
+   * @param group The group.
+   * @returns The entries in key order, and the revision.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreError} When no member answers within `requestTimeoutMs`.
+   */
+  async snapshot(group: string): Promise<GroupSnapshot> {
+    const op = "read a snapshot";
+    this.#open(op);
+    assertText(op, "group", group);
+    const now = this.#now(op);
+    const { entries, revision } = await this.#kv.scanGroup(op, group);
+    const live = entries.filter((e) => !this.#expiredAt(e, now));
+    return { entries: this.#map(live), position: revision };
   }
 
   #map(entries: Entry[]): Map<string, string> {
@@ -884,35 +905,26 @@ export class EtcdStore implements AsyncStore {
    * @param group The group, or `"*"`.
    * @param key The key, or `"*"`.
    * @param options `since`: an event's `seq` (an etcd revision) to resume
-   * after.
+   * after; `capacity` and `prefix` as for `Store.prototype.watch`.
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string.
-   * @throws {RangeError} When `since` is not a non-negative integer.
+   * @throws {TypeError} When `group` or `key` is not a string, or `prefix`
+   * not a boolean.
+   * @throws {RangeError} When `since` is not a non-negative integer, or
+   * `capacity` is out of range.
    * @throws {StoreError} When etcd has compacted the revisions after `since`.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    */
-  watch(group: string, key: string, options: WatchOptions = {}): Watcher {
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertOptions(op, "options", options, WATCH_OPTIONS);
-    return this.#watch(op, group, key, options.since, undefined);
-  }
-
-  #watch(
-    op: string,
-    group: string,
-    key: string,
-    since: unknown,
-    namespace: string | undefined,
-  ): Watcher {
-    this.#open(op);
-    assertText(op, "key", key);
+    const { since, capacity, prefix } = readWatchOptions(op, options);
     const after = checkSince(op, since);
+    const target = { capacity, prefix: prefix ? group : undefined };
     if (after === undefined) {
-      const options = namespace === undefined ? {} : { namespace };
-      const watcher = this.#hub.watch(group, key, options);
+      const watcher = this.#hub.watch(group, key, target);
       this.#pump.listen(this.#client.revision);
       return watcher;
     }
@@ -923,7 +935,7 @@ export class EtcdStore implements AsyncStore {
         }; cannot resume after ${after}`,
       );
     }
-    return this.#pump.resume(group, key, after, namespace);
+    return this.#pump.resume(group, key, after, target);
   }
 
   /**

@@ -56,7 +56,11 @@ export interface StoreEvent {
   value?: string;
   /** For a `set` through `setWithTTL`: when the value expires, ms epoch. */
   expiresAt?: number;
-  /** The store clock at emission, ms epoch. */
+  /**
+   * When the write was made, ms epoch: the store clock for a live event of
+   * this store, the time the change log (or the etcd record) holds for an
+   * event read from it, such as a replay after `since`.
+   */
   timestamp: number;
   /**
    * Where the write was made: `"local"` by this store, `"remote"` by another
@@ -65,6 +69,39 @@ export interface StoreEvent {
   origin: "local" | "remote";
   /** The write's position in the file's change log, when the feed is on. */
   seq?: number;
+}
+
+/**
+ * A group's live entries and the position of the last change they include,
+ * read at one instant: a watch resuming `since` that position continues
+ * exactly where the entries leave off.
+ *
+ * @example Entries, then what changed after them
+ * ```ts
+ * import { Store, type GroupSnapshot } from "@core/store";
+ * import assert from "node:assert/strict";
+ *
+ * const path = `${await Deno.makeTempDir()}/app.db`;
+ * using store = new Store(path, { changeFeed: true });
+ * store.set("config", "theme", "dark");
+ * const snapshot: GroupSnapshot = store.snapshot("config");
+ * store.set("config", "theme", "light");
+ * using watcher = store.watch("config", "*", { since: snapshot.position });
+ * const reader = watcher.stream.getReader();
+ * assert.deepEqual([...snapshot.entries], [["theme", "dark"]]);
+ * assert.equal((await reader.read()).value?.value, "light");
+ * reader.releaseLock();
+ * ```
+ */
+export interface GroupSnapshot {
+  /** The group's live entries, in key order. */
+  entries: Map<string, string>;
+  /**
+   * The position (an event's `seq`: change-log seq or etcd revision) of the
+   * last change the entries include; `undefined` for a store without
+   * positions (a file store without the change feed).
+   */
+  position: number | undefined;
 }
 
 /** What a watcher asks of whoever registered it. */
@@ -81,7 +118,7 @@ const INTERNAL: unique symbol = Symbol("Watcher.internal");
  * {@linkcode Watcher.prototype.stream} or with `for await`.
  *
  * Delivery never waits for the reader: up to
- * {@linkcode Watcher.prototype.capacity} (16) unread events are queued, in
+ * {@linkcode Watcher.prototype.capacity} (16 by default) unread events are queued, in
  * order; while the queue is full, newer events are dropped and counted in
  * {@linkcode Watcher.prototype.dropped}. A reader that keeps up loses
  * nothing.
@@ -188,9 +225,9 @@ export class Watcher implements AsyncIterable<StoreEvent>, Disposable {
   }
 
   /**
-   * How many unread events the watcher holds before it drops new ones: 16.
-   * A service relaying events (over SSE, say) can size its own buffers to
-   * match.
+   * How many unread events the watcher holds before it drops new ones: the
+   * `capacity` option of `watch`, 16 by default. A service relaying events
+   * (over SSE, say) can size its own buffers to match.
    *
    * @example Read the capacity
    * ```ts

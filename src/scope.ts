@@ -11,6 +11,7 @@ import {
   assertText,
   assertTTL,
   describe,
+  readWatchOptions,
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { coreOf, type StoreCore } from "./_core.ts";
@@ -19,7 +20,7 @@ import { ATOMIC_OPS } from "./_atomic.ts";
 import { assertNamespace, namespacePrefix, readQuota } from "./_namespace.ts";
 import { transactionView } from "./_tx_view.ts";
 import { QuotaExceededError } from "./errors.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type {
   ListOptions,
   ListPage,
@@ -481,6 +482,32 @@ export class ScopedStore {
   }
 
   /**
+   * As {@linkcode Store.prototype.snapshot}, for a group of this namespace.
+   *
+   * @example Entries and their position
+   * ```ts
+   * import { ScopedStore, Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * const tenant = new ScopedStore(store, "t1");
+   * tenant.set("g", "a", "1");
+   * const { entries, position } = tenant.snapshot("g");
+   * assert.deepEqual([...entries], [["a", "1"]]);
+   * assert.equal(position, undefined); // no change feed, no positions
+   * ```
+   *
+   * @param group The group, without the namespace.
+   * @returns The live entries and the last change's `seq`.
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After the store is closed.
+   */
+  snapshot(group: string): GroupSnapshot {
+    const op = "read a snapshot";
+    return this.#core.snapshot(op, this.#group(op, group));
+  }
+
+  /**
    * As {@linkcode Store.prototype.render}, over a group of this namespace.
    *
    * @example Render
@@ -743,7 +770,9 @@ export class ScopedStore {
    * @param group A group without the namespace, or `"*"` for all of them.
    * @param key A key, or `"*"` for every key.
    * @param options As for `Store.prototype.watch`: `since` resumes after a
-   * change-log seq (needs the store's `changeFeed` option).
+   * change-log seq (needs the store's `changeFeed` option), `capacity` sizes
+   * the queue, and with `prefix` `group` is a prefix of the groups (without
+   * the namespace) to watch.
    * @returns A registered {@linkcode Watcher}.
    * @throws {TypeError} When `group` or `key` is not a string.
    * @throws {StoreClosedError} After the store is closed.
@@ -754,13 +783,20 @@ export class ScopedStore {
     assertText(op, "group", group);
     assertText(op, "key", key);
     assertOptions(op, "options", options, WATCH_OPTIONS);
-    if (group === "*") {
-      return this.#core.watch(op, `${this.#prefix}*`, key, {
-        namespace: this.namespace,
-        since: options?.since,
+    const { since, capacity, prefix } = readWatchOptions(op, options);
+    if (prefix || group === "*") {
+      // The namespace's groups all start with its prefix.
+      const stored = prefix ? this.#prefix + group : this.#prefix;
+      return this.#core.watch(op, `${stored}*`, key, {
+        since,
+        capacity,
+        prefix: stored,
       });
     }
-    return this.#core.watch(op, this.#prefix + group, key, options ?? {});
+    return this.#core.watch(op, this.#prefix + group, key, {
+      since,
+      capacity,
+    });
   }
 
   /**

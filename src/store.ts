@@ -12,6 +12,7 @@ import {
   assertOptions,
   assertText,
   assertTTL,
+  readWatchOptions,
 } from "./_check.ts";
 import { registerCore, StoreCore } from "./_core.ts";
 import * as atomic from "./_atomic.ts";
@@ -28,7 +29,7 @@ import {
 } from "./_options.ts";
 import { exportRecords, importRecords } from "./_transfer.ts";
 import { type Transaction, transactionView } from "./_tx_view.ts";
-import type { StoreEvent, Watcher } from "./events.ts";
+import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import type * as transfer from "./transfer.ts";
 
 export type {
@@ -633,6 +634,41 @@ export class Store implements Disposable {
     assertText(op, "group", group);
     return core.getAll(op, group);
   }
+  /**
+   * Reads a group's live entries and the change-log position they reflect,
+   * in one transaction: `watch(group, "*", { since: position })` then
+   * delivers exactly the changes after them, none missing and none twice.
+   *
+   * @example Entries, then the changes after them
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * const path = `${await Deno.makeTempDir()}/app.db`;
+   * using store = new Store(path, { changeFeed: true });
+   * store.set("config", "theme", "dark");
+   * const { entries, position } = store.snapshot("config");
+   * store.set("config", "lang", "en");
+   * using watcher = store.watch("config", "*", { since: position });
+   * const reader = watcher.stream.getReader();
+   * assert.deepEqual([...entries], [["theme", "dark"]]);
+   * assert.equal((await reader.read()).value?.key, "lang");
+   * reader.releaseLock();
+   * ```
+   *
+   * @param group The group.
+   * @returns The entries in key order and the last change's `seq`
+   * (`undefined` without the `changeFeed` option).
+   * @throws {TypeError} When `group` is not a string.
+   * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
+   * @throws {StoreError} When SQLite fails.
+   */
+  snapshot(group: string): GroupSnapshot {
+    const op = "read a snapshot";
+    const core = this.#open(op);
+    assertText(op, "group", group);
+    return core.snapshot(op, group);
+  }
 
   /**
    * Reads how long a key has left to live.
@@ -997,9 +1033,10 @@ export class Store implements Disposable {
 
   /**
    * Watches the events of one key (`key` `"*"` for every key of the group;
-   * `("*", "*")` for every event). The watcher is a bounded stream: it queues
-   * up to 16 unread events and drops (and counts) the rest, so a slow reader
-   * never slows a writer.
+   * `("*", "*")` for every event; with `prefix`, of every group whose name
+   * starts with `group`). The watcher is a bounded stream: it queues up to
+   * `capacity` (16) unread events and drops (and counts) the rest, so a slow
+   * reader never slows a writer.
    *
    * @example Watch a group
    * ```ts
@@ -1016,15 +1053,34 @@ export class Store implements Disposable {
    * }
    * ```
    *
+   * @example Watch every group of a prefix, with a larger queue
+   * ```ts
+   * import { Store } from "@core/store";
+   * import assert from "node:assert/strict";
+   *
+   * using store = new Store();
+   * using watcher = store.watch("user:", "*", { prefix: true, capacity: 100 });
+   * store.set("user:1", "name", "Ada");
+   * store.set("team:1", "name", "core");
+   * store.set("user:2", "name", "Lin");
+   * const reader = watcher.stream.getReader();
+   * assert.equal((await reader.read()).value?.group, "user:1");
+   * assert.equal((await reader.read()).value?.group, "user:2");
+   * assert.equal(watcher.capacity, 100);
+   * reader.releaseLock();
+   * ```
+   *
    * @param group The group, or `"*"` for every group.
    * @param key The key, or `"*"` for every key.
    * @param options `since`: resume after a change-log `seq`, replaying what
-   * the log holds after it (needs the `changeFeed` option).
+   * the log holds after it (needs the `changeFeed` option); `capacity`: the
+   * unread events queued (1 to 65,536, default 16); `prefix`: `group` is a
+   * group-name prefix.
    * @returns A registered {@linkcode Watcher}.
-   * @throws {TypeError} When `group` or `key` is not a string, or `since` is
-   * given without the change feed.
+   * @throws {TypeError} When `group` or `key` is not a string, `prefix` not
+   * a boolean, or `since` is given without the change feed.
    * @throws {RangeError} When `since` is not a non-negative integer or is
-   * after the newest change.
+   * after the newest change, or `capacity` is out of range.
    * @throws {StoreError} When the log no longer holds every change after
    * `since` (it was trimmed by the retention limits).
    * @throws {StoreClosedError} After {@linkcode Store.prototype.close}.
@@ -1033,7 +1089,12 @@ export class Store implements Disposable {
     const op = "watch";
     const core = this.#keyed(op, group, key);
     assertOptions(op, "options", options, WATCH_OPTIONS);
-    return core.watch(op, group, key, options ?? {});
+    const { since, capacity, prefix } = readWatchOptions(op, options);
+    return core.watch(op, group, key, {
+      since,
+      capacity,
+      prefix: prefix ? group : undefined,
+    });
   }
 
   /**

@@ -251,3 +251,128 @@ export function refuses(
   assert.equal(dump(path), before, `${what}: the file changed`);
   assert.deepEqual(fixture.events, [], `${what}: emitted events`);
 }
+
+/** One Server-Sent Events frame, as an `EventSource` would dispatch it. */
+export interface SseFrame {
+  /** The `id:` line, when the frame has one. */
+  id?: string;
+  /** The `event:` line; `"message"` without one. */
+  event: string;
+  /** The `data:` lines, joined by newlines. */
+  data: string;
+}
+
+/**
+ * Parses a `text/event-stream` body as the HTML standard says (lines end
+ * at CR, LF or CRLF), frame by frame; comments and `retry:` are counted.
+ */
+export class SseReader {
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+  #pending: Promise<ReadableStreamReadResult<string>> | undefined;
+  #frames: SseFrame[] = [];
+  #current: { id?: string; event?: string; data: string[] } = { data: [] };
+  /** Comment lines (heartbeats) seen so far. */
+  comments = 0;
+  /** Every `retry:` value seen, in order. */
+  retries: string[] = [];
+  /** Whether the body ended. */
+  done = false;
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** Reads until `n` frames arrived (or the body ends; or `ms` passes). */
+  async take(n: number, ms = 10_000): Promise<SseFrame[]> {
+    const deadline = Date.now() + ms;
+    while (this.#frames.length < n && !this.done) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`SseReader: ${this.#frames.length} of ${n} frames`);
+      }
+      // A read cut short by the deadline is kept for the next call.
+      const pending = this.#pending ?? this.#reader.read();
+      this.#pending = pending;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // A connection cut (a server shutting down) ends the body too.
+      const read = await Promise.race([
+        pending.catch(() => ({ done: true as const, value: undefined })),
+        new Promise<"late">((r) => timer = setTimeout(() => r("late"), left)),
+      ]).finally(() => clearTimeout(timer));
+      if (read === "late") continue;
+      this.#pending = undefined;
+      if (read.done) this.done = true;
+      else this.#feed(read.value);
+    }
+    return this.#frames.splice(0, n);
+  }
+
+  /** Reads the next frame. */
+  async next(ms?: number): Promise<SseFrame | undefined> {
+    return (await this.take(1, ms))[0];
+  }
+
+  /** Reads until the body ends, returning the frames left. */
+  async rest(ms = 10_000): Promise<SseFrame[]> {
+    const deadline = Date.now() + ms;
+    while (!this.done && Date.now() < deadline) {
+      await this.take(this.#frames.length + 1, deadline - Date.now())
+        .then((got) => this.#frames.unshift(...got), () => {});
+    }
+    return this.#frames.splice(0);
+  }
+
+  /** Cancels the body, as a client going away. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+
+  #feed(text: string): void {
+    this.#buffer += text;
+    for (;;) {
+      const match = /\r\n|\r|\n/.exec(this.#buffer);
+      // A lone CR at the end may be the start of a CRLF.
+      if (
+        match === null || (match[0] === "\r" && match.index ===
+            this.#buffer.length - 1)
+      ) return;
+      const line = this.#buffer.slice(0, match.index);
+      this.#buffer = this.#buffer.slice(match.index + match[0].length);
+      this.#line(line);
+    }
+  }
+
+  #line(line: string): void {
+    const frame = this.#current;
+    if (line === "") {
+      if (frame.data.length > 0 || frame.event !== undefined) {
+        const out: SseFrame = {
+          event: frame.event ?? "message",
+          data: frame.data.join("\n"),
+        };
+        if (frame.id !== undefined) out.id = frame.id;
+        this.#frames.push(out);
+      }
+      this.#current = { data: [] };
+      return;
+    }
+    if (line.startsWith(":")) {
+      this.comments++;
+      return;
+    }
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") frame.data.push(value);
+    else if (field === "event") frame.event = value;
+    else if (field === "id") frame.id = value;
+    else if (field === "retry") this.retries.push(value);
+  }
+}
+
+/** The StoreEvent a frame carries, parsed. */
+export function frameEvent(frame: SseFrame): StoreEvent {
+  return JSON.parse(frame.data) as StoreEvent;
+}

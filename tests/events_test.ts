@@ -129,7 +129,7 @@ Deno.test("EventHub.watch() treats group names with * and : literally", async ()
 Deno.test("EventHub.watch() with a namespace delivers the groups under it", async (t) => {
   await t.step("every key of ns:… but not ns2:…, nsx or ns", async () => {
     const hub = new EventHub();
-    const w = hub.watch("ns:*", "*", { namespace: "ns" });
+    const w = hub.watch("ns:*", "*", { prefix: "ns:" });
     assert.equal(w.group, "ns:*");
     const [got] = await route(hub, [w], [
       event("ns:a", "k"),
@@ -145,7 +145,7 @@ Deno.test("EventHub.watch() with a namespace delivers the groups under it", asyn
 
   await t.step("restricted to one key", async () => {
     const hub = new EventHub();
-    const w = hub.watch("ns:*", "k", { namespace: "ns" });
+    const w = hub.watch("ns:*", "k", { prefix: "ns:" });
     const [got] = await route(hub, [w], [
       event("ns:a", "k"),
       event("ns:a", "j"),
@@ -157,17 +157,32 @@ Deno.test("EventHub.watch() with a namespace delivers the groups under it", asyn
 
   await t.step("ignores the group argument for matching", async () => {
     const hub = new EventHub();
-    const w = hub.watch("other", "*", { namespace: "ns" });
+    const w = hub.watch("other", "*", { prefix: "ns:" });
     const [got] = await route(hub, [w], [event("other", "k")]);
     assert.deepEqual(got, []);
   });
 
-  await t.step("rejects a namespace outside [A-Za-z0-9-]+", () => {
+  await t.step("serves any other group prefix, namespaced or not", async () => {
     const hub = new EventHub();
-    for (const namespace of ["", "a:b", "a b", "*", "ns:"]) {
-      assert.throws(() => hub.watch("g", "*", { namespace }), TypeError);
-    }
-    assert.equal(hub.active, false);
+    const user = hub.watch("user", "*", { prefix: "user" });
+    const deep = hub.watch("ns:a", "k", { prefix: "ns:a" });
+    const all = hub.watch("", "*", { prefix: "" });
+    assert.equal(hub.wants("team", "k"), true);
+    hub.unwatch(all);
+    assert.equal(hub.wants("team", "k"), false);
+    assert.equal(hub.wants("ns:a1", "k"), true);
+    assert.equal(hub.wants("ns:a1", "other"), false);
+    const again = hub.watch("", "*", { prefix: "" });
+    const [u, d, a] = await route(hub, [user, deep, again], [
+      event("user:1", "k"),
+      event("users", "x"),
+      event("ns:ab", "k"),
+      event("ns:b", "k"),
+      event("ns:a", "other"),
+    ]);
+    assert.deepEqual(u, ["user:1/k", "users/x"]);
+    assert.deepEqual(d, ["ns:ab/k"]);
+    assert.equal(a?.length, 5);
   });
 });
 
@@ -176,8 +191,8 @@ Deno.test("EventHub.emit() serves watchers most specific first, each once", asyn
   const watchers: [string, Watcher][] = [
     ["global all", hub.watch("*", "*")],
     ["global key", hub.watch("*", "k")],
-    ["namespace all", hub.watch("ns:*", "*", { namespace: "ns" })],
-    ["namespace key", hub.watch("ns:*", "k", { namespace: "ns" })],
+    ["namespace all", hub.watch("ns:*", "*", { prefix: "ns:" })],
+    ["namespace key", hub.watch("ns:*", "k", { prefix: "ns:" })],
     ["group all", hub.watch("ns:g", "*")],
     ["exact", hub.watch("ns:g", "k")],
     ["exact again", hub.watch("ns:g", "k")],
@@ -384,9 +399,9 @@ Deno.test("EventHub.unwatch() ends the stream after the queued events", async (t
   await t.step("lets a later watch of the same key work", async () => {
     const hub = new EventHub();
     hub.unwatch(hub.watch("g", "k"));
-    hub.unwatch(hub.watch("ns:*", "k", { namespace: "ns" }));
+    hub.unwatch(hub.watch("ns:*", "k", { prefix: "ns:" }));
     const w = hub.watch("g", "k");
-    const n = hub.watch("ns:*", "k", { namespace: "ns" });
+    const n = hub.watch("ns:*", "k", { prefix: "ns:" });
     hub.publish([event("g", "k")]);
     hub.publish([event("ns:g", "k")]);
     assert.equal((await drain(hub, w)).length, 1);
@@ -660,7 +675,7 @@ Deno.test("EventHub.close() ends every stream and drops every callback", async (
     const hub = new EventHub();
     const exact = hub.watch("g", "k");
     const group = hub.watch("g", "*");
-    const ns = hub.watch("ns:*", "*", { namespace: "ns" });
+    const ns = hub.watch("ns:*", "*", { prefix: "ns:" });
     const all = hub.watch("*", "*");
     const calls: string[] = [];
     hub.onChange(() => calls.push("called"));
@@ -713,7 +728,7 @@ Deno.test("EventHub.active reports whether any watcher or callback is registered
   const hub = new EventHub();
   assert.equal(hub.active, false);
   const a = hub.watch("g", "k");
-  const b = hub.watch("ns:*", "*", { namespace: "ns" });
+  const b = hub.watch("ns:*", "*", { prefix: "ns:" });
   assert.equal(hub.active, true);
   hub.unwatch(a);
   assert.equal(hub.active, true);
@@ -776,7 +791,7 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
       const w = hub.watch(
         group,
         key,
-        namespace === undefined ? {} : { namespace },
+        namespace === undefined ? {} : { prefix: `${namespace}:` },
       );
       let last = -1;
       const check = (e: StoreEvent) => {

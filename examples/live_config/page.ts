@@ -3,9 +3,12 @@
  * `EventSource`, with a form to set and delete keys. `?tenant=` and `?group=`
  * choose what it shows (default `demo` and `config`).
  *
- * On every (re)connection it loads the group with `GET` while buffering the
- * events that arrive meanwhile, then applies them in order: the stream was
- * opened first, so no write is missed and the last event of each key wins.
+ * The stream is opened with `?snapshot=1`: its first frame is the group's
+ * entries with their position, the changes after that position follow, so
+ * the page shows the group and then its changes with neither a gap nor a
+ * repeat. `EventSource` reconnects on its own (after a server restart, say)
+ * with the last `id` it saw, and the server resumes from there; when it
+ * cannot, it sends `resync` and a fresh snapshot, which replaces the table.
  * Values are shown with `textContent`, never parsed as HTML. Above the table,
  * the tenant's write counter (`GET /t/:tenant/writes`).
  *
@@ -63,8 +66,7 @@ $("tenant").textContent = tenant;
 $("group").textContent = group;
 
 let entries = new Map();
-let buffer = null; // events received while the snapshot loads
-let generation = 0;
+let synced = false; // a snapshot arrived: a resume needs no other
 const changed = new Set();
 
 function status(state) {
@@ -157,43 +159,26 @@ $("set").addEventListener("submit", (event) => {
 });
 
 const source = new EventSource(
-  "/t/" + encodeURIComponent(tenant) + "/events?group=" +
+  "/t/" + encodeURIComponent(tenant) + "/events?snapshot=1&group=" +
     encodeURIComponent(group),
 );
-source.onopen = async () => {
-  const mine = ++generation;
-  status("syncing");
-  buffer = [];
-  try {
-    const response = await fetch(base);
-    const snapshot = await response.json();
-    if (!response.ok) throw new Error(snapshot.error);
-    if (mine !== generation) return;
-    entries = new Map(Object.entries(snapshot));
-    for (const event of buffer) apply(event);
-    buffer = null;
-    render();
-    countWrites();
-    status("live");
-  } catch (error) {
-    if (mine !== generation) return;
-    status("error");
-    $("error").textContent = String(error.message ?? error);
-  }
-};
+source.addEventListener("snapshot", (message) => {
+  entries = new Map(Object.entries(JSON.parse(message.data).entries));
+  synced = true;
+  render();
+  countWrites();
+  status("live");
+});
+source.addEventListener("resync", () => status("syncing"));
+source.onopen = () => status(synced ? "live" : "syncing");
 source.onerror = () => {
   status(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
 };
 for (const type of ["set", "delete", "delete_group", "expire"]) {
   source.addEventListener(type, (message) => {
-    const event = JSON.parse(message.data);
-    if (buffer !== null) {
-      buffer.push(event);
-    } else {
-      apply(event);
-      render();
-      countWrites();
-    }
+    apply(JSON.parse(message.data));
+    render();
+    countWrites();
   });
 }
 </script>

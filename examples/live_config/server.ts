@@ -16,7 +16,7 @@
  * | `PUT /t/:tenant/g/:group/k/:key`    | Stores the body (UTF-8) as the value, `?ttl=ms` to expire it; `204`.                          |
  * | `DELETE /t/:tenant/g/:group/k/:key` | `204`; `404` when there was no live key.                                                      |
  * | `POST /t/:tenant/g/:group/render`   | Renders the body as a Go template over the group; `200` with the text (`?missingKey=` mode).  |
- * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter (absent: every). |
+ * | `GET /t/:tenant/events`             | `text/event-stream` of the tenant's events, `?group=` and `?key=` to filter, `?snapshot=1`.  |
  * | `GET /t/:tenant/writes`             | `200` with `{ "writes": n }`: how many writes (`PUT`, `DELETE`) the service made for it.      |
  *
  * `HEAD` answers wherever `GET` does, with GET's status, headers and
@@ -46,29 +46,27 @@
  * what belongs to the edge (per-IP limits, header and idle timeouts, TLS) is
  * a reverse proxy's: see docs/serving.md.
  *
- * The event stream starts with the comment `: connected`, then sends each
- * event as
+ * The event route is {@linkcode eventStreamResponse} of `@core/store/sse`
+ * over the tenant's scoped store: each event is a frame
  *
  * ```text
+ * id: 7
  * event: set
- * data: {"type":"set","group":"config","key":"theme","value":"dark","timestamp":1700000000000,"origin":"local"}
+ * data: {"type":"set","group":"acme:config","key":"theme","value":"dark","timestamp":1700000000000,"origin":"local","seq":7}
  * ```
  *
- * followed by an empty line. `data` is the {@linkcode StoreEvent} with the
- * group as the client named it (without the tenant prefix), its fields in
- * that order: `value` for `set` only, `expiresAt` for a `set` with a TTL,
- * and `seq` when the store runs the change feed. The filters are those of
- * `ScopedStore.watch`: an absent or empty `group` or `key` (or `*`) means
- * every one, and a `delete_group` event (key `""`) reaches only streams
- * without a `key` filter.
- *
- * A `: heartbeat` comment comes every `heartbeatMs` while the client keeps
- * up. A client that falls behind never slows writers: the stream reads a
- * {@linkcode Watcher}, which holds `capacity` (16) unread events and drops
- * newer ones; the comment `: dropped N` marks the place in the stream where
- * N events are missing, so a client can resynchronise with
- * `GET /t/:tenant/g/:group`.
- * (`EventSource` hides comments; read the stream with `fetch` to see them.)
+ * with `id:` when the store has positions (`--change-feed`, or etcd), so an
+ * `EventSource` that reconnects resumes exactly where it was, including what
+ * other instances wrote meanwhile. `?snapshot=1` (with a `group`) starts the
+ * stream with an `event: snapshot` frame of the group's entries, read at one
+ * instant with its position, so that the page shows the group, then its
+ * changes, without a gap. When the log cannot replay a position, or a client
+ * read too slowly for it, the stream sends `event: resync` (then a fresh
+ * snapshot, with `?snapshot=1`). The filters are those of
+ * `AsyncScopedStore.watch`: an absent or empty `group` or `key` (or `*`)
+ * means every one, and a `delete_group` event (key `""`) reaches only
+ * streams without a `key` filter. A `: heartbeat` comment comes after
+ * `heartbeatMs` of silence. See docs/streaming.md.
  *
  * @example Serve it
  * ```ts
@@ -103,11 +101,10 @@ import {
   Store,
   StoreClosedError,
   StoreError,
-  type StoreEvent,
   TemplateError,
   toAsync,
-  type Watcher,
 } from "@core/store";
+import { eventStreamResponse } from "@core/store/sse";
 import { PAGE_HTML } from "./page.ts";
 
 /** Options for {@linkcode createApp}. */
@@ -122,7 +119,7 @@ export interface AppOptions {
   maxKeys?: number;
   /** Most groups holding a live key per tenant; `0` or absent: unlimited. */
   maxGroups?: number;
-  /** Milliseconds between `: heartbeat` comments. Default `15_000`. */
+  /** Milliseconds of silence before a `: heartbeat` comment. Default `15_000`. */
   heartbeatMs?: number;
   /** Largest accepted request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -169,9 +166,6 @@ const WRITES_GROUP = "_writes";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
-const encoder = new TextEncoder();
-const HEARTBEAT = encoder.encode(": heartbeat\n\n");
-const CONNECTED = encoder.encode(": connected\n\n");
 
 /** A refusal with its HTTP status and JSON body. */
 class HttpError extends Error {
@@ -267,7 +261,9 @@ export function createApp(options: AppOptions): App {
     1,
     MAX_TIMER_MS,
   );
-  const streams = new Set<EventStream>();
+  const streams = new Set<CountedStream>();
+  // Ends every event stream when the app closes: a server waits for them.
+  const closing = new AbortController();
   let closed = false;
   const reading = {
     maxBytes: whole(
@@ -330,7 +326,11 @@ export function createApp(options: AppOptions): App {
       allow(method, ["GET"]);
       const scoped = tenant(tenantPart);
       if (closed) throw new HttpError(503, "the service is shutting down");
-      return events(scoped, url, heartbeatMs, streams);
+      return await events(scoped, request, url, {
+        heartbeatMs,
+        streams,
+        signal: closing.signal,
+      });
     }
     if (parts.length === 3 && third === "writes") {
       allow(method, ["GET"]);
@@ -400,7 +400,8 @@ export function createApp(options: AppOptions): App {
     },
     close(): void {
       closed = true;
-      for (const stream of [...streams]) stream.end();
+      closing.abort();
+      for (const stream of [...streams]) stream.forget();
     },
     get streams(): number {
       return streams.size;
@@ -410,143 +411,75 @@ export function createApp(options: AppOptions): App {
 
 /**
  * The event route's answer: the tenant's events matching `?group=` and
- * `?key=`, as `text/event-stream`, until the client leaves or the app closes.
+ * `?key=`, through `eventStreamResponse`, until the client leaves or the
+ * app closes.
  */
-function events(
+async function events(
   scoped: AsyncScopedStore,
+  request: Request,
   url: URL,
-  heartbeatMs: number,
-  streams: Set<EventStream>,
-): Response {
+  context: {
+    heartbeatMs: number;
+    streams: Set<CountedStream>;
+    signal: AbortSignal;
+  },
+): Promise<Response> {
   const group = url.searchParams.get("group") || "*";
   const key = url.searchParams.get("key") || "*";
-  const stream = new EventStream(
-    scoped.watch(group, key),
-    scoped.namespace.length + 1,
-    heartbeatMs,
-    streams,
-  );
-  return new Response(stream.body, {
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      // Tell buffering reverse proxies (nginx) to pass events through.
-      "x-accel-buffering": "no",
-    },
+  const snapshot = url.searchParams.get("snapshot") === "1";
+  if (snapshot && group === "*") {
+    throw new HttpError(400, "snapshot=1 needs a group");
+  }
+  const response = await eventStreamResponse(scoped, group, key, {
+    request,
+    signal: context.signal,
+    heartbeatMs: context.heartbeatMs,
+    snapshot,
   });
+  const counted = new CountedStream(response.body!, context.streams);
+  return new Response(counted.body, { headers: response.headers });
 }
 
 /**
- * One client's event stream: reads the watcher only as fast as the client
- * reads the response, so a slow client costs writers nothing; its watcher
- * drops instead, and the gap is reported in place.
+ * The helper's stream, passed through chunk by chunk (no buffering of its
+ * own) and counted while open, for {@linkcode App.streams}.
  */
-class EventStream {
+class CountedStream {
   readonly body: ReadableStream<Uint8Array>;
-  #reader: ReadableStreamDefaultReader<StoreEvent>;
-  #watcher: Watcher;
-  #prefixLength: number;
-  #registry: Set<EventStream>;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #finished = false;
-  /** Drops already scheduled for a `: dropped` comment. */
-  #counted = 0;
-  /** Pending gaps: events still to send before the comment, and its count. */
-  #gaps: { before: number; count: number }[] = [];
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #registry: Set<CountedStream>;
 
   constructor(
-    watcher: Watcher,
-    prefixLength: number,
-    heartbeatMs: number,
-    registry: Set<EventStream>,
+    source: ReadableStream<Uint8Array>,
+    registry: Set<CountedStream>,
   ) {
-    this.#watcher = watcher;
-    this.#reader = watcher.stream.getReader();
-    this.#prefixLength = prefixLength;
+    this.#reader = source.getReader();
     this.#registry = registry;
     registry.add(this);
     this.body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-        controller.enqueue(CONNECTED);
-        this.#timer = setInterval(() => {
-          // Skip the beat while the client has not read the last chunk:
-          // a stalled client must not make the queue grow.
-          if ((controller.desiredSize ?? 0) > 0) controller.enqueue(HEARTBEAT);
-        }, heartbeatMs);
+      pull: async (controller) => {
+        const { done, value } = await this.#reader.read().catch(() => ({
+          done: true as const,
+          value: undefined,
+        }));
+        if (!done) return controller.enqueue(value);
+        this.forget();
+        controller.close();
       },
-      pull: (controller) => this.#pull(controller),
-      cancel: () => this.#stop(),
-    });
+      cancel: () => {
+        this.forget();
+        return this.#reader.cancel().catch(() => {});
+      },
+    }, { highWaterMark: 0 });
   }
 
-  /** Ends the response gracefully (the server or app is closing). */
-  end(): void {
-    if (this.#finished) return;
-    this.#stop();
-    this.#controller.close();
-  }
-
-  async #pull(
-    controller: ReadableStreamDefaultController<Uint8Array>,
-  ): Promise<void> {
-    // Checked right before each read, nothing being read in between: new
-    // drops happened while the watcher held `capacity` unread events, all
-    // of them older than the dropped ones and still queued now.
-    const dropped = this.#watcher.dropped;
-    if (dropped > this.#counted) {
-      this.#gaps.push({
-        before: this.#watcher.capacity,
-        count: dropped - this.#counted,
-      });
-      this.#counted = dropped;
-    }
-    const result = await this.#reader.read();
-    if (this.#finished) return;
-    if (result.done) {
-      // The watcher ended (the store closed): report what is left, end.
-      const rest = this.#gaps.map((gap) => dropComment(gap.count)).join("");
-      if (rest !== "") controller.enqueue(encoder.encode(rest));
-      this.#stop();
-      controller.close();
-      return;
-    }
-    let text = frame(result.value, this.#prefixLength);
-    for (const gap of this.#gaps) gap.before--;
-    while (this.#gaps[0] !== undefined && this.#gaps[0].before <= 0) {
-      text += dropComment(this.#gaps.shift()!.count);
-    }
-    controller.enqueue(encoder.encode(text));
-  }
-
-  #stop(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    clearInterval(this.#timer);
+  /**
+   * Stops counting the stream: the app is closing, and the helper (whose
+   * signal it aborted) ends it after what it already sent.
+   */
+  forget(): void {
     this.#registry.delete(this);
-    // Cancelling the watcher's stream unwatches it; a pending read resolves
-    // as done.
-    this.#reader.cancel().catch(() => {});
   }
-}
-
-function frame(event: StoreEvent, prefixLength: number): string {
-  const data: Record<string, unknown> = {
-    type: event.type,
-    group: event.group.slice(prefixLength),
-    key: event.key,
-  };
-  if (event.value !== undefined) data.value = event.value;
-  if (event.expiresAt !== undefined) data.expiresAt = event.expiresAt;
-  data.timestamp = event.timestamp;
-  data.origin = event.origin;
-  if (event.seq !== undefined) data.seq = event.seq;
-  return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-function dropComment(count: number): string {
-  return `: dropped ${count}\n\n`;
 }
 
 function allow(method: string, methods: string[]): void {

@@ -16,7 +16,6 @@
  */
 
 import type { EventHub } from "../_hub.ts";
-import { namespaceOf } from "../_namespace.ts";
 import { WatchQueue } from "../_watch_queue.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { StoreError } from "../errors.ts";
@@ -37,7 +36,10 @@ const TIMER_PURGE_LIMIT = 1_000;
 export interface ResumeFilter {
   readonly group: string;
   readonly key: string;
-  readonly namespace?: string | undefined;
+  /** Every group whose name starts with this instead of `group`. */
+  readonly prefix?: string | undefined;
+  /** Unread events queued before live ones are dropped. */
+  readonly capacity: number;
 }
 
 /** The log reader behind a store's hub and its resumed watchers. */
@@ -262,7 +264,7 @@ export class Feed {
         `Cannot watch: the change log keeps the last ${LOG_SIZE} changes; the changes after seq ${since} are gone`,
       );
     }
-    const queue = new WatchQueue<StoreEvent>();
+    const queue = new WatchQueue<StoreEvent>(filter.capacity);
     const watcher = createWatcher(filter.group, filter.key, queue, this);
     let cursor = since;
     let replayTo: number | undefined;
@@ -278,7 +280,12 @@ export class Feed {
       }
       const events = await this.readLog(cursor, head.seq, "remote");
       if (events[0] !== undefined && (events[0].seq as number) > cursor + 1) {
-        // Trimmed while it waited: no silent gap.
+        // Trimmed while it waited: no silent gap, and no ordinary end.
+        queue.fail(
+          new StoreError(
+            `Cannot watch: the change log no longer holds the changes after seq ${cursor}`,
+          ),
+        );
         return this.unwatch(watcher);
       }
       for (const event of events) {
@@ -386,9 +393,9 @@ export class Feed {
 }
 
 function wanted(e: StoreEvent, filter: ResumeFilter): boolean {
-  const { group, key, namespace } = filter;
-  const groupOk = namespace !== undefined
-    ? namespaceOf(e.group) === namespace
+  const { group, key, prefix } = filter;
+  const groupOk = prefix !== undefined
+    ? e.group.startsWith(prefix)
     : group === "*" || e.group === group;
   return groupOk &&
     (key === "*" || (e.type !== "delete_group" && e.key === key));

@@ -12,8 +12,8 @@
  */
 
 import { decodeUtf8 } from "../_utf8.ts";
+import { StoreError } from "../errors.ts";
 import type { EventHub } from "../_hub.ts";
-import { namespaceOf } from "../_namespace.ts";
 import { WatchQueue } from "../_watch_queue.ts";
 import type { ExpiryTimer } from "./_expiry.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
@@ -120,7 +120,8 @@ export class EventPump {
       publish: (events: StoreEvent[]) => void;
       active: () => boolean;
       advanced?: (revision: number) => void;
-      compacted: "skip" | "end";
+      /** `"skip"` goes on from the oldest revision kept; a function ends. */
+      compacted: "skip" | ((revision: number) => void);
     },
   ): Promise<void> {
     let next = start;
@@ -152,7 +153,7 @@ export class EventPump {
         } catch (error) {
           if (stop.signal.aborted || this.#client.closedSignal.aborted) return;
           if (error instanceof Compacted) {
-            if (to.compacted === "end") return;
+            if (to.compacted !== "skip") return to.compacted(error.revision);
             next = error.revision;
           }
           await new Promise((r) => setTimeout(r, 50));
@@ -165,29 +166,33 @@ export class EventPump {
 
   /**
    * A watcher of its own stream, replaying the changes after `since` (never
-   * dropped, as a local replay), then live.
+   * dropped, as a local replay), then live. When etcd has compacted the
+   * revisions after `since`, the stream fails with a `StoreError` rather
+   * than ending as if the store closed.
    *
-   * @param group The watched group or `"*"`; a label with a namespace.
+   * @param group The watched group or `"*"`; a label with a prefix.
    * @param key The watched key or `"*"`.
    * @param since The revision to resume after.
-   * @param namespace Watch every group of this namespace instead.
+   * @param target The queue's capacity, and a group prefix to watch
+   * instead of `group`.
    * @returns The watcher.
    */
   resume(
     group: string,
     key: string,
     since: number,
-    namespace?: string,
+    target: { capacity: number; prefix: string | undefined },
   ): Watcher {
-    const queue = new WatchQueue<StoreEvent>();
+    const queue = new WatchQueue<StoreEvent>(target.capacity);
     const watcher = createWatcher(group, key, queue, this);
     const stop = new AbortController();
     this.#resumed.set(watcher, { queue, stop });
     // What had happened when the watcher was asked for is its replay.
     const head = this.#client.revision;
+    const { prefix } = target;
     const wanted = (e: StoreEvent) =>
-      (namespace !== undefined
-        ? namespaceOf(e.group) === namespace
+      (prefix !== undefined
+        ? e.group.startsWith(prefix)
         : group === "*" || e.group === group) &&
       (key === "*" || (e.type !== "delete_group" && e.key === key));
     this.#follow(stop, since + 1, {
@@ -199,7 +204,12 @@ export class EventPump {
         }
       },
       active: () => this.#resumed.has(watcher),
-      compacted: "end",
+      compacted: (revision) =>
+        queue.fail(
+          new StoreError(
+            `Cannot watch: etcd compacted the history up to revision ${revision}; cannot resume after ${since}`,
+          ),
+        ),
     }).finally(() => this.unwatch(watcher));
     return watcher;
   }

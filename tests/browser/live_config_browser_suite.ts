@@ -460,3 +460,102 @@ Deno.test("live config page: Chromium shows a group and follows its changes live
     await server.shutdown();
   }
 });
+
+/** The demo as its own process on `port`, until killed; resolves once it listens. */
+async function startDemo(
+  db: string,
+  port: number,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env=PORT",
+      new URL("../../examples/live_config/main.ts", import.meta.url).pathname,
+      "--port",
+      String(port),
+      "--db",
+      db,
+      "--change-feed",
+      "--heartbeat-ms",
+      "1000",
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    while (!text.includes("listening on")) {
+      const { done, value } = await lines.read();
+      if (done) throw new Error(`the demo exited: ${text}`);
+      text += value;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  // Keep draining its output so that it never blocks on a full pipe.
+  (async () => {
+    while (!(await lines.read()).done);
+  })().catch(() => {});
+  return child;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("live config page: after the server is killed and restarted while writes go on, it shows exactly the store's data", async () => {
+  using dir = tempDir();
+  const db = dir.file("restart.db");
+  // The writer is another process's connection to the file, as a second
+  // instance of the service would be.
+  using writer = new Store(db, { changeFeed: true, purgeIntervalMs: 0 });
+  const demo = new ScopedStore(writer, "demo");
+  demo.set("config", "start", "0");
+  const port = freePort();
+  let server = await startDemo(db, port);
+  try {
+    await using browser = await Browser.launch(dir.file("profile"));
+    await using devtools = await DevTools.connect(browser.endpoint);
+    const page = await Page.open(devtools);
+    await page.goto(`http://127.0.0.1:${port}/?tenant=demo&group=config`);
+    await page.waitForRows([["start", "0"]]);
+
+    let i = 0;
+    const write = () => {
+      const n = i++;
+      if (n % 7 === 3) demo.delete("config", `k${(n - 3) % 11}`);
+      else demo.set("config", `k${n % 11}`, `v${n}`);
+    };
+    const tick = () => new Promise((r) => setTimeout(r, 10));
+    for (let n = 0; n < 30; n++, await tick()) write();
+    server.kill("SIGKILL");
+    await server.status;
+    // Writes go on while nobody serves the page.
+    for (let n = 0; n < 30; n++, await tick()) write();
+    server = await startDemo(db, port);
+    for (let n = 0; n < 30; n++, await tick()) write();
+
+    const expected = [...writer.getAll("demo:config")].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0
+    );
+    await page.waitForRows(expected);
+    assert.deepEqual(page.errors, []);
+    await devtools.send("Browser.close");
+    await browser.exited();
+  } finally {
+    try {
+      server.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await server.status;
+  }
+});

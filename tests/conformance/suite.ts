@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { eventStreamResponse } from "@core/store/sse";
 import {
   AsyncScopedStore,
   type AsyncStore,
@@ -17,7 +18,7 @@ import {
   type StoreEvent,
   TemplateError,
 } from "@core/store";
-import { FakeClock } from "../_helpers.ts";
+import { FakeClock, frameEvent, SseReader } from "../_helpers.ts";
 import { atomicConformance } from "./atomic_cases.ts";
 
 /** Opens a fresh, empty store of one backend on a fake clock. */
@@ -577,5 +578,68 @@ function scopedCases(test: Test): void {
     assert.deepEqual(brief(events), ["set w:g/k=v", "delete_group w:g/"]);
     await store.unwatch(watcher);
     assert.deepEqual(brief(await Array.fromAsync(watcher)), brief(events));
+  });
+
+  test("watch capacity bounds a watcher's queue; prefix watches group prefixes", async (store) => {
+    assert.throws(() => store.watch("g", "*", { capacity: 0 }), RangeError);
+    assert.throws(
+      () => store.watch("g", "*", { capacity: 65_537 }),
+      RangeError,
+    );
+    assert.throws(
+      () => store.watch("g", "*", { prefix: "yes" as unknown as boolean }),
+      TypeError,
+    );
+    const small = store.watch("user:", "*", { prefix: true, capacity: 2 });
+    const all = store.watch("user:", "*", { prefix: true });
+    const scoped = new AsyncScopedStore(store, "user").watch("", "*", {
+      prefix: true,
+      capacity: 3,
+    });
+    await store.set("user:1", "k", "a");
+    await store.set("team:1", "k", "no");
+    await store.set("user:2", "k", "b");
+    await store.deleteGroup("user:1");
+    assert.deepEqual([small.capacity, all.capacity, scoped.capacity], [
+      2,
+      16,
+      3,
+    ]);
+    assert.equal(small.dropped, 1);
+    await store.unwatch(small);
+    await store.unwatch(all);
+    await store.unwatch(scoped);
+    const mine = ["set user:1/k=a", "set user:2/k=b", "delete_group user:1/"];
+    assert.deepEqual(brief(await Array.fromAsync(small)), mine.slice(0, 2));
+    assert.deepEqual(brief(await Array.fromAsync(all)), mine);
+    assert.deepEqual(brief(await Array.fromAsync(scoped)), mine);
+  });
+
+  test("eventStreamResponse streams the store's events as Server-Sent Events", async (store) => {
+    await store.set("g", "before", "0");
+    const response = await eventStreamResponse(store, "g", "*", {
+      snapshot: true,
+    });
+    const sse = new SseReader(response.body!);
+    await store.set("g", "k", "line\r\ndata: forged");
+    const [snapshot, event] = await sse.take(2);
+    assert.equal(snapshot?.event, "snapshot");
+    assert.deepEqual(JSON.parse(snapshot!.data).entries, { before: "0" });
+    assert.equal(event?.event, "set");
+    assert.equal(frameEvent(event!).value, "line\r\ndata: forged");
+    if (event?.id !== undefined) {
+      // A store with positions resumes exactly after the id.
+      await sse.cancel();
+      await store.set("g", "k", "while away");
+      const again = await eventStreamResponse(store, "g", "*", {
+        lastEventId: event.id,
+      });
+      const resumed = new SseReader(again.body!);
+      const [missed] = await resumed.take(1);
+      assert.equal(frameEvent(missed!).value, "while away");
+      await resumed.cancel();
+    } else {
+      await sse.cancel();
+    }
   });
 }

@@ -38,7 +38,7 @@ Deno.test("live config over HTTP: a fetch client writes, reads and follows event
     "text/event-stream; charset=utf-8",
   );
   const stream = new BlockReader(sse.body);
-  assert.equal(await stream.next(), ": connected");
+  assert.equal(await stream.next(), "retry: 1000");
 
   // Writes, reads and deletes.
   let response = await fetch(url("config", "theme"), {
@@ -165,7 +165,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
     const sse = await fetch(`${base}/t/acme/events`);
     const stream = new BlockReader(sse.body);
-    assert.equal(await stream.next(), ": connected");
+    assert.equal(await stream.next(), "retry: 1000");
     const put = (key: string, value: string) =>
       fetch(`${base}/t/acme/g/config/k/${key}`, { method: "PUT", body: value });
     assert.equal((await put("a", "1")).status, 204);
@@ -221,14 +221,14 @@ Deno.test("live config main.ts: two instances on one file with --change-feed str
 
   const sse = await fetch(`${firstBase}/t/acme/events?group=config`);
   const stream = new BlockReader(sse.body);
-  assert.equal(await stream.next(), ": connected");
+  assert.equal(await stream.next(), "retry: 1000");
   const put = await fetch(`${secondBase}/t/acme/g/config/k/theme`, {
     method: "PUT",
     body: "via the second",
   });
   assert.equal(put.status, 204);
   const [block] = await stream.take(1);
-  const data = JSON.parse(block!.replace(/^event: set\ndata: /, ""));
+  const data = JSON.parse(block!.replace(/^id: \d+\nevent: set\ndata: /, ""));
   assert.equal(data.origin, "remote");
   assert.equal(data.value, "via the second");
   assert.equal(typeof data.seq, "number");
@@ -286,7 +286,7 @@ Deno.test("live config main.ts: a key's expire event reaches the event stream at
   const base = await service.listening();
   const sse = await fetch(`${base}/t/acme/events?group=config`);
   await using stream = new BlockReader(sse.body);
-  assert.equal(await stream.next(), ": connected");
+  assert.equal(await stream.next(), "retry: 1000");
   const put = await fetch(`${base}/t/acme/g/config/k/brief?ttl=300`, {
     method: "PUT",
     body: "soon gone",
@@ -301,7 +301,7 @@ Deno.test("live config main.ts: a key's expire event reaches the event stream at
   const late = Date.now() - expiresAt;
   assert.match(
     expire!,
-    /^event: expire\ndata: \{"type":"expire","group":"config","key":"brief",/,
+    /^event: expire\ndata: \{"type":"expire","group":"acme:config","key":"brief",/,
   );
   assert.ok(
     late >= 0 && late < 1_000,

@@ -188,6 +188,9 @@ Deno.test("deno task cli resolves relative paths from the directory it is run in
     new Deno.Command(Deno.execPath(), {
       args: ["task", "--quiet", "--config", config, "cli", ...args],
       cwd: dir.path,
+      // deno task keeps an INIT_CWD it inherits, and this suite itself runs
+      // under deno task: give the child the one a shell in `dir` would.
+      env: { INIT_CWD: dir.path },
       stdout: "piped",
       stderr: "piped",
     }).output();
