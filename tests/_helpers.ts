@@ -252,6 +252,27 @@ export function refuses(
   assert.deepEqual(fixture.events, [], `${what}: emitted events`);
 }
 
+/** Expects `promise` to reject as `fn` throws on a local `Store`. */
+export async function sameError(
+  promise: Promise<unknown>,
+  fn: (store: Store) => unknown,
+): Promise<void> {
+  using local = new Store();
+  let expected: unknown;
+  try {
+    fn(local);
+  } catch (error) {
+    expected = error;
+  }
+  assert.ok(expected instanceof Error, "the local store must throw");
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof Error);
+    assert.equal(error.constructor, expected.constructor);
+    assert.equal(error.message, expected.message);
+    return true;
+  });
+}
+
 /** One Server-Sent Events frame, as an `EventSource` would dispatch it. */
 export interface SseFrame {
   /** The `id:` line, when the frame has one. */

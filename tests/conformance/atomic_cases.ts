@@ -8,52 +8,28 @@
 
 import assert from "node:assert/strict";
 import {
+  type AsyncStore,
   type QuotaConfig,
   QuotaExceededError,
-  Store,
   StoreError,
   type StoreEvent,
 } from "@core/store";
-import { FakeClock } from "../_helpers.ts";
+import { FakeClock, sameError } from "../_helpers.ts";
 
 /** The operations the cases use, with promises. */
-export interface AtomicTarget {
-  get(group: string, key: string): Promise<string | undefined>;
-  set(group: string, key: string, value: string): Promise<void>;
-  setWithTTL(
-    group: string,
-    key: string,
-    value: string,
-    ttlMs: number,
-  ): Promise<void>;
-  ttl(group: string, key: string): Promise<number | undefined>;
-  increment(
-    group: string,
-    key: string,
-    delta?: number,
-    ttlMs?: number,
-  ): Promise<number>;
-  setIfAbsent(
-    group: string,
-    key: string,
-    value: string,
-    ttlMs?: number,
-  ): Promise<boolean>;
-  compareAndSet(
-    group: string,
-    key: string,
-    expected: string | undefined,
-    value: string,
-    ttlMs?: number,
-  ): Promise<boolean>;
-  compareAndDelete(
-    group: string,
-    key: string,
-    expected: string,
-  ): Promise<boolean>;
-  getAndDelete(group: string, key: string): Promise<string | undefined>;
-  onChange(fn: (event: StoreEvent) => void): () => void;
-}
+export type AtomicTarget = Pick<
+  AsyncStore,
+  | "get"
+  | "set"
+  | "setWithTTL"
+  | "ttl"
+  | "increment"
+  | "setIfAbsent"
+  | "compareAndSet"
+  | "compareAndDelete"
+  | "getAndDelete"
+  | "onChange"
+>;
 
 /** One opened target. */
 export interface OpenedTarget {
@@ -74,27 +50,6 @@ export interface AtomicBackend {
 }
 
 const MAX = Number.MAX_SAFE_INTEGER;
-
-/** Expects `promise` to reject as `fn` throws on a local `Store`. */
-async function sameError(
-  promise: Promise<unknown>,
-  fn: (store: Store) => unknown,
-): Promise<void> {
-  using local = new Store();
-  let expected: unknown;
-  try {
-    fn(local);
-  } catch (error) {
-    expected = error;
-  }
-  assert.ok(expected instanceof Error, "the local store must throw");
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof Error);
-    assert.equal(error.constructor, expected.constructor);
-    assert.equal(error.message, expected.message);
-    return true;
-  });
-}
 
 function recorder(opened: OpenedTarget) {
   const events: StoreEvent[] = [];

@@ -18,7 +18,7 @@ import {
   type StoreEvent,
   TemplateError,
 } from "@core/store";
-import { FakeClock, frameEvent, SseReader } from "../_helpers.ts";
+import { FakeClock, frameEvent, sameError, SseReader } from "../_helpers.ts";
 import { atomicConformance } from "./atomic_cases.ts";
 
 /** Opens a fresh, empty store of one backend on a fake clock. */
@@ -30,27 +30,6 @@ export interface Backend {
   readonly open: OpenStore;
   /** Deno.test options, such as the sanitizers a backend needs off. */
   readonly testOptions?: Partial<Deno.TestDefinition>;
-}
-
-/** Expects `promise` to reject as `fn` throws on a local `Store`. */
-async function sameError(
-  promise: Promise<unknown>,
-  fn: (store: Store) => unknown,
-): Promise<void> {
-  using local = new Store();
-  let expected: unknown;
-  try {
-    fn(local);
-  } catch (error) {
-    expected = error;
-  }
-  assert.ok(expected instanceof Error, "the local store must throw");
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof Error);
-    assert.equal(error.constructor, expected.constructor);
-    assert.equal(error.message, expected.message);
-    return true;
-  });
 }
 
 function record(store: { onChange(fn: (e: StoreEvent) => void): () => void }) {
