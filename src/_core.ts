@@ -34,7 +34,7 @@ import {
 import { scanEnd } from "./_sql.ts";
 import { PurgePace } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
-import { expiryOf, readClock } from "./_time.ts";
+import { expiryOf, readClock, unrefTimer } from "./_time.ts";
 import {
   executeTemplate,
   parseTemplate,
@@ -68,13 +68,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 function isThenable(value: unknown): boolean {
   return (typeof value === "object" || typeof value === "function") &&
     value !== null && typeof (value as { then?: unknown }).then === "function";
-}
-
-// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
-// Deno.unrefTimer() only knows the numeric ids of older releases.
-function unrefTimer(timer: ReturnType<typeof setInterval>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
 }
 
 /** The shared machinery of one open store. */

@@ -49,3 +49,31 @@ export function expiryOf(op: string, now: number, ttlMs: number): number {
   }
   return expiresAt;
 }
+
+/**
+ * Lets the process exit while `timer` is pending. Deno 2.9 returns
+ * Node-style Timeout objects, whose `unref()` works, while
+ * `Deno.unrefTimer()` only knows the numeric ids of older releases.
+ *
+ * @param timer A timer from `setTimeout` or `setInterval`.
+ */
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  if (typeof timer === "number") Deno.unrefTimer(timer);
+  else (timer as { unref(): void }).unref();
+}
+
+/**
+ * Reads a caller's clock where a throw must not escape (a timer callback):
+ * `NaN` when it throws or returns no number, so no deadline counts as passed.
+ *
+ * @param clock The clock.
+ * @returns Its time, or `NaN`.
+ */
+export function clockOrNaN(clock: () => number): number {
+  try {
+    const now = clock();
+    return typeof now === "number" ? now : NaN;
+  } catch {
+    return NaN;
+  }
+}

@@ -75,7 +75,7 @@ import {
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import { expiryOf, readClock } from "./_time.ts";
+import { expiryOf, readClock, unrefTimer } from "./_time.ts";
 import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import type {
@@ -1107,11 +1107,7 @@ export class DenoKvStore implements AsyncStore {
   }
 }
 
-// Deno 2.9 returns Node-style Timeout objects, whose unref() works.
-function unrefTimer(timer: ReturnType<typeof setInterval>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
-}
+// Deno 2.9 returns Node-style Timeout objects, whose unrefTimer() works.
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -44,7 +44,7 @@ import {
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import { expiryOf, readClock } from "./_time.ts";
+import { expiryOf, readClock, unrefTimer } from "./_time.ts";
 import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import {
@@ -1021,13 +1021,6 @@ export class EtcdStore implements AsyncStore {
     const at = entry.stored.expiresAt;
     return at !== undefined && at <= now;
   }
-}
-
-// Deno 2.9 returns Node-style Timeout objects, whose unref() works, while
-// Deno.unrefTimer() only knows the numeric ids of older releases.
-function unrefTimer(timer: ReturnType<typeof setInterval>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
 }
 
 async function exists(path: string): Promise<boolean> {

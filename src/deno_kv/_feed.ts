@@ -15,6 +15,7 @@
  * @module
  */
 
+import { clockOrNaN, unrefTimer } from "../_time.ts";
 import type { EventHub } from "../_hub.ts";
 import { WatchQueue } from "../_watch_queue.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
@@ -364,20 +365,20 @@ export class Feed {
       clearTimeout(this.#expiry);
       this.#armedFor = earliest;
       if (earliest === Infinity) return;
-      const now = safe(this.#clock);
+      const now = clockOrNaN(this.#clock);
       const wait = Number.isFinite(now) ? Math.max(0, earliest - now) : 1_000;
       this.#expiry = setTimeout(
         () => this.#fire(),
         Math.min(wait + Math.random() * JITTER_MS, MAX_TIMER_MS),
       );
-      unref(this.#expiry);
+      unrefTimer(this.#expiry);
     }).catch(() => {});
   }
 
   #fire(): void {
     this.#expiry = undefined;
     this.#armedFor = Infinity;
-    const now = safe(this.#clock);
+    const now = clockOrNaN(this.#clock);
     if (this.#closed || !Number.isFinite(now)) return;
     this.#purging = this.#purging.then(() =>
       purgeExpired(
@@ -399,18 +400,4 @@ function wanted(e: StoreEvent, filter: ResumeFilter): boolean {
     : group === "*" || e.group === group;
   return groupOk &&
     (key === "*" || (e.type !== "delete_group" && e.key === key));
-}
-
-function safe(clock: () => number): number {
-  try {
-    const now = clock();
-    return typeof now === "number" ? now : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
 }

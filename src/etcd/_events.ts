@@ -11,6 +11,7 @@
  * @module
  */
 
+import { unrefTimer } from "../_time.ts";
 import { decodeUtf8 } from "../_utf8.ts";
 import { StoreError } from "../errors.ts";
 import type { EventHub } from "../_hub.ts";
@@ -129,7 +130,7 @@ export class EventPump {
     const idle = setInterval(() => {
       if (!to.active()) stop.abort();
     }, 1_000);
-    unref(idle);
+    unrefTimer(idle);
     try {
       while (!stop.signal.aborted && to.active()) {
         try {
@@ -379,11 +380,6 @@ export class Compacted extends Error {
     super(`revision compacted (the oldest available is ${revision})`);
     this.revision = revision;
   }
-}
-
-function unref(timer: ReturnType<typeof setInterval>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

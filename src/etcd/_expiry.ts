@@ -10,6 +10,7 @@
  * @module
  */
 
+import { clockOrNaN, unrefTimer } from "../_time.ts";
 import type { StoreEvent } from "../events.ts";
 import type { Entry } from "./_kv.ts";
 
@@ -99,19 +100,19 @@ export class ExpiryTimer {
     if (this.#timer !== undefined && earliest >= this.#armedFor) return;
     clearTimeout(this.#timer);
     this.#armedFor = earliest;
-    const now = safe(this.#clock);
+    const now = clockOrNaN(this.#clock);
     const wait = Number.isFinite(now) ? Math.max(0, earliest - now) : 1_000;
     this.#timer = setTimeout(
       () => this.#fire(),
       Math.min(wait + Math.random() * JITTER_MS, MAX_TIMER_MS),
     );
-    unref(this.#timer);
+    unrefTimer(this.#timer);
   }
 
   async #fire(): Promise<void> {
     this.#timer = undefined;
     this.#armedFor = Infinity;
-    const now = safe(this.#clock);
+    const now = clockOrNaN(this.#clock);
     const due: Entry[] = [];
     for (const [id, entry] of this.#due) {
       if (entry.deadline <= now) {
@@ -128,18 +129,4 @@ export class ExpiryTimer {
     }
     this.#arm();
   }
-}
-
-function safe(clock: () => number): number {
-  try {
-    const now = clock();
-    return typeof now === "number" ? now : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  if (typeof timer === "number") Deno.unrefTimer(timer);
-  else (timer as { unref(): void }).unref();
 }
