@@ -81,7 +81,9 @@ export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   exists(group: string, key: string): Promise<boolean>;
   /**
    * As {@linkcode Store.prototype.increment}: atomic in the backend (one
-   * SQLite statement; on etcd a compare-and-swap, retried on conflict).
+   * SQLite statement on a file; an optimistic transaction, re-run on
+   * conflict, on etcd; an atomic operation checked on versionstamps on Deno
+   * KV).
    */
   increment(
     group: string,
