@@ -200,8 +200,11 @@ Deno.test("EtcdStore signs in with username and password on a cluster with auth 
   const state = await Deno.makeTempDir({ prefix: "core-store-etcd-auth-" });
   const script = new URL("./cluster.sh", import.meta.url).pathname;
   // Tokens expire after a second, so that signing in again is exercised.
+  // 200 ports above the shared cluster's, so that clusters of parallel runs
+  // (each with its own ETCD_BASE_PORT) never meet.
+  const base = Number(Deno.env.get("ETCD_BASE_PORT") ?? "23790") + 200;
   const env = {
-    ETCD_BASE_PORT: "23990",
+    ETCD_BASE_PORT: String(base),
     ETCD_EXTRA_FLAGS: "--auth-token-ttl 1",
   };
   const run = (cmd: string, args: string[]) =>
@@ -209,7 +212,7 @@ Deno.test("EtcdStore signs in with username and password on a cluster with auth 
       .output();
   try {
     assert.ok((await run(script, ["start", "1", state])).success);
-    const endpoint = "http://127.0.0.1:23991";
+    const endpoint = `http://127.0.0.1:${base + 1}`;
     const ctl = (...args: string[]) =>
       run("etcdctl", [`--endpoints=${endpoint}`, ...args]);
     await ctl("user", "add", "root:rootpw");
