@@ -312,6 +312,21 @@ export class EventHub {
       this.#base += events.length;
       return;
     }
+    if (events.length === 1 && !this.#held && !this.#draining) {
+      // The common case, one write's event with nothing waiting: handed out
+      // at once, without a trip through the queue.
+      const at = this.#base + 1;
+      this.#base = at;
+      this.#draining = true;
+      try {
+        this.#handOut(Object.freeze(events[0] as StoreEvent), at);
+      } finally {
+        this.#draining = false;
+      }
+      // What its callbacks published meanwhile waited behind it.
+      if (this.#queue.length > 0) this.#drain();
+      return;
+    }
     // One push per event: a spread of a huge batch overflows the stack.
     for (const event of events) this.#queue.push(Object.freeze(event));
     if (!this.#held) this.#drain();
@@ -352,12 +367,15 @@ export class EventHub {
   }
 
   #handOut(event: StoreEvent, at: number): void {
+    let namespace: string | undefined | null = null;
     if (this.#watchers.size > 0) {
       // Enqueueing runs no user code synchronously (reads resolve in later
       // microtasks), so the sets cannot change while they are iterated.
-      serveLevel(this.#groups.get(event.group), event, at);
+      if (this.#groups.size > 0) {
+        serveLevel(this.#groups.get(event.group), event, at);
+      }
       if (this.#namespaces.size > 0) {
-        const namespace = namespaceOf(event.group);
+        namespace = namespaceOf(event.group);
         if (namespace !== undefined) {
           serveLevel(this.#namespaces.get(namespace), event, at);
         }
@@ -368,11 +386,11 @@ export class EventHub {
       serveLevel(this.#everyGroup, event, at);
     }
     if (this.#callbacks.length === 0) return;
-    const namespace = namespaceOf(event.group);
     for (const entry of this.#callbacks) {
       if (!entry.live || at <= entry.from) continue;
-      if (entry.namespace !== undefined && entry.namespace !== namespace) {
-        continue;
+      if (entry.namespace !== undefined) {
+        if (namespace === null) namespace = namespaceOf(event.group);
+        if (entry.namespace !== namespace) continue;
       }
       try {
         entry.fn(event);

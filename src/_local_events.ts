@@ -42,8 +42,18 @@ export function setEvent(
   value: string,
   expiresAt: number | null,
 ): StoreEvent {
-  const e = event("set", group, key, timestamp);
-  e.value = value;
-  if (expiresAt !== null) e.expiresAt = expiresAt;
-  return e;
+  // Built whole, in the order of `event()` and then `value`, so that every
+  // set event has one of two shapes and serialises as it always did.
+  if (expiresAt === null) {
+    return { type: "set", group, key, timestamp, origin: "local", value };
+  }
+  return {
+    type: "set",
+    group,
+    key,
+    timestamp,
+    origin: "local",
+    value,
+    expiresAt,
+  };
 }

@@ -3,6 +3,12 @@
  * never makes a writer wait. Kept apart from the public class so that the
  * hub drives it through ordinary methods.
  *
+ * Unread events wait in a plain array, and the stream pulls them one read
+ * at a time (a high-water mark of 0): a write that reaches a watcher costs
+ * an array push, while the stream's own enqueue (several calls deep, with a
+ * size function per chunk) runs when the reader reads. Only an event that
+ * finds a read already waiting goes into the stream at once.
+ *
  * @module
  */
 
@@ -23,7 +29,15 @@ export class WatchQueue<T> {
   /** Called when the reader cancels the stream. */
   onCancel: () => void = () => {};
   #controller: ReadableStreamDefaultController<T>;
+  /** Unread events; those before `#head` were handed out. */
+  #buffer: T[] = [];
+  #head = 0;
+  /** The stream asked for an event and none was there: a read waits. */
+  #wanted = false;
+  /** No event is taken any more. */
   #ended = false;
+  /** The stream is closed, errored or cancelled. */
+  #done = false;
 
   /** @param capacity Unread events held before new ones are dropped. */
   constructor(capacity = WATCHER_CAPACITY) {
@@ -34,13 +48,16 @@ export class WatchQueue<T> {
         start: (c) => {
           controller = c;
         },
+        pull: () => this.#pull(),
         cancel: () => {
-          // The stream is already closed; end() must not close it again.
           this.#ended = true;
+          this.#done = true;
+          this.#buffer = [];
+          this.#head = 0;
           this.onCancel();
         },
       },
-      new CountQueuingStrategy({ highWaterMark: capacity }),
+      new CountQueuingStrategy({ highWaterMark: 0 }),
     );
     // `start` runs synchronously inside the ReadableStream constructor.
     this.#controller = controller;
@@ -54,12 +71,8 @@ export class WatchQueue<T> {
    */
   offer(event: T): void {
     if (this.#ended) return;
-    // desiredSize is null only for an errored stream, which we never cause.
-    if ((this.#controller.desiredSize ?? 0) > 0) {
-      this.#controller.enqueue(event);
-    } else {
-      this.dropped++;
-    }
+    if (this.#buffer.length - this.#head >= this.capacity) this.dropped++;
+    else this.#add(event);
   }
 
   /**
@@ -68,7 +81,7 @@ export class WatchQueue<T> {
    * @param event The event.
    */
   force(event: T): void {
-    if (!this.#ended) this.#controller.enqueue(event);
+    if (!this.#ended) this.#add(event);
   }
 
   /**
@@ -78,8 +91,11 @@ export class WatchQueue<T> {
    * @param error What the reader's next read rejects with.
    */
   fail(error: Error): void {
-    if (this.#ended) return;
+    if (this.#done) return;
     this.#ended = true;
+    this.#done = true;
+    this.#buffer = [];
+    this.#head = 0;
     this.#controller.error(error);
   }
 
@@ -87,6 +103,43 @@ export class WatchQueue<T> {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#head === this.#buffer.length) this.#close();
+  }
+
+  #add(event: T): void {
+    if (this.#wanted) {
+      this.#wanted = false;
+      this.#controller.enqueue(event);
+    } else {
+      this.#buffer.push(event);
+    }
+  }
+
+  // Called by the stream when a read finds nothing in its own queue.
+  #pull(): void {
+    if (this.#done) return;
+    const buffer = this.#buffer;
+    if (this.#head === buffer.length) {
+      if (this.#ended) this.#close();
+      else this.#wanted = true;
+      return;
+    }
+    const event = buffer[this.#head] as T;
+    // Handed-out slots are released in bulk, never one shift per read.
+    if (++this.#head === buffer.length) {
+      this.#buffer = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= buffer.length) {
+      this.#buffer = buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#controller.enqueue(event);
+    if (this.#ended && this.#head === this.#buffer.length) this.#close();
+  }
+
+  #close(): void {
+    if (this.#done) return;
+    this.#done = true;
     this.#controller.close();
   }
 }

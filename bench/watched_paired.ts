@@ -1,0 +1,137 @@
+/**
+ * A `set` with a watcher (its reader drained between batches) and an
+ * `onChange` callback, against a raw `node:sqlite` upsert and a `set` with no
+ * listener, measured in pairs on `:memory:` stores seeded alike: in each
+ * round every entry runs one batch of 16 writes, in an order that rotates
+ * each round, and each figure is the median over the rounds of one entry's
+ * time over the raw upsert's. The watcher holds 16 unread events, so the
+ * reader catches up (untimed) after each batch: no event is dropped, and a
+ * lost one fails the run.
+ *
+ * `store_bench.ts` has the same entries under `deno bench`, which runs them
+ * one after the other: on a busy machine they see different loads.
+ *
+ * Prints one JSON object. Run with:
+ *
+ * ```sh
+ * deno run --allow-read --allow-write bench/watched_paired.ts
+ * ```
+ *
+ * @module
+ */
+
+import type { Watcher } from "@core/store";
+import {
+  GROUPS,
+  KEYS,
+  N,
+  NEW_VALUES,
+  seededRaw,
+  seededStore,
+  UPSERT,
+  VALUES,
+  Walk,
+} from "./_shared.ts";
+
+const ROUNDS = 24;
+const BATCHES = 300;
+const BATCH = 16;
+const WARM_ROUNDS = 3;
+
+/** Reads a watcher as an application would, and waits until it caught up. */
+class Drain {
+  seen = 0;
+  #want = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(watcher: Watcher) {
+    (async () => {
+      for await (const _event of watcher) {
+        if (++this.seen >= this.#want && this.#wake !== undefined) {
+          const wake = this.#wake;
+          this.#wake = undefined;
+          wake();
+        }
+      }
+    })();
+  }
+
+  until(count: number): Promise<void> {
+    if (this.seen >= count) return Promise.resolve();
+    this.#want = count;
+    return new Promise((resolve) => this.#wake = resolve);
+  }
+}
+
+const watched = seededStore();
+const watcher = watched.watch("*", "*");
+const drain = new Drain(watcher);
+let calls = 0;
+watched.onChange(() => {
+  calls++;
+});
+const plain = seededStore();
+const upsert = seededRaw().prepare(UPSERT);
+const walks = { watched: new Walk(N), plain: new Walk(N), raw: new Walk(N) };
+let written = 0;
+
+type Entry = keyof typeof walks;
+const write: Record<Entry, (i: number, value: string) => void> = {
+  watched: (i, value) => watched.set(GROUPS[i]!, KEYS[i]!, value),
+  plain: (i, value) => plain.set(GROUPS[i]!, KEYS[i]!, value),
+  raw: (i, value) => upsert.run(GROUPS[i]!, KEYS[i]!, value, null),
+};
+
+async function batch(entry: Entry): Promise<number> {
+  const walk = walks[entry];
+  const fn = write[entry];
+  const start = performance.now();
+  for (let j = 0; j < BATCH; j++) {
+    const i = walk.next();
+    fn(i, (walk.odd ? VALUES : NEW_VALUES)[i]!);
+  }
+  const ms = performance.now() - start;
+  if (entry === "watched") {
+    written += BATCH;
+    await drain.until(written);
+    if (watcher.dropped !== 0 || calls !== written) {
+      throw new Error(`lost events: ${watcher.dropped} dropped`);
+    }
+  } else {
+    await null;
+  }
+  return ms;
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+
+const entries: Entry[] = ["raw", "watched", "plain"];
+const ratios = { watched: [] as number[], plain: [] as number[] };
+const perWrite = { raw: [] as number[], watched: [] as number[] };
+for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
+  const total: Record<Entry, number> = { raw: 0, watched: 0, plain: 0 };
+  for (let b = 0; b < BATCHES; b++) {
+    for (let e = 0; e < entries.length; e++) {
+      const entry = entries[(e + b + round) % entries.length]!;
+      total[entry] += await batch(entry);
+    }
+  }
+  if (round < WARM_ROUNDS) continue;
+  ratios.watched.push(total.watched / total.raw);
+  ratios.plain.push(total.plain / total.raw);
+  perWrite.raw.push(total.raw * 1e6 / (BATCHES * BATCH));
+  perWrite.watched.push(total.watched * 1e6 / (BATCHES * BATCH));
+}
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+console.log(JSON.stringify({
+  rounds: ROUNDS,
+  writesPerRound: BATCHES * BATCH,
+  watchedOverRaw: round3(median(ratios.watched)),
+  plainOverRaw: round3(median(ratios.plain)),
+  rawNsPerWrite: Math.round(median(perWrite.raw)),
+  watchedNsPerWrite: Math.round(median(perWrite.watched)),
+}));
