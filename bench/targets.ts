@@ -3,7 +3,8 @@
  * (`deno bench --json`), then the scripts `watchers.ts` (paired measurement
  * of 10,000 watchers on other groups), `purge_stall.ts`, `memory.ts`,
  * `atomic_paired.ts` (paired measurement of the atomic operations),
- * `watched_paired.ts` (a watched `set` and raw upserts in pairs) and
+ * `watched_paired.ts` (a watched `set` and raw upserts in pairs),
+ * `feed_floor.ts` (the change feed on and off, and its floor, in pairs) and
  * `go_store.ts` (against the Go sibling; skipped without Go), and prints one
  * line per target,
  *
@@ -91,6 +92,14 @@ interface Atomic {
   transactionOverGetAndDelete: number;
 }
 
+/** What `feed_floor.ts` prints (the figures used here). */
+interface FeedFloor {
+  feedOnOverOff: number;
+  floorOverRaw: number;
+  feedOnOverFloor: number;
+  walPerCommit: Record<string, { frames: number; bytes: number }>;
+}
+
 /** What `watched_paired.ts` prints. */
 interface WatchedPaired {
   watchedOverRaw: number;
@@ -123,6 +132,8 @@ interface Results {
   atomic?: Atomic;
   /** Absent from results saved before it was measured. */
   watched?: WatchedPaired;
+  /** Absent from results saved before it was measured. */
+  feedFloor?: FeedFloor;
 }
 
 const args = [...Deno.args];
@@ -236,6 +247,9 @@ async function measure(): Promise<Results> {
   const watched = JSON.parse(
     await run([...SCRIPT_ARGS, "bench/watched_paired.ts"]),
   ) as WatchedPaired;
+  const feedFloor = JSON.parse(
+    await run([...SCRIPT_ARGS, "bench/feed_floor.ts"]),
+  ) as FeedFloor;
   const goStore = JSON.parse(
     await run([...GO_ARGS, "bench/go_store.ts"]),
   ) as GoStore;
@@ -253,6 +267,7 @@ async function measure(): Promise<Results> {
       `deno ${SCRIPT_ARGS.join(" ")} bench/memory.ts`,
       `deno ${SCRIPT_ARGS.join(" ")} bench/atomic_paired.ts`,
       `deno ${SCRIPT_ARGS.join(" ")} bench/watched_paired.ts`,
+      `deno ${SCRIPT_ARGS.join(" ")} bench/feed_floor.ts`,
       `deno ${GO_ARGS.join(" ")} bench/go_store.ts`,
     ],
     entries,
@@ -261,6 +276,7 @@ async function measure(): Promise<Results> {
     memory,
     atomic,
     watched,
+    feedFloor,
     goStore,
   };
 }
@@ -441,9 +457,18 @@ atMost(
   20,
   " ms",
 );
+const feedFloor = (): FeedFloor => {
+  if (results.feedFloor === undefined) throw new Error("not measured");
+  return results.feedFloor;
+};
 atMost(
-  "file set with the change feed / raw upsert with the log's triggers (floor)",
-  () => ratio(G.feed, E.feedOn, E.rawLogged),
+  "file set, change feed on / off (paired)",
+  () => feedFloor().feedOnOverOff,
+  1.4,
+);
+atMost(
+  "file set with the change feed / raw upsert with the log's triggers (the floor, paired)",
+  () => feedFloor().feedOnOverFloor,
   1.2,
 );
 // Where a Go result is missing (no Go on the machine) there is no target.
@@ -481,11 +506,29 @@ info(
   },
 );
 info(
-  "file set, change feed on / off (the log's floor: raw with its triggers / raw, below)",
+  "the feed's floor: raw upsert with the log's triggers / raw upsert (paired, same run)",
+  () => feedFloor().floorOverRaw,
+);
+info(
+  "WAL per commit, raw upsert / with the log's triggers / Store.set feed off / on",
+  () => {
+    const wal = feedFloor().walPerCommit;
+    return [
+      "raw upsert",
+      "raw upsert, log triggers (floor)",
+      "Store.set, feed off",
+      "Store.set, feed on",
+    ].map((name) =>
+      `${wal[name]?.frames ?? "-"} pages (${wal[name]?.bytes ?? "-"} B)`
+    ).join(" / ");
+  },
+);
+info(
+  "file set, change feed on / off (deno bench, unpaired)",
   () => ratio(G.feed, E.feedOn, E.feedOff),
 );
 info(
-  "raw upsert with the change log's triggers / raw upsert (file)",
+  "raw upsert with the change log's triggers / raw upsert (file, deno bench, unpaired)",
   () => ratio(G.feed, E.rawLogged, E.rawUpsert),
 );
 info(
