@@ -245,16 +245,34 @@ async function run(runMs: number, broken: boolean): Promise<Run> {
   };
 }
 
-function summary(run: Run, verdict: Verdict): string {
-  return `seed ${run.seed}: ${verdict.operations} operations (${verdict.unknown} unknown outcomes, ${run.droppedReads} reads cut by a kill left out, ${run.errors.length} errors) from ${run.processes} processes, ${run.kills} SIGKILLs, clock skew ≤ ${
-    (run.skew * 1000).toFixed(1)
-  } µs: ${verdict.ok ? "linearizable" : "NOT linearizable"}`;
+/** Unknown writes of a unique value that a later operation read. */
+function committed(history: readonly Operation[]): number {
+  const read = new Set(history.map((op) => op.output));
+  return history.filter((op) =>
+    op.unknown && "value" in op.input && read.has(op.input.value)
+  ).length;
+}
+
+/** Checks the run's history and says in one line what it found. */
+function verdictOf(run: Run): Verdict {
+  const started = performance.now();
+  const verdict = check(run.history);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(
+    `seed ${run.seed}: ${verdict.operations} operations from ${run.processes} processes, ${run.kills} SIGKILLs, ${verdict.unknown} unknown outcomes (${
+      committed(run.history)
+    } seen to have committed), ${run.droppedReads} reads cut by a kill left out, ${run.errors.length} errors, clock skew ≤ ${
+      (run.skew * 1000).toFixed(1)
+    } µs, checked in ${seconds} s: ${
+      verdict.ok ? "linearizable" : `NOT linearizable (${verdict.detail})`
+    }`,
+  );
+  return verdict;
 }
 
 Deno.test("Store stays linearizable across processes while writers are SIGKILLed", async () => {
   const result = await run(9_000, false);
-  const verdict = check(result.history);
-  console.log(summary(result, verdict));
+  const verdict = verdictOf(result);
   assert.ok(verdict.ok, `seed ${result.seed}: ${verdict.detail}`);
   assert.deepEqual(result.errors, []);
   assert.ok(result.kills >= 5, `${result.kills} kills`);
@@ -266,8 +284,7 @@ Deno.test("Store stays linearizable across processes while writers are SIGKILLed
 
 Deno.test("the cross-process check flags compareAndSet, increment and getAndDelete done as a read, then a write", async () => {
   const result = await run(4_000, true);
-  const verdict = check(result.history);
-  console.log(summary(result, verdict));
+  const verdict = verdictOf(result);
   assert.equal(verdict.ok, false, `seed ${result.seed}`);
   assert.match(verdict.detail ?? "", /no order explains/);
 });
