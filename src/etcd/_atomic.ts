@@ -249,9 +249,15 @@ async function swap<T>(
       ? { result: await kv.put(op, plan.write.put, compare, failure) }
       : await kv.take(op, k, compare, failure);
     if (result.succeeded) return plan.result;
-    // Another writer got there first, unless the guess was only stale.
-    if (fresh) await conflictPause(++conflicts);
     known = fromFailure(kv, k, result.responses, result.revision);
+    // A stale guess is no conflict. Another writer got there first: retry
+    // at once on what the failure branch read, the freshest there is; after
+    // a few conflicts in a row, back off and read afresh, since what was read
+    // before a pause is stale after it.
+    if (fresh && ++conflicts % 4 === 0) {
+      await conflictPause(conflicts / 4);
+      known = undefined;
+    }
     fresh = known !== undefined;
   }
   throw new StoreError(
