@@ -130,7 +130,21 @@ export interface UsageTransaction extends AsyncTransaction {
   [TX_USAGE](prefix: string): Promise<Map<string, number>>;
 }
 
-const MAX_ATTEMPTS = 64;
+/** How many conflicts in a row an optimistic write takes before it gives up. */
+export const MAX_CONFLICTS = 64;
+
+/**
+ * The pause after a conflict: others are writing the same keys, so back off
+ * a little, with jitter, longer as conflicts repeat.
+ *
+ * @param attempt How many conflicts in a row, from 1.
+ * @returns A promise that settles after the pause.
+ */
+export function conflictPause(attempt: number): Promise<void> {
+  return new Promise((r) =>
+    setTimeout(r, Math.random() * Math.min(2 ** attempt, 100))
+  );
+}
 
 /**
  * Runs `fn` optimistically until one attempt commits without conflict.
@@ -154,7 +168,7 @@ export async function runOptimistic<T>(
       `Cannot ${op}: fn must be a function, received ${describe(fn)}`,
     );
   }
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
     const overlay = new Overlay(begin(), now);
     let result: T;
     try {
@@ -163,13 +177,10 @@ export async function runOptimistic<T>(
       overlay.live = false;
     }
     if (await overlay.attempt.commit(overlay.plan())) return result;
-    // Others are writing the same keys: back off a little, with jitter.
-    await new Promise((r) =>
-      setTimeout(r, Math.random() * Math.min(2 ** attempt, 100))
-    );
+    await conflictPause(attempt);
   }
   throw new StoreError(
-    `Cannot ${op}: it conflicted with other writers ${MAX_ATTEMPTS} times in a row`,
+    `Cannot ${op}: it conflicted with other writers ${MAX_CONFLICTS} times in a row`,
   );
 }
 

@@ -81,9 +81,9 @@ export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   exists(group: string, key: string): Promise<boolean>;
   /**
    * As {@linkcode Store.prototype.increment}: atomic in the backend (one
-   * SQLite statement on a file; an optimistic transaction, re-run on
-   * conflict, on etcd; an atomic operation checked on versionstamps on Deno
-   * KV).
+   * SQLite statement on a file; a compare-and-swap `txn` on the key's
+   * revision, retried on conflict, on etcd; an atomic operation checked on
+   * versionstamps on Deno KV).
    */
   increment(
     group: string,

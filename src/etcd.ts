@@ -30,7 +30,6 @@
  * @module
  */
 
-import { atomicViaTransaction } from "./_async_atomic.ts";
 import type { AsyncStore } from "./async.ts";
 import { type AsyncTransaction, runOptimistic } from "./_async_tx.ts";
 import { pager } from "./_paging.ts";
@@ -55,12 +54,12 @@ import {
   type WatchOptions,
 } from "./store.ts";
 import { executeTemplate, parseTemplate, type Template } from "./template.ts";
-import { EtcdClient } from "./etcd/_client.ts";
+import { EtcdAtomic } from "./etcd/_atomic.ts";
+import { EtcdClient, type Json } from "./etcd/_client.ts";
 import { EventPump } from "./etcd/_events.ts";
 import { ExpiryTimer } from "./etcd/_expiry.ts";
 import {
   decodeValue,
-  fromBase64,
   KeySpace,
   prefixEnd,
   toBase64,
@@ -125,12 +124,7 @@ export class EtcdStore implements AsyncStore {
   #pump: EventPump;
   #clock: () => number;
   #closed = false;
-  // Each operation is one optimistic transaction, so racing callers never
-  // lose an update and a retry is as safe as the transaction's.
-  #atomic = atomicViaTransaction({
-    open: (op) => this.#open(op),
-    transaction: (fn) => this.transaction(fn),
-  });
+  #atomic: EtcdAtomic;
   #timer: ReturnType<typeof setInterval> | undefined;
   #templates = new Map<string, Template>();
 
@@ -146,6 +140,11 @@ export class EtcdStore implements AsyncStore {
     this.#hub = new EventHub({ onCallbackError: options.onCallbackError });
     this.#pump = new EventPump(this.#client, keys, this.#hub, options.clock);
     this.#kv = new Kv(this.#client, keys, this.#pump);
+    this.#atomic = new EtcdAtomic({
+      kv: this.#kv,
+      open: (op) => this.#open(op),
+      now: (op) => this.#now(op),
+    });
     this.#pump.expiry = new ExpiryTimer(
       options.clock,
       (group, key) => keys.key(group, key),
@@ -308,22 +307,9 @@ export class EtcdStore implements AsyncStore {
   async #put(
     op: string,
     entry: Put,
-    compare: unknown[] = [],
+    compare: Json[] = [],
   ): Promise<boolean> {
-    for (let attempt = 0;; attempt++) {
-      const put = await this.#kv.putRequest(op, entry);
-      try {
-        const { succeeded } = await this.#kv.write(op, {
-          compare,
-          success: [{ request_put: put.request }],
-        });
-        return succeeded;
-      } catch (error) {
-        // A lease etcd let go early (clocks differ): take a fresh one.
-        if (attempt > 0 || !/lease expired/.test(String(error))) throw error;
-        this.#kv.forgetLeases();
-      }
-    }
+    return (await this.#kv.put(op, entry, compare)).succeeded;
   }
 
   /**
@@ -343,22 +329,7 @@ export class EtcdStore implements AsyncStore {
     this.#open(op);
     assertText(op, "group", group);
     assertText(op, "key", key);
-    const k = this.#kv.keys.key(group, key);
-    const { responses, revision } = await this.#kv.write(op, {
-      compare: [],
-      success: [{ request_delete_range: { key: toBase64(k), prev_kv: true } }],
-    });
-    let prev: Uint8Array | undefined;
-    if (responses === undefined) {
-      // Applied by a copy whose answer was lost: what it deleted is what
-      // the key held just before.
-      prev = (await this.#kv.readAt(op, k, revision - 1))[0]?.value;
-    } else {
-      const answer = responses[0]?.response_delete_range;
-      if (Number(answer?.deleted ?? 0) > 0) {
-        prev = fromBase64(answer.prev_kvs?.[0]?.value);
-      }
-    }
+    const { prev } = await this.#kv.take(op, this.#kv.keys.key(group, key));
     if (prev === undefined) return false;
     const stored = decodeValue(prev);
     const at = stored?.expiresAt;
@@ -795,7 +766,9 @@ export class EtcdStore implements AsyncStore {
   /**
    * As `Store.prototype.increment`: adds `delta` to the decimal counter at
    * `group`/`key` (missing or expired counts as `0`); `ttlMs` applies only
-   * when the increment creates the entry.
+   * when the increment creates the entry. One compare-and-swap `txn` on the
+   * key's revision when uncontended (a read first when this instance has
+   * not seen the key lately), retried on conflict.
    *
    * @param group The group.
    * @param key The key.
@@ -806,8 +779,12 @@ export class EtcdStore implements AsyncStore {
    * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` not
    * positive.
    * @throws {StoreError} When the stored value is not a decimal safe
-   * integer, or the result would leave the safe range.
+   * integer, or the result would leave the safe range; or after 64
+   * conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
+   * been applied, and it is not sent again.
    */
   increment(
     group: string,
@@ -828,7 +805,11 @@ export class EtcdStore implements AsyncStore {
    * @returns Whether it wrote.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreError} After 64 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
+   * been applied, and it is not sent again.
    */
   setIfAbsent(
     group: string,
@@ -851,7 +832,11 @@ export class EtcdStore implements AsyncStore {
    * @returns Whether it wrote.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not positive.
+   * @throws {StoreError} After 64 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
+   * been applied, and it is not sent again.
    */
   compareAndSet(
     group: string,
@@ -872,7 +857,11 @@ export class EtcdStore implements AsyncStore {
    * @param expected The value it must hold.
    * @returns Whether it deleted.
    * @throws {TypeError} When an argument has the wrong type.
+   * @throws {StoreError} After 64 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
+   * been applied, and it is not sent again.
    */
   compareAndDelete(
     group: string,
@@ -891,6 +880,9 @@ export class EtcdStore implements AsyncStore {
    * @returns The value, or `undefined` when there was none.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
+   * @throws {StoreUnavailableError} When no member answers within
+   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
+   * been applied, and it is not sent again.
    */
   getAndDelete(group: string, key: string): Promise<string | undefined> {
     return this.#atomic.getAndDelete(group, key);

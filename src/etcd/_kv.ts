@@ -20,6 +20,7 @@ import {
 import {
   decodeValue,
   encodeValue,
+  fromBase64,
   type KeySpace,
   prefixEnd,
   type StoredValue,
@@ -41,6 +42,23 @@ export interface Put {
   readonly expiresAt?: number | undefined;
   /** The time to live that gave the deadline, for the lease. */
   readonly ttlMs?: number | undefined;
+  /**
+   * Keep the key's lease (`ignore_lease`): the key exists and keeps its
+   * deadline, as an increment of a live counter does.
+   */
+  readonly keepLease?: boolean | undefined;
+}
+
+/**
+ * What a key held when this instance last read or wrote it: a guess for a
+ * compare (`modRevision` 0: absent), never taken as the truth.
+ */
+export interface Recent {
+  readonly modRevision: number;
+  /** The stored bytes; `undefined` when absent. */
+  readonly bytes: Uint8Array | undefined;
+  /** The store revision at which it held. */
+  readonly at: number;
 }
 
 /** A live or expired entry as read, with its revision. */
@@ -60,6 +78,9 @@ export const MAX_TXN_CHANGES = MAX_TXN_OPS - 1;
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
 const PAGE = 1_000;
+// Enough keys for a service's hot counters and locks; older ones are
+// forgotten first.
+const RECENT_KEYS = 1_024;
 // Leases are shared by the keys whose deadlines fall in one bucket, and
 // outlive every deadline in it by a margin: they only clean up.
 const LEASE_BUCKET_MS = 5_000;
@@ -84,6 +105,7 @@ export class Kv {
   readonly pump: OwnWrites;
   #leases = new Map<number, Promise<string>>();
   #markers: Markers;
+  #recent = new Map<string, Recent>();
 
   constructor(client: EtcdClient, keys: KeySpace, pump: OwnWrites) {
     this.#markers = new Markers(client, keys.writeMarkers);
@@ -117,10 +139,43 @@ export class Kv {
     const bytes = this.keys.key(group, key);
     const result = await this.client.range(op, bytes);
     const kv = result.kvs[0];
+    this.note(bytes, {
+      modRevision: kv?.modRevision ?? 0,
+      bytes: kv?.value,
+      at: result.revision,
+    });
     return {
       entry: kv === undefined ? undefined : this.#entry(kv, group, key),
       revision: result.revision,
     };
+  }
+
+  /**
+   * What a key held when last read or written here, if remembered.
+   *
+   * @param key The etcd key.
+   * @returns Its revision and bytes then, or `undefined`.
+   */
+  recent(key: Uint8Array): Recent | undefined {
+    return this.#recent.get(toBase64(key));
+  }
+
+  /**
+   * Remembers what a key holds, as read or written.
+   *
+   * @param key The etcd key.
+   * @param state What it held, and at which revision.
+   */
+  note(key: Uint8Array, state: Recent): void {
+    const id = toBase64(key);
+    const known = this.#recent.get(id);
+    // A read answered after a newer write must not win over it.
+    if (known !== undefined && known.at > state.at) return;
+    this.#recent.delete(id);
+    this.#recent.set(id, state);
+    if (this.#recent.size > RECENT_KEYS) {
+      this.#recent.delete(this.#recent.keys().next().value as string);
+    }
   }
 
   /**
@@ -299,13 +354,96 @@ export class Kv {
    */
   async putRequest(
     op: string,
-    { group, key, value, expiresAt, ttlMs }: Put,
+    { group, key, value, expiresAt, ttlMs, keepLease }: Put,
   ): Promise<{ request: Json; key: Uint8Array; bytes: Uint8Array }> {
     const keyBytes = this.keys.key(group, key);
     const bytes = encodeValue(value, expiresAt, this.tag());
     const request: Json = { key: toBase64(keyBytes), value: toBase64(bytes) };
-    if (ttlMs !== undefined) request.lease = await this.lease(op, ttlMs);
+    if (keepLease) request.ignore_lease = true;
+    else if (ttlMs !== undefined) request.lease = await this.lease(op, ttlMs);
     return { request, key: keyBytes, bytes };
+  }
+
+  /**
+   * Writes one value through {@linkcode Kv.prototype.write}, if `compare`
+   * holds, and remembers what it wrote.
+   *
+   * @param op The operation.
+   * @param entry What to write.
+   * @param compare What must hold.
+   * @param failure Reads to run when it does not.
+   * @returns The write's outcome.
+   * @throws {StoreUnavailableError} As {@linkcode Kv.prototype.write}.
+   */
+  async put(
+    op: string,
+    entry: Put,
+    compare: Json[] = [],
+    failure?: Json[],
+  ): Promise<WriteResult> {
+    for (let attempt = 0;; attempt++) {
+      const put = await this.putRequest(op, entry);
+      try {
+        const result = await this.write(op, {
+          compare,
+          success: [{ request_put: put.request }],
+          failure,
+        });
+        if (result.succeeded) {
+          const { revision } = result;
+          this.note(put.key, {
+            modRevision: revision,
+            bytes: put.bytes,
+            at: revision,
+          });
+        }
+        return result;
+      } catch (error) {
+        // A lease etcd let go early (clocks differ): take a fresh one.
+        if (attempt > 0 || !/lease expired/.test(String(error))) throw error;
+        this.forgetLeases();
+      }
+    }
+  }
+
+  /**
+   * Deletes one key, if `compare` holds, and tells what it held.
+   *
+   * @param op The operation.
+   * @param key The etcd key.
+   * @param compare What must hold.
+   * @param failure Reads to run when it does not.
+   * @returns The write's outcome, and the bytes the key held just before
+   * (`undefined`: absent, or the compares failed).
+   * @throws {StoreUnavailableError} As {@linkcode Kv.prototype.write}.
+   */
+  async take(
+    op: string,
+    key: Uint8Array,
+    compare: Json[] = [],
+    failure?: Json[],
+  ): Promise<{ result: WriteResult; prev: Uint8Array | undefined }> {
+    const result = await this.write(op, {
+      compare,
+      success: [{
+        request_delete_range: { key: toBase64(key), prev_kv: true },
+      }],
+      failure,
+    });
+    if (!result.succeeded) return { result, prev: undefined };
+    this.note(key, { modRevision: 0, bytes: undefined, at: result.revision });
+    let prev: Uint8Array | undefined;
+    if (result.responses === undefined) {
+      // Applied by a copy whose answer was lost: what it deleted is what
+      // the key held just before.
+      prev = (await this.readAt(op, key, result.revision - 1))[0]?.value;
+    } else {
+      const answer = result.responses[0]?.response_delete_range;
+      if (Number(answer?.deleted ?? 0) > 0) {
+        prev = fromBase64(answer.prev_kvs?.[0]?.value);
+      }
+    }
+    return { result, prev };
   }
 
   /**

@@ -23,6 +23,8 @@ import { fromBase64, toBase64 } from "./_keys.ts";
 export interface WriteTxn {
   readonly compare: Json[];
   readonly success: Json[];
+  /** Reads to run when the compares fail, such as what the key holds now. */
+  readonly failure?: Json[] | undefined;
 }
 
 /** What a guarded write did, from its first application. */
@@ -32,7 +34,8 @@ export interface WriteResult {
   /** The revision it committed at. */
   readonly revision: number;
   /**
-   * The answers to its `success` operations; `undefined` when this copy
+   * The answers to its `success` operations, or to its `failure` ones when
+   * its compares failed; `undefined` when this copy
    * found the write already applied by an earlier one, whose answers are
    * lost (read the keys at `revision - 1` for what they held).
    */
@@ -129,7 +132,7 @@ export function guard(txn: WriteTxn, marker: Uint8Array, lease: string): Json {
     request_txn: {
       compare: txn.compare,
       success: [...txn.success, mark("1")],
-      failure: [mark("0")],
+      failure: [...txn.failure ?? [], mark("0")],
     },
   }];
   return {
@@ -161,11 +164,7 @@ export function outcome(
     const inner = responses[0]?.response_txn ?? {};
     const succeeded = inner.succeeded === true;
     const answers: Json[] = inner.responses ?? [];
-    return {
-      succeeded,
-      revision,
-      responses: succeeded ? answers.slice(0, -1) : [],
-    };
+    return { succeeded, revision, responses: answers.slice(0, -1) };
   }
   const kv = responses[0]?.response_range?.kvs?.[0];
   if (kv === undefined) {

@@ -7,7 +7,13 @@
  */
 
 import { QuotaExceededError, StoreError } from "../errors.ts";
-import type { TxAttempt, TxEntry, TxPlan } from "../_async_tx.ts";
+import {
+  conflictPause,
+  MAX_CONFLICTS,
+  type TxAttempt,
+  type TxEntry,
+  type TxPlan,
+} from "../_async_tx.ts";
 import { expiryOf } from "../_time.ts";
 import type { Quota } from "../_async_hooks.ts";
 import type { Json } from "./_client.ts";
@@ -225,7 +231,7 @@ export async function quotaWrite(
 ): Promise<void> {
   const { op, namespace, quota, group, key, ttlMs } = args;
   const prefix = `${namespace}:`;
-  for (let attempt = 1; attempt <= 64; attempt++) {
+  for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
     const time = now(op);
     const bound = await kv.bounds(op, group, key, prefix, quota.maxGroups > 0);
     const entry = bound.entry;
@@ -251,17 +257,11 @@ export async function quotaWrite(
     const expiresAt = ttlMs === undefined
       ? undefined
       : expiryOf(op, time, ttlMs);
-    const put = await kv.putRequest(op, { ...args, expiresAt });
-    const { succeeded } = await kv.write(op, {
-      compare,
-      success: [{ request_put: put.request }],
-    });
+    const { succeeded } = await kv.put(op, { ...args, expiresAt }, compare);
     if (succeeded) return;
-    await new Promise((r) =>
-      setTimeout(r, Math.random() * Math.min(2 ** attempt, 100))
-    );
+    await conflictPause(attempt);
   }
   throw new StoreError(
-    `Cannot ${op}: it conflicted with other writers to namespace "${namespace}" 64 times in a row`,
+    `Cannot ${op}: it conflicted with other writers to namespace "${namespace}" ${MAX_CONFLICTS} times in a row`,
   );
 }

@@ -4,7 +4,8 @@
  * leader is SIGKILLed and restarted, the leader is SIGSTOPped for 4 s
  * (longer than a client's first attempt, so requests are sent again
  * elsewhere while the paused member still holds them) and a follower is
- * paused; the history is then checked by the Porcupine-style checker.
+ * paused; the history is then checked by the Porcupine-style checker. Run
+ * once with read-then-write transactions, once with the atomic operations.
  */
 
 import assert from "node:assert/strict";
@@ -124,4 +125,20 @@ async function run(ops: readonly OpName[]) {
 
 Deno.test("EtcdStore stays linearizable under leader kills and pauses: get, set, delete, read-then-write transactions", async () => {
   await run(["get", "get", "set", "set", "delete", "getAndSet"]);
+});
+
+Deno.test("EtcdStore stays linearizable under leader kills and pauses: get, set, delete and the atomic operations", async () => {
+  await run([
+    "get",
+    "get",
+    "set",
+    "delete",
+    "compareAndSet",
+    "compareAndSet",
+    "increment",
+    "increment",
+    "getAndDelete",
+    "setIfAbsent",
+    "compareAndDelete",
+  ]);
 });
