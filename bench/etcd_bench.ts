@@ -22,6 +22,7 @@
 import { parseArgs } from "node:util";
 import { AsyncScopedStore, type AsyncStore, Store, toAsync } from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
+import { setAgainstRaw, setAgainstRawTable } from "./_etcd_raw.ts";
 
 const ROUNDS = { set: 500, get: 500, getAll: 200, watch: 300, scoped: 300 };
 
@@ -154,6 +155,9 @@ async function main(): Promise<void> {
       }; file store in WAL mode, durability "normal"`,
     );
     console.log(table(local, etcd));
+    // EtcdStore.set beside the raw requests it could be, in pairs.
+    console.log();
+    console.log(setAgainstRawTable(await setAgainstRaw(endpoints, prefix)));
   } finally {
     if (own) await stopCluster(state);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
