@@ -497,7 +497,7 @@ class EventStream {
         } else if ((this.#watcher as Watcher).dropped > 0) {
           // The client read more slowly than the watcher queues: after its
           // first drop the queue has a gap, so read it again from the log.
-          await this.#catchUp();
+          await this.#catchUp(next);
         } else {
           this.#send(this.#frames(next));
           return this.#settle();
@@ -539,8 +539,12 @@ class EventStream {
     this.#tryWatch(this.#last);
   }
 
-  async #catchUp(): Promise<void> {
-    const since = this.#last;
+  async #catchUp(batch: StoreEvent[]): Promise<void> {
+    // Nothing sent yet from a live watcher: the batch is the head of its
+    // queue, so the log replays from just before the first event.
+    const first = batch[0]?.seq;
+    const since = this.#last ??
+      (first !== undefined && first > 0 ? first - 1 : undefined);
     // A roomy queue while the backlog is read, so that the writes made
     // meanwhile are not dropped again; back to the default once caught up.
     if (since !== undefined && this.#tryWatch(since, CATCH_UP_CAPACITY)) {
