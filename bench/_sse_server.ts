@@ -34,7 +34,7 @@ import {
   type WatchOptions,
 } from "@core/store";
 import { eventStreamResponse } from "@core/store/sse";
-import { events as oldEvents, EventStream } from "./_old_event_stream.ts";
+import { events as oldEvents, type EventStream } from "./_old_event_stream.ts";
 
 const { positionals, values } = parseArgs({
   args: Deno.args,

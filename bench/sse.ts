@@ -66,6 +66,8 @@ const { values: flags } = parseArgs({
     size: { type: "string", default: "2000" },
     clients: { type: "string", default: "1000" },
     missed: { type: "string", default: "200" },
+    fill: { type: "string", default: "8" },
+    "resume-size": { type: "string", default: "100" },
     markdown: { type: "boolean", default: false },
   },
 });
@@ -77,6 +79,8 @@ const SMALL = Number(flags.small);
 const SIZE = Number(flags.size);
 const CLIENTS = Number(flags.clients);
 const MISSED = Number(flags.missed);
+const FILL = Number(flags.fill);
+const RESUME_SIZE = Number(flags["resume-size"]);
 /** The longest any one wait may take before the run fails. */
 const WAIT_MS = 60_000;
 
@@ -97,7 +101,12 @@ function serve(db: string, stream: "helper" | "old"): Promise<ServerChild> {
 }
 
 /** Another process's writes to `db`, as the server's `POST /write`. */
-async function writeElsewhere(db: string, n: number, from: number) {
+async function writeElsewhere(
+  db: string,
+  n: number,
+  from: number,
+  size = SIZE,
+) {
   const args = ["run", ...WRITER_FLAGS, SERVER.pathname, "write"];
   const { code } = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -109,7 +118,7 @@ async function writeElsewhere(db: string, n: number, from: number) {
       "--from",
       `${from}`,
       "--size",
-      `${SIZE}`,
+      `${size}`,
     ],
     stdin: "null",
     stdout: "null",
@@ -278,10 +287,13 @@ async function stall(
     const done = until(`the client reads ${writes}`);
     const next = until("the frame after the writes");
     let allAt = 0;
+    // First FILL values of 1 MiB, to fill the socket buffers between the
+    // server and the client: only then does the server stall.
+    const expected = (i: number) => i < FILL ? `${i} ` : `${from + i - FILL} `;
     const { state, onFrame } = exactly(
       "stall",
-      writes,
-      (i) => `${from + i} `,
+      FILL + writes,
+      expected,
       0,
       {
         all: () => {
@@ -294,6 +306,9 @@ async function stall(
     const read = () => new SseClient(response!, onFrame);
     const client = options.reading ? read() : undefined;
     const here = options.elsewhere ? writes / 2 : writes;
+    await call(`${base}/write?n=${FILL}&from=0&size=${2 ** 20}`, {
+      method: "POST",
+    });
     await call(`${base}/write?n=${here}&from=${from}&size=${SIZE}`, {
       method: "POST",
     });
@@ -352,7 +367,7 @@ async function resume() {
     await stopServer(server.child, "SIGKILL");
     await Promise.all(clients.map((c) => c.closed));
     clients.length = 0;
-    await writeElsewhere(db, MISSED, 0);
+    await writeElsewhere(db, MISSED, 0, RESUME_SIZE);
     server = await serve(db, "helper");
 
     const times: number[] = [];
