@@ -373,6 +373,11 @@ class EventStream {
   /** Whether the last batch emptied the watcher's queue. */
   #drained = false;
   #ended = false;
+  /** When the last chunk was sent, for the heartbeat. */
+  #sentAt = performance.now();
+  /** Ends the read in progress with a heartbeat; undefined between reads. */
+  #beat: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #unlisten: (() => void)[] = [];
 
@@ -511,6 +516,7 @@ class EventStream {
   }
 
   #send(text: string): void {
+    this.#sentAt = performance.now();
     this.#head = [];
     this.#controller.enqueue(encoder.encode(text));
   }
@@ -597,23 +603,48 @@ class EventStream {
     return batch;
   }
 
-  async #wait(pending: Promise<Read>): Promise<Read | "heartbeat"> {
-    const ms = this.#settings.heartbeatMs;
-    if (ms === 0) return await pending;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const beat = new Promise<"heartbeat">((resolve) => {
-      timer = setTimeout(() => resolve("heartbeat"), ms);
+  #wait(pending: Promise<Read>): Promise<Read | "heartbeat"> {
+    if (this.#settings.heartbeatMs === 0) return pending;
+    this.#arm();
+    return new Promise((resolve, reject) => {
+      const beat = () => resolve("heartbeat");
+      this.#beat = beat;
+      const done = () => {
+        if (this.#beat === beat) this.#beat = undefined;
+      };
+      pending.then((read) => {
+        done();
+        resolve(read);
+      }, (error) => {
+        done();
+        reject(error);
+      });
     });
-    try {
-      return await Promise.race([pending, beat]);
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  // One timer per stream, due when the stream will have been silent for
+  // heartbeatMs, re-armed only when it fires: not one timer per event.
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const ms = this.#settings.heartbeatMs;
+    const due = Math.max(0, ms - (performance.now() - this.#sentAt));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const beat = this.#beat;
+      // No read in progress: the next one arms the timer again.
+      if (this.#ended || beat === undefined) return;
+      if (performance.now() - this.#sentAt < ms) return this.#arm();
+      this.#beat = undefined;
+      beat();
+    }, due);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#beat = undefined;
     for (const unlisten of this.#unlisten) unlisten();
     this.#unlisten = [];
     this.#release();
