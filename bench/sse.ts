@@ -157,15 +157,18 @@ const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
 
 // ------------------------------------------------------------ 1. fan-out
 
-async function fanOut(stream: "helper" | "old") {
+/** One server with STREAMS clients, timing one PUT at a time. */
+async function fan(stream: "helper" | "old") {
   const db = `${dir}/fan${files++}.db`;
   const { base, child } = await serve(db, stream);
   const clients: SseClient[] = [];
+  const seen = Array.from({ length: STREAMS }, () => [] as string[]);
+  const keys: string[] = [];
+  let current = { key: "", sent: 0, left: 0 };
+  let heard = { wait: Promise.resolve(), poke: (_: boolean) => {} };
+  const each: number[] = [];
+  const all: number[] = [];
   try {
-    const seen = Array.from({ length: STREAMS }, () => [] as string[]);
-    let current = { key: "", sent: 0, left: 0 };
-    let heard = { wait: Promise.resolve(), poke: (_: boolean) => {} };
-    const delays: number[] = [];
     for (let s = 0; s < STREAMS; s++) {
       const response = await fetch(`${base}/events`);
       clients.push(
@@ -174,37 +177,68 @@ async function fanOut(stream: "helper" | "old") {
           const key = JSON.parse(frame.data).key as string;
           seen[s]!.push(key);
           if (key !== current.key) return;
-          delays.push(performance.now() - current.sent);
+          if (current.sent > 0) each.push(performance.now() - current.sent);
           heard.poke(--current.left === 0);
         }),
       );
     }
     await Promise.all(clients.map((c) => c.opened));
-    const all: number[] = [];
-    const keys: string[] = [];
-    for (let e = -3; e < EVENTS; e++) {
-      const key = `e${e + 3}`;
+  } catch (error) {
+    await stopServer(child);
+    throw error;
+  }
+  return {
+    /** PUTs `key` and waits until every stream has it; `timed` records it. */
+    async put(key: string, timed: boolean): Promise<void> {
       keys.push(key);
-      heard = until(`every stream hears ${key}`);
-      current = { key, sent: performance.now(), left: STREAMS };
-      if (e === 0) delays.length = 0; // the first three warm up
+      heard = until(`every ${stream} stream hears ${key}`);
+      const sent = performance.now();
+      current = { key, sent: timed ? sent : 0, left: STREAMS };
       await call(`${base}/k/${key}`, { method: "PUT", body: "v" });
       await heard.wait;
-      if (e >= 0) all.push(performance.now() - current.sent);
+      if (timed) all.push(performance.now() - sent);
+    },
+    /** Checks every stream got every key once, in order; the figures. */
+    result() {
+      const wrong = seen.findIndex((got) => got.join() !== keys.join());
+      if (wrong >= 0) {
+        throw new Error(`${stream}: stream ${wrong} got ${seen[wrong]}`);
+      }
+      each.sort((a, b) => a - b);
+      all.sort((a, b) => a - b);
+      return {
+        each: { p50: ms(quantile(each, 0.5)), p99: ms(quantile(each, 0.99)) },
+        all: { p50: ms(quantile(all, 0.5)), p99: ms(quantile(all, 0.99)) },
+      };
+    },
+    async close(): Promise<void> {
+      await Promise.all(clients.map((c) => c.cancel()));
+      await stopServer(child);
+    },
+  };
+}
+
+/**
+ * Both servers up with STREAMS clients each; the PUTs alternate between
+ * them (which one goes first alternates too), so that both see the same
+ * load on a shared machine.
+ */
+async function fanOut() {
+  const helper = await fan("helper");
+  try {
+    const old = await fan("old");
+    try {
+      for (let e = 0; e < EVENTS + 3; e++) {
+        // The first three warm up.
+        const pair = e % 2 === 0 ? [helper, old] : [old, helper];
+        for (const server of pair) await server.put(`e${e}`, e >= 3);
+      }
+      return { helper: helper.result(), old: old.result() };
+    } finally {
+      await old.close();
     }
-    const wrong = seen.findIndex((got) => got.join() !== keys.join());
-    if (wrong >= 0) {
-      throw new Error(`${stream}: stream ${wrong} got ${seen[wrong]}`);
-    }
-    delays.sort((a, b) => a - b);
-    all.sort((a, b) => a - b);
-    return {
-      each: { p50: ms(quantile(delays, 0.5)), p99: ms(quantile(delays, 0.99)) },
-      all: { p50: ms(quantile(all, 0.5)), p99: ms(quantile(all, 0.99)) },
-    };
   } finally {
-    await Promise.all(clients.map((c) => c.cancel()));
-    await stopServer(child);
+    await helper.close();
   }
 }
 
@@ -438,7 +472,7 @@ async function resume() {
 
 // ------------------------------------------------------------ the run
 
-type Fan = Awaited<ReturnType<typeof fanOut>>;
+type Fan = Awaited<ReturnType<typeof fanOut>>["helper"];
 type Stall = Awaited<ReturnType<typeof stall>>;
 type Resume = Awaited<ReturnType<typeof resume>>;
 
@@ -469,14 +503,9 @@ const runs = {
 };
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternated, so that a change in the machine's load falls on both.
-    if (round % 2 === 0) {
-      runs.helper.push(await fanOut("helper"));
-      runs.old.push(await fanOut("old"));
-    } else {
-      runs.old.push(await fanOut("old"));
-      runs.helper.push(await fanOut("helper"));
-    }
+    const fanned = await fanOut();
+    runs.helper.push(fanned.helper);
+    runs.old.push(fanned.old);
     runs.stall.push(await stall(STALL));
     runs.stallReading.push(await stall(STALL, { reading: true }));
     runs.small.push(await stall(SMALL));

@@ -344,15 +344,6 @@ function resyncFrame(reason: string): string {
   return `event: resync\ndata: ${JSON.stringify({ reason })}\n\n`;
 }
 
-// Resolves after a few microtasks: long enough for a read of an event
-// already queued to settle first, with no timer.
-function ticks(): Promise<typeof TICK> {
-  let p = Promise.resolve();
-  for (let i = 0; i < 4; i++) p = p.then(() => {});
-  return p.then(() => TICK);
-}
-const TICK: unique symbol = Symbol("tick");
-
 type Read = ReadableStreamReadResult<StoreEvent>;
 type Next = StoreEvent[] | "heartbeat" | "end" | "failed";
 
@@ -590,12 +581,16 @@ class EventStream {
     const batch = [first.value];
     while (batch.length < BATCH || batch.at(-1)?.seq === batch.at(-2)?.seq) {
       const next = reader.read();
-      const got: Read | typeof TICK = await Promise.race([next, ticks()])
-        .catch(() => TICK);
-      if (got === TICK || got.done) {
+      // A read of an event already queued is settled at once, so its
+      // reaction runs before this await resumes; otherwise the queue is
+      // empty (or failed: the next pull reads that).
+      let got: Read | undefined;
+      next.then((read) => void (got = read), () => {});
+      await null;
+      if (got === undefined || got.done) {
         // Read by the next pull: a later event, the end or the failure.
         this.#pending = next;
-        this.#drained = got === TICK;
+        this.#drained = got === undefined;
         break;
       }
       batch.push(got.value);
