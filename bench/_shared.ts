@@ -356,3 +356,171 @@ export function cycle(length: number): () => number {
   let i = -1;
   return () => (i = i + 1 === length ? 0 : i + 1);
 }
+
+// ------------------------------------------------------------ servers and SSE clients
+
+/** `uptime`'s load averages (1, 5, 15 minutes). */
+export async function load(): Promise<string> {
+  const { stdout } = await new Deno.Command("uptime").output();
+  return new TextDecoder().decode(stdout).match(/load average: (.*)$/m)?.[1] ??
+    "unknown";
+}
+
+/** The value at quantile `q` of ascending `sorted`. */
+export function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** The median of `values` (not modified). */
+export function median(values: number[]): number {
+  return quantile([...values].sort((a, b) => a - b), 0.5);
+}
+
+/** A server in a child process, and the base URL it printed. */
+export interface ServerChild {
+  /** `http://127.0.0.1:<port>`, without a trailing slash. */
+  base: string;
+  /** The child process. */
+  child: Deno.ChildProcess;
+}
+
+/**
+ * Runs `deno run <flags> <script> <args>` and waits for the line
+ * `listening on http://…/` on its stdout (within `ms`); stdout is drained
+ * afterwards, stderr inherited.
+ */
+export async function startServer(
+  script: URL,
+  flags: string[],
+  args: string[],
+  ms = 30_000,
+): Promise<ServerChild> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, script.pathname, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  let seen = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the server exited: ${seen}`);
+      seen += value;
+      const match = seen.match(/listening on (http:\S+)\//);
+      if (match) {
+        // Keep draining stdout so the child never blocks on it.
+        (async () => {
+          while (!(await reader.read()).done) { /* drain */ }
+        })();
+        return { base: match[1]!, child };
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stops a server child with `signal` and waits for it to exit. */
+export async function stopServer(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal = "SIGTERM",
+): Promise<void> {
+  try {
+    child.kill(signal);
+  } catch {
+    // Already exited.
+  }
+  await child.status;
+}
+
+/** One Server-Sent Events frame as a client sees it. */
+export interface SseFrame {
+  /** The `id:` line, when there was one. */
+  id?: string;
+  /** The `event:` line, `"message"` when absent. */
+  event: string;
+  /** The `data:` lines, joined by `\n`. */
+  data: string;
+}
+
+/**
+ * An `EventSource`-style reader of a response body: parses frames as
+ * `EventSource` does (fields `id`, `event`, `data`; comments and `retry`
+ * skipped) and hands each one to `onFrame` as it arrives. `lastId` is the
+ * last id seen, as `EventSource` keeps it for `Last-Event-ID`.
+ */
+export class SseClient {
+  /** The last `id:` seen. */
+  lastId: string | undefined;
+  /** Resolves when the first bytes arrive (the stream is open). */
+  readonly opened: Promise<void>;
+  /** Resolves when the body ends, errors or is cancelled. */
+  readonly closed: Promise<void>;
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #onFrame: (frame: SseFrame) => void;
+
+  constructor(response: Response, onFrame: (frame: SseFrame) => void) {
+    this.#onFrame = onFrame;
+    this.#reader = response.body!.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let open!: () => void;
+    this.opened = new Promise((resolve) => open = resolve);
+    this.closed = this.#run(open);
+  }
+
+  /** Replaces the frame handler. */
+  set onFrame(onFrame: (frame: SseFrame) => void) {
+    this.#onFrame = onFrame;
+  }
+
+  /** Cancels the body, as a client going away. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+    await this.closed;
+  }
+
+  async #run(open: () => void): Promise<void> {
+    let rest = "";
+    let frame: SseFrame = { event: "message", data: "" };
+    let fields = 0;
+    let data = false;
+    try {
+      for (;;) {
+        const { value, done } = await this.#reader.read();
+        if (done) return;
+        open();
+        rest += value;
+        let start = 0;
+        for (let end; (end = rest.indexOf("\n", start)) >= 0; start = end + 1) {
+          const line = rest.slice(start, end);
+          if (line === "") {
+            if (fields > 0) this.#onFrame(frame);
+            frame = { event: "message", data: "" };
+            fields = 0;
+            data = false;
+          } else if (line.startsWith("data: ")) {
+            frame.data = data
+              ? `${frame.data}\n${line.slice(6)}`
+              : line.slice(6);
+            data = true;
+            fields++;
+          } else if (line.startsWith("id: ")) {
+            frame.id = this.lastId = line.slice(4);
+            fields++;
+          } else if (line.startsWith("event: ")) {
+            frame.event = line.slice(7);
+            fields++;
+          }
+        }
+        rest = rest.slice(start);
+      }
+    } catch {
+      // Cancelled, or the connection was cut (a server killed).
+    } finally {
+      open();
+    }
+  }
+}

@@ -31,6 +31,14 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  load,
+  quantile,
+  type ServerChild,
+  SseClient,
+  startServer,
+  stopServer,
+} from "./_shared.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -51,46 +59,12 @@ const MAIN = new URL("../examples/live_config/main.ts", import.meta.url);
 const BARE = new URL("./_service_bare.ts", import.meta.url);
 
 /** A server child process and its base URL. */
-async function start(
-  script: URL,
-  db: string,
-): Promise<{ base: string; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      script.pathname,
-      "--port",
-      "0",
-      "--db",
-      db,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the server exited: ${seen}`);
-    seen += value;
-    const match = seen.match(/listening on (http:\S+)\//);
-    if (match) {
-      // Keep draining stdout so the child never blocks on it.
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { base: match[1]!, child };
-    }
-  }
-}
-
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  child.kill("SIGTERM");
-  await child.status;
+function start(script: URL, db: string): Promise<ServerChild> {
+  return startServer(
+    script,
+    ["--allow-net", "--allow-read", "--allow-write"],
+    ["--port", "0", "--db", db],
+  );
 }
 
 /** Requests per second with `clients` loops, for SECONDS. */
@@ -144,13 +118,8 @@ async function rawRate(base: string, path: string): Promise<number> {
   return Math.round(rounds[4]!);
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 /** Opens STREAMS event streams, then times EVENTS PUTs to all of them. */
 async function fanOut(base: string) {
-  const controller = new AbortController();
   const waiting = new Map<string, { left: number; sent: number }>();
   const delays: number[] = [];
   let allHeard: () => void = () => {};
@@ -160,40 +129,19 @@ async function fanOut(base: string) {
     delays.push(performance.now() - pending.sent);
     if (--pending.left === 0) allHeard();
   };
-  const connected: Promise<void>[] = [];
+  // Open once the first bytes arrive: the demo's `retry:`, the bare
+  // server's `: connected`.
+  const clients: SseClient[] = [];
   for (let s = 0; s < STREAMS; s++) {
-    connected.push((async () => {
-      const response = await fetch(`${base}/t/bench/events?group=fan`, {
-        signal: controller.signal,
-      });
-      const reader = response.body!.pipeThrough(new TextDecoderStream())
-        .getReader();
-      let text = "";
-      let ready: () => void = () => {};
-      const first = new Promise<void>((resolve) => ready = resolve);
-      (async () => {
-        try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) return;
-            text += value;
-            let end: number;
-            while ((end = text.indexOf("\n\n")) >= 0) {
-              const block = text.slice(0, end);
-              text = text.slice(end + 2);
-              if (block === ": connected") ready();
-              const key = block.match(/"key":"([^"]*)"/)?.[1];
-              if (key !== undefined) heard(key);
-            }
-          }
-        } catch {
-          // Aborted at the end.
-        }
-      })();
-      await first;
-    })());
+    const response = await fetch(`${base}/t/bench/events?group=fan`);
+    clients.push(
+      new SseClient(response, (frame) => {
+        const key = frame.data.match(/"key":"([^"]*)"/)?.[1];
+        if (key !== undefined) heard(key);
+      }),
+    );
   }
-  await Promise.all(connected);
+  await Promise.all(clients.map((client) => client.opened));
   for (let e = 0; e < EVENTS; e++) {
     const key = `e${e}`;
     const all = new Promise<void>((resolve) => allHeard = resolve);
@@ -206,7 +154,7 @@ async function fanOut(base: string) {
     await all;
     waiting.delete(key);
   }
-  controller.abort();
+  await Promise.all(clients.map((client) => client.cancel()));
   delays.sort((a, b) => a - b);
   return {
     streams: STREAMS,
@@ -243,16 +191,9 @@ async function measure(script: URL) {
     };
     return result;
   } finally {
-    await stop(child);
+    await stopServer(child);
     Deno.removeSync(dir, { recursive: true });
   }
-}
-
-/** `uptime`'s load averages (1, 5, 15 minutes). */
-async function load(): Promise<string> {
-  const { stdout } = await new Deno.Command("uptime").output();
-  return new TextDecoder().decode(stdout).match(/load average: (.*)$/m)?.[1] ??
-    "unknown";
 }
 
 const loadBefore = await load();

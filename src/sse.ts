@@ -344,15 +344,6 @@ function resyncFrame(reason: string): string {
   return `event: resync\ndata: ${JSON.stringify({ reason })}\n\n`;
 }
 
-// Resolves after a few microtasks: long enough for a read of an event
-// already queued to settle first, with no timer.
-function ticks(): Promise<typeof TICK> {
-  let p = Promise.resolve();
-  for (let i = 0; i < 4; i++) p = p.then(() => {});
-  return p.then(() => TICK);
-}
-const TICK: unique symbol = Symbol("tick");
-
 type Read = ReadableStreamReadResult<StoreEvent>;
 type Next = StoreEvent[] | "heartbeat" | "end" | "failed";
 
@@ -373,6 +364,11 @@ class EventStream {
   /** Whether the last batch emptied the watcher's queue. */
   #drained = false;
   #ended = false;
+  /** When the last chunk was sent, for the heartbeat. */
+  #sentAt = performance.now();
+  /** Ends the read in progress with a heartbeat; undefined between reads. */
+  #beat: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #unlisten: (() => void)[] = [];
 
@@ -497,7 +493,7 @@ class EventStream {
         } else if ((this.#watcher as Watcher).dropped > 0) {
           // The client read more slowly than the watcher queues: after its
           // first drop the queue has a gap, so read it again from the log.
-          await this.#catchUp();
+          await this.#catchUp(next);
         } else {
           this.#send(this.#frames(next));
           return this.#settle();
@@ -511,6 +507,7 @@ class EventStream {
   }
 
   #send(text: string): void {
+    this.#sentAt = performance.now();
     this.#head = [];
     this.#controller.enqueue(encoder.encode(text));
   }
@@ -539,8 +536,12 @@ class EventStream {
     this.#tryWatch(this.#last);
   }
 
-  async #catchUp(): Promise<void> {
-    const since = this.#last;
+  async #catchUp(batch: StoreEvent[]): Promise<void> {
+    // Nothing sent yet from a live watcher: the batch is the head of its
+    // queue, so the log replays from just before the first event.
+    const first = batch[0]?.seq;
+    const since = this.#last ??
+      (first !== undefined && first > 0 ? first - 1 : undefined);
     // A roomy queue while the backlog is read, so that the writes made
     // meanwhile are not dropped again; back to the default once caught up.
     if (since !== undefined && this.#tryWatch(since, CATCH_UP_CAPACITY)) {
@@ -580,12 +581,16 @@ class EventStream {
     const batch = [first.value];
     while (batch.length < BATCH || batch.at(-1)?.seq === batch.at(-2)?.seq) {
       const next = reader.read();
-      const got: Read | typeof TICK = await Promise.race([next, ticks()])
-        .catch(() => TICK);
-      if (got === TICK || got.done) {
+      // A read of an event already queued is settled at once, so its
+      // reaction runs before this await resumes; otherwise the queue is
+      // empty (or failed: the next pull reads that).
+      let got: Read | undefined;
+      next.then((read) => void (got = read), () => {});
+      await null;
+      if (got === undefined || got.done) {
         // Read by the next pull: a later event, the end or the failure.
         this.#pending = next;
-        this.#drained = got === TICK;
+        this.#drained = got === undefined;
         break;
       }
       batch.push(got.value);
@@ -593,23 +598,48 @@ class EventStream {
     return batch;
   }
 
-  async #wait(pending: Promise<Read>): Promise<Read | "heartbeat"> {
-    const ms = this.#settings.heartbeatMs;
-    if (ms === 0) return await pending;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const beat = new Promise<"heartbeat">((resolve) => {
-      timer = setTimeout(() => resolve("heartbeat"), ms);
+  #wait(pending: Promise<Read>): Promise<Read | "heartbeat"> {
+    if (this.#settings.heartbeatMs === 0) return pending;
+    this.#arm();
+    return new Promise((resolve, reject) => {
+      const beat = () => resolve("heartbeat");
+      this.#beat = beat;
+      const done = () => {
+        if (this.#beat === beat) this.#beat = undefined;
+      };
+      pending.then((read) => {
+        done();
+        resolve(read);
+      }, (error) => {
+        done();
+        reject(error);
+      });
     });
-    try {
-      return await Promise.race([pending, beat]);
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  // One timer per stream, due when the stream will have been silent for
+  // heartbeatMs, re-armed only when it fires: not one timer per event.
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const ms = this.#settings.heartbeatMs;
+    const due = Math.max(0, ms - (performance.now() - this.#sentAt));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const beat = this.#beat;
+      // No read in progress: the next one arms the timer again.
+      if (this.#ended || beat === undefined) return;
+      if (performance.now() - this.#sentAt < ms) return this.#arm();
+      this.#beat = undefined;
+      beat();
+    }, due);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#beat = undefined;
     for (const unlisten of this.#unlisten) unlisten();
     this.#unlisten = [];
     this.#release();

@@ -238,6 +238,39 @@ Deno.test("eventStreamResponse() lets a stalled client catch up from the log, lo
   );
 
   await t.step(
+    "stalled before its first event: a burst and then 2,000 writes, all of them, no resync",
+    async () => {
+      using dir = tempDir();
+      using store = feedStore(dir.file("f.db"));
+      const source = spy(store);
+      // The client never reads before the writes: no position was sent.
+      const { sse } = await open(source, "g", "*");
+      store.transaction((tx) => {
+        for (let i = 0; i < 100; i++) tx.set("g", "k", `burst ${i}`);
+      });
+      for (let i = 0; i < 2_000; i++) {
+        store.set("g", "k", String(i));
+        if (i % 100 === 0) await yieldNow();
+      }
+      assert.ok(
+        source.watchers[0]!.dropped > 0,
+        "the burst overflowed the watcher",
+      );
+      const frames = await sse.take(2_100);
+      assert.deepEqual(values(frames), [
+        ...Array.from({ length: 100 }, (_, i) => `burst ${i}`),
+        ...Array.from({ length: 2_000 }, (_, i) => String(i)),
+      ]);
+      assert.ok(frames.every((f) => f.event === "set"));
+      assert.deepEqual(
+        frames.map((f) => Number(f.id)),
+        frames.map((_, i) => i + 1),
+      );
+      await sse.cancel();
+    },
+  );
+
+  await t.step(
     "20,000 writes while stalled: the server holds one queue",
     async () => {
       using dir = tempDir();
