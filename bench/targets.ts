@@ -499,7 +499,7 @@ info(
   () => ratio(G.watched, E.watchedSet, `${E.rawUpsert} x 16`),
 );
 info(
-  "set with no listener / raw upsert (paired with the line above's)",
+  "set with no listener / raw upsert (paired, the same run of watched_paired.ts)",
   () => {
     if (results.watched === undefined) throw new Error("not measured");
     return results.watched.plainOverRaw;
