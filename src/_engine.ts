@@ -39,6 +39,7 @@ import {
   settleSchema,
 } from "./schema.ts";
 import { copyInto } from "./_backup.ts";
+import { lazyRows } from "./_lazy_rows.ts";
 import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
 import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
@@ -139,7 +140,7 @@ function prepare(
   readOnly: boolean,
 ): Statements {
   const sql = dataSql(schema);
-  if (!readOnly) return prepareRows(db, sql);
+  if (!readOnly) return lazyRows(db, sql);
   const reads = Object.fromEntries(
     Object.entries(sql).filter(([name]) => READS.has(name as DataStatement)),
   );

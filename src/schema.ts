@@ -585,6 +585,7 @@ function guard(db: DatabaseSync): void {
 export function isSchemaChange(error: unknown): boolean {
   const cause = error instanceof StoreError ? error.cause : error;
   if (!(cause instanceof Error)) return false;
+  if (cause instanceof SchemaMovedError) return true;
   // SQLITE_AUTH: our own authorizer refused a silent re-preparation.
   if ((cause as { errcode?: number }).errcode === 23) return true;
   return /^no such table: (main\.)?(kv|entries)$/.test(cause.message);
@@ -769,6 +770,15 @@ export function prepareRows<K extends string>(
     }
   });
   return statements;
+}
+
+/**
+ * Thrown when a statement prepared on first use would compile against
+ * another schema than the one its siblings were prepared for;
+ * {@linkcode isSchemaChange} recognises it.
+ */
+export class SchemaMovedError extends Error {
+  override name = "SchemaMovedError";
 }
 
 /** How long SQLite's own busy handler waits before retryBusy() takes over. */
