@@ -4,7 +4,10 @@
  * listener, measured in pairs on `:memory:` stores seeded alike: in each
  * round every entry runs one batch of 16 writes, in an order that rotates
  * each round, and each figure is the median over the rounds of one entry's
- * time over the raw upsert's. The watcher holds 16 unread events, so the
+ * time over the raw upsert's. The raw upsert also runs on a database made
+ * with the store's own schema (its expiry index, namespace counts and their
+ * triggers, copied from a file a store created): the floor a store's write
+ * could reach. The watcher holds 16 unread events, so the
  * reader catches up (untimed) after each batch: no event is dropped, and a
  * lost one fails the run.
  *
@@ -20,14 +23,19 @@
  * @module
  */
 
-import type { Watcher } from "@core/store";
+import { DatabaseSync } from "node:sqlite";
+import { Store, type Watcher } from "@core/store";
 import {
+  atExit,
   GROUPS,
   KEYS,
   N,
   NEW_VALUES,
+  seed,
   seededRaw,
   seededStore,
+  spreadRow,
+  tempFile,
   UPSERT,
   VALUES,
   Walk,
@@ -72,7 +80,29 @@ watched.onChange(() => {
 });
 const plain = seededStore();
 const upsert = seededRaw().prepare(UPSERT);
-const walks = { watched: new Walk(N), plain: new Walk(N), raw: new Walk(N) };
+
+/** A raw :memory: database with the schema a store gives its file. */
+function storeSchemaRaw(): DatabaseSync {
+  const path = tempFile("schema.db");
+  new Store(path, { purgeIntervalMs: 0 }).close();
+  const file = new DatabaseSync(path);
+  const ddl = file.prepare(
+    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type <> 'table'",
+  ).all() as { sql: string }[];
+  file.close();
+  const db = new DatabaseSync(":memory:");
+  atExit(() => db.close());
+  for (const { sql } of ddl) db.exec(sql);
+  seed(db, N, spreadRow);
+  return db;
+}
+const schemaUpsert = storeSchemaRaw().prepare(UPSERT);
+const walks = {
+  watched: new Walk(N),
+  plain: new Walk(N),
+  raw: new Walk(N),
+  rawStoreSchema: new Walk(N),
+};
 let written = 0;
 
 type Entry = keyof typeof walks;
@@ -80,6 +110,8 @@ const write: Record<Entry, (i: number, value: string) => void> = {
   watched: (i, value) => watched.set(GROUPS[i]!, KEYS[i]!, value),
   plain: (i, value) => plain.set(GROUPS[i]!, KEYS[i]!, value),
   raw: (i, value) => upsert.run(GROUPS[i]!, KEYS[i]!, value, null),
+  rawStoreSchema: (i, value) =>
+    schemaUpsert.run(GROUPS[i]!, KEYS[i]!, value, null),
 };
 
 async function batch(entry: Entry): Promise<number> {
@@ -108,11 +140,20 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-const entries: Entry[] = ["raw", "watched", "plain"];
-const ratios = { watched: [] as number[], plain: [] as number[] };
+const entries: Entry[] = ["raw", "watched", "plain", "rawStoreSchema"];
+const ratios = {
+  watched: [] as number[],
+  plain: [] as number[],
+  rawStoreSchema: [] as number[],
+};
 const perWrite = { raw: [] as number[], watched: [] as number[] };
 for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
-  const total: Record<Entry, number> = { raw: 0, watched: 0, plain: 0 };
+  const total: Record<Entry, number> = {
+    raw: 0,
+    watched: 0,
+    plain: 0,
+    rawStoreSchema: 0,
+  };
   for (let b = 0; b < BATCHES; b++) {
     for (let e = 0; e < entries.length; e++) {
       const entry = entries[(e + b + round) % entries.length]!;
@@ -122,6 +163,7 @@ for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
   if (round < WARM_ROUNDS) continue;
   ratios.watched.push(total.watched / total.raw);
   ratios.plain.push(total.plain / total.raw);
+  ratios.rawStoreSchema.push(total.rawStoreSchema / total.raw);
   perWrite.raw.push(total.raw * 1e6 / (BATCHES * BATCH));
   perWrite.watched.push(total.watched * 1e6 / (BATCHES * BATCH));
 }
@@ -132,6 +174,7 @@ console.log(JSON.stringify({
   writesPerRound: BATCHES * BATCH,
   watchedOverRaw: round3(median(ratios.watched)),
   plainOverRaw: round3(median(ratios.plain)),
+  rawStoreSchemaOverRaw: round3(median(ratios.rawStoreSchema)),
   rawNsPerWrite: Math.round(median(perWrite.raw)),
   watchedNsPerWrite: Math.round(median(perWrite.watched)),
 }));
