@@ -12,6 +12,12 @@
  * - `expire counter`: an `onChange` callback counts `expire` events (so the
  *   purge reads every row it deletes); it is finished at 100,000.
  *
+ * - `checkpoint floor`: raw `node:sqlite` on a copy of the same file, what
+ *   one `PRAGMA wal_checkpoint(PASSIVE)` costs after 1,000 rows purged (the
+ *   store's checkpoint step), with `synchronous = NORMAL` (the store's
+ *   default) and `OFF`: the difference is the two syncs, the part of a
+ *   checkpoint that no batch size makes smaller.
+ *
  * Prints one JSON object. Run with:
  *
  * ```sh
@@ -42,7 +48,12 @@ class Probe {
     this.#last = now;
   }, 1);
 
-  stop(): { maxGapMs: number; p99GapMs: number; over20Ms: number } {
+  stop(): {
+    maxGapMs: number;
+    p99GapMs: number;
+    p50GapMs: number;
+    over20Ms: number;
+  } {
     clearInterval(this.#timer);
     // The gap from the last tick to now counts too.
     this.gaps.push(performance.now() - this.#last);
@@ -50,6 +61,7 @@ class Probe {
     return {
       maxGapMs: round(sorted[sorted.length - 1] ?? 0),
       p99GapMs: round(sorted[Math.ceil(sorted.length * 0.99) - 1] ?? 0),
+      p50GapMs: round(sorted[Math.ceil(sorted.length * 0.5) - 1] ?? 0),
       over20Ms: sorted.filter((gap) => gap > 20).length,
     };
   }
@@ -102,6 +114,33 @@ async function measure(
   return { mode, durationMs, ticks: probe.gaps.length, ...gaps };
 }
 
+// One checkpoint after every 1,000 rows purged, as the store does, timed.
+function checkpointFloor(path: string, synchronous: "NORMAL" | "OFF") {
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA synchronous = ${synchronous}`);
+  const purge = db.prepare(
+    "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 250)",
+  );
+  const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  const ms: number[] = [];
+  let frames = 0;
+  for (let i = 0; i < 25; i++) {
+    for (let rows = 0; rows < 1_000;) rows += Number(purge.run(NOW).changes);
+    const start = performance.now();
+    const result = checkpoint.get() as { log: number };
+    ms.push(performance.now() - start);
+    frames += result.log;
+  }
+  db.close();
+  ms.sort((a, b) => a - b);
+  return {
+    synchronous,
+    framesPerCheckpoint: Math.round(frames / ms.length),
+    medianMs: round(ms[Math.floor(ms.length / 2)] ?? NaN),
+    maxMs: round(ms[ms.length - 1] ?? NaN),
+  };
+}
+
 const pristine = tempFile("stall-pristine.db");
 buildFile(pristine, TOTAL, EXPIRED);
 
@@ -117,11 +156,18 @@ for (const mode of ["no listeners", "expire counter"] as const) {
   runs.push(await measure(path, mode));
 }
 
+const floor = (["NORMAL", "OFF"] as const).map((synchronous) => {
+  const path = tempFile(`stall-floor-${synchronous}.db`);
+  copyFile(pristine, path);
+  return checkpointFloor(path, synchronous);
+});
+
 console.log(JSON.stringify({
   total: TOTAL,
   backlog: BACKLOG,
   purgeIntervalMs: PURGE_INTERVAL_MS,
   idle,
   runs,
+  checkpointFloor: floor,
   maxGapMs: Math.max(...runs.map((run) => run.maxGapMs)),
 }));

@@ -47,7 +47,20 @@ interface Entry {
 interface Stall {
   maxGapMs: number;
   idle: { maxGapMs: number };
-  runs: { mode: string; maxGapMs: number; durationMs: number }[];
+  runs: {
+    mode: string;
+    maxGapMs: number;
+    p99GapMs?: number;
+    p50GapMs?: number;
+    durationMs: number;
+  }[];
+  /** Absent from results saved before it was measured. */
+  checkpointFloor?: {
+    synchronous: string;
+    framesPerCheckpoint: number;
+    medianMs: number;
+    maxMs: number;
+  }[];
 }
 
 interface Memory {
@@ -584,6 +597,20 @@ info(
 info(
   "render 20 fields / raw",
   () => ratio(G.render, E.storeRender, E.rawRender),
+);
+info(
+  "background purge stall, p50 / p99 / max per run (no listeners; expire counter)",
+  () =>
+    results.stall.runs.map((run) =>
+      `${run.p50GapMs ?? "-"} / ${run.p99GapMs ?? "-"} / ${run.maxGapMs} ms`
+    ).join("; "),
+);
+info(
+  "raw PASSIVE checkpoint after 1,000 rows purged, median / max (synchronous NORMAL; OFF): the floor of one checkpoint slice",
+  () =>
+    (results.stall.checkpointFloor ?? []).map((floor) =>
+      `${floor.medianMs} / ${floor.maxMs} ms`
+    ).join("; ") || "not measured",
 );
 info(
   "event-loop probe alone, longest gap (noise floor)",

@@ -593,18 +593,17 @@ export class StoreCore {
     })();
   }
 
-  // Purges for one slice of the event loop, checkpointing every so many
-  // rows; `true` when expired rows may be left.
+  // Purges (or checkpoints) for one slice of the event loop; `true` when
+  // there may be more to do.
   #purgeSlice(op: string): boolean {
     return this.#pace.slice((limit) => {
       // A callback may have closed the store.
       if (this.#engine.closed) return 0;
       const now = this.now(op);
       const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
-      if (this.#pace.checkpointAfter(removed) && !this.#engine.closed) {
-        this.#engine.checkpoint(op);
-      }
       return removed;
+    }, () => {
+      if (!this.#engine.closed) this.#engine.checkpoint(op);
     });
   }
 

@@ -2,10 +2,14 @@
  * The pace of the purges that run on the event loop (the background purge
  * and expiry on time): work in slices of a few milliseconds, each made of
  * batches sized to a time budget, so that none of them holds the loop for
- * long however much a row costs to delete. The caller checkpoints every
- * {@linkcode CHECKPOINT_ROWS} rows, so that the WAL's pages go back into the
- * file in steps of a few hundred rather than a thousand at once inside some
- * later commit.
+ * long however much a row costs to delete.
+ *
+ * Every {@linkcode CHECKPOINT_ROWS} rows the WAL's pages go back into the
+ * file (so that SQLite's own checkpoint does not land, a thousand pages at
+ * once, inside some later commit). Such a checkpoint is a slice of its own:
+ * its cost is mostly the two syncs it makes (the WAL's, then the file's),
+ * several milliseconds on a busy disk however few pages it copies, and
+ * added to a slice of batches it would double that slice's stall.
  *
  * @module
  */
@@ -19,53 +23,49 @@ import { PURGE_BATCH } from "./_sql.ts";
  * few (on a busy disk each one waits in line, whatever it writes).
  */
 const CHECKPOINT_ROWS = 1_000;
-/** What one batch and its checkpoint aim to take, in milliseconds. */
+/** What one batch aims to take, in milliseconds. */
 const STEP_MS = 3;
 /** How long a slice runs batches before it yields, in milliseconds. */
 const SLICE_MS = 5;
 const FIRST_ROWS = 256;
 const MIN_ROWS = 64;
 
-/** The batch size of one store's event-loop purges. */
+/** The batch size and checkpoints of one store's event-loop purges. */
 export class PurgePace {
   #rows = FIRST_ROWS;
   #uncheckpointed = 0;
 
   /**
-   * Counts purged rows, and tells when to checkpoint.
-   *
-   * @param removed The rows a batch deleted.
-   * @returns Whether enough rows went since the last checkpoint.
-   */
-  checkpointAfter(removed: number): boolean {
-    this.#uncheckpointed += removed;
-    if (this.#uncheckpointed < CHECKPOINT_ROWS) return false;
-    this.#uncheckpointed = 0;
-    return true;
-  }
-
-  /**
-   * Runs purge batches for up to one slice of the event loop, sizing each
-   * by how long the one before took: halved when it took longer than its
-   * budget, doubled (up to {@linkcode PURGE_BATCH}) when a full one took
-   * less than half of it.
+   * Runs one slice of the event loop: the checkpoint alone when one is due,
+   * else purge batches for up to {@linkcode SLICE_MS}, sizing each by how
+   * long the one before took: halved when it took longer than its budget,
+   * doubled (up to {@linkcode PURGE_BATCH}) when a full one took less than
+   * half of it.
    *
    * @param batch Deletes up to `limit` expired rows; returns how many.
-   * @returns Whether the last batch was full, so that rows may be left.
+   * @param checkpoint Copies the WAL back into the file.
+   * @returns Whether there may be more to do: rows left, or a checkpoint.
    */
-  slice(batch: (limit: number) => number): boolean {
+  slice(batch: (limit: number) => number, checkpoint: () => void): boolean {
+    if (this.#uncheckpointed >= CHECKPOINT_ROWS) {
+      this.#uncheckpointed = 0;
+      checkpoint();
+      return true;
+    }
     const start = performance.now();
     for (;;) {
       const limit = this.#rows;
       const before = performance.now();
       const removed = batch(limit);
       const end = performance.now();
+      this.#uncheckpointed += removed;
       const ms = end - before;
       if (ms > STEP_MS) {
         this.#rows = Math.max(MIN_ROWS, limit >> 1);
       } else if (ms < STEP_MS / 2 && removed >= limit) {
         this.#rows = Math.min(PURGE_BATCH, limit * 2);
       }
+      if (this.#uncheckpointed >= CHECKPOINT_ROWS) return true;
       if (removed < limit) return false;
       if (end - start >= SLICE_MS) return true;
     }

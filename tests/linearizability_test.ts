@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   check,
+  clockSkew,
   type Input,
   type Operation,
   type Output,
@@ -82,6 +83,26 @@ Deno.test("check accepts linearizable histories", async (t) => {
       op(2, { op: "compareAndDelete", expected: "e" }, true, 10, 11),
       op(1, { op: "getAndDelete" }, undefined, 12, 13),
     ]],
+    ["a compare-and-set that creates an absent key", [
+      op(
+        1,
+        { op: "compareAndSet", expected: undefined, value: "a" },
+        true,
+        0,
+        1,
+      ),
+      op(2, get, "a", 2, 3),
+    ]],
+    ["an unknown increment that took effect", [
+      op(1, { op: "increment", delta: 1 }, 1, 0, 1),
+      unknown(2, { op: "increment", delta: 2 }, 2),
+      op(1, get, "3", 3, 4),
+    ]],
+    ["an unknown get-and-delete that took effect", [
+      op(1, set("a"), undefined, 0, 1),
+      unknown(2, { op: "getAndDelete" }, 2),
+      op(1, get, undefined, 3, 4),
+    ]],
     ["keys checked apart", [
       op(1, set("a"), undefined, 0, 1, "x"),
       op(2, set("b"), undefined, 0, 1, "y"),
@@ -137,6 +158,25 @@ Deno.test("check rejects histories that are not linearizable", async (t) => {
       op(2, { op: "getAndDelete" }, "t", 2, 4),
       op(3, { op: "getAndDelete" }, "t", 2, 4),
     ]],
+    ["a compare-and-set from absent that won over a live value", [
+      op(1, set("a"), undefined, 0, 1),
+      op(
+        2,
+        { op: "compareAndSet", expected: undefined, value: "b" },
+        true,
+        2,
+        3,
+      ),
+    ]],
+    ["a get-and-delete that missed a live value", [
+      op(1, set("a"), undefined, 0, 1),
+      op(2, { op: "getAndDelete" }, undefined, 2, 3),
+    ]],
+    ["an unknown increment applied twice", [
+      op(1, { op: "increment", delta: 1 }, 1, 0, 1),
+      unknown(2, { op: "increment", delta: 1 }, 2),
+      op(1, get, "3", 3, 4),
+    ]],
     ["an unknown write seen, then gone without a write", [
       op(1, set("a"), undefined, 0, 1),
       unknown(2, set("b"), 2),
@@ -174,6 +214,31 @@ Deno.test("check handles a long concurrent history quickly", () => {
   const verdict = check(history);
   assert.ok(verdict.ok, verdict.detail);
   assert.ok(performance.now() - started < 5_000);
+});
+
+Deno.test("check stays linear in time on a long history with unknown writes", () => {
+  // 80,000 operations on one key, one unknown write in every 5,000: about
+  // a second; a cache key the size of the history (a copy of the set of
+  // operations placed) takes minutes and gigabytes.
+  const history: Operation[] = [];
+  let value = "";
+  for (let i = 0; i < 80_000; i++) {
+    const t = i * 10;
+    if (i % 3 === 0) {
+      value = `v${i}`;
+      history.push(op(i % 8, set(value), undefined, t, t + 15));
+    } else history.push(op(i % 8, get, value || undefined, t + 16, t + 18));
+    if (i % 5_000 === 7) history.push(unknown(9, set(`u${i}`), t));
+  }
+  const started = performance.now();
+  const verdict = check(history);
+  assert.ok(verdict.ok, verdict.detail);
+  assert.equal(verdict.unknown, 16);
+  assert.ok(performance.now() - started < 5_000);
+});
+
+Deno.test("clockSkew finds now() within a millisecond of the wall clock", () => {
+  assert.ok(Math.abs(clockSkew()) < 1);
 });
 
 Deno.test("Recorder keeps unknown writes, drops failed reads and refused writes", async () => {

@@ -4,6 +4,8 @@ import { Store } from "@core/store";
 import { PurgePace } from "../src/_purge_pace.ts";
 import { FakeClock, tempDir, yieldNow } from "./_helpers.ts";
 
+const noCheckpoint = () => {};
+
 // Holds the thread for `ms`, as a slow batch would.
 function busy(ms: number): void {
   const until = performance.now() + ms;
@@ -20,7 +22,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
       pace.slice((limit) => {
         limits.push(limit);
         return ++calls < 6 ? limit : 0;
-      })
+      }, noCheckpoint)
     );
     assert.deepEqual(limits, [256, 512, 1000, 1000, 1000, 1000]);
   });
@@ -33,7 +35,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
         limits.push(limit);
         busy(5);
         return limit;
-      });
+      }, noCheckpoint);
     }
     assert.deepEqual(limits, [256, 128, 64, 64, 64, 64]);
   });
@@ -44,16 +46,53 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     const more = pace.slice((limit) => {
       calls++;
       return limit - 1;
-    });
+    }, noCheckpoint);
     assert.equal(more, false);
     assert.equal(calls, 1);
   });
 
-  await t.step("a checkpoint is due every 1,000 rows purged", () => {
-    const pace = new PurgePace();
-    const due = [600, 300, 99, 1, 1_000, 5].map((n) => pace.checkpointAfter(n));
-    assert.deepEqual(due, [false, false, false, true, true, false]);
-  });
+  await t.step(
+    "every 1,000 rows purged, a slice runs the checkpoint alone",
+    () => {
+      const pace = new PurgePace();
+      const steps: string[] = [];
+      const batch = (limit: number) => {
+        steps.push(`batch ${limit}`);
+        return limit;
+      };
+      const checkpoint = () => void steps.push("checkpoint");
+      const more: boolean[] = [];
+      for (let i = 0; i < 4; i++) more.push(pace.slice(batch, checkpoint));
+      // 256 + 512 + 1,000 rows pass 1,000: that slice ends there, and the
+      // next one is the checkpoint and nothing else.
+      assert.deepEqual(steps, [
+        "batch 256",
+        "batch 512",
+        "batch 1000",
+        "checkpoint",
+        "batch 1000",
+        "checkpoint",
+      ]);
+      assert.deepEqual(more, [true, true, true, true]);
+    },
+  );
+
+  await t.step(
+    "a short batch that reaches 1,000 rows still leaves the checkpoint to do",
+    () => {
+      const pace = new PurgePace();
+      let checkpoints = 0;
+      const first = pace.slice(
+        (limit) => limit === 256 ? 256 : 744,
+        () => checkpoints++,
+      );
+      assert.equal(first, true);
+      assert.equal(checkpoints, 0);
+      assert.equal(pace.slice(() => 0, () => checkpoints++), true);
+      assert.equal(checkpoints, 1);
+      assert.equal(pace.slice(() => 0, () => checkpoints++), false);
+    },
+  );
 
   await t.step("full batches stop once the slice's time is used", () => {
     const pace = new PurgePace();
@@ -63,7 +102,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
       calls++;
       busy(1);
       return limit;
-    });
+    }, noCheckpoint);
     const took = performance.now() - started;
     assert.equal(more, true);
     assert.ok(calls >= 2, `${calls} batches`);
