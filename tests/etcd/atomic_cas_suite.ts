@@ -106,6 +106,22 @@ Deno.test("EtcdStore's atomic operations take one txn each when uncontended", as
       range: 0,
     });
   });
+  await t.step(
+    "a value past 4 KiB is not remembered: a read first",
+    async () => {
+      const big = "x".repeat(5_000);
+      await s.set("g", "big", big);
+      assert.equal(await s.get("g", "big"), big);
+      assert.deepEqual(
+        await calls(() => s.compareAndSet("g", "big", big, "y")),
+        {
+          txn: 1,
+          range: 1,
+        },
+      );
+      assert.equal(await s.get("g", "big"), "y");
+    },
+  );
   await t.step("a stale guess costs one more txn, not a read", async () => {
     await using other = await open(prefix);
     assert.equal(await other.increment("g", "n"), 4);
