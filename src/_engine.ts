@@ -296,6 +296,11 @@ export class Engine {
       try {
         return retryBusy(this.#busyTimeoutMs, fn);
       } catch (again) {
+        // The connection that held the lock may have changed the schema
+        // (opened the change feed, or moved kv into entries) meanwhile.
+        if (!settled && isSchemaChange(again)) {
+          return this.#recover(op, again, fn);
+        }
         error = again;
       }
     }

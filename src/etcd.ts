@@ -905,9 +905,6 @@ export class EtcdStore implements AsyncStore {
    * `capacity` is out of range.
    * @throws {StoreError} When etcd has compacted the revisions after `since`.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
-   * @throws {StoreUnavailableError} When no member answers within
-   * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
-   * been applied, and it is not sent again.
    */
   watch(group: string, key: string, options?: WatchOptions): Watcher {
     const op = "watch";

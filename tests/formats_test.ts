@@ -159,6 +159,72 @@ Deno.test("Store refuses a file whose entries table has another shape", () => {
   assert.deepEqual(Deno.readFileSync(path), before);
 });
 
+Deno.test("Store writes once the connection it waited for has changed the schema", async (t) => {
+  // The holder of the lock commits a schema change, so the waiting
+  // statement must be compiled again; SQLite's silent re-preparation is
+  // refused by the store's authorizer, and the store must prepare it anew
+  // rather than fail with "not authorized".
+  const writes: [string, (store: Store) => unknown, unknown][] = [
+    ["set", (s) => s.set("g", "k", "2"), undefined],
+    ["setWithTTL", (s) => s.setWithTTL("g", "k", "2", 60_000), undefined],
+    ["delete", (s) => s.delete("g", "k"), true],
+    ["increment", (s) => s.increment("g", "n", 2), 2],
+    ["setIfAbsent", (s) => s.setIfAbsent("g", "n", "2"), true],
+    ["compareAndSet", (s) => s.compareAndSet("g", "k", "1", "2"), true],
+    ["compareAndDelete", (s) => s.compareAndDelete("g", "k", "1"), true],
+    ["getAndDelete", (s) => s.getAndDelete("g", "k"), "1"],
+    ["expire", (s) => s.expire("g", "k", 60_000), true],
+    [
+      "transaction",
+      (s) => s.transaction((tx) => tx.set("g", "k", "2")),
+      undefined,
+    ],
+  ];
+  for (const [name, write, expected] of writes) {
+    await t.step(name, async () => {
+      using dir = tempDir();
+      const path = dir.file("changed.db");
+      using store = new Store(path, { purgeIntervalMs: 0 });
+      store.set("g", "k", "1");
+      const worker = new Worker(
+        new URL("./fixtures/schema_change_worker.ts", import.meta.url),
+        { type: "module" },
+      );
+      try {
+        const messages: string[] = [];
+        const committed = new Promise<void>((resolve, reject) => {
+          worker.onmessage = (e: MessageEvent<string>) => {
+            messages.push(e.data);
+            if (e.data === "committed") resolve();
+          };
+          worker.onerror = (e) => {
+            e.preventDefault();
+            reject(new Error(e.message));
+          };
+        });
+        const locked = new Promise<void>((resolve) => {
+          const wait = () =>
+            messages.includes("locked") ? resolve() : setTimeout(wait, 1);
+          wait();
+        });
+        worker.postMessage({ path, holdMs: 50 });
+        await locked;
+        assert.equal(write(store), expected);
+        await committed;
+      } finally {
+        worker.terminate();
+      }
+      assert.deepEqual(
+        rawQuery(
+          path,
+          "SELECT name FROM sqlite_schema WHERE name = 'unrelated'",
+        ),
+        [{ name: "unrelated" }],
+      );
+    });
+  }
+});
+
 Deno.test("Store follows its rows when go-store moves kv into entries underneath it", async (t) => {
   using dir = tempDir();
   const path = dir.file("moved.db");

@@ -3,7 +3,9 @@
  * SIGKILLed: several `deno run` workers (each its own Store on one file)
  * run random get/set/delete/compareAndSet/increment/getAndDelete on 3 keys,
  * streaming every call and return to this process; a random worker is
- * SIGKILLed every 0.3–1 s and replaced, and the whole history is then
+ * SIGKILLed every 0.3–1 s and replaced (every other one with the change
+ * feed's triggers on, half with `durability: "normal"`, so that the write
+ * paths meet on one file), and the whole history is then
  * checked by the Porcupine-style checker of the etcd fault suite. An
  * operation in flight at a kill (called, never returned) is given an unknown
  * outcome: it may have committed or not.
@@ -63,6 +65,7 @@ class Worker {
   killed = false;
   #child: Deno.ChildProcess;
   #read: Promise<void>;
+  #exited = false;
 
   constructor(job: FileWorkerJob) {
     this.client = job.client;
@@ -78,6 +81,7 @@ class Worker {
       stderr: "piped",
       signal: AbortSignal.timeout(60_000),
     }).spawn();
+    this.#child.status.then(() => this.#exited = true);
     this.#read = Promise.all([
       this.#lines(),
       new Response(this.#child.stderr).text().then((t) => {
@@ -95,9 +99,9 @@ class Worker {
     }
   }
 
-  /** It opened its store and runs operations. */
+  /** It opened its store, runs operations and has not exited. */
   get running(): boolean {
-    return !this.killed && this.lines.length > 1;
+    return !this.killed && !this.#exited && this.lines.length > 1;
   }
 
   kill(): void {
@@ -206,6 +210,9 @@ async function run(runMs: number, broken: boolean): Promise<Run> {
         ops: OPS,
         until,
         broken,
+        // Both write paths, and both durabilities, on the one file.
+        changeFeed: client % 2 === 1,
+        durability: client % 4 < 2 ? "full" : "normal",
       }),
     );
   };
@@ -271,7 +278,9 @@ function verdictOf(run: Run): Verdict {
   console.log(
     `seed ${run.seed}: ${verdict.operations} operations from ${run.processes} processes, ${run.kills} SIGKILLs, ${verdict.unknown} unknown outcomes (at least ${
       committed(run.history)
-    } seen to have committed), ${run.droppedReads} reads cut by a kill left out, ${run.errors.length} errors, clock skew ≤ ${
+    } seen to have committed), ${run.droppedReads} reads cut by a kill left out, ${run.errors.length} errors${
+      run.errors.length === 0 ? "" : ` (${run.errors[0]})`
+    }, clock skew ≤ ${
       (run.skew * 1000).toFixed(1)
     } µs, checked in ${seconds} s: ${
       verdict.ok ? "linearizable" : `NOT linearizable (${verdict.detail})`
