@@ -45,7 +45,7 @@ class Raw {
 }
 
 /** Raw compare-and-swap counters on one key, with or without a marker. */
-async function rawCounter(raw: Raw, key: string, lease: string | undefined) {
+function rawCounter(raw: Raw, key: string, lease: string | undefined) {
   let rev = 0;
   let n = 0;
   let tag = 0;
@@ -134,8 +134,8 @@ export async function atomicPaired(
       }
       casValue = next;
     },
-    "raw txn, same compare": await rawCounter(raw, `${base}a`, undefined),
-    "raw txn, same compare + marker": await rawCounter(raw, `${base}b`, lease),
+    "raw txn, same compare": rawCounter(raw, `${base}a`, undefined),
+    "raw txn, same compare + marker": rawCounter(raw, `${base}b`, lease),
     "transaction: get, then set": () =>
       store.transaction(async (tx) => {
         const n = Number(await tx.get("txinc", "n") ?? "0");
