@@ -1,10 +1,12 @@
 /**
  * The etcd store next to the local file store, in the same run: p50 and p99
  * of `set`, `get`, `getAll` of 100 keys, watch delivery and a quota-checked
- * scoped `set`, both through {@linkcode AsyncStore}.
+ * scoped `set`, both through {@linkcode AsyncStore}; then `increment` and
+ * `compareAndSet` paired with raw `/v3/kv/txn` compare-and-swaps and with a
+ * `transaction` (see `_etcd_atomic.ts`; `--atomic-only` runs just those).
  *
  * ```sh
- * deno task bench:etcd [--endpoints URL,URL,...] [--markdown]
+ * deno task bench:etcd [--endpoints URL,URL,...] [--atomic-only]
  * # which is:
  * deno run --allow-read --allow-write --allow-net --allow-run --allow-env bench/etcd_bench.ts
  * ```
@@ -22,6 +24,7 @@
 import { parseArgs } from "node:util";
 import { AsyncScopedStore, type AsyncStore, Store, toAsync } from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
+import { atomicPaired } from "./_etcd_atomic.ts";
 import { setAgainstRaw, setAgainstRawTable } from "./_etcd_raw.ts";
 
 const ROUNDS = { set: 500, get: 500, getAll: 200, watch: 300, scoped: 300 };
@@ -131,7 +134,10 @@ function table(local: Record<string, Figures>, etcd: Record<string, Figures>) {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { endpoints: { type: "string" } },
+    options: {
+      endpoints: { type: "string" },
+      "atomic-only": { type: "boolean" },
+    },
   });
   const dir = await Deno.makeTempDir({ prefix: "core-store-etcd-bench-" });
   const state = `${dir}/cluster`;
@@ -139,11 +145,15 @@ async function main(): Promise<void> {
   const own = endpoints === undefined;
   try {
     endpoints ??= await startCluster(state);
+    const prefix = `bench/${crypto.randomUUID()}/`;
+    const options = { endpoints, prefix, purgeIntervalMs: 0 };
+    if (values["atomic-only"]) {
+      await using store = await EtcdStore.open(options);
+      return await atomicPaired(store, endpoints[0]!);
+    }
     const file = toAsync(new Store(`${dir}/bench.db`));
     const local = await measure(file, file);
     await file.close();
-    const prefix = `bench/${crypto.randomUUID()}/`;
-    const options = { endpoints, prefix, purgeIntervalMs: 0 };
     const writer = await EtcdStore.open(options);
     const listener = await EtcdStore.open(options);
     const etcd = await measure(writer, listener);
@@ -158,6 +168,8 @@ async function main(): Promise<void> {
     // EtcdStore.set beside the raw requests it could be, in pairs.
     console.log();
     console.log(setAgainstRawTable(await setAgainstRaw(endpoints, prefix)));
+    await using store = await EtcdStore.open(options);
+    await atomicPaired(store, endpoints[0]!);
   } finally {
     if (own) await stopCluster(state);
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -779,7 +779,7 @@ export class EtcdStore implements AsyncStore {
    * @throws {RangeError} When `delta` is not a safe integer or `ttlMs` not
    * positive.
    * @throws {StoreError} When the stored value is not a decimal safe
-   * integer, or the result would leave the safe range; or after 64
+   * integer, or the result would leave the safe range; or after 256
    * conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    * @throws {StoreUnavailableError} When no member answers within
@@ -805,7 +805,7 @@ export class EtcdStore implements AsyncStore {
    * @returns Whether it wrote.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not positive.
-   * @throws {StoreError} After 64 conflicts in a row.
+   * @throws {StoreError} After 256 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    * @throws {StoreUnavailableError} When no member answers within
    * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
@@ -832,7 +832,7 @@ export class EtcdStore implements AsyncStore {
    * @returns Whether it wrote.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `ttlMs` is not positive.
-   * @throws {StoreError} After 64 conflicts in a row.
+   * @throws {StoreError} After 256 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    * @throws {StoreUnavailableError} When no member answers within
    * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have
@@ -857,7 +857,7 @@ export class EtcdStore implements AsyncStore {
    * @param expected The value it must hold.
    * @returns Whether it deleted.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {StoreError} After 64 conflicts in a row.
+   * @throws {StoreError} After 256 conflicts in a row.
    * @throws {StoreClosedError} After {@linkcode EtcdStore.prototype.close}.
    * @throws {StoreUnavailableError} When no member answers within
    * `requestTimeoutMs`; its `outcome` is `"unknown"` when the write may have

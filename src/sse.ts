@@ -581,12 +581,13 @@ class EventStream {
     const batch = [first.value];
     while (batch.length < BATCH || batch.at(-1)?.seq === batch.at(-2)?.seq) {
       const next = reader.read();
-      // A read of an event already queued is settled at once, so its
-      // reaction runs before this await resumes; otherwise the queue is
-      // empty (or failed: the next pull reads that).
+      // A read of an event already queued settles within a few microtasks
+      // (two with the watcher's queue): wait that long, no timer and no
+      // race; still unsettled means the queue is empty (or failed: the next
+      // pull reads that).
       let got: Read | undefined;
       next.then((read) => void (got = read), () => {});
-      await null;
+      for (let tick = 0; tick < 4 && got === undefined; tick++) await null;
       if (got === undefined || got.done) {
         // Read by the next pull: a later event, the end or the failure.
         this.#pending = next;

@@ -15,7 +15,7 @@
  */
 
 import type { AsyncTransaction } from "../_async_tx.ts";
-import { conflictPause, MAX_CONFLICTS } from "../_async_tx.ts";
+import { conflictPause } from "../_async_tx.ts";
 import {
   assertAtomicArgs,
   assertDelta,
@@ -56,6 +56,11 @@ interface Plan<T> {
   readonly result: T;
   readonly write?: { readonly put: Put } | { readonly delete: true };
 }
+
+// More than a transaction's 64: a retry is one round trip and runs nothing
+// of the caller's again, and under a tight race a writer can lose dozens in
+// a row to writers that keep winning (each knows its own last write).
+const MAX_CONFLICTS = 256;
 
 type Decide<T> = (live: StoredValue | undefined, now: number) => Plan<T>;
 
@@ -251,13 +256,10 @@ async function swap<T>(
     if (result.succeeded) return plan.result;
     known = fromFailure(kv, k, result.responses, result.revision);
     // A stale guess is no conflict. Another writer got there first: retry
-    // at once on what the failure branch read, the freshest there is; after
-    // a few conflicts in a row, back off and read afresh, since what was read
-    // before a pause is stale after it.
-    if (fresh && ++conflicts % 4 === 0) {
-      await conflictPause(conflicts / 4);
-      known = undefined;
-    }
+    // at once on what the failure branch read, the freshest there is (a
+    // pause would only make it stale while the winners go on); now and then
+    // a short jittered pause, so that writers all losing to each other part.
+    if (fresh && ++conflicts % 8 === 0) await conflictPause(conflicts / 8);
     fresh = known !== undefined;
   }
   throw new StoreError(

@@ -79,8 +79,9 @@ export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
 const PAGE = 1_000;
 // Enough keys for a service's hot counters and locks; older ones are
-// forgotten first.
+// forgotten first, and large values never kept: at most 4 MiB in all.
 const RECENT_KEYS = 1_024;
+const RECENT_BYTES = 4_096;
 // Leases are shared by the keys whose deadlines fall in one bucket, and
 // outlive every deadline in it by a margin: they only clean up.
 const LEASE_BUCKET_MS = 5_000;
@@ -172,6 +173,7 @@ export class Kv {
     // A read answered after a newer write must not win over it.
     if (known !== undefined && known.at > state.at) return;
     this.#recent.delete(id);
+    if ((state.bytes?.length ?? 0) > RECENT_BYTES) return;
     this.#recent.set(id, state);
     if (this.#recent.size > RECENT_KEYS) {
       this.#recent.delete(this.#recent.keys().next().value as string);

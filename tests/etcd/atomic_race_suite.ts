@@ -66,7 +66,7 @@ async function open(prefix: string, requestTimeoutMs = 10_000) {
   });
 }
 
-// 4 x 1,000 as the issue asks takes about a minute on a loaded 2-core
+// 4 x 1,000 as the issue asks takes 60 to 90 s on a loaded 2-core
 // machine (every conflict is a raft write: the marker records it); CI runs
 // 4 x 500 unless told otherwise.
 const INCREMENTS = Number(Deno.env.get("ETCD_RACE_INCREMENTS") ?? "500");
