@@ -44,6 +44,12 @@ export type { AsyncTransaction } from "./_async_tx.ts";
  * nothing it read changed meanwhile; otherwise `fn` runs again. So `fn` may
  * run more than once and must not have other side effects.
  *
+ * The atomic operations (`increment`, `setIfAbsent`, `compareAndSet`,
+ * `compareAndDelete`, `getAndDelete`, declared with the transaction's
+ * methods) are atomic in the backend: one SQLite statement on a file; a
+ * compare-and-swap `txn` on the key's revision, retried on conflict, on
+ * etcd; an atomic operation checked on versionstamps on Deno KV.
+ *
  * After a write resolves, the watchers and callbacks of this store have
  * received its events.
  *
@@ -79,41 +85,6 @@ export interface AsyncStore extends AsyncDisposable, AsyncTransaction {
   deleteGroup(group: string): Promise<number>;
   /** As {@linkcode Store.prototype.exists}. */
   exists(group: string, key: string): Promise<boolean>;
-  /**
-   * As {@linkcode Store.prototype.increment}: atomic in the backend (one
-   * SQLite statement on a file; a compare-and-swap `txn` on the key's
-   * revision, retried on conflict, on etcd; an atomic operation checked on
-   * versionstamps on Deno KV).
-   */
-  increment(
-    group: string,
-    key: string,
-    delta?: number,
-    ttlMs?: number,
-  ): Promise<number>;
-  /** As {@linkcode Store.prototype.setIfAbsent}, atomic in the backend. */
-  setIfAbsent(
-    group: string,
-    key: string,
-    value: string,
-    ttlMs?: number,
-  ): Promise<boolean>;
-  /** As {@linkcode Store.prototype.compareAndSet}, atomic in the backend. */
-  compareAndSet(
-    group: string,
-    key: string,
-    expected: string | undefined,
-    value: string,
-    ttlMs?: number,
-  ): Promise<boolean>;
-  /** As {@linkcode Store.prototype.compareAndDelete}, atomic in the backend. */
-  compareAndDelete(
-    group: string,
-    key: string,
-    expected: string,
-  ): Promise<boolean>;
-  /** As {@linkcode Store.prototype.getAndDelete}, atomic in the backend. */
-  getAndDelete(group: string, key: string): Promise<string | undefined>;
   /**
    * Runs `fn` as one all-or-nothing transaction, optimistically: `fn` may
    * run more than once when others write what it read.
