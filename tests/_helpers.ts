@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
+  type AsyncStore,
   ScopedStore,
   Store,
   type StoreEvent,
@@ -89,6 +90,35 @@ export async function keepAlive<T>(promise: Promise<T>): Promise<T> {
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * Writes `n` entries with the TTLs `ttlOf(i)`, each keyed by its deadline,
+ * and waits for their expire events.
+ *
+ * @returns How late each expire event came after its deadline, in ms, in the
+ * order they came (negative: early).
+ */
+export async function expireLateness(
+  store: Pick<AsyncStore, "onChange" | "setWithTTL">,
+  n: number,
+  ttlOf: (i: number) => number,
+): Promise<number[]> {
+  const late: number[] = [];
+  const done = new Promise<void>((resolve) => {
+    store.onChange((e) => {
+      if (e.type !== "expire") return;
+      late.push(Date.now() - Number(e.key));
+      if (late.length === n) resolve();
+    });
+  });
+  for (let i = 0; i < n; i++) {
+    const ttl = ttlOf(i);
+    // The deadline the store takes is at least this one.
+    await store.setWithTTL("t", String(Date.now() + ttl), "v", ttl);
+  }
+  await keepAlive(done);
+  return late;
 }
 
 /** An in-memory store on `clock` with the background purge off. */

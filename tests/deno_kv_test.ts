@@ -12,7 +12,13 @@ import {
   type StoreEvent,
 } from "@core/store";
 import { DenoKvStore } from "@core/store/deno-kv";
-import { FakeClock, keepAlive, nextValue, tempDir } from "./_helpers.ts";
+import {
+  expireLateness,
+  FakeClock,
+  keepAlive,
+  nextValue,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Two stores on one database file, each with its own handle. */
 async function pair(path: string, clock?: FakeClock) {
@@ -307,20 +313,8 @@ Deno.test("DenoKvStore.watch resumes exactly after a seq", async (t) => {
 
 Deno.test("DenoKvStore sends expire events without a read while someone listens", async () => {
   await using store = await DenoKvStore.open({ path: ":memory:" });
-  const late: number[] = [];
   const n = 10;
-  const done = new Promise<void>((resolve) => {
-    store.onChange((e) => {
-      if (e.type !== "expire") return;
-      late.push(Date.now() - Number(e.key));
-      if (late.length === n) resolve();
-    });
-  });
-  for (let i = 0; i < n; i++) {
-    const ttl = 30 + i * 5;
-    await store.setWithTTL("t", String(Date.now() + ttl), "v", ttl);
-  }
-  await keepAlive(done);
+  const late = await expireLateness(store, n, (i) => 30 + i * 5);
   // Timing under load is measured in the reliability suite; here: each
   // came, none before its deadline, none a purge interval late.
   for (const ms of late) assert.ok(ms >= -1 && ms < 1_000, `${ms} ms`);

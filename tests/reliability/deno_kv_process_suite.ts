@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { StoreEvent } from "@core/store";
 import { DenoKvStore } from "@core/store/deno-kv";
-import { keepAlive, tempDir } from "../_helpers.ts";
+import { expireLateness, tempDir } from "../_helpers.ts";
 
 const SERVICE = new URL("../fixtures/deno_kv_service.ts", import.meta.url);
 
@@ -180,21 +180,8 @@ Deno.test("DenoKvStore: a writer killed mid-stream leaves no half-written entry"
 
 Deno.test("DenoKvStore: expire events come at the deadline, p99 within 50 ms, while someone listens", async () => {
   await using store = await DenoKvStore.open({ path: ":memory:" });
-  const late: number[] = [];
   const n = 200;
-  const done = new Promise<void>((resolve) => {
-    store.onChange((e) => {
-      if (e.type !== "expire") return;
-      late.push(Date.now() - Number(e.key));
-      if (late.length === n) resolve();
-    });
-  });
-  for (let i = 0; i < n; i++) {
-    const ttl = 50 + i * 2;
-    // The deadline the store takes is at least this one.
-    await store.setWithTTL("t", String(Date.now() + ttl), "v", ttl);
-  }
-  await keepAlive(done);
+  const late = await expireLateness(store, n, (i) => 50 + i * 2);
   late.sort((a, b) => a - b);
   const p99 = late[Math.ceil(n * 0.99) - 1] as number;
   assert.ok(late[0]! >= -1, `an expire event came ${-late[0]!} ms early`);
