@@ -8,7 +8,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { Store, type StoreOptions } from "@core/store";
+import { Store, type StoreOptions, type Watcher } from "@core/store";
 
 /** The exact table the store (and its Go sibling) writes. */
 export const DDL = `CREATE TABLE entries (
@@ -522,5 +522,34 @@ export class SseClient {
     } finally {
       open();
     }
+  }
+}
+
+/**
+ * Reads a watcher's stream as an application would, counting the events,
+ * and lets a benchmark wait until it has caught up.
+ */
+export class Drain {
+  seen = 0;
+  #want = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(watcher: Watcher) {
+    (async () => {
+      for await (const _event of watcher) {
+        this.seen++;
+        if (this.seen >= this.#want && this.#wake !== undefined) {
+          const wake = this.#wake;
+          this.#wake = undefined;
+          wake();
+        }
+      }
+    })();
+  }
+
+  until(count: number): Promise<void> {
+    if (this.seen >= count) return Promise.resolve();
+    this.#want = count;
+    return new Promise((resolve) => this.#wake = resolve);
   }
 }

@@ -22,11 +22,12 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { ScopedStore, type Store, type Watcher } from "@core/store";
+import { ScopedStore, type Store } from "@core/store";
 import {
   arrays,
   atExit,
   cycle,
+  Drain,
   GROUPS,
   KEYS,
   LIVE,
@@ -144,35 +145,6 @@ if (kv !== undefined) await seedKv(kv, N, spreadRow);
 }
 
 // ------------------------------------------------ set + watcher + callback
-
-/**
- * Reads a watcher's stream as an application would, counting the events,
- * and lets a benchmark wait until it has caught up.
- */
-class Drain {
-  seen = 0;
-  #want = 0;
-  #wake: (() => void) | undefined;
-
-  constructor(watcher: Watcher) {
-    (async () => {
-      for await (const _event of watcher) {
-        this.seen++;
-        if (this.seen >= this.#want && this.#wake !== undefined) {
-          const wake = this.#wake;
-          this.#wake = undefined;
-          wake();
-        }
-      }
-    })();
-  }
-
-  until(count: number): Promise<void> {
-    if (this.seen >= count) return Promise.resolve();
-    this.#want = count;
-    return new Promise((resolve) => this.#wake = resolve);
-  }
-}
 
 {
   // The watcher holds up to 16 unread events, so the writes are timed in

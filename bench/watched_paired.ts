@@ -24,9 +24,10 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { Store, type Watcher } from "@core/store";
+import { Store } from "@core/store";
 import {
   atExit,
+  Drain,
   GROUPS,
   KEYS,
   N,
@@ -45,31 +46,6 @@ const ROUNDS = 24;
 const BATCHES = 300;
 const BATCH = 16;
 const WARM_ROUNDS = 3;
-
-/** Reads a watcher as an application would, and waits until it caught up. */
-class Drain {
-  seen = 0;
-  #want = 0;
-  #wake: (() => void) | undefined;
-
-  constructor(watcher: Watcher) {
-    (async () => {
-      for await (const _event of watcher) {
-        if (++this.seen >= this.#want && this.#wake !== undefined) {
-          const wake = this.#wake;
-          this.#wake = undefined;
-          wake();
-        }
-      }
-    })();
-  }
-
-  until(count: number): Promise<void> {
-    if (this.seen >= count) return Promise.resolve();
-    this.#want = count;
-    return new Promise((resolve) => this.#wake = resolve);
-  }
-}
 
 const watched = seededStore();
 const watcher = watched.watch("*", "*");
