@@ -585,7 +585,12 @@ export class StoreCore {
     if (!more) return void this.#armForNext(op);
     return (async () => {
       try {
-        do await nextTask(); while (this.#purgeSlice(op));
+        for (;;) {
+          await nextTask();
+          if (this.#engine.closed) break;
+          if (this.#pace.takeCheckpoint()) await this.#checkpoint(op);
+          else if (!this.#purgeSlice(op)) break;
+        }
       } finally {
         this.#purging = false;
       }
@@ -593,8 +598,8 @@ export class StoreCore {
     })();
   }
 
-  // Purges (or checkpoints) for one slice of the event loop; `true` when
-  // there may be more to do.
+  // Purges for one slice of the event loop; `true` when there may be more
+  // to do.
   #purgeSlice(op: string): boolean {
     return this.#pace.slice((limit) => {
       // A callback may have closed the store.
@@ -602,9 +607,14 @@ export class StoreCore {
       const now = this.now(op);
       const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
       return removed;
-    }, () => {
-      if (!this.#engine.closed) this.#engine.checkpoint(op);
     });
+  }
+
+  // The checkpoint's own sync of the WAL is its costlier half; done first
+  // off the event loop, it leaves the checkpoint little to wait for.
+  async #checkpoint(op: string): Promise<void> {
+    await this.#engine.syncWal();
+    if (!this.#engine.closed) this.#engine.checkpoint(op);
   }
 
   // Expiry on time: while anyone could hear an `expire` event (a listener,

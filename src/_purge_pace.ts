@@ -6,10 +6,11 @@
  *
  * Every {@linkcode CHECKPOINT_ROWS} rows the WAL's pages go back into the
  * file (so that SQLite's own checkpoint does not land, a thousand pages at
- * once, inside some later commit). Such a checkpoint is a slice of its own:
- * its cost is mostly the two syncs it makes (the WAL's, then the file's),
- * several milliseconds on a busy disk however few pages it copies, and
- * added to a slice of batches it would double that slice's stall.
+ * once, inside some later commit). Such a checkpoint is a slice of its own
+ * ({@linkcode PurgePace.prototype.takeCheckpoint}): its cost is mostly the
+ * two syncs it makes (the WAL's, then the file's), several milliseconds on
+ * a busy disk however few pages it copies, and added to a slice of batches
+ * it would double that slice's stall.
  *
  * @module
  */
@@ -36,22 +37,28 @@ export class PurgePace {
   #uncheckpointed = 0;
 
   /**
-   * Runs one slice of the event loop: the checkpoint alone when one is due,
-   * else purge batches for up to {@linkcode SLICE_MS}, sizing each by how
-   * long the one before took: halved when it took longer than its budget,
-   * doubled (up to {@linkcode PURGE_BATCH}) when a full one took less than
-   * half of it.
+   * Whether enough rows were purged since the last checkpoint that the next
+   * slice should be one; `true` counts that checkpoint as made, so the
+   * caller makes it.
+   *
+   * @returns Whether to checkpoint now.
+   */
+  takeCheckpoint(): boolean {
+    if (this.#uncheckpointed < CHECKPOINT_ROWS) return false;
+    this.#uncheckpointed = 0;
+    return true;
+  }
+
+  /**
+   * Runs one slice of purge batches, for up to {@linkcode SLICE_MS}, sizing
+   * each by how long the one before took: halved when it took longer than
+   * its budget, doubled (up to {@linkcode PURGE_BATCH}) when a full one took
+   * less than half of it. It stops early when a checkpoint becomes due.
    *
    * @param batch Deletes up to `limit` expired rows; returns how many.
-   * @param checkpoint Copies the WAL back into the file.
    * @returns Whether there may be more to do: rows left, or a checkpoint.
    */
-  slice(batch: (limit: number) => number, checkpoint: () => void): boolean {
-    if (this.#uncheckpointed >= CHECKPOINT_ROWS) {
-      this.#uncheckpointed = 0;
-      checkpoint();
-      return true;
-    }
+  slice(batch: (limit: number) => number): boolean {
     const start = performance.now();
     for (;;) {
       const limit = this.#rows;
