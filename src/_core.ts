@@ -32,7 +32,7 @@ import {
   type ResolvedOptions,
 } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
-import { PurgePace } from "./_purge_pace.ts";
+import { PurgePace, syncWal } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock, unrefTimer } from "./_time.ts";
 import {
@@ -613,7 +613,7 @@ export class StoreCore {
   // The checkpoint's own sync of the WAL is its costlier half; done first
   // off the event loop, it leaves the checkpoint little to wait for.
   async #checkpoint(op: string): Promise<void> {
-    await this.#engine.syncWal();
+    await syncWal(this.#engine.path);
     if (!this.#engine.closed) this.#engine.checkpoint(op);
   }
 
@@ -712,12 +712,12 @@ export class StoreCore {
     this.#armForNext(op);
     const hubOptions = { prefix, capacity };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
-    const backlog = this.#engine.replay(op, since as number, {
+    const replay = this.#engine.replay(op, since as number, {
       group,
       key,
       prefix,
     });
-    return this.#hub.watch(group, key, { ...hubOptions, backlog });
+    return this.#hub.watch(group, key, { ...hubOptions, replay });
   }
 
   /**

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { MEMORY_PATH } from "./_connect.ts";
 import { PURGE_BATCH } from "./_sql.ts";
 
 /**
@@ -76,5 +77,33 @@ export class PurgePace {
       if (removed < limit) return false;
       if (end - start >= SLICE_MS) return true;
     }
+  }
+}
+
+/**
+ * Writes the WAL's pages through to the disk on a thread of Deno's own, so
+ * that the sync a checkpoint makes of the WAL, on the event loop, finds
+ * little left to write. Only a head start: without it (no WAL, no write
+ * permission for its path, which is never prompted for) the checkpoint
+ * syncs the WAL itself. The WAL is the one file of the store this opens:
+ * SQLite holds POSIX locks on the database file, and closing another
+ * descriptor of that file would drop them.
+ *
+ * @param path The database file, or `":memory:"` (nothing to sync).
+ */
+export async function syncWal(path: string): Promise<void> {
+  if (path === MEMORY_PATH) return;
+  const wal = `${path}-wal`;
+  const access = Deno.permissions.querySync({ name: "write", path: wal });
+  if (access.state !== "granted") return;
+  try {
+    const file = await Deno.open(wal, { write: true });
+    try {
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+  } catch {
+    // See above: the checkpoint makes the same sync.
   }
 }
