@@ -217,7 +217,10 @@ export class ChangeFeed {
     if (since < last && (first === null || first > since + 1)) {
       throw trimmed(since, first ?? last + 1);
     }
-    return new LogReplay(since, last, filter, (after, until) => {
+    return new LogReplay(since, last, filter, () => this.#delivered, (
+      after,
+      until,
+    ) => {
       const rows = this.#stmt.page.all(after, until);
       const oldest = rows[0]?.[7] as number | undefined;
       if (oldest !== undefined && oldest > after + 1) {
@@ -296,14 +299,19 @@ function trimmed(since: number, oldest: number): StoreError {
 export class LogReplay implements Replay<StoreEvent> {
   /** The last seq read. */
   #after: number;
-  #until: number;
+  /** The last seq to read; `undefined` once extended. */
+  #until: number | undefined;
+  #ended = false;
   readonly #match: (event: StoreEvent) => boolean;
+  readonly #delivered: () => number;
   readonly #page: (after: number, until: number) => StoreEvent[];
 
   /**
    * @param since The last seq the watcher's owner saw.
    * @param until The last seq to read unless extended.
    * @param filter What the watcher watches.
+   * @param delivered The last seq the store has delivered: how far an
+   * extended replay reads (never rows of a transaction still open).
    * @param page Reads the events of up to a page of rows after `after`, up
    * to `until`; throws when rows right after `after` were trimmed.
    */
@@ -311,10 +319,12 @@ export class LogReplay implements Replay<StoreEvent> {
     since: number,
     until: number,
     filter: ReplayFilter,
+    delivered: () => number,
     page: (after: number, until: number) => StoreEvent[],
   ) {
     this.#after = since;
     this.#until = until;
+    this.#delivered = delivered;
     this.#page = page;
     const { group, key, prefix } = filter;
     this.#match = (event) =>
@@ -327,23 +337,24 @@ export class LogReplay implements Replay<StoreEvent> {
 
   /** @returns The next page's events for the watcher, or `undefined`. */
   next(): StoreEvent[] | undefined {
-    if (this.#after >= this.#until) return undefined;
-    const events = this.#page(this.#after, this.#until);
+    if (this.#ended) return undefined;
+    const until = this.#until ?? this.#delivered();
+    const events = this.#after < until ? this.#page(this.#after, until) : [];
     const last = events.at(-1)?.seq;
     if (last === undefined) {
-      // Nothing left up to the bound; an extended replay ends here, at the
-      // end of the log.
-      if (this.#until !== Number.MAX_SAFE_INTEGER) this.#after = this.#until;
-      this.#until = this.#after;
+      // Nothing left up to the bound (rows may lack there, such as those a
+      // group deletion collapsed): every seq up to it is read.
+      this.#after = Math.max(this.#after, until);
+      this.#ended = true;
       return undefined;
     }
     this.#after = last;
     return events.filter(this.#match);
   }
 
-  /** Reads on to the end of the log. */
+  /** Reads on to the last row the store has delivered, as it moves. */
   extend(): void {
-    this.#until = Number.MAX_SAFE_INTEGER;
+    this.#until = undefined;
   }
 
   /**
