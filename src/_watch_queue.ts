@@ -101,6 +101,11 @@ export class WatchQueue<T> {
     this.#controller = controller;
   }
 
+  /** @returns The events queued and not yet read. */
+  get unread(): number {
+    return this.#buffer.length - this.#head;
+  }
+
   /**
    * Queues a live event, or counts it as dropped when the reader is
    * `capacity` events behind.

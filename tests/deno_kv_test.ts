@@ -311,6 +311,43 @@ Deno.test("DenoKvStore.watch resumes exactly after a seq", async (t) => {
   });
 });
 
+Deno.test("DenoKvStore.watch with since reads the log a page at a time as its reader reads", async () => {
+  await using store = await DenoKvStore.open({
+    path: ":memory:",
+    purgeIntervalMs: 0,
+  });
+  for (let i = 0; i < 3; i++) {
+    await store.transaction(async (tx) => {
+      for (let j = 0; j < 200; j++) await tx.set("g", `k${i}-${j}`, "old");
+    });
+  }
+  const watcher = store.watch("g", "*", { since: 0 });
+  const reader = watcher.stream.getReader();
+  assert.equal((await reader.read()).value?.key, "k0-0");
+  // The reader stalls while 10,200 more changes push the first 800 out of
+  // the log: a watcher that had read them all would not notice; one that
+  // reads a page at a time finds the gap and says so.
+  for (let i = 0; i < 51; i++) {
+    await store.transaction(async (tx) => {
+      for (let j = 0; j < 200; j++) await tx.set("fill", `k${j}`, `${i}`);
+    });
+  }
+  // Should no gap be found, the stream is ended so that the check fails.
+  const deadline = setTimeout(() => reader.cancel(), 10_000);
+  let read = 1;
+  await assert.rejects(
+    async () => {
+      for (; !(await reader.read()).done; read++);
+    },
+    (error) =>
+      error instanceof StoreError &&
+      /no longer holds the changes after seq/.test(error.message),
+  );
+  clearTimeout(deadline);
+  assert.ok(read >= 256 && read < 600, `${read} events before the gap`);
+  await store.unwatch(watcher);
+});
+
 Deno.test("DenoKvStore sends expire events without a read while someone listens", async () => {
   await using store = await DenoKvStore.open({ path: ":memory:" });
   const n = 10;

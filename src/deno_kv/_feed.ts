@@ -26,6 +26,11 @@ import { purgeExpired } from "./_clean.ts";
 
 /** How often the head is polled while anybody listens. */
 export const POLL_MS = 10;
+/**
+ * Log entries a resumed watcher reads per poll, and the unread events it
+ * holds before it waits for its reader: what a watcher far behind costs.
+ */
+const REPLAY_PAGE = 256;
 const JITTER_MS = 5;
 /** Own seqs remembered to label replayed events. */
 const OWN_LIMIT = 10_000;
@@ -251,7 +256,9 @@ export class Feed {
   /**
    * A watcher following the log from after `since` on its own: the events
    * logged when it was asked for are replayed (never dropped), then live
-   * ones follow (dropped past the capacity, as for every watcher).
+   * ones follow (dropped past the capacity, as for every watcher). It reads
+   * a page of the log per poll and none while its reader is a page behind,
+   * so a watcher far behind holds about one page.
    *
    * @param since The position to resume after.
    * @param filter What it watches.
@@ -272,6 +279,8 @@ export class Feed {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
     const step = async () => {
+      // A reader behind by a page or more: the log keeps the rest.
+      if (queue.unread >= REPLAY_PAGE) return;
       const head = await this.#ops.head();
       this.saw(head.seq);
       replayTo ??= head.seq;
@@ -279,7 +288,8 @@ export class Feed {
       if (this.#ops.pending.size > 0) {
         await Promise.allSettled([...this.#ops.pending]);
       }
-      const events = await this.readLog(cursor, head.seq, "remote");
+      const to = Math.min(head.seq, cursor + REPLAY_PAGE);
+      const events = await this.readLog(cursor, to, "remote");
       if (events[0] !== undefined && (events[0].seq as number) > cursor + 1) {
         // Trimmed while it waited: no silent gap, and no ordinary end.
         queue.fail(
@@ -295,7 +305,7 @@ export class Feed {
         if ((event.seq as number) <= replayTo) queue.force(frozen);
         else queue.offer(frozen);
       }
-      cursor = head.seq;
+      cursor = to;
     };
     const loop = () => {
       if (stopped || this.#closed) return;
