@@ -367,8 +367,8 @@ export class Engine {
   ): Applied {
     this.writable(op);
     const tx = this.#tx;
-    const values: (string | undefined)[] = [];
     if (tx !== undefined) {
+      const values: (string | undefined)[] = [];
       const counts = this.#applyAll(op, now, mutations, tx, report, values);
       return { counts, values, events: [] };
     }
@@ -386,9 +386,11 @@ export class Engine {
           return this.#execute(op, m, now, events, report);
         });
       }
-      values.push(this.#returned);
-      return { counts: [count], values, events };
+      // One-element literals: a push would first grow an empty array to 17
+      // slots.
+      return { counts: [count], values: [this.#returned], events };
     }
+    const values: (string | undefined)[] = [];
     let counts: number[] = [];
     const { events } = this.transaction(op, (t) => {
       counts = this.#applyAll(op, now, mutations, t, report, values);
