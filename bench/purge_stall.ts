@@ -13,10 +13,12 @@
  *   purge reads every row it deletes); it is finished at 100,000.
  *
  * - `checkpoint floor`: raw `node:sqlite` on a copy of the same file, what
- *   one `PRAGMA wal_checkpoint(PASSIVE)` costs after 1,000 rows purged (the
- *   store's checkpoint step), with `synchronous = NORMAL` (the store's
- *   default) and `OFF`: the difference is the two syncs, the part of a
- *   checkpoint that no batch size makes smaller.
+ *   one `PRAGMA wal_checkpoint(PASSIVE)` costs the event loop after 1,000
+ *   rows purged (the store's checkpoint step), with `synchronous = NORMAL`
+ *   (the store's default) and `OFF`: the difference is the two syncs, the
+ *   part of a checkpoint that no batch size makes smaller. `NORMAL, WAL
+ *   synced first` awaits an asynchronous sync of the WAL before each
+ *   checkpoint, as the store does, so that only the file's sync is left.
  *
  * Prints one JSON object. Run with:
  *
@@ -114,8 +116,11 @@ async function measure(
   return { mode, durationMs, ticks: probe.gaps.length, ...gaps };
 }
 
+type Floor = "NORMAL" | "OFF" | "NORMAL, WAL synced first";
+
 // One checkpoint after every 1,000 rows purged, as the store does, timed.
-function checkpointFloor(path: string, synchronous: "NORMAL" | "OFF") {
+async function checkpointFloor(path: string, variant: Floor) {
+  const synchronous = variant === "OFF" ? "OFF" : "NORMAL";
   const db = new DatabaseSync(path);
   db.exec(`PRAGMA synchronous = ${synchronous}`);
   const purge = db.prepare(
@@ -126,6 +131,11 @@ function checkpointFloor(path: string, synchronous: "NORMAL" | "OFF") {
   let frames = 0;
   for (let i = 0; i < 25; i++) {
     for (let rows = 0; rows < 1_000;) rows += Number(purge.run(NOW).changes);
+    if (variant === "NORMAL, WAL synced first") {
+      const wal = await Deno.open(`${path}-wal`, { write: true });
+      await wal.syncData();
+      wal.close();
+    }
     const start = performance.now();
     const result = checkpoint.get() as { log: number };
     ms.push(performance.now() - start);
@@ -134,7 +144,7 @@ function checkpointFloor(path: string, synchronous: "NORMAL" | "OFF") {
   db.close();
   ms.sort((a, b) => a - b);
   return {
-    synchronous,
+    variant,
     framesPerCheckpoint: Math.round(frames / ms.length),
     medianMs: round(ms[Math.floor(ms.length / 2)] ?? NaN),
     maxMs: round(ms[ms.length - 1] ?? NaN),
@@ -156,11 +166,12 @@ for (const mode of ["no listeners", "expire counter"] as const) {
   runs.push(await measure(path, mode));
 }
 
-const floor = (["NORMAL", "OFF"] as const).map((synchronous) => {
-  const path = tempFile(`stall-floor-${synchronous}.db`);
+const floor = [];
+for (const variant of ["NORMAL", "OFF", "NORMAL, WAL synced first"] as const) {
+  const path = tempFile(`stall-floor-${floor.length}.db`);
   copyFile(pristine, path);
-  return checkpointFloor(path, synchronous);
-});
+  floor.push(await checkpointFloor(path, variant));
+}
 
 console.log(JSON.stringify({
   total: TOTAL,

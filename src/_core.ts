@@ -32,7 +32,7 @@ import {
   type ResolvedOptions,
 } from "./_options.ts";
 import { scanEnd } from "./_sql.ts";
-import { PurgePace } from "./_purge_pace.ts";
+import { PurgePace, syncWal } from "./_purge_pace.ts";
 import { isBusy } from "./schema.ts";
 import { expiryOf, readClock, unrefTimer } from "./_time.ts";
 import {
@@ -585,7 +585,12 @@ export class StoreCore {
     if (!more) return void this.#armForNext(op);
     return (async () => {
       try {
-        do await nextTask(); while (this.#purgeSlice(op));
+        for (;;) {
+          await nextTask();
+          if (this.#engine.closed) break;
+          if (this.#pace.takeCheckpoint()) await this.#checkpoint(op);
+          else if (!this.#purgeSlice(op)) break;
+        }
       } finally {
         this.#purging = false;
       }
@@ -593,8 +598,8 @@ export class StoreCore {
     })();
   }
 
-  // Purges (or checkpoints) for one slice of the event loop; `true` when
-  // there may be more to do.
+  // Purges for one slice of the event loop; `true` when there may be more
+  // to do.
   #purgeSlice(op: string): boolean {
     return this.#pace.slice((limit) => {
       // A callback may have closed the store.
@@ -602,9 +607,14 @@ export class StoreCore {
       const now = this.now(op);
       const [removed = 0] = this.write(op, now, [{ kind: "purge", limit }]);
       return removed;
-    }, () => {
-      if (!this.#engine.closed) this.#engine.checkpoint(op);
     });
+  }
+
+  // The checkpoint's own sync of the WAL is its costlier half; done first
+  // off the event loop, it leaves the checkpoint little to wait for.
+  async #checkpoint(op: string): Promise<void> {
+    await syncWal(this.#engine.path);
+    if (!this.#engine.closed) this.#engine.checkpoint(op);
   }
 
   // Expiry on time: while anyone could hear an `expire` event (a listener,
@@ -702,12 +712,12 @@ export class StoreCore {
     this.#armForNext(op);
     const hubOptions = { prefix, capacity };
     if (since === undefined) return this.#hub.watch(group, key, hubOptions);
-    const backlog = this.#engine.replay(op, since as number, {
+    const replay = this.#engine.replay(op, since as number, {
       group,
       key,
       prefix,
     });
-    return this.#hub.watch(group, key, { ...hubOptions, backlog });
+    return this.#hub.watch(group, key, { ...hubOptions, replay });
   }
 
   /**

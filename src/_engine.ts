@@ -10,7 +10,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { decodeText, isWhole } from "./codec.ts";
-import { StoreError } from "./errors.ts";
+import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent } from "./events.ts";
 import {
   ChangeFeed,
@@ -43,6 +43,7 @@ import { lazyRows } from "./_lazy_rows.ts";
 import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
 import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
+import type { Replay } from "./_watch_queue.ts";
 
 /** One change a write asks for. */
 export type Mutation =
@@ -658,16 +659,28 @@ export class Engine {
   }
 
   /**
-   * The logged events after `since`, for a watcher that resumes.
+   * The logged events after `since`, for a watcher that resumes, read a
+   * page at a time as its reader reads.
    *
    * @param op The operation, for error messages.
    * @param since The last seq seen.
    * @param filter What the watcher watches.
-   * @returns The events, in seq order, each with the time of its write.
+   * @returns The replay; a page read after close throws
+   * {@linkcode StoreClosedError}.
+   * @throws {RangeError} When `since` is after the newest seq.
+   * @throws {StoreError} When the log no longer holds every row after it.
    */
-  replay(op: string, since: number, filter: ReplayFilter): StoreEvent[] {
+  replay(op: string, since: number, filter: ReplayFilter): Replay<StoreEvent> {
     const feed = this.#feed as ChangeFeed;
-    return this.run(op, () => feed.replay(since, filter));
+    const log = this.run(op, () => feed.replay(since, filter));
+    return {
+      next: () => {
+        if (this.closed) throw new StoreClosedError(op);
+        return this.run(op, () => log.next());
+      },
+      extend: () => log.extend(),
+      covers: (event) => log.covers(event),
+    };
   }
 
   /**

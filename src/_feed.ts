@@ -10,6 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import type { EventType, StoreEvent } from "./events.ts";
+import type { Replay } from "./_watch_queue.ts";
 import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -32,6 +33,8 @@ export interface ReplayFilter {
 
 // Rows read per statement, so a large backlog is read in bounded steps.
 const READ_BATCH = 1_000;
+// Rows per page of a replay: what a watcher far behind holds at once.
+const REPLAY_PAGE = 256;
 
 const SQL = {
   lastSeq: "SELECT max(seq) FROM kv_changes",
@@ -41,6 +44,12 @@ const SQL = {
     textColumn("value")
   }, expires_at, timestamp
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
+  // With the oldest seq kept, read in the same statement: a trim between
+  // the two could not then hide a gap.
+  page: `SELECT seq, type, ${textColumn("grp")}, ${textColumn("key")}, ${
+    textColumn("value")
+  }, expires_at, timestamp, (SELECT min(seq) FROM kv_changes)
+    FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${REPLAY_PAGE}`,
   retype: "UPDATE kv_changes SET type = ?1 WHERE seq > ?2 AND type <> ?1",
   dropSince: "DELETE FROM kv_changes WHERE seq > ?",
   // The seq is given: the trim trigger may have emptied the log under a
@@ -183,18 +192,19 @@ export class ChangeFeed {
   }
 
   /**
-   * The logged events after `since` up to the last one read, for a watcher
-   * that resumes.
+   * A replay of the logged events after `since` for a watcher that resumes:
+   * up to the last row read, or to the end of the log once extended, read a
+   * page at a time.
    *
    * @param since The last seq the watcher's owner saw.
    * @param filter The group (or group prefix) and key watched.
-   * @returns The matching events, in seq order, each with the time of its
-   * write as the log recorded it.
+   * @returns The replay; its events carry the time of their write as the log
+   * recorded it.
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(since: number, filter: ReplayFilter): StoreEvent[] {
+  replay(since: number, filter: ReplayFilter): LogReplay {
     const last = this.#delivered;
     if (since > last) {
       throw new RangeError(
@@ -205,20 +215,19 @@ export class ChangeFeed {
     // Every seq after `since` must still be there: the oldest row must come
     // right after it, unless nothing happened since.
     if (since < last && (first === null || first > since + 1)) {
-      throw new StoreError(
-        `Cannot watch: the change log no longer holds the changes after seq ${since}; the oldest kept is seq ${
-          first ?? last + 1
-        }`,
-      );
+      throw trimmed(since, first ?? last + 1);
     }
-    const { group, key, prefix } = filter;
-    return this.#read(since, last).filter((event) =>
-      (prefix !== undefined
-        ? event.group.startsWith(prefix)
-        : group === "*" || event.group === group) &&
-      // A group deletion is no event of any one key, not even of "".
-      (key === "*" || (event.key === key && event.type !== "delete_group"))
-    );
+    return new LogReplay(since, last, filter, () => this.#delivered, (
+      after,
+      until,
+    ) => {
+      const rows = this.#stmt.page.all(after, until);
+      const oldest = rows[0]?.[7] as number | undefined;
+      if (oldest !== undefined && oldest > after + 1) {
+        throw trimmed(after, oldest);
+      }
+      return rows.map((row) => this.#event(row, undefined));
+    });
   }
 
   /**
@@ -274,5 +283,85 @@ export class ChangeFeed {
     if (type === "set") event.value = decodeText(row[4]);
     if (row[5] !== null) event.expiresAt = row[5] as number;
     return event;
+  }
+}
+
+function trimmed(since: number, oldest: number): StoreError {
+  return new StoreError(
+    `Cannot watch: the change log no longer holds the changes after seq ${since}; the oldest kept is seq ${oldest}`,
+  );
+}
+
+/**
+ * A replay of the change log after a seq for one watcher, read a page at a
+ * time ({@linkcode Replay}).
+ */
+export class LogReplay implements Replay<StoreEvent> {
+  /** The last seq read. */
+  #after: number;
+  /** The last seq to read; `undefined` once extended. */
+  #until: number | undefined;
+  #ended = false;
+  readonly #match: (event: StoreEvent) => boolean;
+  readonly #delivered: () => number;
+  readonly #page: (after: number, until: number) => StoreEvent[];
+
+  /**
+   * @param since The last seq the watcher's owner saw.
+   * @param until The last seq to read unless extended.
+   * @param filter What the watcher watches.
+   * @param delivered The last seq the store has delivered: how far an
+   * extended replay reads (never rows of a transaction still open).
+   * @param page Reads the events of up to a page of rows after `after`, up
+   * to `until`; throws when rows right after `after` were trimmed.
+   */
+  constructor(
+    since: number,
+    until: number,
+    filter: ReplayFilter,
+    delivered: () => number,
+    page: (after: number, until: number) => StoreEvent[],
+  ) {
+    this.#after = since;
+    this.#until = until;
+    this.#delivered = delivered;
+    this.#page = page;
+    const { group, key, prefix } = filter;
+    this.#match = (event) =>
+      (prefix !== undefined
+        ? event.group.startsWith(prefix)
+        : group === "*" || event.group === group) &&
+      // A group deletion is no event of any one key, not even of "".
+      (key === "*" || (event.key === key && event.type !== "delete_group"));
+  }
+
+  /** @returns The next page's events for the watcher, or `undefined`. */
+  next(): StoreEvent[] | undefined {
+    if (this.#ended) return undefined;
+    const until = this.#until ?? this.#delivered();
+    const events = this.#after < until ? this.#page(this.#after, until) : [];
+    const last = events.at(-1)?.seq;
+    if (last === undefined) {
+      // Nothing left up to the bound (rows may lack there, such as those a
+      // group deletion collapsed): every seq up to it is read.
+      this.#after = Math.max(this.#after, until);
+      this.#ended = true;
+      return undefined;
+    }
+    this.#after = last;
+    return events.filter(this.#match);
+  }
+
+  /** Reads on to the last row the store has delivered, as it moves. */
+  extend(): void {
+    this.#until = undefined;
+  }
+
+  /**
+   * @param event A live event.
+   * @returns Whether its row was read.
+   */
+  covers(event: StoreEvent): boolean {
+    return event.seq !== undefined && event.seq <= this.#after;
   }
 }

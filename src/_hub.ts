@@ -32,7 +32,7 @@ import { StoreClosedError } from "./errors.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "./events.ts";
 import { assertFunction } from "./_check.ts";
 import { assertNamespace, namespaceOf } from "./_namespace.ts";
-import { WATCHER_CAPACITY, WatchQueue } from "./_watch_queue.ts";
+import { type Replay, WATCHER_CAPACITY, WatchQueue } from "./_watch_queue.ts";
 
 /** Options for {@linkcode EventHub}. */
 export interface EventHubOptions {
@@ -54,11 +54,10 @@ export interface HubWatchOptions {
   /** Unread events queued before live ones are dropped; checked. */
   capacity?: number | undefined;
   /**
-   * Events to queue before any live one, such as a replay of the change
-   * log. They are never dropped; live events are, while the watcher's
-   * capacity or more events (backlog included) wait unread.
+   * A log to hand out before any live event, read a page at a time as the
+   * watcher's reader reads (a replay of the change log).
    */
-  backlog?: Iterable<StoreEvent>;
+  replay?: Replay<StoreEvent> | undefined;
 }
 
 /** Options for {@linkcode EventHub.prototype.onChange}. */
@@ -178,7 +177,7 @@ export class EventHub {
    * @param group The group to watch, or `"*"`.
    * @param key The key to watch, or `"*"`.
    * @param options A group prefix to watch instead of `group`, the
-   * watcher's capacity and a backlog.
+   * watcher's capacity and a log to replay first.
    * @returns The watcher, already registered.
    * @throws {StoreClosedError} If the hub is closed.
    */
@@ -206,7 +205,7 @@ export class EventHub {
     const queue = new WatchQueue<StoreEvent>(
       options?.capacity ?? WATCHER_CAPACITY,
     );
-    for (const event of options?.backlog ?? []) queue.force(event);
+    if (options?.replay !== undefined) queue.replayFirst(options.replay);
     const entry: WatchEntry = { queue, from: this.position };
     const watcher = createWatcher(group, key, queue, this);
     set.add(entry);

@@ -130,7 +130,10 @@ export interface WatchOptions {
   /**
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
    * watcher first replays the logged events after it, each with the time of
-   * its write, then continues live.
+   * its write, then continues live. The replay reads the log a page at a
+   * time as the reader reads, so a watcher far behind holds one page, and
+   * it drops nothing: writes made before the reader reaches the end of the
+   * log are read from the log too when they outnumber `capacity`.
    */
   since?: number | undefined;
   /**

@@ -6,14 +6,16 @@
  *
  * Every {@linkcode CHECKPOINT_ROWS} rows the WAL's pages go back into the
  * file (so that SQLite's own checkpoint does not land, a thousand pages at
- * once, inside some later commit). Such a checkpoint is a slice of its own:
- * its cost is mostly the two syncs it makes (the WAL's, then the file's),
- * several milliseconds on a busy disk however few pages it copies, and
- * added to a slice of batches it would double that slice's stall.
+ * once, inside some later commit). Such a checkpoint is a slice of its own
+ * ({@linkcode PurgePace.prototype.takeCheckpoint}): its cost is mostly the
+ * two syncs it makes (the WAL's, then the file's), several milliseconds on
+ * a busy disk however few pages it copies, and added to a slice of batches
+ * it would double that slice's stall.
  *
  * @module
  */
 
+import { MEMORY_PATH } from "./_connect.ts";
 import { PURGE_BATCH } from "./_sql.ts";
 
 /**
@@ -36,22 +38,28 @@ export class PurgePace {
   #uncheckpointed = 0;
 
   /**
-   * Runs one slice of the event loop: the checkpoint alone when one is due,
-   * else purge batches for up to {@linkcode SLICE_MS}, sizing each by how
-   * long the one before took: halved when it took longer than its budget,
-   * doubled (up to {@linkcode PURGE_BATCH}) when a full one took less than
-   * half of it.
+   * Whether enough rows were purged since the last checkpoint that the next
+   * slice should be one; `true` counts that checkpoint as made, so the
+   * caller makes it.
+   *
+   * @returns Whether to checkpoint now.
+   */
+  takeCheckpoint(): boolean {
+    if (this.#uncheckpointed < CHECKPOINT_ROWS) return false;
+    this.#uncheckpointed = 0;
+    return true;
+  }
+
+  /**
+   * Runs one slice of purge batches, for up to {@linkcode SLICE_MS}, sizing
+   * each by how long the one before took: halved when it took longer than
+   * its budget, doubled (up to {@linkcode PURGE_BATCH}) when a full one took
+   * less than half of it. It stops early when a checkpoint becomes due.
    *
    * @param batch Deletes up to `limit` expired rows; returns how many.
-   * @param checkpoint Copies the WAL back into the file.
    * @returns Whether there may be more to do: rows left, or a checkpoint.
    */
-  slice(batch: (limit: number) => number, checkpoint: () => void): boolean {
-    if (this.#uncheckpointed >= CHECKPOINT_ROWS) {
-      this.#uncheckpointed = 0;
-      checkpoint();
-      return true;
-    }
+  slice(batch: (limit: number) => number): boolean {
     const start = performance.now();
     for (;;) {
       const limit = this.#rows;
@@ -69,5 +77,33 @@ export class PurgePace {
       if (removed < limit) return false;
       if (end - start >= SLICE_MS) return true;
     }
+  }
+}
+
+/**
+ * Writes the WAL's pages through to the disk on a thread of Deno's own, so
+ * that the sync a checkpoint makes of the WAL, on the event loop, finds
+ * little left to write. Only a head start: without it (no WAL, no write
+ * permission for its path, which is never prompted for) the checkpoint
+ * syncs the WAL itself. The WAL is the one file of the store this opens:
+ * SQLite holds POSIX locks on the database file, and closing another
+ * descriptor of that file would drop them.
+ *
+ * @param path The database file, or `":memory:"` (nothing to sync).
+ */
+export async function syncWal(path: string): Promise<void> {
+  if (path === MEMORY_PATH) return;
+  const wal = `${path}-wal`;
+  const access = Deno.permissions.querySync({ name: "write", path: wal });
+  if (access.state !== "granted") return;
+  try {
+    const file = await Deno.open(wal, { write: true });
+    try {
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+  } catch {
+    // See above: the checkpoint makes the same sync.
   }
 }

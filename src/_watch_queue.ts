@@ -9,8 +9,38 @@
  * size function per chunk) runs when the reader reads. Only an event that
  * finds a read already waiting goes into the stream at once.
  *
+ * A queue may first replay a log ({@linkcode Replay}): it reads a page when
+ * its reader has read the last one, so a watcher far behind holds one page,
+ * not everything it missed.
+ *
  * @module
  */
+
+/**
+ * Events a queue hands out before its live ones, read a page at a time as
+ * its reader reads: a replay of a change log, which also holds every live
+ * event that arrives meanwhile.
+ */
+export interface Replay<T> {
+  /**
+   * Reads the next page; an empty page when none of its rows was for this
+   * queue, `undefined` once the replay has read all it must.
+   *
+   * @returns The events, in order, or `undefined` at the end.
+   */
+  next(): T[] | undefined;
+  /**
+   * Makes the replay read on to the end of the log instead of stopping
+   * where the log ended when it began: the live events that arrived
+   * meanwhile were more than the queue holds, and the log has them all.
+   */
+  extend(): void;
+  /**
+   * @param event A live event.
+   * @returns Whether the replay has read it already.
+   */
+  covers(event: T): boolean;
+}
 
 /** Unread events a watcher holds before it starts dropping. */
 export const WATCHER_CAPACITY = 16;
@@ -38,6 +68,14 @@ export class WatchQueue<T> {
   #ended = false;
   /** The stream is closed, errored or cancelled. */
   #done = false;
+  /** The log read first; kept after it ends to skip what it read. */
+  #replay: Replay<T> | undefined;
+  /** Pages of the replay are still to read. */
+  #replaying = false;
+  /** Live events that arrived during the replay, up to `capacity`. */
+  #held: T[] = [];
+  /** More live events arrived than it holds: the replay reads them. */
+  #extended = false;
 
   /** @param capacity Unread events held before new ones are dropped. */
   constructor(capacity = WATCHER_CAPACITY) {
@@ -71,17 +109,44 @@ export class WatchQueue<T> {
    */
   offer(event: T): void {
     if (this.#ended) return;
+    const replay = this.#replay;
+    if (replay !== undefined) {
+      if (this.#replaying) return this.#hold(replay, event);
+      if (replay.covers(event)) return;
+      // Live events come in log order: none after this one is covered.
+      this.#replay = undefined;
+    }
     if (this.#buffer.length - this.#head >= this.capacity) this.dropped++;
     else this.#add(event);
   }
 
   /**
-   * Queues an event that must not be dropped (a replay before live events).
+   * Queues an event that must not be dropped (a replay pushed to the queue
+   * before live events).
    *
    * @param event The event.
    */
   force(event: T): void {
     if (!this.#ended) this.#add(event);
+  }
+
+  /**
+   * Hands out `replay`'s events before any live one. Called once, before
+   * the first event.
+   *
+   * @param replay The log to read first.
+   */
+  replayFirst(replay: Replay<T>): void {
+    this.#replay = replay;
+    this.#replaying = true;
+  }
+
+  #hold(replay: Replay<T>, event: T): void {
+    if (this.#extended) return;
+    if (this.#held.length < this.capacity) return void this.#held.push(event);
+    this.#held = [];
+    this.#extended = true;
+    replay.extend();
   }
 
   /**
@@ -96,14 +161,41 @@ export class WatchQueue<T> {
     this.#done = true;
     this.#buffer = [];
     this.#head = 0;
+    this.#replaying = false;
+    this.#held = [];
     this.#controller.error(error);
   }
 
-  /** Ends the stream once the queued events are read. Idempotent. */
+  /**
+   * Ends the stream once the queued events are read. Idempotent. The rest
+   * of a replay is read at once, as the end may be the store's closing,
+   * after which its log cannot be read.
+   */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#head === this.#buffer.length) this.#close();
+    if (this.#replaying) {
+      const replay = this.#replay as Replay<T>;
+      try {
+        for (let page = replay.next(); page; page = replay.next()) {
+          for (const event of page) this.#buffer.push(event);
+        }
+      } catch (error) {
+        return this.fail(asError(error));
+      }
+      this.#endReplay();
+    }
+    if (this.#drained()) this.#close();
+  }
+
+  #endReplay(): void {
+    this.#replaying = false;
+    for (const event of this.#held) this.#buffer.push(event);
+    this.#held = [];
+  }
+
+  #drained(): boolean {
+    return this.#head === this.#buffer.length && !this.#replaying;
   }
 
   #add(event: T): void {
@@ -116,8 +208,11 @@ export class WatchQueue<T> {
   }
 
   // Called by the stream when a read finds nothing in its own queue.
-  #pull(): void {
+  #pull(): void | Promise<void> {
     if (this.#done) return;
+    if (this.#replaying && this.#head === this.#buffer.length) {
+      return this.#readReplay(this.#replay as Replay<T>);
+    }
     const buffer = this.#buffer;
     if (this.#head === buffer.length) {
       if (this.#ended) this.#close();
@@ -134,7 +229,32 @@ export class WatchQueue<T> {
       this.#head = 0;
     }
     this.#controller.enqueue(event);
-    if (this.#ended && this.#head === this.#buffer.length) this.#close();
+    if (this.#ended && this.#drained()) this.#close();
+  }
+
+  // Reads pages until one has events for this queue or the replay ends,
+  // yielding to the event loop after each empty page so that a replay that
+  // matches little holds the loop for one page at a time.
+  async #readReplay(replay: Replay<T>): Promise<void> {
+    for (;;) {
+      let page: T[] | undefined;
+      try {
+        page = replay.next();
+      } catch (error) {
+        return this.fail(asError(error));
+      }
+      if (page === undefined) {
+        this.#endReplay();
+        break;
+      }
+      if (page.length > 0) {
+        for (const event of page) this.#buffer.push(event);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.#done) return;
+    }
+    return this.#pull();
   }
 
   #close(): void {
@@ -142,4 +262,8 @@ export class WatchQueue<T> {
     this.#done = true;
     this.#controller.close();
   }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -847,3 +847,139 @@ Deno.test("EventHub stays consistent while many tasks watch and unwatch during e
     "a callback registered throughout heard every published event, once",
   );
 });
+
+/** A replay of `log` (events with seqs), `page` at a time, that counts. */
+class FakeReplay {
+  pages = 0;
+  extended = false;
+  #after = 0;
+  #until: number;
+  constructor(
+    readonly log: StoreEvent[],
+    readonly page: number,
+    until: number,
+    readonly fail?: Error,
+  ) {
+    this.#until = until;
+  }
+  next(): StoreEvent[] | undefined {
+    const rows = this.log.filter((e) =>
+      e.seq! > this.#after && e.seq! <= this.#until
+    ).slice(0, this.page);
+    console.log("next", this.#after, this.#until, rows.length);
+    if (rows.length === 0) return undefined;
+    this.pages++;
+    if (this.fail !== undefined && this.pages > 1) throw this.fail;
+    this.#after = rows.at(-1)!.seq!;
+    return rows;
+  }
+  extend(): void {
+    this.extended = true;
+    this.#until = Infinity;
+  }
+  covers(e: StoreEvent): boolean {
+    return e.seq! <= this.#after;
+  }
+}
+
+function logged(from: number, to: number): StoreEvent[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => ({
+    ...event("g", `k${from + i}`),
+    seq: from + i,
+  }));
+}
+
+Deno.test("EventHub.watch() with a replay reads it a page at a time, then live", async (t) => {
+  await t.step(
+    "a page is read only when the reader has read the last",
+    async () => {
+      const hub = new EventHub();
+      const replay = new FakeReplay(logged(1, 100), 10, 100);
+      const w = hub.watch("g", "*", { replay });
+      assert.equal(replay.pages, 0);
+      const reader = w.stream.getReader();
+      assert.equal((await reader.read()).value?.seq, 1);
+      assert.equal(replay.pages, 1);
+      for (let i = 2; i <= 11; i++) {
+        assert.equal((await reader.read()).value?.seq, i);
+      }
+      assert.equal(replay.pages, 2);
+      reader.releaseLock();
+      hub.unwatch(w);
+      assert.deepEqual(
+        (await drain(hub, w)).map((e) => e.seq),
+        Array.from({ length: 89 }, (_, i) => i + 12),
+      );
+    },
+  );
+
+  await t.step(
+    "live events during the replay come after it, none dropped",
+    async () => {
+      const hub = new EventHub();
+      const replay = new FakeReplay(logged(1, 30), 8, 30);
+      const w = hub.watch("g", "*", { replay, capacity: 4 });
+      hub.publish(logged(31, 34));
+      const got = await drain(hub, w);
+      assert.deepEqual(got.map((e) => e.seq), logged(1, 34).map((e) => e.seq));
+      assert.equal(w.dropped, 0);
+      assert.equal(replay.extended, false);
+    },
+  );
+
+  await t.step(
+    "more live events than the capacity: the replay reads on in the log",
+    async () => {
+      const hub = new EventHub();
+      const log = logged(1, 60);
+      const replay = new FakeReplay(log, 8, 30);
+      const w = hub.watch("g", "*", { replay, capacity: 4 });
+      // The live events 31..60 are also in the log.
+      hub.publish(log.slice(30, 60));
+      assert.equal(replay.extended, true);
+      const reader = w.stream.getReader();
+      const seqs: number[] = [];
+      for (let i = 0; i < 60; i++) seqs.push((await reader.read()).value!.seq!);
+      assert.deepEqual(seqs, log.map((e) => e.seq));
+      // The next read finds the log's end: the watcher is live from there,
+      // and a live event the replay already read is skipped, a newer one is
+      // not.
+      const next = reader.read();
+      await setImmediate();
+      hub.publish([log[59]!, ...logged(61, 61)]);
+      assert.equal((await next).value?.seq, 61);
+      reader.releaseLock();
+      assert.equal(w.dropped, 0);
+      hub.unwatch(w);
+    },
+  );
+
+  await t.step(
+    "a replay that throws fails the stream with its error",
+    async () => {
+      const hub = new EventHub();
+      const trimmed = new Error("trimmed");
+      const w = hub.watch("g", "*", {
+        replay: new FakeReplay(logged(1, 30), 10, 30, trimmed),
+      });
+      const reader = w.stream.getReader();
+      for (let i = 1; i <= 10; i++) {
+        assert.equal((await reader.read()).value?.seq, i);
+      }
+      await assert.rejects(reader.read(), trimmed);
+      hub.unwatch(w);
+    },
+  );
+
+  await t.step(
+    "closing the hub reads the rest of the replay at once",
+    async () => {
+      const hub = new EventHub();
+      const replay = new FakeReplay(logged(1, 25), 10, 25);
+      const w = hub.watch("g", "*", { replay });
+      hub.close();
+      assert.equal(replay.pages, 3);
+      assert.equal((await Array.fromAsync(w)).length, 25);
+    },
+  );
+});

@@ -468,3 +468,84 @@ Deno.test("Store with changeFeed: a listener registered inside a transaction hea
   ]);
   assert.deepEqual(heard, ["new"]);
 });
+
+Deno.test("Store.watch() with since reads the log a page at a time as its reader reads", async (t) => {
+  await t.step(
+    "a long backlog of large values arrives whole and in order",
+    async () => {
+      using dir = tempDir();
+      using store = new Store(dir.file("long.db"), {
+        changeFeed: true,
+        purgeIntervalMs: 0,
+        changeRetention: { maxRows: 5_000 },
+      });
+      const big = "x".repeat(32 * 1024);
+      store.transaction((tx) => {
+        for (let i = 0; i < 2_000; i++) tx.set("g", `k${i}`, `${i}:${big}`);
+      });
+      using watcher = store.watch("g", "*", { since: 0 });
+      const reader = watcher.stream.getReader();
+      let count = 0;
+      for (; count < 2_000; count++) {
+        const { value } = await reader.read();
+        assert.equal(value!.seq, count + 1);
+        assert.equal(value!.value, `${count}:${big}`);
+      }
+      assert.equal(count, 2_000);
+      reader.releaseLock();
+    },
+  );
+
+  await t.step(
+    "writes made before the first read follow it, none dropped",
+    async () => {
+      using dir = tempDir();
+      using store = feedStore(dir.file("live.db"));
+      for (let i = 0; i < 600; i++) store.set("g", "k", `old ${i}`);
+      using watcher = store.watch("g", "*", { since: 0, capacity: 4 });
+      // More than the capacity while nothing was read: the log has them.
+      for (let i = 0; i < 50; i++) store.set("g", "k", `new ${i}`);
+      const reader = watcher.stream.getReader();
+      const values: string[] = [];
+      for (let i = 0; i < 650; i++) {
+        values.push(
+          (await reader.read()).value!.value!,
+        );
+      }
+      assert.deepEqual(values, [
+        ...Array.from({ length: 600 }, (_, i) => `old ${i}`),
+        ...Array.from({ length: 50 }, (_, i) => `new ${i}`),
+      ]);
+      assert.equal(watcher.dropped, 0);
+      store.set("g", "k", "live");
+      assert.equal((await reader.read()).value?.value, "live");
+      reader.releaseLock();
+    },
+  );
+
+  await t.step(
+    "rows trimmed before the reader reached them fail the stream",
+    async () => {
+      using dir = tempDir();
+      using store = new Store(dir.file("trim.db"), {
+        changeFeed: true,
+        purgeIntervalMs: 0,
+        changeRetention: { maxRows: 300 },
+      });
+      for (let i = 0; i < 290; i++) store.set("g", "k", String(i));
+      using watcher = store.watch("g", "*", { since: 0, capacity: 4 });
+      const reader = watcher.stream.getReader();
+      // The first page is read; then the log trims past the next one.
+      assert.equal((await reader.read()).value?.seq, 1);
+      for (let i = 0; i < 400; i++) store.set("g", "k", `more ${i}`);
+      await assert.rejects(
+        async () => {
+          for (;;) if ((await reader.read()).done) break;
+        },
+        (error) =>
+          error instanceof StoreError &&
+          /no longer holds the changes after seq 256/.test(error.message),
+      );
+    },
+  );
+});

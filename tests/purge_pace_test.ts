@@ -4,8 +4,6 @@ import { Store } from "@core/store";
 import { PurgePace } from "../src/_purge_pace.ts";
 import { FakeClock, tempDir, yieldNow } from "./_helpers.ts";
 
-const noCheckpoint = () => {};
-
 // Holds the thread for `ms`, as a slow batch would.
 function busy(ms: number): void {
   const until = performance.now() + ms;
@@ -19,10 +17,10 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     let calls = 0;
     // A slice may end early on a busy machine; the next one goes on.
     while (
-      pace.slice((limit) => {
+      pace.takeCheckpoint() || pace.slice((limit) => {
         limits.push(limit);
         return ++calls < 6 ? limit : 0;
-      }, noCheckpoint)
+      })
     );
     assert.deepEqual(limits, [256, 512, 1000, 1000, 1000, 1000]);
   });
@@ -35,7 +33,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
         limits.push(limit);
         busy(5);
         return limit;
-      }, noCheckpoint);
+      });
     }
     assert.deepEqual(limits, [256, 128, 64, 64, 64, 64]);
   });
@@ -46,23 +44,25 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     const more = pace.slice((limit) => {
       calls++;
       return limit - 1;
-    }, noCheckpoint);
+    });
     assert.equal(more, false);
     assert.equal(calls, 1);
   });
 
   await t.step(
-    "every 1,000 rows purged, a slice runs the checkpoint alone",
+    "every 1,000 rows purged, a checkpoint is due once, in a slice of its own",
     () => {
       const pace = new PurgePace();
       const steps: string[] = [];
+      const more: boolean[] = [];
       const batch = (limit: number) => {
         steps.push(`batch ${limit}`);
         return limit;
       };
-      const checkpoint = () => void steps.push("checkpoint");
-      const more: boolean[] = [];
-      for (let i = 0; i < 4; i++) more.push(pace.slice(batch, checkpoint));
+      for (let i = 0; i < 5; i++) {
+        if (pace.takeCheckpoint()) steps.push("checkpoint");
+        else more.push(pace.slice(batch));
+      }
       // 256 + 512 + 1,000 rows pass 1,000: that slice ends there, and the
       // next one is the checkpoint and nothing else.
       assert.deepEqual(steps, [
@@ -72,8 +72,9 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
         "checkpoint",
         "batch 1000",
         "checkpoint",
+        "batch 1000",
       ]);
-      assert.deepEqual(more, [true, true, true, true]);
+      assert.deepEqual(more, [true, true, true]);
     },
   );
 
@@ -81,16 +82,11 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
     "a short batch that reaches 1,000 rows still leaves the checkpoint to do",
     () => {
       const pace = new PurgePace();
-      let checkpoints = 0;
-      const first = pace.slice(
-        (limit) => limit === 256 ? 256 : 744,
-        () => checkpoints++,
-      );
-      assert.equal(first, true);
-      assert.equal(checkpoints, 0);
-      assert.equal(pace.slice(() => 0, () => checkpoints++), true);
-      assert.equal(checkpoints, 1);
-      assert.equal(pace.slice(() => 0, () => checkpoints++), false);
+      assert.equal(pace.takeCheckpoint(), false);
+      assert.equal(pace.slice((limit) => limit === 256 ? 256 : 744), true);
+      assert.equal(pace.takeCheckpoint(), true);
+      assert.equal(pace.takeCheckpoint(), false);
+      assert.equal(pace.slice(() => 0), false);
     },
   );
 
@@ -102,7 +98,7 @@ Deno.test("PurgePace sizes batches to a time budget and bounds a slice", async (
       calls++;
       busy(1);
       return limit;
-    }, noCheckpoint);
+    });
     const took = performance.now() - started;
     assert.equal(more, true);
     assert.ok(calls >= 2, `${calls} batches`);
