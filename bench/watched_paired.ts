@@ -9,7 +9,7 @@
  * triggers, copied from a file a store created): the floor a store's write
  * could reach. The raw upsert also runs through `.get()` instead of `.run()`,
  * as the store's `set` does: it returns no row, and `run()` builds a result
- * object that costs `node:sqlite` about a quarter of the upsert, so this is
+ * object that costs `node:sqlite` about a fifth of the upsert, so this is
  * raw code's own floor, the baseline with nothing left to take away. The
  * watcher holds 16 unread events, so the reader catches up (untimed) after
  * each batch: no event is dropped, and a lost one fails the run.
