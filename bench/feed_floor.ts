@@ -4,9 +4,11 @@
  * raw `node:sqlite` upserts on a plain file and on a file holding the log's
  * triggers (made by a `Store` with the feed on), and two raw variants that
  * show what the floor is made of: the same triggers without the trim
- * trigger, and a log row without the value. Every file is WAL with
- * `synchronous = NORMAL` (the store's default), seeded with the same 10,000
- * keys; every write changes its row.
+ * trigger, and a log row without the value; and the floor run as the store
+ * runs it (`BEGIN IMMEDIATE`, the last seq, the upsert, the last seq,
+ * `COMMIT`), which shows what the store's own statements add. Every file is
+ * WAL with `synchronous = NORMAL` (the store's default), seeded with the
+ * same 10,000 keys; every write changes its row.
  *
  * In each round every variant writes one batch, in an order that rotates
  * each round, from an empty WAL, with SQLite's automatic checkpoint at its
@@ -25,7 +27,7 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Store } from "@core/store";
 import { atExit, tempFile, UPSERT } from "./_shared.ts";
 
@@ -50,7 +52,12 @@ function file(name: string, changeFeed: boolean): string {
   return path;
 }
 
-function raw(name: string, changeFeed: boolean, sql = ""): Variant {
+function raw(
+  name: string,
+  changeFeed: boolean,
+  sql = "",
+  framed = false,
+): Variant {
   const path = file(name, changeFeed);
   const db = new DatabaseSync(path);
   atExit(() => db.close());
@@ -64,8 +71,28 @@ function raw(name: string, changeFeed: boolean, sql = ""): Variant {
   return {
     name,
     wal: `${path}-wal`,
-    write: (key, value) => upsert.run(GROUP, key, value, null),
+    write: framed
+      ? framedWrite(db, upsert)
+      : (key, value) => upsert.run(GROUP, key, value, null),
     checkpoint: () => checkpoint.get(),
+  };
+}
+
+// The statements a store with the feed runs for one set: the seqs before and
+// after, read in the write's own transaction, tell its log rows.
+function framedWrite(
+  db: DatabaseSync,
+  upsert: StatementSync,
+): Variant["write"] {
+  const begin = db.prepare("BEGIN IMMEDIATE");
+  const lastSeq = db.prepare("SELECT max(seq) FROM kv_changes");
+  const commit = db.prepare("COMMIT");
+  return (key, value) => {
+    begin.run();
+    lastSeq.get();
+    upsert.run(GROUP, key, value, null);
+    lastSeq.get();
+    commit.run();
   };
 }
 
@@ -109,6 +136,7 @@ const variants: Variant[] = [
     "DROP TRIGGER kv_changes_trim",
   ),
   raw("raw upsert, log triggers, log row without value", true, NO_VALUE),
+  raw("raw upsert, log triggers, in the store's transaction", true, "", true),
   store("Store.set, feed off", false),
   store("Store.set, feed on", true),
 ];
@@ -169,6 +197,14 @@ console.log(JSON.stringify({
   noTrimOverRaw: ratio(
     "raw upsert, log triggers, no trim trigger",
     "raw upsert",
+  ),
+  framedOverFloor: ratio(
+    "raw upsert, log triggers, in the store's transaction",
+    "raw upsert, log triggers (floor)",
+  ),
+  feedOnOverFramed: ratio(
+    "Store.set, feed on",
+    "raw upsert, log triggers, in the store's transaction",
   ),
   noValueOverRaw: ratio(
     "raw upsert, log triggers, log row without value",
