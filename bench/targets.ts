@@ -104,6 +104,8 @@ interface FeedFloor {
 interface WatchedPaired {
   watchedOverRaw: number;
   plainOverRaw: number;
+  /** Absent from results saved before it was measured. */
+  watchedOverRawGet?: number;
 }
 
 /** One durability of `go_store.ts`, nanoseconds per operation. */
@@ -503,6 +505,14 @@ info(
   () => {
     if (results.watched === undefined) throw new Error("not measured");
     return results.watched.plainOverRaw;
+  },
+);
+info(
+  "set with a drained watcher and a callback / raw upsert through .get(), raw code's floor (paired, the same run)",
+  () => {
+    const ratio = results.watched?.watchedOverRawGet;
+    if (ratio === undefined) throw new Error("not measured");
+    return ratio;
   },
 );
 info(

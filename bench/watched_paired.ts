@@ -7,9 +7,12 @@
  * time over the raw upsert's. The raw upsert also runs on a database made
  * with the store's own schema (its expiry index, namespace counts and their
  * triggers, copied from a file a store created): the floor a store's write
- * could reach. The watcher holds 16 unread events, so the
- * reader catches up (untimed) after each batch: no event is dropped, and a
- * lost one fails the run.
+ * could reach. The raw upsert also runs through `.get()` instead of `.run()`,
+ * as the store's `set` does: it returns no row, and `run()` builds a result
+ * object that costs `node:sqlite` about a fifth of the upsert, so this is
+ * raw code's own floor, the baseline with nothing left to take away. The
+ * watcher holds 16 unread events, so the reader catches up (untimed) after
+ * each batch: no event is dropped, and a lost one fails the run.
  *
  * `store_bench.ts` has the same entries under `deno bench`, which runs them
  * one after the other: on a busy machine they see different loads.
@@ -56,6 +59,7 @@ watched.onChange(() => {
 });
 const plain = seededStore();
 const upsert = seededRaw().prepare(UPSERT);
+const upsertGet = seededRaw().prepare(UPSERT);
 
 /** A raw :memory: database with the schema a store gives its file. */
 function storeSchemaRaw(): DatabaseSync {
@@ -78,6 +82,7 @@ const walks = {
   plain: new Walk(N),
   raw: new Walk(N),
   rawStoreSchema: new Walk(N),
+  rawGet: new Walk(N),
 };
 let written = 0;
 
@@ -88,6 +93,7 @@ const write: Record<Entry, (i: number, value: string) => void> = {
   raw: (i, value) => upsert.run(GROUPS[i]!, KEYS[i]!, value, null),
   rawStoreSchema: (i, value) =>
     schemaUpsert.run(GROUPS[i]!, KEYS[i]!, value, null),
+  rawGet: (i, value) => upsertGet.get(GROUPS[i]!, KEYS[i]!, value, null),
 };
 
 async function batch(entry: Entry): Promise<number> {
@@ -116,11 +122,19 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-const entries: Entry[] = ["raw", "watched", "plain", "rawStoreSchema"];
+const entries: Entry[] = [
+  "raw",
+  "watched",
+  "plain",
+  "rawStoreSchema",
+  "rawGet",
+];
 const ratios = {
   watched: [] as number[],
   plain: [] as number[],
   rawStoreSchema: [] as number[],
+  rawGet: [] as number[],
+  watchedOverRawGet: [] as number[],
 };
 const perWrite = { raw: [] as number[], watched: [] as number[] };
 for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
@@ -129,6 +143,7 @@ for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
     watched: 0,
     plain: 0,
     rawStoreSchema: 0,
+    rawGet: 0,
   };
   for (let b = 0; b < BATCHES; b++) {
     for (let e = 0; e < entries.length; e++) {
@@ -140,6 +155,8 @@ for (let round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
   ratios.watched.push(total.watched / total.raw);
   ratios.plain.push(total.plain / total.raw);
   ratios.rawStoreSchema.push(total.rawStoreSchema / total.raw);
+  ratios.rawGet.push(total.rawGet / total.raw);
+  ratios.watchedOverRawGet.push(total.watched / total.rawGet);
   perWrite.raw.push(total.raw * 1e6 / (BATCHES * BATCH));
   perWrite.watched.push(total.watched * 1e6 / (BATCHES * BATCH));
 }
@@ -151,6 +168,8 @@ console.log(JSON.stringify({
   watchedOverRaw: round3(median(ratios.watched)),
   plainOverRaw: round3(median(ratios.plain)),
   rawStoreSchemaOverRaw: round3(median(ratios.rawStoreSchema)),
+  rawGetOverRaw: round3(median(ratios.rawGet)),
+  watchedOverRawGet: round3(median(ratios.watchedOverRawGet)),
   rawNsPerWrite: Math.round(median(perWrite.raw)),
   watchedNsPerWrite: Math.round(median(perWrite.watched)),
 }));

@@ -149,6 +149,41 @@ Deno.test("Store.transaction keeps nothing once SQLite rolled it back after a fa
   }
 });
 
+Deno.test("Store.set reports a failure of its own COMMIT and keeps nothing", async (t) => {
+  for (const changeFeed of [false, true]) {
+    await t.step(changeFeed ? "with the change feed" : "without", () => {
+      using dir = tempDir();
+      const path = dir.file("deferred.db");
+      using store = new Store(path, { changeFeed, purgeIntervalMs: 0 });
+      // A deferred foreign key is checked at COMMIT only: the upsert's step
+      // itself succeeds, and the autocommit that ends it fails.
+      rawQuery(path, "CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+      rawQuery(
+        path,
+        "CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+      );
+      rawQuery(
+        path,
+        "CREATE TRIGGER orphan AFTER INSERT ON entries WHEN NEW.entry_key = 'bad' BEGIN INSERT INTO child VALUES (1); END",
+      );
+      const events: StoreEvent[] = [];
+      store.onChange((event) => events.push(event));
+      store.set("g", "good", "1");
+      assert.throws(
+        () => store.set("g", "bad", "x"),
+        (error) =>
+          error instanceof StoreError &&
+          error.message === "Cannot set value: FOREIGN KEY constraint failed",
+      );
+      assert.equal(store.get("g", "bad"), undefined);
+      assert.deepEqual(rawQuery(path, "SELECT entry_key FROM entries"), [
+        { entry_key: "good" },
+      ]);
+      assert.deepEqual(events.map((event) => event.key), ["good"]);
+    });
+  }
+});
+
 /** A store on `path` with the change feed, read only when asked to. */
 function feedStore(path: string, maxRows: number): Store {
   return new Store(path, {
