@@ -10,7 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import type { EventType, StoreEvent } from "./events.ts";
-import type { Replay } from "./_watch_queue.ts";
+import { type Replay, REPLAY_PAGE } from "./_watch_queue.ts";
 import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -33,8 +33,6 @@ export interface ReplayFilter {
 
 // Rows read per statement, so a large backlog is read in bounded steps.
 const READ_BATCH = 1_000;
-// Rows per page of a replay: what a watcher far behind holds at once.
-const REPLAY_PAGE = 256;
 
 const SQL = {
   lastSeq: "SELECT max(seq) FROM kv_changes",

@@ -46,6 +46,12 @@ export interface Replay<T> {
 export const WATCHER_CAPACITY = 16;
 
 /**
+ * Events a replay reads at a time, and holds unread before it waits for its
+ * reader: what a watcher far behind costs, on every backend.
+ */
+export const REPLAY_PAGE = 256;
+
+/**
  * One watcher's queue, as the hub sees it. Generic over what it carries so
  * that it sits below `events.ts`, which wraps it in the public `Watcher`.
  */
@@ -76,6 +82,8 @@ export class WatchQueue<T> {
   #held: T[] = [];
   /** More live events arrived than it holds: the replay reads them. */
   #extended = false;
+  /** Who waits for fewer than `limit` unread events. */
+  #room: { limit: number; resolve: () => void } | undefined;
 
   /** @param capacity Unread events held before new ones are dropped. */
   constructor(capacity = WATCHER_CAPACITY) {
@@ -92,6 +100,7 @@ export class WatchQueue<T> {
           this.#done = true;
           this.#buffer = [];
           this.#head = 0;
+          this.#freeRoom();
           this.onCancel();
         },
       },
@@ -104,6 +113,29 @@ export class WatchQueue<T> {
   /** @returns The events queued and not yet read. */
   get unread(): number {
     return this.#buffer.length - this.#head;
+  }
+
+  /**
+   * For a source that pushes a replay: waits until its reader has read
+   * enough that fewer than `limit` events wait unread, or the stream ended.
+   *
+   * @param limit The unread events to stay under.
+   * @returns `undefined` when there is room now, else a promise of it.
+   */
+  room(limit: number): Promise<void> | undefined {
+    if (this.#done || this.unread < limit) return undefined;
+    this.#room?.resolve();
+    return new Promise((resolve) => {
+      this.#room = { limit, resolve };
+    });
+  }
+
+  #freeRoom(): void {
+    const room = this.#room;
+    if (room !== undefined && (this.#done || this.unread < room.limit)) {
+      this.#room = undefined;
+      room.resolve();
+    }
   }
 
   /**
@@ -169,6 +201,7 @@ export class WatchQueue<T> {
     this.#replaying = false;
     this.#held = [];
     this.#controller.error(error);
+    this.#freeRoom();
   }
 
   /**
@@ -235,6 +268,7 @@ export class WatchQueue<T> {
     }
     this.#controller.enqueue(event);
     if (this.#ended && this.#drained()) this.#close();
+    this.#freeRoom();
   }
 
   // Reads pages until one has events for this queue or the replay ends,
@@ -266,6 +300,7 @@ export class WatchQueue<T> {
     if (this.#done) return;
     this.#done = true;
     this.#controller.close();
+    this.#freeRoom();
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { setImmediate } from "node:timers/promises";
 import { type EventType, type StoreEvent, Watcher } from "../src/events.ts";
 import { EventHub } from "../src/_hub.ts";
+import { WatchQueue } from "../src/_watch_queue.ts";
 import { StoreClosedError } from "../src/errors.ts";
 import { catchReportedErrors, drain } from "./_helpers.ts";
 
@@ -982,4 +983,36 @@ Deno.test("EventHub.watch() with a replay reads it a page at a time, then live",
       assert.equal((await Array.fromAsync(w)).length, 25);
     },
   );
+});
+
+Deno.test("WatchQueue.room() waits until the reader leaves fewer events unread", async (t) => {
+  await t.step(
+    "resolves once the reader has read below the limit",
+    async () => {
+      const queue = new WatchQueue<number>(4);
+      for (let i = 0; i < 10; i++) queue.force(i);
+      assert.equal(queue.unread, 10);
+      let roomy = false;
+      queue.room(8)?.then(() => roomy = true);
+      const reader = queue.stream.getReader();
+      for (let i = 0; i < 2; i++) await reader.read();
+      await setImmediate();
+      assert.equal(roomy, false);
+      await reader.read();
+      await setImmediate();
+      assert.equal(roomy, true);
+      assert.equal(queue.room(8), undefined);
+      await reader.cancel();
+    },
+  );
+
+  await t.step("resolves when the stream is cancelled", async () => {
+    const queue = new WatchQueue<number>(4);
+    for (let i = 0; i < 10; i++) queue.force(i);
+    const room = queue.room(2);
+    assert.ok(room instanceof Promise);
+    await queue.stream.cancel();
+    await room;
+    assert.equal(queue.room(2), undefined);
+  });
 });

@@ -17,7 +17,7 @@
 
 import { clockOrNaN, unrefTimer } from "../_time.ts";
 import type { EventHub } from "../_hub.ts";
-import { WatchQueue } from "../_watch_queue.ts";
+import { REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { StoreError } from "../errors.ts";
 import { LOG_SIZE, type LogRecord } from "./_keys.ts";
@@ -26,11 +26,7 @@ import { purgeExpired } from "./_clean.ts";
 
 /** How often the head is polled while anybody listens. */
 export const POLL_MS = 10;
-/**
- * Log entries a resumed watcher reads per poll, and the unread events it
- * holds before it waits for its reader: what a watcher far behind costs.
- */
-const REPLAY_PAGE = 256;
+
 const JITTER_MS = 5;
 /** Own seqs remembered to label replayed events. */
 const OWN_LIMIT = 10_000;

@@ -15,7 +15,7 @@ import { unrefTimer } from "../_time.ts";
 import { decodeUtf8 } from "../_utf8.ts";
 import { StoreError } from "../errors.ts";
 import type { EventHub } from "../_hub.ts";
-import { WatchQueue } from "../_watch_queue.ts";
+import { REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
 import type { ExpiryTimer } from "./_expiry.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { type EtcdClient, type Json, keyValue } from "./_client.ts";
@@ -120,6 +120,8 @@ export class EventPump {
     to: {
       publish: (events: StoreEvent[]) => void;
       active: () => boolean;
+      /** Awaited after each message: the stream is read no faster. */
+      room?: () => Promise<void> | undefined;
       advanced?: (revision: number) => void;
       /** `"skip"` goes on from the oldest revision kept; a function ends. */
       compacted: "skip" | ((revision: number) => void);
@@ -148,6 +150,7 @@ export class EventPump {
                 to.advanced?.(revision);
               }
               if (!to.active()) stop.abort();
+              else await to.room?.();
             },
             stop.signal,
           );
@@ -167,9 +170,10 @@ export class EventPump {
 
   /**
    * A watcher of its own stream, replaying the changes after `since` (never
-   * dropped, as a local replay), then live. When etcd has compacted the
-   * revisions after `since`, the stream fails with a `StoreError` rather
-   * than ending as if the store closed.
+   * dropped, as a local replay), then live. Its stream is read no faster
+   * than its reader reads once a page of events waits unread. When etcd has
+   * compacted the revisions after `since`, the stream fails with a
+   * `StoreError` rather than ending as if the store closed.
    *
    * @param group The watched group or `"*"`; a label with a prefix.
    * @param key The watched key or `"*"`.
@@ -205,6 +209,9 @@ export class EventPump {
         }
       },
       active: () => this.#resumed.has(watcher),
+      // A reader a page behind: etcd holds the rest (the stream is not read
+      // meanwhile, and etcd catches a slow watcher up from its history).
+      room: () => queue.room(REPLAY_PAGE),
       compacted: (revision) =>
         queue.fail(
           new StoreError(
