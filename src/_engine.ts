@@ -454,9 +454,10 @@ export class Engine {
       if (before.length > 0) events = before.concat(events);
     } catch (error) {
       // Committed: the caller must not see a failure. Those rows are read
-      // again with the next delivery; ours are delivered now.
+      // again with the next delivery, and ours with them, from the log: in
+      // seq order, and once (handed out now, ours would come again then).
       if (!isBusy(error)) reportError(error);
-      return { result, events };
+      return { result, events: [] };
     }
     feed.skipTo(tx.mark);
     return { result, events };
@@ -675,10 +676,15 @@ export class Engine {
     const log = this.run(op, () => feed.replay(since, filter));
     return {
       next: () => {
-        if (this.closed) throw new StoreClosedError(op);
+        if (this.closed) {
+          throw new StoreClosedError(
+            `read the change log after seq ${log.position}`,
+          );
+        }
         return this.run(op, () => log.next());
       },
       extend: () => log.extend(),
+      stop: () => log.stop(),
       covers: (event) => log.covers(event),
     };
   }

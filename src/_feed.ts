@@ -220,9 +220,15 @@ export class ChangeFeed {
       until,
     ) => {
       const rows = this.#stmt.page.all(after, until);
-      const oldest = rows[0]?.[7] as number | undefined;
-      if (oldest !== undefined && oldest > after + 1) {
-        throw trimmed(after, oldest);
+      // An empty page is the end of the replay: rows trimmed away entirely
+      // must not pass for one.
+      const oldest =
+        (rows.length > 0 ? rows[0]?.[7] : this.#stmt.firstSeq.get()?.[0]) as
+          | number
+          | null
+          | undefined;
+      if (oldest === null || oldest === undefined || oldest > after + 1) {
+        throw trimmed(after, oldest ?? until + 1);
       }
       return rows.map((row) => this.#event(row, undefined));
     });
@@ -333,6 +339,11 @@ export class LogReplay implements Replay<StoreEvent> {
       (key === "*" || (event.key === key && event.type !== "delete_group"));
   }
 
+  /** @returns The last seq read. */
+  get position(): number {
+    return this.#after;
+  }
+
   /** @returns The next page's events for the watcher, or `undefined`. */
   next(): StoreEvent[] | undefined {
     if (this.#ended) return undefined;
@@ -347,12 +358,20 @@ export class LogReplay implements Replay<StoreEvent> {
       return undefined;
     }
     this.#after = last;
-    return events.filter(this.#match);
+    const matched = events.filter(this.#match);
+    // Frozen as every event a consumer gets (the hub freezes live ones).
+    for (const event of matched) Object.freeze(event);
+    return matched;
   }
 
   /** Reads on to the last row the store has delivered, as it moves. */
   extend(): void {
     this.#until = undefined;
+  }
+
+  /** Reads no further than the last row the store has delivered now. */
+  stop(): void {
+    this.#until ??= this.#delivered();
   }
 
   /**

@@ -36,11 +36,25 @@ export interface Replay<T> {
    */
   extend(): void;
   /**
+   * Reads no further than the log's end now: the queue has ended, and what
+   * is written after it is not the watcher's.
+   */
+  stop(): void;
+  /**
    * @param event A live event.
    * @returns Whether the replay has read it already.
    */
   covers(event: T): boolean;
 }
+
+/**
+ * Pages of a replay read at once when its queue ends, so that a watcher of
+ * a store that closes still hands over a short replay; past them the next
+ * read after the close rejects with the store's error.
+ */
+const END_PAGES = 4;
+/** How long empty pages are read back to back before the loop is yielded. */
+const SCAN_MS = 5;
 
 /** Unread events a watcher holds before it starts dropping. */
 export const WATCHER_CAPACITY = 16;
@@ -205,25 +219,38 @@ export class WatchQueue<T> {
   }
 
   /**
-   * Ends the stream once the queued events are read. Idempotent. The rest
-   * of a replay is read at once, as the end may be the store's closing,
-   * after which its log cannot be read.
+   * Ends the stream once the queued events are read. Idempotent. A replay
+   * still unread stops at the log's end now; up to {@linkcode END_PAGES}
+   * pages of it are read at once (the end may be the store's closing, after
+   * which its log cannot be read), the rest as the reader reads.
    */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#replaying) {
-      const replay = this.#replay as Replay<T>;
+    const replay = this.#replay;
+    if (this.#replaying && replay !== undefined) {
+      replay.stop();
       try {
-        for (let page = replay.next(); page; page = replay.next()) {
-          for (const event of page) this.#buffer.push(event);
+        for (let i = 0; i < END_PAGES && this.#replaying; i++) {
+          this.#readPage(replay);
         }
       } catch (error) {
         return this.fail(asError(error));
       }
-      this.#endReplay();
     }
     if (this.#drained()) this.#close();
+  }
+
+  // Reads one page into the buffer; `false` when it had no event for this
+  // queue. The end of the replay hands over the events held meanwhile.
+  #readPage(replay: Replay<T>): boolean {
+    const page = replay.next();
+    if (page === undefined) {
+      this.#endReplay();
+      return true;
+    }
+    for (const event of page) this.#buffer.push(event);
+    return page.length > 0;
   }
 
   #endReplay(): void {
@@ -272,26 +299,23 @@ export class WatchQueue<T> {
   }
 
   // Reads pages until one has events for this queue or the replay ends,
-  // yielding to the event loop after each empty page so that a replay that
-  // matches little holds the loop for one page at a time.
+  // yielding to the event loop when empty pages (a filter that matches
+  // little) have held it for SCAN_MS. Called with an empty buffer only, so a
+  // failure (the store closed, the log trimmed) loses no queued event.
   async #readReplay(replay: Replay<T>): Promise<void> {
+    let start = performance.now();
     for (;;) {
-      let page: T[] | undefined;
       try {
-        page = replay.next();
+        if (this.#readPage(replay)) break;
       } catch (error) {
         return this.fail(asError(error));
       }
-      if (page === undefined) {
-        this.#endReplay();
-        break;
-      }
-      if (page.length > 0) {
-        for (const event of page) this.#buffer.push(event);
-        break;
-      }
+      if (performance.now() - start < SCAN_MS) continue;
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (this.#done) return;
+      // end() may have read the rest meanwhile.
+      if (!this.#replaying) break;
+      start = performance.now();
     }
     return this.#pull();
   }

@@ -867,7 +867,6 @@ class FakeReplay {
     const rows = this.log.filter((e) =>
       e.seq! > this.#after && e.seq! <= this.#until
     ).slice(0, this.page);
-    console.log("next", this.#after, this.#until, rows.length);
     if (rows.length === 0) return undefined;
     this.pages++;
     if (this.fail !== undefined && this.pages > 1) throw this.fail;
@@ -877,6 +876,9 @@ class FakeReplay {
   extend(): void {
     this.extended = true;
     this.#until = Infinity;
+  }
+  stop(): void {
+    this.#until = Math.min(this.#until, this.log.at(-1)?.seq ?? 0);
   }
   covers(e: StoreEvent): boolean {
     return e.seq! <= this.#after;
@@ -973,7 +975,7 @@ Deno.test("EventHub.watch() with a replay reads it a page at a time, then live",
   );
 
   await t.step(
-    "closing the hub reads the rest of the replay at once",
+    "closing the hub reads a short replay at once",
     async () => {
       const hub = new EventHub();
       const replay = new FakeReplay(logged(1, 25), 10, 25);
@@ -981,6 +983,22 @@ Deno.test("EventHub.watch() with a replay reads it a page at a time, then live",
       hub.close();
       assert.equal(replay.pages, 3);
       assert.equal((await Array.fromAsync(w)).length, 25);
+    },
+  );
+
+  await t.step(
+    "closing the hub reads four pages at once, the rest as the reader reads",
+    async () => {
+      const hub = new EventHub();
+      const replay = new FakeReplay(logged(1, 100), 10, 100);
+      const w = hub.watch("g", "*", { replay });
+      hub.close();
+      assert.equal(replay.pages, 4);
+      assert.deepEqual(
+        (await Array.fromAsync(w)).map((e) => e.seq),
+        logged(1, 100).map((e) => e.seq),
+      );
+      assert.equal(replay.pages, 10);
     },
   );
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { ScopedStore, Store, StoreError, type StoreEvent } from "@core/store";
+import {
+  ScopedStore,
+  Store,
+  StoreClosedError,
+  StoreError,
+  type StoreEvent,
+} from "@core/store";
 import type { FeedWriterResult } from "./fixtures/feed_writer.ts";
 import {
   drain,
@@ -546,6 +552,118 @@ Deno.test("Store.watch() with since reads the log a page at a time as its reader
           error instanceof StoreError &&
           /no longer holds the changes after seq 256/.test(error.message),
       );
+    },
+  );
+
+  await t.step(
+    "rows of other groups trimmed under a quiet watcher fail the stream",
+    async () => {
+      using dir = tempDir();
+      using store = new Store(dir.file("quiet.db"), {
+        changeFeed: true,
+        purgeIntervalMs: 0,
+        changeRetention: { maxRows: 300 },
+      });
+      for (let i = 0; i < 290; i++) store.set("a", "k", String(i));
+      using watcher = store.watch("a", "*", { since: 0 });
+      const reader = watcher.stream.getReader();
+      assert.equal((await reader.read()).value?.seq, 1);
+      // None of these reach the watcher live; they trim its rows away.
+      for (let i = 0; i < 400; i++) store.set("b", "k", `more ${i}`);
+      store.set("a", "k", "live");
+      const seqs: number[] = [];
+      await assert.rejects(
+        async () => {
+          for (;;) seqs.push((await reader.read()).value!.seq!);
+        },
+        (error) =>
+          error instanceof StoreError &&
+          /no longer holds the changes after seq 256/.test(error.message),
+      );
+      assert.deepEqual(seqs, Array.from({ length: 255 }, (_, i) => i + 2));
+    },
+  );
+
+  await t.step(
+    "a store closed while a replay scans other groups hands over what it holds",
+    async () => {
+      using dir = tempDir();
+      const store = feedStore(dir.file("scan.db"));
+      for (let i = 0; i < 300; i++) store.set("other", "k", String(i));
+      for (let i = 0; i < 5; i++) store.set("a", "k", String(i));
+      const watcher = store.watch("a", "*", { since: 0 });
+      const reader = watcher.stream.getReader();
+      const first = reader.read();
+      await Promise.resolve();
+      store.close();
+      const got = [(await first).value?.value];
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        got.push(r.value.value);
+      }
+      assert.deepEqual(got, ["0", "1", "2", "3", "4"]);
+    },
+  );
+
+  await t.step(
+    "a store closed before a long replay was read: four pages, then StoreClosedError",
+    async () => {
+      using dir = tempDir();
+      const store = feedStore(dir.file("long-close.db"));
+      store.transaction(() => {
+        for (let i = 0; i < 2_000; i++) store.set("g", `k${i}`, String(i));
+      });
+      const watcher = store.watch("g", "*", { since: 0 });
+      store.close();
+      const reader = watcher.stream.getReader();
+      let read = 0;
+      await assert.rejects(
+        async () => {
+          for (; !(await reader.read()).done; read++);
+        },
+        (error) =>
+          error instanceof StoreClosedError &&
+          /after seq 1024: the store is closed/.test(error.message),
+      );
+      assert.equal(read, 1_024);
+    },
+  );
+
+  await t.step(
+    "an unwatched replay is read lazily and ends where the log ended",
+    async () => {
+      using dir = tempDir();
+      using store = feedStore(dir.file("unwatched.db"));
+      store.transaction(() => {
+        for (let i = 0; i < 2_000; i++) store.set("g", `k${i}`, String(i));
+      });
+      const watcher = store.watch("g", "*", { since: 0, capacity: 1 });
+      for (let i = 0; i < 3; i++) store.set("g", "k", `live ${i}`);
+      store.unwatch(watcher);
+      store.set("g", "k", "after the end");
+      const events = await Array.fromAsync(watcher);
+      assert.equal(events.length, 2_003);
+      assert.equal(events.at(-1)?.value, "live 2");
+      assert.ok(events.every(Object.isFrozen));
+    },
+  );
+
+  await t.step(
+    "an extended replay ended inside a transaction never reads its rows",
+    async () => {
+      using dir = tempDir();
+      using store = feedStore(dir.file("open-tx.db"));
+      store.set("g", "k", "old");
+      const watcher = store.watch("g", "*", { since: 0, capacity: 1 });
+      for (let i = 0; i < 3; i++) store.set("g", "k", `new ${i}`);
+      assert.throws(() =>
+        store.transaction(() => {
+          store.set("g", "k", "rolled back");
+          store.unwatch(watcher);
+          throw new Error("no");
+        })
+      );
+      const values = (await Array.fromAsync(watcher)).map((e) => e.value);
+      assert.deepEqual(values, ["old", "new 0", "new 1", "new 2"]);
     },
   );
 });
