@@ -130,10 +130,15 @@ export interface WatchOptions {
   /**
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
    * watcher first replays the logged events after it, each with the time of
-   * its write, then continues live. The replay reads the log a page at a
-   * time as the reader reads, so a watcher far behind holds one page, and
-   * it drops nothing: writes made before the reader reaches the end of the
-   * log are read from the log too when they outnumber `capacity`.
+   * its write as the log recorded it, then continues live. The replay reads
+   * the log a page (256 rows) at a time as the reader reads, so a watcher
+   * far behind holds one page, and it drops nothing: writes made before the
+   * reader reaches the end of the log are read from the log too (with the
+   * log's time) when they outnumber `capacity`. Rows trimmed before the
+   * reader reached them fail the stream with `StoreError`. When the watcher
+   * ends, up to 4 more pages are read at once; a watcher whose store closed
+   * then rejects its next read with `StoreClosedError`, naming the last seq
+   * read.
    */
   since?: number | undefined;
   /**
