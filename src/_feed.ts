@@ -33,6 +33,9 @@ export interface ReplayFilter {
 
 // Rows read per statement, so a large backlog is read in bounded steps.
 const READ_BATCH = 1_000;
+// Bytes of groups, keys and values in one page of a replay, past its first
+// row: what a watcher far behind holds when the values are large.
+const REPLAY_BYTES = 8 * 1024 * 1024;
 
 const SQL = {
   lastSeq: "SELECT max(seq) FROM kv_changes",
@@ -42,6 +45,11 @@ const SQL = {
     textColumn("value")
   }, expires_at, timestamp
     FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${READ_BATCH}`,
+  // The sizes of a page's rows, so that a page of large values can end
+  // early; SQLite tells a value's length without reading it.
+  pageSizes: `SELECT seq,
+    coalesce(octet_length(value), 0) + octet_length(grp) + octet_length(key)
+    FROM kv_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${REPLAY_PAGE}`,
   // With the oldest seq kept, read in the same statement: a trim between
   // the two could not then hide a gap.
   page: `SELECT seq, type, ${textColumn("grp")}, ${textColumn("key")}, ${
@@ -219,7 +227,7 @@ export class ChangeFeed {
       after,
       until,
     ) => {
-      const rows = this.#stmt.page.all(after, until);
+      const rows = this.#stmt.page.all(after, this.#pageEnd(after, until));
       // An empty page is the end of the replay: rows trimmed away entirely
       // must not pass for one.
       const oldest =
@@ -232,6 +240,20 @@ export class ChangeFeed {
       }
       return rows.map((row) => this.#event(row, undefined));
     });
+  }
+
+  // The last seq of the next page after `after`: up to REPLAY_PAGE rows,
+  // fewer once their bytes pass REPLAY_BYTES (at least one).
+  #pageEnd(after: number, until: number): number {
+    const sizes = this.#stmt.pageSizes.all(after, until);
+    let bytes = 0;
+    for (let i = 0; i < sizes.length; i++) {
+      bytes += (sizes[i] as Row)[1] as number;
+      if (i > 0 && bytes > REPLAY_BYTES) {
+        return (sizes[i - 1] as Row)[0] as number;
+      }
+    }
+    return until;
   }
 
   /**

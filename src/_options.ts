@@ -131,7 +131,7 @@ export interface WatchOptions {
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
    * watcher first replays the logged events after it, each with the time of
    * its write as the log recorded it, then continues live. The replay reads
-   * the log a page (256 rows) at a time as the reader reads, so a watcher
+   * the log a page (256 rows, fewer past 8 MiB) at a time as the reader reads, so a watcher
    * far behind holds one page, and it drops nothing: writes made before the
    * reader reaches the end of the log are read from the log too (with the
    * log's time) when they outnumber `capacity`. Rows trimmed before the

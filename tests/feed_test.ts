@@ -503,6 +503,36 @@ Deno.test("Store.watch() with since reads the log a page at a time as its reader
   );
 
   await t.step(
+    "a page of large values ends at 8 MiB",
+    async () => {
+      using dir = tempDir();
+      using store = new Store(dir.file("large.db"), {
+        changeFeed: true,
+        purgeIntervalMs: 0,
+        changeRetention: { maxRows: 50 },
+      });
+      const mib = "x".repeat(1024 * 1024);
+      for (let i = 0; i < 40; i++) store.set("g", "k", `${i}:${mib}`);
+      using watcher = store.watch("g", "*", { since: 0 });
+      const reader = watcher.stream.getReader();
+      assert.equal((await reader.read()).value?.seq, 1);
+      // Small writes trim the first 78 rows: a page of 256 rows would hold
+      // all 40 values by now; one of 8 MiB holds 7 (each is over 1 MiB).
+      for (let i = 0; i < 100; i++) store.set("h", "k", String(i));
+      let read = 1;
+      await assert.rejects(
+        async () => {
+          for (; !(await reader.read()).done; read++);
+        },
+        (error) =>
+          error instanceof StoreError &&
+          /no longer holds the changes after seq 7;/.test(error.message),
+      );
+      assert.equal(read, 7);
+    },
+  );
+
+  await t.step(
     "writes made before the first read follow it, none dropped",
     async () => {
       using dir = tempDir();
