@@ -131,14 +131,14 @@ export interface WatchOptions {
    * Resume after this change-log `seq` (needs the `changeFeed` option): the
    * watcher first replays the logged events after it, each with the time of
    * its write as the log recorded it, then continues live. The replay reads
-   * the log a page (256 rows, fewer past 8 MiB) at a time as the reader reads, so a watcher
-   * far behind holds one page, and it drops nothing: writes made before the
-   * reader reaches the end of the log are read from the log too (with the
-   * log's time) when they outnumber `capacity`. Rows trimmed before the
-   * reader reached them fail the stream with `StoreError`. When the watcher
-   * ends, up to 4 more pages are read at once; a watcher whose store closed
-   * then rejects its next read with `StoreClosedError`, naming the last seq
-   * read.
+   * the log a page (256 rows, fewer past 8 MiB) at a time as the reader
+   * reads, so a watcher far behind holds one page, and it drops nothing:
+   * writes made before the reader reaches the end of the log are read from
+   * the log too (with the log's time) when they outnumber `capacity`. Rows
+   * trimmed before the reader reached them fail the stream with
+   * `StoreError`. When the watcher ends, up to 4 more pages are read at
+   * once; a watcher whose store closed then rejects its next read with
+   * `StoreClosedError`, naming the last seq read.
    */
   since?: number | undefined;
   /**
