@@ -10,7 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import type { EventType, StoreEvent } from "./events.ts";
-import { type Replay, REPLAY_PAGE } from "./_watch_queue.ts";
+import { type Replay, REPLAY_BYTES, REPLAY_PAGE } from "./_watch_queue.ts";
 import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
 /** How long the log keeps rows; a row goes when either limit passes it. */
@@ -33,9 +33,6 @@ export interface ReplayFilter {
 
 // Rows read per statement, so a large backlog is read in bounded steps.
 const READ_BATCH = 1_000;
-// Bytes of groups, keys and values in one page of a replay, past its first
-// row: what a watcher far behind holds when the values are large.
-const REPLAY_BYTES = 8 * 1024 * 1024;
 
 const SQL = {
   lastSeq: "SELECT max(seq) FROM kv_changes",

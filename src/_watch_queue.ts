@@ -66,6 +66,12 @@ export const WATCHER_CAPACITY = 16;
 export const REPLAY_PAGE = 256;
 
 /**
+ * Bytes of groups, keys and values past which a replay's page ends early
+ * (after its first event), so that large values cannot make one page huge.
+ */
+export const REPLAY_BYTES = 8 * 1024 * 1024;
+
+/**
  * One watcher's queue, as the hub sees it. Generic over what it carries so
  * that it sits below `events.ts`, which wraps it in the public `Watcher`.
  */

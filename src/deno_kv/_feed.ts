@@ -17,7 +17,7 @@
 
 import { clockOrNaN, unrefTimer } from "../_time.ts";
 import type { EventHub } from "../_hub.ts";
-import { REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
+import { REPLAY_BYTES, REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { StoreError } from "../errors.ts";
 import { LOG_SIZE, type LogRecord } from "./_keys.ts";
@@ -213,13 +213,20 @@ export class Feed {
     since: number,
     last: number,
     origin: "local" | "remote",
+    budget = Infinity,
   ): Promise<StoreEvent[]> {
     const out: StoreEvent[] = [];
     const selector = this.#ops.keys.logRange(since, last);
+    let size = 0;
     for (const item of await this.#ops.collect<LogRecord>(selector)) {
       const seq = item.key[2] as number;
       const event = await this.#event(item.value, seq, origin);
-      if (event !== undefined) out.push(event);
+      if (event === undefined) continue;
+      out.push(event);
+      // String lengths for bytes: a bound, not a count.
+      size += event.group.length + event.key.length +
+        (event.value?.length ?? 0);
+      if (size > budget) break;
     }
     return out;
   }
@@ -285,8 +292,11 @@ export class Feed {
         await Promise.allSettled([...this.#ops.pending]);
       }
       const to = Math.min(head.seq, cursor + REPLAY_PAGE);
-      const events = await this.readLog(cursor, to, "remote");
-      if (events[0] !== undefined && (events[0].seq as number) > cursor + 1) {
+      const events = await this.readLog(cursor, to, "remote", REPLAY_BYTES);
+      // Seqs are contiguous, and the log keeps the last LOG_SIZE: one it
+      // no longer holds is a gap, whether the page was empty or not.
+      const first = (events[0]?.seq ?? head.seq + 1) as number;
+      if (first > cursor + 1 || head.seq - cursor > LOG_SIZE) {
         // Trimmed while it waited: no silent gap, and no ordinary end.
         queue.fail(
           new StoreError(
@@ -301,7 +311,7 @@ export class Feed {
         if ((event.seq as number) <= replayTo) queue.force(frozen);
         else queue.offer(frozen);
       }
-      cursor = to;
+      cursor = (events.at(-1)?.seq ?? cursor) as number;
     };
     const loop = () => {
       if (stopped || this.#closed) return;
