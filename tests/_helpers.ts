@@ -6,6 +6,7 @@ import {
   type AsyncStore,
   ScopedStore,
   Store,
+  StoreError,
   type StoreEvent,
   type StoreOptions,
   type Watcher,
@@ -426,4 +427,36 @@ export class SseReader {
 /** The StoreEvent a frame carries, parsed. */
 export function frameEvent(frame: SseFrame): StoreEvent {
   return JSON.parse(frame.data) as StoreEvent;
+}
+
+/**
+ * Reads a resumed watcher's stream until it fails because the change log no
+ * longer holds the changes after `seq` (any seq when omitted), and returns
+ * the events read before; the check fails if the stream ends or fails
+ * otherwise, or none of that happens within 10 s.
+ */
+export async function readUntilTrimmed(
+  reader: ReadableStreamDefaultReader<StoreEvent>,
+  seq?: number,
+): Promise<StoreEvent[]> {
+  const events: StoreEvent[] = [];
+  const deadline = setTimeout(() => reader.cancel(), 10_000);
+  const after = seq === undefined ? "seq \\d+" : `seq ${seq}\\b`;
+  try {
+    await assert.rejects(
+      async () => {
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          events.push(r.value);
+        }
+      },
+      (error) =>
+        error instanceof StoreError &&
+        new RegExp(`no longer holds the changes after ${after}`).test(
+          error.message,
+        ),
+    );
+  } finally {
+    clearTimeout(deadline);
+  }
+  return events;
 }
