@@ -64,6 +64,26 @@ export async function setAgainstRaw(
     purgeIntervalMs: 0,
   });
   const value = b64("v");
+  // The txn a set sends: put the key and a marker that must be absent.
+  const markedTxn = (marker: string, key: string, markerLease?: string) => ({
+    compare: [{
+      key: b64(marker),
+      target: "CREATE",
+      result: "EQUAL",
+      create_revision: 0,
+    }],
+    success: [
+      { request_put: { key: b64(key), value } },
+      {
+        request_put: {
+          key: b64(marker),
+          value: b64("1"),
+          ...(markerLease === undefined ? {} : { lease: markerLease }),
+        },
+      },
+    ],
+    failure: [{ request_range: { key: b64(marker) } }],
+  });
   const variants: Record<string, (i: number) => Promise<unknown>> = {
     "raw put": (i) =>
       post("/v3/kv/put", { key: b64(`${prefix}put/${i}`), value }),
@@ -71,38 +91,16 @@ export async function setAgainstRaw(
       post("/v3/kv/txn", {
         success: [{ request_put: { key: b64(`${prefix}txn/${i}`), value } }],
       }),
-    "raw txn: the same, marker without a lease": (i) => {
-      const marker = b64(`${prefix}m/w/bare.${i}`);
-      return post("/v3/kv/txn", {
-        compare: [{
-          key: marker,
-          target: "CREATE",
-          result: "EQUAL",
-          create_revision: 0,
-        }],
-        success: [
-          { request_put: { key: b64(`${prefix}bare/${i}`), value } },
-          { request_put: { key: marker, value: b64("1") } },
-        ],
-        failure: [{ request_range: { key: marker } }],
-      });
-    },
-    [MARKED]: (i) => {
-      const marker = b64(`${prefix}m/w/raw.${i}`);
-      return post("/v3/kv/txn", {
-        compare: [{
-          key: marker,
-          target: "CREATE",
-          result: "EQUAL",
-          create_revision: 0,
-        }],
-        success: [
-          { request_put: { key: b64(`${prefix}marked/${i}`), value } },
-          { request_put: { key: marker, value: b64("1"), lease } },
-        ],
-        failure: [{ request_range: { key: marker } }],
-      });
-    },
+    "raw txn: the same, marker without a lease": (i) =>
+      post(
+        "/v3/kv/txn",
+        markedTxn(`${prefix}m/w/bare.${i}`, `${prefix}bare/${i}`),
+      ),
+    [MARKED]: (i) =>
+      post(
+        "/v3/kv/txn",
+        markedTxn(`${prefix}m/w/raw.${i}`, `${prefix}marked/${i}`, lease),
+      ),
     "EtcdStore.set": (i) => store.set("bench", `k${i}`, "v"),
   };
   const names = Object.keys(variants);
