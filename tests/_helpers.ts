@@ -460,3 +460,45 @@ export async function readUntilTrimmed(
   }
   return events;
 }
+
+/** What one racing process reports: its results, in the order it got them. */
+export interface RaceResults {
+  results: readonly (number | string)[];
+}
+
+/**
+ * Checks that racing processes were handed the counts 1 to `total` each
+ * exactly once, every process its own in rising order.
+ */
+export function assertCountsOnce(
+  reports: readonly RaceResults[],
+  total: number,
+): void {
+  const all = reports.flatMap((r) => r.results as number[]);
+  assert.equal(all.length, total);
+  assert.deepEqual(
+    all.sort((a, b) => a - b),
+    Array.from({ length: total }, (_, i) => i + 1),
+  );
+  for (const r of reports) {
+    const own = r.results as number[];
+    assert.ok(own.every((n, i) => i === 0 || n > own[i - 1]!), "rising");
+  }
+}
+
+/**
+ * Which racing process (its index) won each key it reports, checking that
+ * none was won twice.
+ */
+export function winnersOf(
+  reports: readonly RaceResults[],
+): Map<string, number> {
+  const winners = new Map<string, number>();
+  reports.forEach((r, id) => {
+    for (const key of r.results as string[]) {
+      assert.equal(winners.get(key), undefined, `${key} won twice`);
+      winners.set(key, id);
+    }
+  });
+  return winners;
+}

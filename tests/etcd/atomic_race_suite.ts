@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "@core/store";
 import { EtcdStore } from "@core/store/etcd";
+import { assertCountsOnce, winnersOf } from "../_helpers.ts";
 import { endpoints, freshPrefix, kill, leader, restart } from "./_cluster.ts";
 import type { EtcdRaceJob, EtcdRaceReport } from "./fixtures/atomic_racer.ts";
 
@@ -75,13 +76,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 Deno.test("EtcdStore.increment hands every count out exactly once to racing processes", async () => {
   const prefix = freshPrefix();
   const reports = await raceAll("increment", prefix, 4, INCREMENTS);
-  const all = reports.flatMap((r) => r.results as number[]);
-  assert.equal(all.length, 4 * INCREMENTS);
-  assert.deepEqual(all.sort((a, b) => a - b), range(4 * INCREMENTS));
-  for (const r of reports) {
-    const own = r.results as number[];
-    assert.ok(own.every((n, i) => i === 0 || n > own[i - 1]!), "rising");
-  }
+  assertCountsOnce(reports, 4 * INCREMENTS);
   await using store = await open(prefix);
   assert.equal(await store.get("race", "n"), String(4 * INCREMENTS));
 });
@@ -90,13 +85,7 @@ Deno.test("EtcdStore.setIfAbsent lets exactly one racing process win each key", 
   const prefix = freshPrefix();
   const reports = await raceAll("setIfAbsent", prefix, 4, 300);
   await using store = await open(prefix);
-  const winners = new Map<string, number>();
-  reports.forEach((r, id) => {
-    for (const key of r.results as string[]) {
-      assert.equal(winners.get(key), undefined, `${key} won twice`);
-      winners.set(key, id);
-    }
-  });
+  const winners = winnersOf(reports);
   assert.equal(winners.size, 300);
   const stored = await store.getAll("race");
   assert.equal(stored.size, 300);

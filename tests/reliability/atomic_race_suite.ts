@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { Store } from "../../mod.ts";
-import { tempDir } from "../_helpers.ts";
+import { assertCountsOnce, tempDir, winnersOf } from "../_helpers.ts";
 import type { RaceJob, RaceReport } from "../fixtures/atomic_race_child.ts";
 
 const CHILD = new URL("../fixtures/atomic_race_child.ts", import.meta.url);
@@ -81,16 +81,7 @@ Deno.test("Store.increment hands every count out exactly once to racing processe
         { kind: "increment", path, count: 1_000, changeFeed },
         4,
       );
-      const all = reports.flatMap((r) => r.results as number[]);
-      assert.equal(all.length, 4_000);
-      assert.deepEqual(
-        all.sort((a, b) => a - b),
-        Array.from({ length: 4_000 }, (_, i) => i + 1),
-      );
-      for (const r of reports) {
-        const own = r.results as number[];
-        assert.ok(own.every((n, i) => i === 0 || n > own[i - 1]!), "rising");
-      }
+      assertCountsOnce(reports, 4_000);
       using store = new Store(path);
       assert.equal(store.get("race", "n"), "4000");
     });
@@ -121,13 +112,7 @@ Deno.test("Store.setIfAbsent lets exactly one racing process win each key", asyn
     4,
   );
   using store = new Store(path);
-  const winners = new Map<string, number>();
-  reports.forEach((r, id) => {
-    for (const key of r.results as string[]) {
-      assert.equal(winners.get(key), undefined, `${key} won twice`);
-      winners.set(key, id);
-    }
-  });
+  const winners = winnersOf(reports);
   assert.equal(winners.size, 300);
   for (const [key, id] of winners) {
     assert.equal(store.get("race", key), `p${id}`, `${key} holds its winner`);
