@@ -19,7 +19,7 @@ import {
 } from "./_check.ts";
 import { addToCounter } from "./_counter.ts";
 import { StoreError } from "./errors.ts";
-import { expiryOf } from "./_time.ts";
+import { expiryOf, isExpired } from "./_time.ts";
 
 /** A live value as a transaction sees it. */
 export interface TxEntry {
@@ -219,8 +219,9 @@ class Overlay {
 
   #liveOr(entry: TxEntry | null): TxEntry | undefined {
     if (entry === null) return undefined;
-    const at = entry.expiresAt;
-    return at === undefined || at > this.#now("read value") ? entry : undefined;
+    return isExpired(entry.expiresAt, this.#now("read value"))
+      ? undefined
+      : entry;
   }
 
   async #getAll(group: string): Promise<Map<string, TxEntry>> {

@@ -28,6 +28,21 @@ export function readClock(op: string, clock: () => number): number {
 }
 
 /**
+ * Whether an entry with this deadline has expired at `now`: a deadline that
+ * has come is past; no deadline never is.
+ *
+ * @param expiresAt The deadline, ms epoch; `undefined` or `null` for none.
+ * @param now The clock.
+ * @returns Whether it has expired.
+ */
+export function isExpired(
+  expiresAt: number | null | undefined,
+  now: number,
+): boolean {
+  return expiresAt !== undefined && expiresAt !== null && expiresAt <= now;
+}
+
+/**
  * When a key set now with `ttlMs` expires: whole milliseconds, as the Go
  * sibling stores them, rounded up so a key never expires before its TTL has
  * passed.

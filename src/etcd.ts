@@ -43,7 +43,7 @@ import {
 } from "./_check.ts";
 import { WATCH_OPTIONS } from "./_options.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
-import { expiryOf, readClock, unrefTimer } from "./_time.ts";
+import { expiryOf, isExpired, readClock, unrefTimer } from "./_time.ts";
 import type { GroupSnapshot, StoreEvent, Watcher } from "./events.ts";
 import { EventHub } from "./_hub.ts";
 import {
@@ -331,9 +331,7 @@ export class EtcdStore implements AsyncStore {
     assertText(op, "key", key);
     const { prev } = await this.#kv.take(op, this.#kv.keys.key(group, key));
     if (prev === undefined) return false;
-    const stored = decodeValue(prev);
-    const at = stored?.expiresAt;
-    return at === undefined || at > this.#now(op);
+    return !isExpired(decodeValue(prev)?.expiresAt, this.#now(op));
   }
 
   /**
@@ -1010,8 +1008,7 @@ export class EtcdStore implements AsyncStore {
   }
 
   #expiredAt(entry: Entry, now: number): boolean {
-    const at = entry.stored.expiresAt;
-    return at !== undefined && at <= now;
+    return isExpired(entry.stored.expiresAt, now);
   }
 }
 

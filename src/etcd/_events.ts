@@ -11,7 +11,7 @@
  * @module
  */
 
-import { unrefTimer } from "../_time.ts";
+import { isExpired, unrefTimer } from "../_time.ts";
 import { decodeUtf8 } from "../_utf8.ts";
 import { StoreError } from "../errors.ts";
 import type { EventHub } from "../_hub.ts";
@@ -346,8 +346,7 @@ export class EventPump {
         const prev = event.prev_kv === undefined
           ? undefined
           : decodeValue(keyValue(event.prev_kv).value);
-        const at = prev?.expiresAt;
-        const expired = at !== undefined && at <= timestamp;
+        const expired = isExpired(prev?.expiresAt, timestamp);
         out.push({ type: expired ? "expire" : "delete", key, ...base });
       }
     }

@@ -7,6 +7,7 @@
 
 import { assertText } from "../_check.ts";
 import type { ExportRecord } from "../transfer.ts";
+import { isExpired } from "../_time.ts";
 import { prefixEnd, toBase64 } from "./_keys.ts";
 import { type Kv, MAX_REQUEST_BYTES, MAX_TXN_CHANGES } from "./_kv.ts";
 
@@ -51,7 +52,7 @@ export function exportStream(
         let enqueued = 0;
         for (const entry of kv.entries(page.kvs)) {
           const at = entry.stored.expiresAt;
-          if (at !== undefined && at <= time) continue;
+          if (isExpired(at, time)) continue;
           controller.enqueue({
             group: entry.group,
             key: entry.key,

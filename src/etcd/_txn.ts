@@ -14,7 +14,7 @@ import {
   type TxEntry,
   type TxPlan,
 } from "../_async_tx.ts";
-import { expiryOf } from "../_time.ts";
+import { expiryOf, isExpired } from "../_time.ts";
 import type { Quota } from "../_async_hooks.ts";
 import type { Json } from "./_client.ts";
 import { utf8 } from "./_keys.ts";
@@ -136,7 +136,7 @@ export class EtcdAttempt implements TxAttempt {
   #live(entry: Entry | undefined): TxEntry | undefined {
     if (entry === undefined) return undefined;
     const at = entry.stored.expiresAt;
-    if (at !== undefined && at <= this.#now()) return undefined;
+    if (isExpired(at, this.#now())) return undefined;
     return { value: entry.stored.value, expiresAt: at };
   }
 }
@@ -172,8 +172,7 @@ export function liveUsage(
 ): Map<string, number> {
   const usage = new Map<string, number>();
   for (const entry of entries) {
-    const at = entry.stored.expiresAt;
-    if (at !== undefined && at <= now) continue;
+    if (isExpired(entry.stored.expiresAt, now)) continue;
     usage.set(entry.group, (usage.get(entry.group) ?? 0) + 1);
   }
   return usage;
@@ -200,9 +199,7 @@ async function exactCheck(
     ? "maxGroups"
     : undefined;
   if (over === undefined) return revision;
-  const expired = entries.filter((e) =>
-    e.stored.expiresAt !== undefined && e.stored.expiresAt <= time
-  );
+  const expired = entries.filter((e) => isExpired(e.stored.expiresAt, time));
   await kv.purge(op, expired);
   throw new QuotaExceededError(op, namespace, over, quota[over]);
 }
@@ -235,8 +232,8 @@ export async function quotaWrite(
     const time = now(op);
     const bound = await kv.bounds(op, group, key, prefix, quota.maxGroups > 0);
     const entry = bound.entry;
-    const at = entry?.stored.expiresAt;
-    const live = entry !== undefined && (at === undefined || at > time);
+    const live = entry !== undefined &&
+      !isExpired(entry.stored.expiresAt, time);
     const compare = [
       modEquals(kv.keys.key(group, key), entry?.modRevision ?? 0),
     ];
