@@ -24,11 +24,11 @@ import {
 } from "../_check.ts";
 import { addToCounter } from "../_counter.ts";
 import { StoreError } from "../errors.ts";
-import { expiryOf } from "../_time.ts";
+import { expiryOf, isExpired } from "../_time.ts";
 import type { Json } from "./_client.ts";
 import { rangeResult } from "./_client.ts";
 import { decodeValue, type StoredValue, toBase64 } from "./_keys.ts";
-import { type Kv, modEquals, type Put, type Recent } from "./_kv.ts";
+import { type Kv, modEquals, type Put, type Recent, recentOf } from "./_kv.ts";
 
 /** The five operations, as `AsyncStore` declares them. */
 export type AtomicOps = Pick<
@@ -231,7 +231,7 @@ async function swap<T>(
   let fresh = false;
   for (let conflicts = 0; conflicts < MAX_CONFLICTS;) {
     if (known === undefined) {
-      known = await readKey(kv, op, k);
+      known = await kv.readRecent(op, k);
       fresh = true;
     }
     let plan: Plan<T>;
@@ -269,18 +269,6 @@ async function swap<T>(
   );
 }
 
-async function readKey(kv: Kv, op: string, k: Uint8Array): Promise<Recent> {
-  const result = await kv.client.range(op, k);
-  const kvPair = result.kvs[0];
-  const state = {
-    modRevision: kvPair?.modRevision ?? 0,
-    bytes: kvPair?.value,
-    at: result.revision,
-  };
-  kv.note(k, state);
-  return state;
-}
-
 // What the failure branch read, in the revision of the failed compare;
 // `undefined` when the answer is lost (a copy applied earlier).
 function fromFailure(
@@ -291,12 +279,7 @@ function fromFailure(
 ): Recent | undefined {
   const range = responses?.[0]?.response_range;
   if (range === undefined) return undefined;
-  const pair = rangeResult(range).kvs[0];
-  const state = {
-    modRevision: pair?.modRevision ?? 0,
-    bytes: pair?.value,
-    at: revision,
-  };
+  const state = recentOf(rangeResult(range).kvs[0], revision);
   kv.note(k, state);
   return state;
 }
@@ -307,6 +290,5 @@ function liveOf(
 ): StoredValue | undefined {
   if (bytes === undefined) return undefined;
   const stored = decodeValue(bytes);
-  const at = stored?.expiresAt;
-  return at !== undefined && at <= now ? undefined : stored;
+  return isExpired(stored?.expiresAt, now) ? undefined : stored;
 }

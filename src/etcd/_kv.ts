@@ -77,6 +77,17 @@ export const MAX_TXN_CHANGES = MAX_TXN_OPS - 1;
 /** etcd's default `--max-request-bytes`, 1.5 MiB. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
+/**
+ * What a pair of a range says its key holds (no pair: absent), at `at`.
+ *
+ * @param pair The key's pair, or `undefined`.
+ * @param at The revision of the read.
+ * @returns The state to remember.
+ */
+export function recentOf(pair: KeyValue | undefined, at: number): Recent {
+  return { modRevision: pair?.modRevision ?? 0, bytes: pair?.value, at };
+}
+
 const PAGE = 1_000;
 // Enough keys for a service's hot counters and locks; older ones are
 // forgotten first, and large values never kept: at most 4 MiB in all.
@@ -140,15 +151,25 @@ export class Kv {
     const bytes = this.keys.key(group, key);
     const result = await this.client.range(op, bytes);
     const kv = result.kvs[0];
-    this.note(bytes, {
-      modRevision: kv?.modRevision ?? 0,
-      bytes: kv?.value,
-      at: result.revision,
-    });
+    this.note(bytes, recentOf(kv, result.revision));
     return {
       entry: kv === undefined ? undefined : this.#entry(kv, group, key),
       revision: result.revision,
     };
+  }
+
+  /**
+   * Reads what a key holds now, and remembers it.
+   *
+   * @param op The operation.
+   * @param key The etcd key.
+   * @returns Its revision and bytes, at the revision read.
+   */
+  async readRecent(op: string, key: Uint8Array): Promise<Recent> {
+    const result = await this.client.range(op, key);
+    const state = recentOf(result.kvs[0], result.revision);
+    this.note(key, state);
+    return state;
   }
 
   /**
