@@ -12,11 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, isWhole } from "./codec.ts";
 import { StoreClosedError, StoreError } from "./errors.ts";
 import type { StoreEvent } from "./events.ts";
-import {
-  ChangeFeed,
-  type ChangeRetention,
-  type ReplayFilter,
-} from "./_feed.ts";
+import { ChangeFeed, type ChangeRetention } from "./_feed.ts";
 import {
   dataSql,
   type DataStatement,
@@ -44,6 +40,7 @@ import { type AtomicMutation, executeAtomic } from "./_atomic_exec.ts";
 import { event, setEvent } from "./_local_events.ts";
 import { type ExportCursor, openCursor } from "./_transfer.ts";
 import type { Replay } from "./_watch_queue.ts";
+import type { WatchFilter } from "./_hub.ts";
 
 /** One change a write asks for. */
 export type Mutation =
@@ -671,7 +668,7 @@ export class Engine {
    * @throws {RangeError} When `since` is after the newest seq.
    * @throws {StoreError} When the log no longer holds every row after it.
    */
-  replay(op: string, since: number, filter: ReplayFilter): Replay<StoreEvent> {
+  replay(op: string, since: number, filter: WatchFilter): Replay<StoreEvent> {
     const feed = this.#feed as ChangeFeed;
     const log = this.run(op, () => feed.replay(since, filter));
     return {

@@ -10,6 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { decodeText, textColumn } from "./codec.ts";
 import { StoreError } from "./errors.ts";
 import type { EventType, StoreEvent } from "./events.ts";
+import { watches, type WatchFilter } from "./_hub.ts";
 import { type Replay, REPLAY_BYTES, REPLAY_PAGE } from "./_watch_queue.ts";
 import { NOW_MS, prepareRows, type Row, type RowStatement } from "./schema.ts";
 
@@ -19,16 +20,6 @@ export interface ChangeRetention {
   maxRows?: number;
   /** The oldest row kept, in milliseconds. Default 24 hours. */
   maxAgeMs?: number;
-}
-
-/** What a watcher replaying the log wants to see. */
-export interface ReplayFilter {
-  /** A group, or `"*"`; ignored with `prefix`. */
-  group: string;
-  /** A key, or `"*"`. */
-  key: string;
-  /** Every group whose name starts with this instead of `group`. */
-  prefix?: string | undefined;
 }
 
 // Rows read per statement, so a large backlog is read in bounded steps.
@@ -207,7 +198,7 @@ export class ChangeFeed {
    * @throws {StoreError} When the log no longer holds every row after
    * `since`.
    */
-  replay(since: number, filter: ReplayFilter): LogReplay {
+  replay(since: number, filter: WatchFilter): LogReplay {
     const last = this.#delivered;
     if (since > last) {
       throw new RangeError(
@@ -341,7 +332,7 @@ export class LogReplay implements Replay<StoreEvent> {
   constructor(
     since: number,
     until: number,
-    filter: ReplayFilter,
+    filter: WatchFilter,
     delivered: () => number,
     page: (after: number, until: number) => StoreEvent[],
   ) {
@@ -349,13 +340,7 @@ export class LogReplay implements Replay<StoreEvent> {
     this.#until = until;
     this.#delivered = delivered;
     this.#page = page;
-    const { group, key, prefix } = filter;
-    this.#match = (event) =>
-      (prefix !== undefined
-        ? event.group.startsWith(prefix)
-        : group === "*" || event.group === group) &&
-      // A group deletion is no event of any one key, not even of "".
-      (key === "*" || (event.key === key && event.type !== "delete_group"));
+    this.#match = (event) => watches(filter, event);
   }
 
   /** @returns The last seq read. */

@@ -34,6 +34,33 @@ import { assertFunction } from "./_check.ts";
 import { assertNamespace, namespaceOf } from "./_namespace.ts";
 import { type Replay, WATCHER_CAPACITY, WatchQueue } from "./_watch_queue.ts";
 
+/** What a watcher watches. */
+export interface WatchFilter {
+  /** A group, or `"*"`; ignored with `prefix`. */
+  readonly group: string;
+  /** A key, or `"*"`. */
+  readonly key: string;
+  /** Every group whose name starts with this instead of `group`. */
+  readonly prefix?: string | undefined;
+}
+
+/**
+ * Whether a watcher of `filter` receives `event`: the rule the hub's
+ * routing follows, for the replays of a log that do not pass through it.
+ *
+ * @param filter What the watcher watches.
+ * @param event The event.
+ * @returns Whether it is one of the watcher's.
+ */
+export function watches(filter: WatchFilter, event: StoreEvent): boolean {
+  const { group, key, prefix } = filter;
+  return (prefix !== undefined
+    ? event.group.startsWith(prefix)
+    : group === "*" || event.group === group) &&
+    // A group deletion is no event of any one key, not even of "".
+    (key === "*" || (event.key === key && event.type !== "delete_group"));
+}
+
 /** Options for {@linkcode EventHub}. */
 export interface EventHubOptions {
   /**

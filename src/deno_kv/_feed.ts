@@ -16,7 +16,7 @@
  */
 
 import { clockOrNaN, unrefTimer } from "../_time.ts";
-import type { EventHub } from "../_hub.ts";
+import { type EventHub, watches, type WatchFilter } from "../_hub.ts";
 import { REPLAY_BYTES, REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
 import { StoreError } from "../errors.ts";
@@ -35,11 +35,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMER_PURGE_LIMIT = 1_000;
 
 /** What a resumed watcher wants. */
-export interface ResumeFilter {
-  readonly group: string;
-  readonly key: string;
-  /** Every group whose name starts with this instead of `group`. */
-  readonly prefix?: string | undefined;
+export interface ResumeFilter extends WatchFilter {
   /** Unread events queued before live ones are dropped. */
   readonly capacity: number;
 }
@@ -306,7 +302,7 @@ export class Feed {
         return this.unwatch(watcher);
       }
       for (const event of events) {
-        if (!wanted(event, filter)) continue;
+        if (!watches(filter, event)) continue;
         const frozen = Object.freeze(event);
         if ((event.seq as number) <= replayTo) queue.force(frozen);
         else queue.offer(frozen);
@@ -407,13 +403,4 @@ export class Feed {
     ).catch(() => {});
     this.#arm();
   }
-}
-
-function wanted(e: StoreEvent, filter: ResumeFilter): boolean {
-  const { group, key, prefix } = filter;
-  const groupOk = prefix !== undefined
-    ? e.group.startsWith(prefix)
-    : group === "*" || e.group === group;
-  return groupOk &&
-    (key === "*" || (e.type !== "delete_group" && e.key === key));
 }

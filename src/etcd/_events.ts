@@ -14,7 +14,7 @@
 import { isExpired, unrefTimer } from "../_time.ts";
 import { decodeUtf8 } from "../_utf8.ts";
 import { StoreError } from "../errors.ts";
-import type { EventHub } from "../_hub.ts";
+import { type EventHub, watches } from "../_hub.ts";
 import { REPLAY_PAGE, WatchQueue } from "../_watch_queue.ts";
 import type { ExpiryTimer } from "./_expiry.ts";
 import { createWatcher, type StoreEvent, type Watcher } from "../events.ts";
@@ -195,15 +195,11 @@ export class EventPump {
     // What had happened when the watcher was asked for is its replay.
     const head = this.#client.revision;
     const { prefix } = target;
-    const wanted = (e: StoreEvent) =>
-      (prefix !== undefined
-        ? e.group.startsWith(prefix)
-        : group === "*" || e.group === group) &&
-      (key === "*" || (e.type !== "delete_group" && e.key === key));
+    const filter = { group, key, prefix };
     this.#follow(stop, since + 1, {
       publish: (events) => {
         for (const event of events) {
-          if (!wanted(event)) continue;
+          if (!watches(filter, event)) continue;
           if ((event.seq as number) <= head) queue.force(Object.freeze(event));
           else queue.offer(Object.freeze(event));
         }
